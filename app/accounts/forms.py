@@ -1,0 +1,42 @@
+"""Account forms: input shape only; the rules live in services."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, RadioField, StringField, TelField
+from wtforms.validators import DataRequired, Length, Optional
+
+GENDER_CHOICES = [("0", _l("Male")), ("1", _l("Female"))]
+
+
+class RegisterForm(FlaskForm):
+    phone = TelField(_l("Phone number"), validators=[DataRequired(), Length(max=20)],
+                     render_kw={"autocomplete": "tel", "inputmode": "numeric",
+                                "placeholder": "0912345678"})
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=100)],
+                       render_kw={"autocomplete": "name"})
+    gender = RadioField(_l("Gender"), choices=GENDER_CHOICES, validators=[DataRequired()])
+    email = EmailField(_l("Email (optional)"), validators=[Optional(), Length(max=254)],
+                       render_kw={"autocomplete": "email"})
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)],
+                             render_kw={"autocomplete": "new-password"})
+
+
+class LoginForm(FlaskForm):
+    login = StringField(_l("Phone number or email"), validators=[DataRequired(), Length(max=254)],
+                        render_kw={"autocomplete": "username"})
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)],
+                             render_kw={"autocomplete": "current-password"})
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"),
+                                     validators=[DataRequired(), Length(max=128)],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=128)],
+                                 render_kw={"autocomplete": "new-password"})
+
+
+class LogoutForm(FlaskForm):
+    """Empty: carries the CSRF token so that logging out is a protected POST."""

@@ -1,0 +1,220 @@
+"""Account rules: register, authenticate, log out, change password, language, suspend."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.accounts.models import GENDER_FEMALE, GENDER_MALE, User
+from app.accounts.passwords import (
+    MIN_LENGTH,
+    hash_password,
+    needs_rehash,
+    password_problem,
+    verify_password,
+)
+from app.accounts.phone import InvalidPhone, normalize_phone
+from app.audit.services import audit_record
+from app.db import utcnow
+from app.errors import Conflict, Forbidden, Invalid
+from app.extensions import db
+
+LOCALES = ("vi", "en")
+
+
+def _password_message(problem: str) -> str:
+    return {
+        "too_short": _("Use at least %(n)d characters.", n=MIN_LENGTH),
+        "too_long": _("Use at most 128 characters."),
+        "too_common": _("This password is too common; choose another."),
+        "letters_and_digits": _("Use both letters and digits."),
+        "contains_phone": _("Do not use your phone number in the password."),
+    }[problem]
+
+
+def parse_phone(raw: str, field: str = "phone") -> str:
+    """Normalised phone, or Invalid(invalid_phone) with a message for the field."""
+    try:
+        return normalize_phone(raw)
+    except InvalidPhone:
+        message = _("Enter a Vietnamese mobile number of 10 digits starting with 0, "
+                    "for example 0912345678.")
+        raise Invalid(message, code="invalid_phone", fields={field: [message]}) from None
+
+
+def parse_email(raw: str | None) -> str | None:
+    """Normalised lower-case email, None when blank, or Invalid(invalid_email)."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        info = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError:
+        message = _("Enter a valid email address, for example an@example.com.")
+        raise Invalid(message, code="invalid_email", fields={"email": [message]}) from None
+    return info.normalized.lower()
+
+
+def account_register(*, phone: str, password: str, name: str, gender: int | None,
+                     email: str | None = None, locale: str = "vi",
+                     ip: str | None = None) -> User:
+    """Create an account.
+
+    Raises Invalid (invalid_phone, invalid_email, weak_password, invalid) or
+    Conflict (phone_taken, email_taken). Nothing is written when it raises.
+    """
+    e164 = parse_phone(phone)
+    email_norm = parse_email(email)
+    name = " ".join((name or "").split())
+    errors: dict[str, list[str]] = {}
+    if not name or len(name) > 100:
+        errors["name"] = [_("Enter your name (at most 100 characters).")]
+    if gender not in (None, GENDER_MALE, GENDER_FEMALE):
+        errors["gender"] = [_("Choose male or female.")]
+    if locale not in LOCALES:
+        errors["locale"] = [_("Choose Vietnamese or English.")]
+    problem = password_problem(password or "", phone_digits=e164.lstrip("+"))
+    if problem:
+        errors["password"] = [_password_message(problem)]
+    if errors:
+        code = "weak_password" if list(errors) == ["password"] else "invalid"
+        raise Invalid(next(iter(errors.values()))[0], code=code, fields=errors)
+
+    if db.session.scalar(select(User.id).where(User.phone == e164)) is not None:
+        raise _phone_taken()
+    if email_norm and db.session.scalar(
+            select(User.id).where(func.lower(User.email) == email_norm)) is not None:
+        raise _email_taken()
+
+    user = User(phone=e164, email=email_norm, name=name, gender=gender, locale=locale,
+                password_hash=hash_password(password))
+    try:
+        with db.session.begin_nested():
+            db.session.add(user)
+    except IntegrityError as exc:
+        # A concurrent registration won the race; the unique index is the last line.
+        raise (_email_taken() if "email" in str(exc.orig).lower() else _phone_taken()) from None
+    audit_record(actor=user, action="account.register", subject=user, ip=ip)
+    return user
+
+
+def _phone_taken() -> Conflict:
+    message = _("An account with this phone number already exists. Log in instead.")
+    return Conflict(message, code="phone_taken", fields={"phone": [message]})
+
+
+def _email_taken() -> Conflict:
+    message = _("This email address is used by another account.")
+    return Conflict(message, code="email_taken", fields={"email": [message]})
+
+
+def find_user_by_login(login: str) -> User | None:
+    """The user whose phone or email is `login`, or None."""
+    login = (login or "").strip()
+    if "@" in login:
+        return db.session.scalar(select(User).where(func.lower(User.email) == login.lower()))
+    try:
+        phone = normalize_phone(login)
+    except InvalidPhone:
+        return None
+    return db.session.scalar(select(User).where(User.phone == phone))
+
+
+def account_authenticate(*, login: str, password: str, ip: str | None = None) -> User:
+    """Check a login (phone or email) and password.
+
+    Raises Invalid(bad_credentials) with one generic message whatever was wrong, and
+    Forbidden(account_suspended) only after a correct password.
+    """
+    user = find_user_by_login(login)
+    if not verify_password(user.password_hash if user else None, password or ""):
+        audit_record(actor=user, action="account.login_failed", subject=user, ip=ip)
+        raise Invalid(_("The phone number, email or password is not right."),
+                      code="bad_credentials")
+    if not user.is_active:
+        audit_record(actor=user, action="account.login_refused_suspended", subject=user, ip=ip)
+        raise Forbidden(_("This account is suspended. Contact support to restore it."),
+                        code="account_suspended")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    audit_record(actor=user, action="account.login", subject=user, ip=ip)
+    return user
+
+
+def _end_all_sessions(user: User) -> None:
+    user.session_epoch = (user.session_epoch or 0) + 1
+
+
+def account_logout(*, actor: User, ip: str | None = None) -> None:
+    """End every session of the actor, on every device."""
+    _end_all_sessions(actor)
+    audit_record(actor=actor, action="account.logout", subject=actor, ip=ip)
+    db.session.flush()
+
+
+def account_change_password(*, actor: User, current_password: str, new_password: str,
+                            ip: str | None = None) -> None:
+    """Change the actor's password and end their other sessions.
+
+    Raises Invalid(bad_credentials) for a wrong current password, Invalid(weak_password).
+    """
+    if not verify_password(actor.password_hash, current_password or ""):
+        message = _("The current password is not right.")
+        raise Invalid(message, code="bad_credentials", fields={"current_password": [message]})
+    problem = password_problem(new_password or "", phone_digits=actor.phone.lstrip("+"))
+    if problem:
+        message = _password_message(problem)
+        raise Invalid(message, code="weak_password", fields={"new_password": [message]})
+    actor.password_hash = hash_password(new_password)
+    _end_all_sessions(actor)
+    audit_record(actor=actor, action="account.password_changed", subject=actor, ip=ip)
+    db.session.flush()
+
+
+def account_set_locale(*, actor: User, locale: str) -> None:
+    """Store the interface language on the user. Raises Invalid for other than vi/en."""
+    if locale not in LOCALES:
+        raise Invalid(_("Choose Vietnamese or English."), code="invalid")
+    actor.locale = locale
+    db.session.flush()
+
+
+def account_suspend(*, actor: User, user: User, ip: str | None = None) -> None:
+    """Staff suspend an account: it cannot log in and its sessions end at once.
+
+    Raises Forbidden when the actor is not staff or suspends themselves.
+    """
+    if not actor.is_staff:
+        raise Forbidden(_("Only staff can suspend accounts."), code="forbidden")
+    if actor.id == user.id:
+        raise Forbidden(_("You cannot suspend your own account."), code="forbidden")
+    user.is_active = False
+    _end_all_sessions(user)
+    audit_record(actor=actor, action="staff.account_suspended", subject=user, ip=ip)
+    db.session.flush()
+
+
+def staff_create(*, phone: str, name: str, password: str) -> User:
+    """Create a staff account, or make an existing account staff (the create-staff command)."""
+    e164 = parse_phone(phone)
+    user = db.session.scalar(select(User).where(User.phone == e164))
+    if user is None:
+        user = account_register(phone=phone, password=password, name=name, gender=None)
+    user.is_staff = True
+    audit_record(actor=None, action="staff.created", subject=user)
+    db.session.flush()
+    return user
+
+
+def load_user_from_session_id(session_id: str) -> User | None:
+    """Flask-Login loader: the id carries the session epoch, see User.session_epoch."""
+    user_id, _sep, epoch = (session_id or "").partition(":")
+    if not user_id.isdigit() or not epoch.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.is_active or user.session_epoch != int(epoch):
+        return None
+    return user

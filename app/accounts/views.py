@@ -1,0 +1,137 @@
+"""Account pages: register, log in, log out, settings."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.accounts.forms import LoginForm, LogoutForm, PasswordForm, RegisterForm
+from app.accounts.services import (
+    account_authenticate,
+    account_change_password,
+    account_logout,
+    account_register,
+)
+from app.errors import DomainError, Forbidden
+from app.extensions import db, limiter, login_key
+from app.forms import copy_errors
+from app.htmx import see_other, wants_fragment
+
+bp = Blueprint("accounts", __name__, url_prefix="/account")
+
+
+def _safe_next(default: str) -> str:
+    target = request.values.get("next") or ""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def _login_limit() -> str:
+    from flask import current_app
+
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _render_form(template: str, partial: str, form, status: int = 200):
+    name = partial if wants_fragment() else template
+    return render_template(name, form=form), status
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    """Sign up with a Vietnamese phone number; logs the new user in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("core.home"))
+    form = RegisterForm()
+    if request.method == "GET":
+        return render_template("accounts/register.html", form=form)
+    if not form.validate():
+        return _render_form("accounts/register.html", "accounts/_register_form.html", form, 422)
+    try:
+        user = account_register(
+            phone=form.phone.data, password=form.password.data, name=form.name.data,
+            gender=int(form.gender.data), email=form.email.data,
+            locale=session.get("locale", "vi"), ip=request.remote_addr)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        copy_errors(form, exc)
+        return _render_form("accounts/register.html", "accounts/_register_form.html", form, 422)
+    login_user(user)
+    flash(_("Welcome, %(name)s. Your account is ready.", name=user.name), "success")
+    return see_other(_safe_next(url_for("core.home")))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=login_key)
+def login():
+    """Log in with phone or email; one generic message for any failure."""
+    if current_user.is_authenticated:
+        return redirect(_safe_next(url_for("core.home")))
+    form = LoginForm()
+    if request.method == "GET":
+        return render_template("accounts/login.html", form=form)
+    if not form.validate():
+        return _render_form("accounts/login.html", "accounts/_login_form.html", form, 422)
+    try:
+        user = account_authenticate(login=form.login.data, password=form.password.data,
+                                    ip=request.remote_addr)
+    except DomainError as exc:
+        db.session.commit()  # keep the failed-attempt audit event, nothing else is pending
+        form.form_errors.append(exc.message)
+        status = 403 if isinstance(exc, Forbidden) else 401
+        return _render_form("accounts/login.html", "accounts/_login_form.html", form, status)
+    db.session.commit()
+    session.clear()  # a fresh session on login: no fixation
+    session["locale"] = user.locale
+    login_user(user)
+    return see_other(_safe_next(url_for("core.home")))
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    """Log out everywhere: the session epoch moves on, so every session of the user ends."""
+    form = LogoutForm()
+    if not form.validate():
+        return redirect(url_for("core.home"), code=303)
+    account_logout(actor=current_user, ip=request.remote_addr)
+    db.session.commit()
+    locale = current_user.locale
+    logout_user()
+    session.clear()
+    session["locale"] = locale
+    flash(_("You are logged out on every device."), "info")
+    return see_other(url_for("accounts.login"))
+
+
+@bp.get("/settings")
+@login_required
+def settings():
+    """The user's settings: language and password."""
+    return render_template("accounts/settings.html", password_form=PasswordForm())
+
+
+@bp.post("/settings/password")
+@login_required
+def change_password():
+    """Change the password; other sessions end, this one continues."""
+    form = PasswordForm()
+    if form.validate():
+        try:
+            account_change_password(actor=current_user, current_password=form.current_password.data,
+                                    new_password=form.new_password.data, ip=request.remote_addr)
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            copy_errors(form, exc)
+        else:
+            login_user(current_user._get_current_object())  # re-mint the id with the new epoch
+            flash(_("Password changed. Your other sessions have been logged out."), "success")
+            return see_other(url_for("accounts.settings"))
+    if wants_fragment():
+        return render_template("accounts/_password_form.html", password_form=form), 422
+    return render_template("accounts/settings.html", password_form=form), 422

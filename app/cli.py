@@ -1,0 +1,46 @@
+"""Operator commands (flask --help lists them; each has its own --help)."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from app.errors import DomainError
+from app.extensions import db
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(create_staff)
+    app.cli.add_command(demo_data)
+
+
+@click.command("create-staff")
+@click.argument("phone")
+@click.option("--name", default="Staff", show_default=True, help="Name for a new account.")
+@click.password_option("--password", help="Password for a new account (asked when not given).")
+def create_staff(phone: str, name: str, password: str) -> None:
+    """Create a staff account for PHONE, or make that existing account staff."""
+    from app.accounts.services import staff_create
+
+    try:
+        user = staff_create(phone=phone, name=name, password=password)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Staff account ready: user {user.id}, phone {user.phone}.")
+
+
+@click.command("demo-data")
+def demo_data() -> None:
+    """Fill an empty database with a believable family and print how to log in."""
+    from app.demo import DemoError, load_demo_data
+
+    try:
+        lines = load_demo_data()
+        db.session.commit()
+    except DemoError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    for line in lines:
+        click.echo(line)

@@ -1,0 +1,48 @@
+"""Pages that belong to no feature: home, health check, language switch."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from sqlalchemy import text
+
+from app.extensions import csrf, db, limiter
+
+bp = Blueprint("core", __name__)
+
+
+@bp.get("/")
+def home():
+    """The landing page: a welcome for visitors, the user's overview once logged in."""
+    return render_template("home.html")
+
+
+@bp.get("/healthz")
+@limiter.exempt
+@csrf.exempt
+def healthz():
+    """200 when the database answers a query, 503 otherwise (for load balancers)."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure to reach the database is "down"
+        db.session.rollback()
+        return jsonify(status="unavailable"), 503
+    return jsonify(status="ok")
+
+
+@bp.post("/language")
+def set_language():
+    """Switch the interface language; stored on the user when logged in."""
+    from app.accounts.services import account_set_locale
+
+    locale = request.form.get("locale", "")
+    if locale not in ("vi", "en"):
+        locale = "vi"
+    if current_user.is_authenticated:
+        account_set_locale(actor=current_user, locale=locale)
+        db.session.commit()
+    session["locale"] = locale
+    target = request.form.get("next") or url_for("core.home")
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("core.home")
+    return redirect(target, code=303)

@@ -1,0 +1,91 @@
+"""Domain exceptions raised by services, and the HTTP error pages."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("app.errors")
+
+
+class DomainError(Exception):
+    """Base of the exceptions services raise; views and the API map them to answers."""
+
+    status = 400
+    code = "error"
+
+    def __init__(self, message: str = "", code: str | None = None,
+                 fields: dict[str, list[str]] | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.fields = fields or {}
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class Invalid(DomainError):
+    status = 422
+    code = "invalid"
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def _render(status: int, title: str, message: str):
+    if _wants_json():
+        code = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                429: "rate_limited"}.get(status, "error")
+        return jsonify(error={"code": code, "message": message}), status
+    return render_template("errors/error.html", status=status, title=title,
+                           message=message), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(_e):
+        return _render(400, _("Form expired"),
+                       _("This form has expired or was sent from elsewhere. "
+                         "Go back, reload the page and try again."))
+
+    @app.errorhandler(DomainError)
+    def _domain(e: DomainError):
+        return _render(e.status, _("Request refused"), e.message)
+
+    @app.errorhandler(HTTPException)
+    def _http(e: HTTPException):
+        titles = {
+            400: (_("Bad request"), _("The request could not be understood.")),
+            403: (_("Not allowed"), _("You do not have access to this page.")),
+            404: (_("Page not found"), _("There is nothing at this address.")),
+            405: (_("Not allowed"), _("This action is not available here.")),
+            429: (_("Too many attempts"),
+                  _("Too many attempts in a short time. Wait a minute and try again.")),
+        }
+        title, message = titles.get(e.code or 500, (_("Error"), _("Something went wrong.")))
+        return _render(e.code or 500, title, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _render(500, _("Something went wrong"),
+                       _("An unexpected error happened. Nothing was saved; please try again."))

@@ -1,0 +1,72 @@
+"""The notification outbox, written in the same transaction as the event it reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import UTCDateTime
+from app.extensions import db
+from app.models_base import BigId, created_at, pk, updated_at
+
+NOTIFICATION_TYPES = (
+    "INVITE_CREATED",
+    "INVITE_ACCEPTED",
+    "INVITE_REJECTED",
+    "INVITE_CANCELLED",
+    "MEMBER_JOINED",
+    "MEMBER_REMOVED",
+    "MEMBER_LEFT",
+)
+CHANNELS = ("in_app", "sms", "email", "push")
+STATUSES = ("pending", "sent", "delivered", "failed", "cancelled")
+
+
+class InviteNotification(db.Model):
+    __tablename__ = "invite_notifications"
+    __table_args__ = (
+        CheckConstraint(
+            "notification_type IN ('INVITE_CREATED', 'INVITE_ACCEPTED', 'INVITE_REJECTED', "
+            "'INVITE_CANCELLED', 'MEMBER_JOINED', 'MEMBER_REMOVED', 'MEMBER_LEFT')",
+            name="chk_notification_type"),
+        CheckConstraint("channel IN ('in_app', 'sms', 'email', 'push')",
+                        name="chk_notification_channel"),
+        CheckConstraint("status IN ('pending', 'sent', 'delivered', 'failed', 'cancelled')",
+                        name="chk_notification_status"),
+        CheckConstraint("retry_count >= 0", name="chk_notification_retry_count"),
+        Index("idx_notifications_invite", "invite_id"),
+        Index("idx_notifications_due", "status", "next_attempt_at",
+              sqlite_where=text("status IN ('pending', 'failed')"),
+              postgresql_where=text("status IN ('pending', 'failed')")),
+        Index("idx_notifications_recipient_user", "recipient_user_id"),
+        # Idempotency: one live row per (invite, type, channel, recipient).
+        Index("idx_notifications_once", "invite_id", "notification_type", "channel", "recipient",
+              unique=True,
+              sqlite_where=text("status <> 'cancelled'"),
+              postgresql_where=text("status <> 'cancelled'")),
+    )
+
+    id: Mapped[int] = pk()
+    invite_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("connection_invites.id"))
+    # Phone, email or user id, depending on the channel.
+    recipient: Mapped[str] = mapped_column(String(254), nullable=False)
+    notification_type: Mapped[str] = mapped_column(String(30), nullable=False)
+    channel: Mapped[str] = mapped_column(String(10), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending",
+                                        server_default=text("'pending'"))
+    retry_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0,
+                                             server_default=text("0"))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    external_message_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+    # Portal additions: who sees it in-app, in which group, when to try next, what to say.
+    recipient_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    family_group_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("family_groups.id"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)

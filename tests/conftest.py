@@ -1,0 +1,139 @@
+"""Shared fixtures. TEST_DATABASE=sqlite (default) or postgresql picks the database.
+
+The schema is built once per run by the migrations (never create_all), so every test
+also exercises them; after each test the rows are deleted, lookups excepted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import event
+
+from app import create_app
+from app.extensions import db, limiter
+
+LOOKUP_TABLES = {"relationships", "relationship_inverse_mapping", "connection_permission_types",
+                 "alembic_version"}
+BACKEND = os.environ.get("TEST_DATABASE", "sqlite")
+if BACKEND not in ("sqlite", "postgresql"):
+    raise RuntimeError("TEST_DATABASE must be sqlite or postgresql")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The run's PostgreSQL server, started only when a test asks for it."""
+    from tests.pgserver import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fresh_database_url(request, tmp_path_factory):
+    """A factory of empty databases of the backend under test."""
+
+    def make(name: str | None = None) -> str:
+        name = name or "fc_" + uuid.uuid4().hex[:12]
+        if BACKEND == "postgresql":
+            return request.getfixturevalue("pg_server").create_database(name)
+        return "sqlite:///" + str(tmp_path_factory.mktemp("db") / f"{name}.sqlite3")
+
+    return make
+
+
+def make_app(database_url: str, **overrides):
+    config = {"APP_ENV": "test", "DATABASE_URL": database_url, "SECRET_KEY": "test-" + "k" * 40,
+              "PUBLIC_BASE_URL": "http://portal.test"}
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def app(fresh_database_url, tmp_path_factory):
+    os.environ.setdefault("INSTANCE_PATH", str(tmp_path_factory.mktemp("instance")))
+    application = make_app(fresh_database_url("fc_main"))
+    with application.app_context():
+        upgrade()
+        db.session.remove()
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean(request):
+    yield
+    if "app" not in request.fixturenames:
+        return
+    application = request.getfixturevalue("app")
+    with application.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                if table.name not in LOOKUP_TABLES:
+                    conn.execute(table.delete())
+        limiter.reset()
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield
+        db.session.rollback()
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def count_queries(app_ctx):
+    """Counts the SQL statements run inside `with count_queries() as counter:`."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def counting():
+        statements: list[str] = []
+
+        def before(_conn, _cursor, statement, *_args):
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            yield statements
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+
+    return counting
+
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def csrf(client):
+    """The CSRF token of the test client's session (fetched from the home page)."""
+
+    def token(c=None) -> str:
+        return csrf_from((c or client).get("/").get_data(as_text=True))
+
+    return token
+
+
+def pytest_report_header(config):
+    return f"database backend: {BACKEND}"
+

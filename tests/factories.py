@@ -1,0 +1,79 @@
+"""Factories: each test builds the rows that matter to it, through the models."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from app.accounts.models import User
+from app.accounts.passwords import hash_password
+from app.billing.models import Subscription
+from app.connections.models import PERMISSION_CODES, Connection, ConnectionPermission
+from app.db import utcnow
+from app.extensions import db
+from app.groups.models import FamilyGroup, FamilyGroupMember
+
+PASSWORD = "matkhau-2026"
+_phones = itertools.count(1)
+_HASH = hash_password(PASSWORD)
+
+
+def next_phone() -> str:
+    """A fresh valid Vietnamese mobile number in E.164 (+8491xxxxxxx)."""
+    return f"+8491{next(_phones):07d}"
+
+
+def national(e164: str) -> str:
+    return "0" + e164[3:]
+
+
+def make_user(**fields) -> User:
+    values = {"phone": next_phone(), "name": "Nguyễn Văn Test", "gender": 0,
+              "password_hash": _HASH, "locale": "vi"}
+    values.update(fields)
+    user = User(**values)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def make_subscription(owner: User, *, plan: str = "family", patients: int = 2,
+                      caregivers: int = 4, days: int = 365, status: str = "active") -> Subscription:
+    now = utcnow()
+    sub = Subscription(owner_user_id=owner.id, plan=plan, patient_slots=patients,
+                       caregiver_slots=caregivers, status=status, starts_at=now,
+                       expires_at=now + timedelta(days=days))
+    db.session.add(sub)
+    db.session.flush()
+    return sub
+
+
+def make_group(admin: User | None = None, *, name: str = "Gia đình Test",
+               subscription: Subscription | None = None, status: str = "active") -> FamilyGroup:
+    admin = admin or make_user()
+    subscription = subscription or make_subscription(admin)
+    group = FamilyGroup(admin_user_id=admin.id, subscription_id=subscription.id, name=name,
+                        status=status)
+    db.session.add(group)
+    db.session.flush()
+    return group
+
+
+def make_member(group: FamilyGroup, user: User | None = None, *,
+                role: str = "patient") -> FamilyGroupMember:
+    user = user or make_user()
+    member = FamilyGroupMember(group_id=group.id, user_id=user.id, role=role)
+    db.session.add(member)
+    db.session.flush()
+    return member
+
+
+def make_connection(patient: User, caregiver: User, *, group: FamilyGroup | None = None,
+                    enabled: bool = True) -> Connection:
+    connection = Connection(user_id=patient.id, linked_user_id=caregiver.id,
+                            contact_type="caregiver", family_group_id=group.id if group else None)
+    connection.permissions = [ConnectionPermission(permission_code=code, is_enabled=enabled)
+                              for code in PERMISSION_CODES]
+    db.session.add(connection)
+    db.session.flush()
+    return connection
