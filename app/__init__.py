@@ -99,6 +99,14 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_message = _l("Please log in to see this page.")
     login_manager.login_message_category = "info"
 
+    @app.context_processor
+    def _template_helpers():
+        from flask_babel import get_locale
+
+        from app.accounts.phone import display_phone
+
+        return {"get_locale": get_locale, "display_phone": display_phone}
+
     @app.after_request
     def _no_store_for_users(response):
         # Health data: pages seen by a logged-in user are never kept by shared caches.

@@ -87,5 +87,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _render(500, _("Something went wrong"),
-                       _("An unexpected error happened. Nothing was saved; please try again."))
+        from app.extensions import db
+
+        db.session.rollback()
+        message = _("An unexpected error happened. Nothing was saved; please try again.")
+        try:
+            return _render(500, _("Something went wrong"), message)
+        except Exception:  # noqa: BLE001 - the error page itself failed: answer plain text
+            log.exception("error page failed")
+            return message, 500, {"Content-Type": "text/plain; charset=utf-8"}

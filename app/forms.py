@@ -2,9 +2,41 @@
 
 from __future__ import annotations
 
+import flask_babel
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from app.errors import DomainError
+
+# WTForms' own messages that our forms can show; listed so that extraction puts them in
+# our catalogues (WTForms ships no Vietnamese translation).
+WTFORMS_MESSAGES = (
+    _l("This field is required."),
+    _l("Not a valid choice."),
+    _l("Invalid input."),
+    _l("Field cannot be longer than %(max)d character."),
+    _l("Field cannot be longer than %(max)d characters."),
+)
+
+
+class _BabelTranslations:
+    """WTForms asks its fields' translations object; answer from our Babel catalogues."""
+
+    def gettext(self, string: str) -> str:
+        return flask_babel.gettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        # Both forms are catalogued as plain messages (Vietnamese has no plural forms).
+        return flask_babel.gettext(singular if n == 1 else plural)
+
+
+_TRANSLATIONS = _BabelTranslations()
+
+
+class BaseForm(FlaskForm):
+    class Meta:
+        def get_translations(self, form):
+            return _TRANSLATIONS
 
 
 def copy_errors(form: FlaskForm, error: DomainError, default_field: str | None = None) -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, RadioField, StringField, TelField
 from wtforms.validators import DataRequired, Length, Optional
+
+from app.forms import BaseForm
 
 GENDER_CHOICES = [("0", _l("Male")), ("1", _l("Female"))]
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(BaseForm):
     phone = TelField(_l("Phone number"), validators=[DataRequired(), Length(max=20)],
                      render_kw={"autocomplete": "tel", "inputmode": "numeric",
                                 "placeholder": "0912345678"})
@@ -23,14 +24,14 @@ class RegisterForm(FlaskForm):
                              render_kw={"autocomplete": "new-password"})
 
 
-class LoginForm(FlaskForm):
+class LoginForm(BaseForm):
     login = StringField(_l("Phone number or email"), validators=[DataRequired(), Length(max=254)],
                         render_kw={"autocomplete": "username"})
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)],
                              render_kw={"autocomplete": "current-password"})
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(BaseForm):
     current_password = PasswordField(_l("Current password"),
                                      validators=[DataRequired(), Length(max=128)],
                                      render_kw={"autocomplete": "current-password"})
@@ -38,5 +39,5 @@ class PasswordForm(FlaskForm):
                                  render_kw={"autocomplete": "new-password"})
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(BaseForm):
     """Empty: carries the CSRF token so that logging out is a protected POST."""

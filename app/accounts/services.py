@@ -65,22 +65,34 @@ def account_register(*, phone: str, password: str, name: str, gender: int | None
     Raises Invalid (invalid_phone, invalid_email, weak_password, invalid) or
     Conflict (phone_taken, email_taken). Nothing is written when it raises.
     """
-    e164 = parse_phone(phone)
-    email_norm = parse_email(email)
-    name = " ".join((name or "").split())
     errors: dict[str, list[str]] = {}
+    codes: list[str] = []
+    e164 = email_norm = None
+    try:
+        e164 = parse_phone(phone)
+    except Invalid as exc:
+        errors.update(exc.fields)
+        codes.append(exc.code)
+    try:
+        email_norm = parse_email(email)
+    except Invalid as exc:
+        errors.update(exc.fields)
+        codes.append(exc.code)
+    name = " ".join((name or "").split())
     if not name or len(name) > 100:
         errors["name"] = [_("Enter your name (at most 100 characters).")]
     if gender not in (None, GENDER_MALE, GENDER_FEMALE):
         errors["gender"] = [_("Choose male or female.")]
     if locale not in LOCALES:
         errors["locale"] = [_("Choose Vietnamese or English.")]
-    problem = password_problem(password or "", phone_digits=e164.lstrip("+"))
+    problem = password_problem(password or "", phone_digits=(e164 or "").lstrip("+"))
     if problem:
         errors["password"] = [_password_message(problem)]
+        codes.append("weak_password")
     if errors:
-        code = "weak_password" if list(errors) == ["password"] else "invalid"
-        raise Invalid(next(iter(errors.values()))[0], code=code, fields=errors)
+        # Every problem is reported at once; the code names the first one the API lists.
+        raise Invalid(next(iter(errors.values()))[0], code=(codes or ["invalid"])[0],
+                      fields=errors)
 
     if db.session.scalar(select(User.id).where(User.phone == e164)) is not None:
         raise _phone_taken()
