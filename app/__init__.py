@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -30,6 +30,8 @@ CSP = {
 
 def select_locale() -> str:
     """The user's stored language, else the one picked in this session, else Vietnamese."""
+    if not has_request_context():
+        return "vi"  # commands and workers speak the default language
     if current_user and current_user.is_authenticated:
         return current_user.locale
     chosen = session.get("locale")

@@ -1,0 +1,140 @@
+"""`flask demo-data`: a believable family for trying the portal on an empty database.
+
+Written against the models directly (the invite and group services arrive with their
+issues); it writes what those services would: six permission rows per connection,
+relationships both ways, audit events, and an invite link whose token is stored hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from app.accounts.models import GENDER_FEMALE, GENDER_MALE, User
+from app.accounts.passwords import hash_password
+from app.accounts.phone import display_phone, normalize_phone
+from app.audit.services import audit_record
+from app.billing.models import Subscription
+from app.connections.models import PERMISSION_CODES, Connection, ConnectionPermission
+from app.db import utcnow
+from app.extensions import db
+from app.groups.models import FamilyGroup, FamilyGroupMember
+from app.invites.models import ConnectionInvite
+from app.reports.models import PatientReport
+
+PASSWORD = "giadinh2026"  # noqa: S105 - the demo's published password, printed on load
+
+PEOPLE = [
+    # key, phone, name, gender
+    ("an", "0912345678", "Nguyễn Văn An", GENDER_MALE),
+    ("binh", "0987654321", "Nguyễn Văn Bình", GENDER_MALE),
+    ("hoa", "0987654322", "Trần Thị Hoa", GENDER_FEMALE),
+    ("cuc", "0901234567", "Nguyễn Thị Cúc", GENDER_FEMALE),
+    ("dung", "0933111222", "Lê Văn Dũng", GENDER_MALE),
+    ("staff", "0900000001", "Nhân viên Hỗ trợ", GENDER_FEMALE),
+]
+
+# (caregiver, patient): (what the caregiver is to the patient, what the patient is to them)
+RELATIONS = {
+    ("an", "binh"): ("con_trai", "bo"),
+    ("an", "hoa"): ("con_trai", "me"),
+    ("cuc", "binh"): ("con_gai", "bo"),
+    ("cuc", "hoa"): ("con_gai", "me"),
+    ("dung", "binh"): ("khac", "khac"),
+    ("dung", "hoa"): ("khac", "khac"),
+}
+
+REPORTS = {
+    "binh": [("2026-09", "Huyết áp trung bình 135/85, uống thuốc đều 27/30 ngày."),
+             ("2026-10", "Huyết áp trung bình 128/82, đi bộ 5 buổi mỗi tuần.")],
+    "hoa": [("2026-09", "Đường huyết lúc đói 7,2 mmol/L, cần giảm tinh bột buổi tối."),
+            ("2026-10", "Đường huyết lúc đói 6,5 mmol/L, tuân thủ thuốc 29/30 ngày.")],
+}
+
+
+class DemoError(Exception):
+    pass
+
+
+def load_demo_data() -> list[str]:
+    """Write the demo family; returns the lines to print. Refuses a database with users."""
+    if db.session.scalar(select(func.count()).select_from(User)):
+        raise DemoError("The database already has users; demo data goes into an empty one "
+                        "(delete instance/family_connect.sqlite3 and run flask db upgrade).")
+    now = utcnow()
+    password_hash = hash_password(PASSWORD)
+    users = {key: User(phone=normalize_phone(phone), name=name, gender=gender, locale="vi",
+                       password_hash=password_hash, is_staff=(key == "staff"))
+             for key, phone, name, gender in PEOPLE}
+    users["an"].email = "an@example.com"
+    db.session.add_all(users.values())
+    db.session.flush()
+
+    subscription = Subscription(owner_user_id=users["an"].id, plan="family", patient_slots=2,
+                                caregiver_slots=4, status="active", starts_at=now,
+                                expires_at=now + timedelta(days=365))
+    db.session.add(subscription)
+    db.session.flush()
+    group = FamilyGroup(admin_user_id=users["an"].id, subscription_id=subscription.id,
+                        name="Gia đình Nguyễn", status="active")
+    db.session.add(group)
+    db.session.flush()
+    audit_record(actor=users["an"], action="group.created", subject=group, group_id=group.id)
+
+    # An, the admin, is also a caregiver (BR-049).
+    for key, role in (("binh", "patient"), ("hoa", "patient"), ("an", "caregiver"),
+                      ("cuc", "caregiver"), ("dung", "caregiver")):
+        db.session.add(FamilyGroupMember(group_id=group.id, user_id=users[key].id, role=role))
+        audit_record(actor=users[key], action="member.joined", subject=users[key],
+                     group_id=group.id, details={"role": role})
+
+    for (caregiver, patient), (relation, inverse) in RELATIONS.items():
+        connection = Connection(user_id=users[patient].id, linked_user_id=users[caregiver].id,
+                                contact_type="caregiver", relationship_code=relation,
+                                inverse_relationship_code=inverse, family_group_id=group.id)
+        # Dũng, a neighbour who drives Bình to the clinic, does not handle tasks for him.
+        off = ({"task_config", "proxy_execution"} if (caregiver, patient) == ("dung", "binh")
+               else set())
+        connection.permissions = [
+            ConnectionPermission(permission_code=code, is_enabled=code not in off)
+            for code in PERMISSION_CODES]
+        db.session.add(connection)
+
+    for key, reports in REPORTS.items():
+        for period, summary in reports:
+            db.session.add(PatientReport(patient_id=users[key].id, period=period, summary=summary))
+
+    token = secrets.token_urlsafe(32)
+    pending_phone = normalize_phone("0944555666")
+    ttl_days = current_app.config["INVITE_TTL_DAYS"]
+    invite = ConnectionInvite(sender_id=users["an"].id, family_group_id=group.id,
+                              receiver_phone=pending_phone, invite_type="add_caregiver",
+                              status="pending",
+                              token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                              expires_at=now + timedelta(days=ttl_days))
+    db.session.add(invite)
+    db.session.flush()
+    audit_record(actor=users["an"], action="invite.created", subject=invite, group_id=group.id,
+                 details={"role": "caregiver"})
+
+    base = current_app.config["PUBLIC_BASE_URL"]
+    lines = [
+        'Demo data loaded: family group "Gia đình Nguyễn" (plan family: 2 patients, '
+        "4 caregivers).",
+        f"Every demo account's password is: {PASSWORD}",
+        "",
+        f"{'phone':<14} {'name':<20} role",
+    ]
+    roles = {"an": "family admin + caregiver (also email an@example.com)", "binh": "patient",
+             "hoa": "patient", "cuc": "caregiver", "dung": "caregiver", "staff": "internal staff"}
+    for key, _phone, name, _gender in PEOPLE:
+        lines.append(f"{display_phone(users[key].phone):<14} {name:<20} {roles[key]}")
+    # The raw token is not printed: the invite pages that open it are not built yet.
+    lines += ["", f"Pending caregiver invite to {display_phone(pending_phone)}, expires in "
+              f"{ttl_days} days.",
+              f"Log in at {base}/account/login"]
+    return lines

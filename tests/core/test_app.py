@@ -1,0 +1,166 @@
+"""The application shell: configuration, security headers, htmx, SQLite settings."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from app import create_app
+from app.config import ConfigError
+from app.extensions import db
+from tests.conftest import make_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_production_refuses_a_missing_secret_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app({"APP_ENV": "production"})
+
+
+def test_production_refuses_a_short_secret_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("SECRET_KEY", "short")
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match="at least 32"):
+        create_app({"APP_ENV": "production"})
+
+
+def test_development_keeps_one_random_key_under_instance(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    first = create_app({"APP_ENV": "development"})
+    second = create_app({"APP_ENV": "development"})
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    assert len(first.config["SECRET_KEY"]) >= 32
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    # Without DATABASE_URL the database is a SQLite file under instance/.
+    assert first.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/family_connect.sqlite3"
+
+
+def test_postgres_urls_use_psycopg3(monkeypatch, tmp_path):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    app = create_app({"APP_ENV": "test", "DATABASE_URL": "postgres://u@db.internal/fc"})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db.internal/fc"
+
+
+def test_unknown_app_env_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        create_app({"APP_ENV": "staging"})
+
+
+def test_security_headers_and_strict_csp(client):
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_pages_have_no_inline_script_or_style(client):
+    html = client.get("/account/register").get_data(as_text=True)
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+    assert "style=" not in html
+    assert "<style" not in html
+
+
+def test_htmx_is_vendored_2_0_and_configured_for_the_csp(client):
+    html = client.get("/").get_data(as_text=True)
+    src = re.search(r'<script src="([^"]+htmx[^"]+)"', html).group(1)
+    assert src.startswith("/static/")
+    body = client.get(src)
+    assert body.status_code == 200
+    assert b'version:"2.0.' in body.data
+    body.close()
+    config = json.loads(re.search(r"<meta name=\"htmx-config\" content='([^']+)'", html).group(1))
+    assert config["allowEval"] is False
+    assert config["includeIndicatorStyles"] is False
+    assert config["selfRequestsOnly"] is True
+    assert {"code": "422", "swap": True} in config["responseHandling"]
+    # The CSRF token rides on every htmx request from <body>.
+    assert re.search(r"<body hx-headers='\{\"X-CSRFToken\": \"[^\"]+\"\}'>", html)
+
+
+def test_no_page_loads_anything_from_another_site():
+    pattern = re.compile(r"(src|href)=\"(https?:)?//", re.I)
+    offenders = [str(p) for p in (ROOT / "templates").rglob("*.html")
+                 if pattern.search(p.read_text())]
+    assert offenders == []
+
+
+def test_unknown_page_is_a_translated_404(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert "Không tìm thấy trang" in response.get_data(as_text=True)
+
+
+def test_sqlite_connections_enforce_foreign_keys_wal_and_busy_timeout(tmp_path):
+    app = make_app("sqlite:///" + str(tmp_path / "p.sqlite3"))
+    with app.app_context():
+        with db.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 5000
+        db.engine.dispose()
+
+
+def test_sqlite_transactions_begin_immediate(tmp_path):
+    """A transaction takes the write lock when it begins, not at its first write: a second
+    writer waits at BEGIN instead of failing half-way after it has read stale data."""
+    path = tmp_path / "lock.sqlite3"
+    app = make_app("sqlite:///" + str(path))
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (n INTEGER)"))
+        holder = db.engine.connect()
+        holder.execute(text("SELECT 1"))  # only a read, inside SQLAlchemy's transaction
+        try:
+            other = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            other.close()
+        finally:
+            holder.rollback()
+            holder.close()
+        db.engine.dispose()
+
+
+def test_concurrent_writers_on_sqlite_queue_instead_of_failing(tmp_path):
+    app = make_app("sqlite:///" + str(tmp_path / "queue.sqlite3"))
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE counter (n INTEGER)"))
+        conn.execute(text("INSERT INTO counter VALUES (0)"))
+    errors: list[Exception] = []
+
+    def bump():
+        try:
+            with app.app_context():
+                for _ in range(20):
+                    with db.engine.begin() as conn:
+                        n = conn.execute(text("SELECT n FROM counter")).scalar()
+                        conn.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with app.app_context():
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT n FROM counter")).scalar() == 80
+        db.engine.dispose()
+    assert errors == []

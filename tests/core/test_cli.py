@@ -1,0 +1,80 @@
+"""Operator commands: demo-data and create-staff."""
+
+from __future__ import annotations
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import func, select
+
+from app.accounts.models import User
+from app.accounts.services import account_authenticate
+from app.connections.models import Connection, ConnectionPermission
+from app.extensions import db
+from app.groups.models import FamilyGroup, FamilyGroupMember
+from app.invites.models import ConnectionInvite
+from app.reports.models import PatientReport
+from tests.conftest import make_app
+
+
+@pytest.fixture
+def fresh(fresh_database_url):
+    application = make_app(fresh_database_url())
+    with application.app_context():
+        upgrade()
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_demo_data_fills_an_empty_database_with_a_family(fresh):
+    result = fresh.test_cli_runner().invoke(args=["demo-data"])
+    assert result.exit_code == 0, result.output
+    assert "giadinh2026" in result.output
+    assert "0912 345 678" in result.output
+
+    assert count(User) == 6
+    assert count(User, User.is_staff.is_(True)) == 1
+    group = db.session.scalar(select(FamilyGroup))
+    assert group.name == "Gia đình Nguyễn"
+    assert group.status == "active"
+    roles = sorted(db.session.execute(select(FamilyGroupMember.role, func.count())
+                                      .group_by(FamilyGroupMember.role)).all())
+    assert roles == [("caregiver", 3), ("patient", 2)]
+    # BR-045: every caregiver follows every patient, each with six permission rows.
+    assert count(Connection, Connection.family_group_id == group.id) == 6
+    assert count(ConnectionPermission) == 36
+    assert count(ConnectionInvite, ConnectionInvite.status == "pending") == 1
+    invite = db.session.scalar(select(ConnectionInvite))
+    assert len(invite.token_hash) == 64
+    assert invite.expires_at is not None
+    assert count(PatientReport) == 4
+    # The printed credentials work.
+    assert account_authenticate(login="0912345678", password="giadinh2026").name == "Nguyễn Văn An"
+
+
+def test_demo_data_refuses_a_database_that_has_users(fresh):
+    runner = fresh.test_cli_runner()
+    assert runner.invoke(args=["demo-data"]).exit_code == 0
+    again = runner.invoke(args=["demo-data"])
+    assert again.exit_code == 1
+    assert "already has users" in again.output
+    assert count(User) == 6
+
+
+def test_create_staff_creates_or_promotes(fresh):
+    runner = fresh.test_cli_runner()
+    result = runner.invoke(args=["create-staff", "0912 000 111", "--name", "Hỗ trợ",
+                                 "--password", "hotro-2026"])
+    assert result.exit_code == 0, result.output
+    staff = db.session.scalar(select(User).where(User.phone == "+84912000111"))
+    assert staff.is_staff
+    assert staff.name == "Hỗ trợ"
+
+    bad = runner.invoke(args=["create-staff", "12345", "--password", "hotro-2026"])
+    assert bad.exit_code == 1
+    assert "10" in bad.output
+    assert count(User) == 1

@@ -1,0 +1,200 @@
+"""Migrations: empty → head → empty, v2 data survives the upgrade, models agree.
+
+Each test builds its own empty database of the backend under test (SQLite file or a
+fresh PostgreSQL database on the test server).
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+
+from app.extensions import db
+from tests.conftest import make_app
+
+V2 = "0001_v2_baseline"
+V4 = "0002_v4_family_groups"
+HEAD_TABLES = {
+    "users", "relationships", "relationship_inverse_mapping", "connection_permission_types",
+    "patient_reports", "connection_invites", "user_emergency_contacts",
+    "connection_permissions", "invite_notifications", "caregiver_report_views",
+    "family_groups", "family_group_members", "subscriptions", "activation_codes",
+    "api_tokens", "audit_events",
+}
+
+
+@pytest.fixture
+def blank(fresh_database_url):
+    """An app bound to an empty database, inside its app context."""
+    application = make_app(fresh_database_url())
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+def tables() -> set[str]:
+    return set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
+
+
+def scalar(sql: str, **params):
+    with db.engine.connect() as conn:
+        return conn.execute(sa.text(sql), params).scalar()
+
+
+def rows(sql: str, **params):
+    with db.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(sql), params)]
+
+
+def test_upgrade_from_empty_to_head_and_back(blank):
+    upgrade()
+    assert tables() == HEAD_TABLES
+    assert scalar("SELECT count(*) FROM relationships") == 14
+    assert scalar("SELECT count(*) FROM relationship_inverse_mapping") == 28
+    assert scalar("SELECT count(*) FROM connection_permission_types") == 6
+    downgrade(revision="base")
+    assert tables() == set()
+
+
+def test_v2_baseline_holds_only_the_seed_existing_tables(blank):
+    upgrade(revision=V2)
+    assert tables() == {
+        "users", "relationships", "relationship_inverse_mapping", "connection_permission_types",
+        "patient_reports", "connection_invites", "user_emergency_contacts",
+        "connection_permissions", "invite_notifications", "caregiver_report_views",
+    }
+    columns = {c["name"] for c in sa.inspect(db.engine).get_columns("user_emergency_contacts")}
+    assert "permission_revoked" not in columns
+    assert "family_group_id" not in columns
+    # The v2 baseline knows only the legacy invite types.
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO users (id, phone, name) VALUES (1, '+84912000001', 'A')"))
+    legacy_only = sa.text("INSERT INTO connection_invites (sender_id, receiver_phone, invite_type) "
+                          "VALUES (1, '+84912000002', 'add_patient')")
+    with db.engine.connect() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(legacy_only)
+
+
+def test_v4_revision_is_the_seed_change(blank):
+    upgrade(revision=V4)
+    inspector = sa.inspect(db.engine)
+    assert {"family_groups", "family_group_members"} <= set(inspector.get_table_names())
+    assert [c["name"] for c in inspector.get_columns("family_groups")] == [
+        "id", "admin_user_id", "subscription_id", "name", "created_at", "updated_at"]
+    assert [c["name"] for c in inspector.get_columns("family_group_members")] == [
+        "id", "group_id", "user_id", "role", "joined_at"]
+    contacts = {c["name"]: c for c in inspector.get_columns("user_emergency_contacts")}
+    assert {"permission_revoked", "family_group_id"} <= set(contacts)
+    indexes = {i["name"]: i for i in inspector.get_indexes("user_emergency_contacts")}
+    assert {"idx_emergency_contacts_family_group",
+            "idx_emergency_contacts_permission_revoked"} <= set(indexes)
+    members = {i["name"]: i for i in inspector.get_indexes("family_group_members")}
+    assert members["idx_user_single_group"]["unique"]
+    assert members["idx_user_single_group"]["column_names"] == ["user_id", "role"]
+
+
+def _insert_v2_rows() -> None:
+    statements = [
+        "INSERT INTO users (id, phone, name, gender, password_hash) VALUES "
+        "(1, '+84912000001', 'Nguyễn Văn Bình', 0, 'x'), "
+        "(2, '+84912000002', 'Nguyễn Thị Cúc', 1, 'x'), "
+        "(3, '+84912000003', 'Trần Văn Dũng', 0, NULL)",
+        "INSERT INTO connection_invites (id, sender_id, receiver_phone, receiver_id, invite_type, "
+        "relationship_code, status) VALUES "
+        "(10, 1, '+84912000002', 2, 'patient_to_caregiver', 'con_gai', 'accepted'), "
+        "(11, 2, '+84912000003', 3, 'caregiver_to_patient', NULL, 'pending'), "
+        "(12, 1, '+84912000009', NULL, 'patient_to_caregiver', NULL, 'rejected')",
+        "INSERT INTO user_emergency_contacts (id, user_id, linked_user_id, contact_type, "
+        "relationship_code, inverse_relationship_code, invite_id) VALUES "
+        "(20, 1, 2, 'caregiver', 'con_gai', 'bo', 10), "
+        "(21, 1, NULL, 'emergency', NULL, NULL, NULL)",
+        "INSERT INTO connection_permissions (contact_id, permission_code, is_enabled) VALUES "
+        "(20, 'health_overview', TRUE), (20, 'emergency_alert', TRUE), "
+        "(20, 'task_config', FALSE), (20, 'compliance_tracking', TRUE), "
+        "(20, 'proxy_execution', FALSE), (20, 'encouragement', TRUE)",
+        "INSERT INTO invite_notifications (invite_id, recipient, notification_type, channel, "
+        "status) VALUES (10, '+84912000002', 'INVITE_CREATED', 'sms', 'delivered')",
+        "INSERT INTO patient_reports (id, patient_id, period, summary) VALUES "
+        "(30, 1, '2026-10', 'Huyết áp ổn định')",
+        "INSERT INTO caregiver_report_views (caregiver_id, report_id, viewed_at) VALUES "
+        "(2, 30, CURRENT_TIMESTAMP)",
+    ]
+    with db.engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+
+
+def test_v2_database_with_rows_upgrades_to_head_without_loss(blank):
+    upgrade(revision=V2)
+    _insert_v2_rows()
+
+    upgrade()
+
+    assert rows("SELECT id, phone, name, gender, locale, is_active, is_staff, session_epoch "
+                "FROM users ORDER BY id") == [
+        (1, "+84912000001", "Nguyễn Văn Bình", 0, "vi", True, False, 0),
+        (2, "+84912000002", "Nguyễn Thị Cúc", 1, "vi", True, False, 0),
+        (3, "+84912000003", "Trần Văn Dũng", 0, "vi", True, False, 0),
+    ]
+    # Legacy invite types converted: patient_to_caregiver → add_caregiver and
+    # caregiver_to_patient → add_patient; nothing else about the invites changes.
+    assert rows("SELECT id, sender_id, receiver_id, invite_type, relationship_code, status, "
+                "family_group_id FROM connection_invites ORDER BY id") == [
+        (10, 1, 2, "add_caregiver", "con_gai", "accepted", None),
+        (11, 2, 3, "add_patient", None, "pending", None),
+        (12, 1, None, "add_caregiver", None, "rejected", None),
+    ]
+    assert rows("SELECT id, user_id, linked_user_id, contact_type, relationship_code, "
+                "inverse_relationship_code, invite_id, permission_revoked, family_group_id "
+                "FROM user_emergency_contacts ORDER BY id") == [
+        (20, 1, 2, "caregiver", "con_gai", "bo", 10, False, None),
+        (21, 1, None, "emergency", None, None, None, False, None),
+    ]
+    assert rows("SELECT permission_code, is_enabled FROM connection_permissions "
+                "WHERE contact_id = 20 ORDER BY permission_code") == [
+        ("compliance_tracking", True), ("emergency_alert", True), ("encouragement", True),
+        ("health_overview", True), ("proxy_execution", False), ("task_config", False),
+    ]
+    assert rows("SELECT invite_id, recipient, notification_type, channel, status "
+                "FROM invite_notifications") == [
+        (10, "+84912000002", "INVITE_CREATED", "sms", "delivered")]
+    assert rows("SELECT id, patient_id, summary FROM patient_reports") == [
+        (30, 1, "Huyết áp ổn định")]
+    assert rows("SELECT caregiver_id, report_id FROM caregiver_report_views") == [(2, 30)]
+    assert scalar("SELECT count(*) FROM relationships") == 14
+
+    # And back: the downgrade restores the legacy invite types with the rows intact.
+    downgrade(revision=V2)
+    assert rows("SELECT id, invite_type FROM connection_invites ORDER BY id") == [
+        (10, "patient_to_caregiver"), (11, "caregiver_to_patient"), (12, "patient_to_caregiver")]
+    assert scalar("SELECT count(*) FROM connection_permissions") == 6
+    assert scalar("SELECT count(*) FROM users") == 3
+
+
+def test_models_and_migrations_agree(blank):
+    upgrade()
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = compare_metadata(context, db.metadata)
+    assert differences == []
+
+
+def test_a_failed_upgrade_leaves_the_database_as_it_was(blank):
+    upgrade(revision=V2)
+    _insert_v2_rows()
+    # A self-connection breaks revision 3's chk_no_self_connection (BR-038): the upgrade
+    # must fail as a whole and leave revision 2's schema and rows in place.
+    upgrade(revision=V4)
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO user_emergency_contacts (user_id, linked_user_id, "
+                             "contact_type) VALUES (3, 3, 'caregiver')"))
+    with pytest.raises(sa.exc.IntegrityError):
+        upgrade()
+    assert scalar("SELECT version_num FROM alembic_version") == V4
+    columns = {c["name"] for c in sa.inspect(db.engine).get_columns("users")}
+    assert "locale" not in columns
+    assert scalar("SELECT count(*) FROM user_emergency_contacts") == 3
