@@ -47,6 +47,8 @@ def create_app(config: dict | None = None) -> Flask:
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_config(app.instance_path, config))
+    if not logging.getLogger().handlers:  # gunicorn and flask run leave the root bare
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("app").setLevel(app.config["LOG_LEVEL"])
 
     hops = int(os.environ.get("PROXY_FIX_HOPS", "0"))
