@@ -38,5 +38,14 @@ limiter = Limiter(key_func=get_remote_address)
 
 
 def login_key() -> str:
-    """Rate-limit key for the login identifier, so one account is not guessed from many IPs."""
-    return "login:" + (request.form.get("login") or "").strip().lower()
+    """Rate-limit key for the login identifier, so one account is not guessed from many IPs.
+
+    A phone number counts as one key however it is written (0912 345 678, +84912345678).
+    """
+    from app.accounts.phone import InvalidPhone, normalize_phone
+
+    login = (request.form.get("login") or "").strip().lower()
+    try:
+        return "login:" + normalize_phone(login)
+    except InvalidPhone:
+        return "login:" + login
