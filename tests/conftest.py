@@ -47,17 +47,33 @@ def fresh_database_url(request, tmp_path_factory):
     return make
 
 
-def make_app(database_url: str, **overrides):
+_made_apps: list = []
+
+
+def make_app(database_url: str, *, keep: bool = False, **overrides):
+    """An app for the test config; its database connections are closed after the test
+    (unless keep=True, for the session's app)."""
     config = {"APP_ENV": "test", "DATABASE_URL": database_url, "SECRET_KEY": "test-" + "k" * 40,
               "PUBLIC_BASE_URL": "http://portal.test"}
     config.update(overrides)
-    return create_app(config)
+    application = create_app(config)
+    if not keep:
+        _made_apps.append(application)
+    return application
+
+
+@pytest.fixture(autouse=True)
+def _close_made_apps():
+    yield
+    while _made_apps:
+        with _made_apps.pop().app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def app(fresh_database_url, tmp_path_factory):
     os.environ.setdefault("INSTANCE_PATH", str(tmp_path_factory.mktemp("instance")))
-    application = make_app(fresh_database_url("fc_main"))
+    application = make_app(fresh_database_url("fc_main"), keep=True)
     with application.app_context():
         upgrade()
         db.session.remove()
