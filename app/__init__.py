@@ -7,11 +7,12 @@ import os
 
 from flask import Flask, has_request_context, request, session
 from flask_login import current_user
+from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import load_config
 from app.db import configure_sqlite
-from app.extensions import babel, csrf, db, limiter, login_manager, migrate, talisman
+from app.extensions import babel, csrf, db, limiter, login_manager, migrate
 
 BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,7 +81,8 @@ def _init_extensions(app: Flask) -> None:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=os.path.join(BASE_DIR, "app", "translations"))
-    talisman.init_app(
+    # One Talisman per app: it keeps its settings on the instance (see talisman_view).
+    app.extensions["talisman"] = Talisman(
         app,
         force_https=app.config["FORCE_HTTPS"],
         strict_transport_security=app.config["FORCE_HTTPS"],

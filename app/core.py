@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, redirect, render_template, request, sessio
 from flask_login import current_user
 from sqlalchemy import text
 
-from app.extensions import csrf, db, limiter, talisman
+from app.extensions import csrf, db, limiter, talisman_view
 
 bp = Blueprint("core", __name__)
 
@@ -20,7 +20,7 @@ def home():
 @bp.get("/healthz")
 @limiter.exempt
 @csrf.exempt
-@talisman(force_https=False)  # load balancers probe over plain HTTP inside the network
+@talisman_view(force_https=False)  # load balancers probe over plain HTTP inside the network
 def healthz():
     """200 when the database answers a query, 503 otherwise (for load balancers)."""
     try:

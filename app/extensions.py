@@ -33,7 +33,16 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
-talisman = Talisman()
+
+
+def talisman_view(**options):
+    """Per-view security options, e.g. @talisman_view(force_https=False).
+
+    Talisman keeps its settings on the instance, so every app gets its own instance in
+    create_app(); a decorator only marks the view, which any instance then reads.
+    """
+    return Talisman()(**options)
+
 limiter = Limiter(key_func=get_remote_address)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import EmailField, PasswordField, RadioField, StringField, TelField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.forms import BaseForm
 
-GENDER_CHOICES = [("0", _l("Male")), ("1", _l("Female"))]
+# WTForms 3.3 deprecates (value, label) tuples in favour of SelectChoice.
+GENDER_CHOICES = [SelectChoice("0", _l("Male")), SelectChoice("1", _l("Female"))]
 
 
 class RegisterForm(BaseForm):

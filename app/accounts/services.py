@@ -142,7 +142,8 @@ def account_authenticate(*, login: str, password: str, ip: str | None = None) ->
     """
     user = find_user_by_login(login)
     if not verify_password(user.password_hash if user else None, password or ""):
-        audit_record(actor=user, action="account.login_failed", subject=user, ip=ip)
+        # The actor is unknown (whoever typed it); the account, if any, is the subject.
+        audit_record(actor=None, action="account.login_failed", subject=user, ip=ip)
         raise Invalid(_("The phone number, email or password is not right."),
                       code="bad_credentials")
     if not user.is_active:
