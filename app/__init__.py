@@ -116,7 +116,8 @@ def _init_extensions(app: Flask) -> None:
     @app.after_request
     def _no_store_for_users(response):
         # Health data: pages seen by a logged-in user are never kept by shared caches.
-        if current_user and current_user.is_authenticated:
+        # (Static files are skipped: asking who the user is would cost a query each.)
+        if request.endpoint != "static" and current_user.is_authenticated:
             response.headers.setdefault("Cache-Control", "no-store")
         if request.headers.get("HX-Request"):
             response.vary.add("HX-Request")

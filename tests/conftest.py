@@ -111,9 +111,16 @@ def client(app):
 
 
 @pytest.fixture
-def count_queries(app_ctx):
-    """Counts the SQL statements run inside `with count_queries() as counter:`."""
+def count_queries(app):
+    """Counts the SQL statements run inside `with count_queries() as statements:`.
+
+    It needs no app context of its own: a test client request made while one is pushed
+    would reuse it, and its session's identity map would hide queries.
+    """
     from contextlib import contextmanager
+
+    with app.app_context():
+        engine = db.engine
 
     @contextmanager
     def counting():
@@ -122,11 +129,11 @@ def count_queries(app_ctx):
         def before(_conn, _cursor, statement, *_args):
             statements.append(statement)
 
-        event.listen(db.engine, "before_cursor_execute", before)
+        event.listen(engine, "before_cursor_execute", before)
         try:
             yield statements
         finally:
-            event.remove(db.engine, "before_cursor_execute", before)
+            event.remove(engine, "before_cursor_execute", before)
 
     return counting
 

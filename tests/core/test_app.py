@@ -164,3 +164,20 @@ def test_concurrent_writers_on_sqlite_queue_instead_of_failing(tmp_path):
             assert conn.execute(text("SELECT n FROM counter")).scalar() == 80
         db.engine.dispose()
     assert errors == []
+
+
+def test_pages_for_users_are_no_store_and_static_files_cost_no_query(app, client, csrf,
+                                                                       count_queries):
+    from tests.factories import PASSWORD, make_user, national
+
+    with app.app_context():
+        phone = national(make_user().phone)
+        db.session.commit()
+    client.post("/account/login", data={"login": phone, "password": PASSWORD,
+                                        "csrf_token": csrf()})
+    assert client.get("/").headers["Cache-Control"] == "no-store"
+    with count_queries() as statements:
+        response = client.get("/static/css/app.css")
+        response.close()
+    assert response.status_code == 200
+    assert statements == []
