@@ -39,15 +39,18 @@ class BaseForm(FlaskForm):
             return _TRANSLATIONS
 
 
-def copy_errors(form: FlaskForm, error: DomainError, default_field: str | None = None) -> None:
+def copy_errors(form: FlaskForm, error: DomainError, default_field: str | None = None, *,
+                fill_only: bool = False) -> None:
     """Put a service's field errors on the form; a message without a field goes to
-    default_field, or to the form's own list."""
+    default_field, or to the form's own list. fill_only: leave fields that already have
+    an error of their own alone (no message twice for one problem)."""
     placed = False
     for name, messages in error.fields.items():
         field = getattr(form, name, None)
         if field is not None:
-            field.errors = list(field.errors) + list(messages)
             placed = True
+            if not (fill_only and field.errors):
+                field.errors = list(field.errors) + list(messages)
     if not placed:
         if default_field and getattr(form, default_field, None) is not None:
             field = getattr(form, default_field)

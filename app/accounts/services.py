@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -57,13 +59,21 @@ def parse_email(raw: str | None) -> str | None:
     return info.normalized.lower()
 
 
-def account_register(*, phone: str, password: str, name: str, gender: int | None,
-                     email: str | None = None, locale: str = "vi",
-                     ip: str | None = None) -> User:
-    """Create an account.
+@dataclass(frozen=True)
+class Registration:
+    """A registration's values once checked and normalised."""
 
-    Raises Invalid (invalid_phone, invalid_email, weak_password, invalid) or
-    Conflict (phone_taken, email_taken). Nothing is written when it raises.
+    phone: str
+    email: str | None
+    name: str
+
+
+def account_check_registration(*, phone: str, password: str, name: str, gender: int | None,
+                               email: str | None = None, locale: str = "vi") -> Registration:
+    """Check a registration's values without touching the database.
+
+    Raises Invalid carrying every problem at once (fields), its code naming the first:
+    invalid_phone, invalid_email, weak_password or invalid.
     """
     errors: dict[str, list[str]] = {}
     codes: list[str] = []
@@ -90,10 +100,22 @@ def account_register(*, phone: str, password: str, name: str, gender: int | None
         errors["password"] = [_password_message(problem)]
         codes.append("weak_password")
     if errors:
-        # Every problem is reported at once; the code names the first one the API lists.
         raise Invalid(next(iter(errors.values()))[0], code=(codes or ["invalid"])[0],
                       fields=errors)
+    return Registration(phone=e164, email=email_norm, name=name)
 
+
+def account_register(*, phone: str, password: str, name: str, gender: int | None,
+                     email: str | None = None, locale: str = "vi",
+                     ip: str | None = None) -> User:
+    """Create an account.
+
+    Raises Invalid (see account_check_registration) or Conflict (phone_taken,
+    email_taken). Nothing is written when it raises.
+    """
+    checked = account_check_registration(phone=phone, password=password, name=name,
+                                         gender=gender, email=email, locale=locale)
+    e164, email_norm, name = checked.phone, checked.email, checked.name
     if db.session.scalar(select(User.id).where(User.phone == e164)) is not None:
         raise _phone_taken()
     if email_norm and db.session.scalar(

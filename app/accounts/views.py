@@ -10,6 +10,7 @@ from app.accounts.forms import LoginForm, LogoutForm, PasswordForm, RegisterForm
 from app.accounts.services import (
     account_authenticate,
     account_change_password,
+    account_check_registration,
     account_logout,
     account_register,
 )
@@ -48,6 +49,13 @@ def register():
     if request.method == "GET":
         return render_template("accounts/register.html", form=form)
     if not form.validate():
+        # Show the service's findings on the other fields too, so one submit shows all.
+        try:
+            account_check_registration(
+                phone=form.phone.data or "", password=form.password.data or "",
+                name=form.name.data or "", gender=None, email=form.email.data)
+        except DomainError as exc:
+            copy_errors(form, exc, fill_only=True)
         return _render_form("accounts/register.html", "accounts/_register_form.html", form, 422)
     try:
         user = account_register(

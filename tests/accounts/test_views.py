@@ -226,6 +226,20 @@ def test_register_missing_fields_are_all_reported(client, csrf, counts):
     assert counts() == (0, 0)
 
 
+def test_register_empty_field_does_not_hide_the_other_problems(client, csrf, counts):
+    # The name is missing (a form check) and the phone and password are wrong (service
+    # checks): one submit shows all three, and the name's problem only once.
+    response = client.post("/account/register", data=register_data(
+        csrf(), phone="12345", name="", password="abc"))
+    assert response.status_code == 422
+    shown = errors(response)
+    assert shown.count("Vui lòng điền thông tin này.") == 1
+    assert any("10 chữ số" in e for e in shown)
+    assert "Dùng ít nhất 8 ký tự." in shown
+    assert "Nhập họ tên của bạn (tối đa 100 ký tự)." not in shown
+    assert counts() == (0, 0)
+
+
 def test_register_422_is_a_whole_page_without_htmx(client, csrf):
     response = client.post("/account/register", data=register_data(csrf(), phone="12345"))
     assert response.status_code == 422
