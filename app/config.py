@@ -77,7 +77,8 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "INVITE_TTL_DAYS": int(os.environ.get("INVITE_TTL_DAYS", "7")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", production),
+        # Secure everywhere but on a developer's plain-HTTP machine.
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env != "development"),
         "SESSION_COOKIE_NAME": "fc_session",
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=int(os.environ.get("SESSION_HOURS", "12"))),
         "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),

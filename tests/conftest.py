@@ -53,8 +53,10 @@ _made_apps: list = []
 def make_app(database_url: str, *, keep: bool = False, **overrides):
     """An app for the test config; its database connections are closed after the test
     (unless keep=True, for the session's app)."""
+    # The test client speaks plain HTTP, so the suite turns the Secure cookie flag off
+    # (APP_ENV=test alone keeps it on, as everywhere but development).
     config = {"APP_ENV": "test", "DATABASE_URL": database_url, "SECRET_KEY": "test-" + "k" * 40,
-              "PUBLIC_BASE_URL": "http://portal.test"}
+              "PUBLIC_BASE_URL": "http://portal.test", "SESSION_COOKIE_SECURE": False}
     config.update(overrides)
     application = create_app(config)
     if not keep:

@@ -181,3 +181,15 @@ def test_pages_for_users_are_no_store_and_static_files_cost_no_query(app, client
         response.close()
     assert response.status_code == 200
     assert statements == []
+
+
+@pytest.mark.parametrize(("env", "secure"), [("development", False), ("test", True),
+                                             ("production", True)])
+def test_session_cookie_is_secure_outside_development(monkeypatch, tmp_path, env, secure):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
+    app = create_app({"APP_ENV": env, "DATABASE_URL": f"sqlite:///{tmp_path}/c.sqlite3"})
+    assert app.config["SESSION_COOKIE_SECURE"] is secure
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
