@@ -53,11 +53,13 @@ _made_apps: list = []
 def make_app(database_url: str, *, keep: bool = False, **overrides):
     """An app for the test config; its database connections are closed after the test
     (unless keep=True, for the session's app)."""
-    # The test client speaks plain HTTP, so the suite turns the Secure cookie flag off
-    # (APP_ENV=test alone keeps it on, as everywhere but development).
     config = {"APP_ENV": "test", "DATABASE_URL": database_url, "SECRET_KEY": "test-" + "k" * 40,
-              "PUBLIC_BASE_URL": "http://portal.test", "SESSION_COOKIE_SECURE": False}
+              "PUBLIC_BASE_URL": "http://portal.test"}
     config.update(overrides)
+    if config["APP_ENV"] == "test":
+        # The test client speaks plain HTTP, so the suite turns the Secure cookie flag off
+        # (APP_ENV=test alone keeps it on, as everywhere but development).
+        config.setdefault("SESSION_COOKIE_SECURE", False)
     application = create_app(config)
     if not keep:
         _made_apps.append(application)
