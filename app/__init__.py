@@ -52,7 +52,7 @@ def create_app(config: dict | None = None) -> Flask:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("app").setLevel(app.config["LOG_LEVEL"])
 
-    hops = int(os.environ.get("PROXY_FIX_HOPS", "0"))
+    hops = app.config["PROXY_FIX_HOPS"]
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
@@ -117,10 +117,12 @@ def _init_extensions(app: Flask) -> None:
     def _no_store_for_users(response):
         # Health data: pages seen by a logged-in user are never kept by shared caches.
         # (Static files are skipped: asking who the user is would cost a query each.)
-        if request.endpoint != "static" and current_user.is_authenticated:
+        if request.endpoint == "static":
+            return response
+        if current_user.is_authenticated:
             response.headers.setdefault("Cache-Control", "no-store")
-        if request.headers.get("HX-Request"):
-            response.vary.add("HX-Request")
+        # Pages answer htmx with a fragment and browsers with a page: caches must keep both.
+        response.vary.add("HX-Request")
         return response
 
 

@@ -193,3 +193,28 @@ def test_session_cookie_is_secure_outside_development(monkeypatch, tmp_path, env
     assert app.config["SESSION_COOKIE_SECURE"] is secure
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_pages_vary_on_hx_request(client):
+    # A cache must not hand the whole page to htmx or the fragment to a browser.
+    for headers in ({}, {"HX-Request": "true"}):
+        assert "HX-Request" in client.get("/account/login", headers=headers).headers["Vary"]
+
+
+def test_client_address_comes_from_the_proxy_only_when_told(monkeypatch, tmp_path):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    url = f"sqlite:///{tmp_path}/p.sqlite3"
+    seen = []
+    for hops in ("0", "1"):
+        monkeypatch.setenv("PROXY_FIX_HOPS", hops)
+        app = create_app({"APP_ENV": "test", "DATABASE_URL": url})
+
+        @app.get("/_addr")
+        def _addr():
+            from flask import request
+
+            return request.remote_addr or ""
+
+        seen.append(app.test_client().get("/_addr", headers={"X-Forwarded-For": "203.0.113.9"})
+                    .get_data(as_text=True))
+    assert seen == ["127.0.0.1", "203.0.113.9"]
