@@ -218,3 +218,20 @@ def test_client_address_comes_from_the_proxy_only_when_told(monkeypatch, tmp_pat
         seen.append(app.test_client().get("/_addr", headers={"X-Forwarded-For": "203.0.113.9"})
                     .get_data(as_text=True))
     assert seen == ["127.0.0.1", "203.0.113.9"]
+
+
+def test_an_unexpected_error_is_a_translated_page_without_a_traceback(tmp_path, caplog):
+    app = make_app("sqlite:///" + str(tmp_path / "e.sqlite3"))
+
+    @app.get("/_boom")
+    def _boom():
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/_boom")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Đã xảy ra lỗi không mong muốn" in body
+    assert "secret internals" not in body
+    assert "Traceback" not in body
+    # ... while the log keeps the whole story for the operators.
+    assert "secret internals" in caplog.text
