@@ -49,12 +49,8 @@ limiter = Limiter(key_func=get_remote_address)
 def login_key() -> str:
     """Rate-limit key for the login identifier, so one account is not guessed from many IPs.
 
-    A phone number counts as one key however it is written (0912 345 678, +84912345678).
+    Keyed like the lookup itself: a phone counts once however it is written.
     """
-    from app.accounts.phone import InvalidPhone, normalize_phone
+    from app.accounts.phone import normalize_login
 
-    login = (request.form.get("login") or "").strip().lower()
-    try:
-        return "login:" + normalize_phone(login)
-    except InvalidPhone:
-        return "login:" + login
+    return "login:" + normalize_login(request.form.get("login"))

@@ -44,3 +44,15 @@ def display_phone(e164: str | None) -> str:
     except phonenumbers.NumberParseException:
         return e164
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def normalize_login(raw: str | None) -> str:
+    """What a login names: the E.164 phone for a phone number, else the lower-cased text
+    (an email). The login lookup and the per-login rate limit both key on this."""
+    login = (raw or "").strip().lower()
+    if "@" in login:
+        return login
+    try:
+        return normalize_phone(login)
+    except InvalidPhone:
+        return login

@@ -17,7 +17,7 @@ from app.accounts.passwords import (
     password_problem,
     verify_password,
 )
-from app.accounts.phone import InvalidPhone, normalize_phone
+from app.accounts.phone import InvalidPhone, normalize_login, normalize_phone
 from app.audit.services import audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid
@@ -146,14 +146,12 @@ def _email_taken() -> Conflict:
 
 def find_user_by_login(login: str) -> User | None:
     """The user whose phone or email is `login`, or None."""
-    login = (login or "").strip()
-    if "@" in login:
-        return db.session.scalar(select(User).where(func.lower(User.email) == login.lower()))
-    try:
-        phone = normalize_phone(login)
-    except InvalidPhone:
-        return None
-    return db.session.scalar(select(User).where(User.phone == phone))
+    key = normalize_login(login)
+    if "@" in key:
+        return db.session.scalar(select(User).where(func.lower(User.email) == key))
+    if key.startswith("+"):
+        return db.session.scalar(select(User).where(User.phone == key))
+    return None
 
 
 def account_authenticate(*, login: str, password: str, ip: str | None = None) -> User:
