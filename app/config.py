@@ -5,6 +5,7 @@ Every variable is listed in docs/configuration.md.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -57,6 +58,63 @@ def _secret_key(env: str, instance_path: str) -> str:
     return path.read_text().strip()
 
 
+# Plans of the local payment provider: slots per role (SPEC §6). PLANS (JSON) replaces them.
+DEFAULT_PLANS = {
+    "family_basic": {"patient": 1, "caregiver": 2},
+    "family": {"patient": 2, "caregiver": 4},
+    "family_plus": {"patient": 4, "caregiver": 8},
+}
+
+
+def _plans(raw: str | None) -> dict[str, dict[str, int]]:
+    if not raw:
+        return DEFAULT_PLANS
+    try:
+        plans = json.loads(raw)
+        checked = {str(name): {"patient": int(slots["patient"]),
+                               "caregiver": int(slots["caregiver"])}
+                   for name, slots in plans.items()}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise ConfigError('PLANS must be JSON such as {"family": {"patient": 2, '
+                          '"caregiver": 4}}.') from None
+    if not checked or any(v < 0 for slots in checked.values() for v in slots.values()):
+        raise ConfigError("PLANS must name at least one plan, with no negative slots.")
+    return checked
+
+
+def _payment() -> dict:
+    provider = os.environ.get("PAYMENT_PROVIDER", "local")
+    if provider not in ("local", "http"):
+        raise ConfigError(f"PAYMENT_PROVIDER must be local or http, not {provider!r}.")
+    url = os.environ.get("PAYMENT_SERVICE_URL", "").rstrip("/")
+    if provider == "http" and not url:
+        raise ConfigError("PAYMENT_PROVIDER=http needs PAYMENT_SERVICE_URL.")
+    return {
+        "PAYMENT_PROVIDER": provider,
+        "PAYMENT_SERVICE_URL": url,
+        "PAYMENT_SERVICE_TOKEN": os.environ.get("PAYMENT_SERVICE_TOKEN", ""),
+        "PAYMENT_SERVICE_TIMEOUT": float(os.environ.get("PAYMENT_SERVICE_TIMEOUT", "3")),
+        "PAYMENT_SERVICE_RETRIES": int(os.environ.get("PAYMENT_SERVICE_RETRIES", "2")),
+    }
+
+
+def _notifications() -> dict:
+    return {
+        # Unset: SMS and email are written to the log (the embedded default needs nothing).
+        "SMS_GATEWAY_URL": os.environ.get("SMS_GATEWAY_URL", ""),
+        "SMS_GATEWAY_TOKEN": os.environ.get("SMS_GATEWAY_TOKEN", ""),
+        "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
+        "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _bool("SMTP_STARTTLS", False),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Family Connect <no-reply@localhost>"),
+        "NOTIFY_TIMEOUT": float(os.environ.get("NOTIFY_TIMEOUT", "5")),
+        "NOTIFY_MAX_ATTEMPTS": int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "3")),
+        "NOTIFY_BACKOFF_SECONDS": float(os.environ.get("NOTIFY_BACKOFF_SECONDS", "30")),
+    }
+
+
 def load_config(instance_path: str, overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment (and test overrides)."""
     overrides = dict(overrides or {})
@@ -94,6 +152,9 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "LANGUAGES": ("vi", "en"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "PROXY_FIX_HOPS": int(os.environ.get("PROXY_FIX_HOPS", "0")),
+        "PLANS": _plans(os.environ.get("PLANS")),
     }
+    config.update(_payment())
+    config.update(_notifications())
     config.update(overrides)
     return config

@@ -21,7 +21,7 @@ NOTIFICATION_TYPES = (
     "MEMBER_REMOVED",
     "MEMBER_LEFT",
 )
-CHANNELS = ("in_app", "sms", "email", "push")
+CHANNELS = ("in_app", "sms", "email", "push", "payment")
 STATUSES = ("pending", "sent", "delivered", "failed", "cancelled")
 
 
@@ -32,7 +32,7 @@ class InviteNotification(db.Model):
             "notification_type IN ('INVITE_CREATED', 'INVITE_ACCEPTED', 'INVITE_REJECTED', "
             "'INVITE_CANCELLED', 'MEMBER_JOINED', 'MEMBER_REMOVED', 'MEMBER_LEFT')",
             name="chk_notification_type"),
-        CheckConstraint("channel IN ('in_app', 'sms', 'email', 'push')",
+        CheckConstraint("channel IN ('in_app', 'sms', 'email', 'push', 'payment')",
                         name="chk_notification_channel"),
         CheckConstraint("status IN ('pending', 'sent', 'delivered', 'failed', 'cancelled')",
                         name="chk_notification_status"),

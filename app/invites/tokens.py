@@ -1,0 +1,47 @@
+"""Invite link tokens (SPEC §4): random, stored only as SHA-256, sealed in the outbox.
+
+The token itself exists in three places only: the answer to the admin who made or resent
+the invite, the link sent to the invitee, and — until that message is sent — the outbox
+row, encrypted with a key derived from SECRET_KEY (Fernet), so a copy of the database
+alone never yields a working link.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+
+from cryptography.fernet import Fernet, InvalidToken
+from flask import current_app
+
+
+def new_token() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def accept_url(token: str) -> str:
+    """The link, built from PUBLIC_BASE_URL and never from the request's Host header."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/i/{token}"
+
+
+def _fernet() -> Fernet:
+    key = hashlib.sha256(b"invite-outbox:" + current_app.config["SECRET_KEY"].encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def seal(token: str) -> str:
+    return _fernet().encrypt(token.encode()).decode()
+
+
+def unseal(sealed: str) -> str | None:
+    """The token, or None when it was sealed under another SECRET_KEY."""
+    try:
+        return _fernet().decrypt(sealed.encode()).decode()
+    except InvalidToken:
+        return None

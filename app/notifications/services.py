@@ -1,0 +1,71 @@
+"""Writing the outbox. Services call these inside their own transaction (SPEC §5).
+
+Every message to a user gets an in-app row (shown on the notifications page; status
+'sent' = unread, 'delivered' = read) and one external row for the worker: email when the
+user has an address, else SMS; the worker falls back from email to SMS (BR-004). Someone
+without an account (an invitee) gets SMS only. Silent actions (BR-056) never call these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+
+from app.accounts.models import User
+from app.db import utcnow
+from app.extensions import db
+from app.notifications.models import InviteNotification
+
+
+def notify_user(*, user: User, notification_type: str, payload: dict[str, Any],
+                invite_id: int | None = None, group_id: int | None = None) -> None:
+    """Queue a message to a user: in-app now, and email or SMS through the worker."""
+    now = utcnow()
+    db.session.add(InviteNotification(
+        invite_id=invite_id, recipient=str(user.id), recipient_user_id=user.id,
+        notification_type=notification_type, channel="in_app", status="sent", sent_at=now,
+        family_group_id=group_id, payload=payload))
+    channel, address = ("email", user.email) if user.email else ("sms", user.phone)
+    db.session.add(InviteNotification(
+        invite_id=invite_id, recipient=address, recipient_user_id=user.id,
+        notification_type=notification_type, channel=channel, status="pending",
+        next_attempt_at=now, family_group_id=group_id, payload=payload))
+
+
+def notify_phone(*, phone: str, notification_type: str, payload: dict[str, Any],
+                 invite_id: int | None = None, group_id: int | None = None) -> None:
+    """Queue an SMS to a phone number that has no account yet."""
+    db.session.add(InviteNotification(
+        invite_id=invite_id, recipient=phone, notification_type=notification_type,
+        channel="sms", status="pending", next_attempt_at=utcnow(), family_group_id=group_id,
+        payload=payload))
+
+
+def notify_payment_sync(*, subscription_id: int, action: str, user_id: int, role: str,
+                        notification_type: str, group_id: int,
+                        invite_id: int | None = None) -> None:
+    """Queue a membership change for the http payment service (SPEC §6)."""
+    db.session.add(InviteNotification(
+        invite_id=invite_id, recipient=f"subscription:{subscription_id}",
+        notification_type=notification_type, channel="payment", status="pending",
+        next_attempt_at=utcnow(), family_group_id=group_id,
+        payload={"subscription_id": subscription_id, "action": action, "user_id": user_id,
+                 "role": role}))
+
+
+def cancel_invite_messages(invite_id: int, *, superseded: bool = False) -> None:
+    """Messages of an invite that have not gone out yet are cancelled (invite cancelled).
+
+    superseded: a resend replaces the invite's INVITE_CREATED messages whatever their
+    state (sent_at and external_message_id stay as history), so the new link can be sent
+    under the one-live-row-per-(invite, type, channel, recipient) rule.
+    """
+    query = update(InviteNotification).where(InviteNotification.invite_id == invite_id,
+                                              InviteNotification.channel != "payment")
+    if superseded:
+        query = query.where(InviteNotification.notification_type == "INVITE_CREATED",
+                            InviteNotification.status != "cancelled")
+    else:
+        query = query.where(InviteNotification.status.in_(("pending", "failed")))
+    db.session.execute(query.values(status="cancelled", updated_at=utcnow()))
