@@ -128,7 +128,18 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp
+    from app.api import bp as api_bp
+    from app.billing.views import bp as billing_bp
     from app.core import bp as core_bp
+    from app.groups.views import bp as groups_bp
+    from app.invites.views import bp as invites_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(billing_bp)
+    app.register_blueprint(groups_bp)
+    app.register_blueprint(invites_bp)
+    # The API authenticates with bearer tokens (no CSRF) or the session (CSRF checked
+    # by the API itself), see app/api/auth.py.
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)

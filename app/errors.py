@@ -42,6 +42,11 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Gone(DomainError):
+    status = 410
+    code = "gone"
+
+
 class Invalid(DomainError):
     status = 422
     code = "invalid"
@@ -54,7 +59,7 @@ def _wants_json() -> bool:
 def _render(status: int, title: str, message: str):
     if _wants_json():
         code = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                429: "rate_limited"}.get(status, "error")
+                410: "gone", 429: "rate_limited"}.get(status, "error")
         return jsonify(error={"code": code, "message": message}), status
     return render_template("errors/error.html", status=status, title=title,
                            message=message), status

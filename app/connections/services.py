@@ -1,0 +1,168 @@
+"""Connections between a group's caregivers and patients: made on joining (BR-045/008/
+009), revoked on removal, leave and dissolve. Permission toggles and the silent
+disconnect arrive with issue 4."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.orm import selectinload
+
+from app.accounts.models import User
+from app.audit.services import audit_record
+from app.connections.models import (
+    PERMISSION_CODES,
+    Connection,
+    ConnectionPermission,
+    Relationship,
+    RelationshipInverse,
+)
+from app.db import utcnow
+from app.errors import Invalid
+from app.extensions import db
+from app.groups.models import ROLE_PATIENT, FamilyGroup, FamilyGroupMember
+
+
+def relationship_check(code: str | None) -> str | None:
+    """An active relationship code, None for none. Raises Invalid(unknown_relationship)."""
+    if code in (None, ""):
+        return None
+    known = db.session.scalar(select(Relationship.code).where(
+        Relationship.code == code, Relationship.is_active.is_(True)))
+    if known is None:
+        message = _("Choose a relationship from the list.")
+        raise Invalid(message, code="unknown_relationship", fields={"relationship": [message]})
+    return known
+
+
+def inverse_table() -> dict[tuple[str, int], str]:
+    """The 28 rows of relationship_inverse_mapping, read once per operation."""
+    return {(r.relationship_code, r.target_gender): r.inverse_code
+            for r in db.session.scalars(select(RelationshipInverse))}
+
+
+def relationship_inverse(table: dict[tuple[str, int], str], code: str | None,
+                         gender: int | None) -> str | None:
+    """If A says B is my `code` and A's gender is `gender`, what B says A is (BR-028).
+    Unknown gender → khac."""
+    if code is None:
+        return None
+    if gender is None:
+        return "khac"
+    return table.get((code, gender), "khac")
+
+
+def initial_permission_map(initial: dict | None) -> dict[str, bool]:
+    """All six ON, or the invite's initial_permissions (unknown codes ignored)."""
+    values = dict.fromkeys(PERMISSION_CODES, True)
+    for code, enabled in (initial or {}).items():
+        if code in values:
+            values[code] = bool(enabled)
+    if not any(values.values()):
+        values = dict.fromkeys(PERMISSION_CODES, True)  # BR-039: a live one keeps one ON
+    return values
+
+
+def connections_for_new_member(*, actor: User | None, group: FamilyGroup, user: User,
+                               role: str, relationship: str | None = None,
+                               initial_permissions: dict | None = None,
+                               invite_id: int | None = None) -> list[Connection]:
+    """Connect a member who just joined as `role` to every member of the other role.
+
+    relationship: what the new member is to each other party (optional, BR-050); the
+    other direction is derived from the other party's gender. A member holding both roles
+    never follows themselves (BR-038). A pair that was connected before (an earlier group,
+    a removal) reuses its row: one row per (patient, caregiver).
+    """
+    other_role = "caregiver" if role == ROLE_PATIENT else ROLE_PATIENT
+    others = list(db.session.scalars(
+        select(User).join(FamilyGroupMember, FamilyGroupMember.user_id == User.id)
+        .where(FamilyGroupMember.group_id == group.id, FamilyGroupMember.role == other_role,
+               User.id != user.id)))
+    if not others:
+        return []
+    pairs = [((user.id, o.id) if role == ROLE_PATIENT else (o.id, user.id)) for o in others]
+    existing = {(c.user_id, c.linked_user_id): c for c in db.session.scalars(
+        select(Connection).options(selectinload(Connection.permissions))
+        .where(tuple_(Connection.user_id, Connection.linked_user_id).in_(pairs)))}
+    table = inverse_table()
+    permissions = initial_permission_map(initial_permissions)
+    made = []
+    for other, pair in zip(others, pairs, strict=True):
+        # What the new member is to the other, and what the other is to them.
+        mine = relationship
+        theirs = relationship_inverse(table, relationship, other.gender)
+        caregiver_to_patient, patient_to_caregiver = (
+            (theirs, mine) if role == ROLE_PATIENT else (mine, theirs))
+        connection = existing.get(pair)
+        if connection is None:
+            connection = Connection(user_id=pair[0], linked_user_id=pair[1],
+                                    contact_type="caregiver")
+            connection.permissions = []
+            db.session.add(connection)
+        connection.family_group_id = group.id
+        connection.permission_revoked = False
+        connection.invite_id = invite_id
+        if relationship is not None:
+            connection.relationship_code = caregiver_to_patient
+            connection.inverse_relationship_code = patient_to_caregiver
+        rows = {p.permission_code: p for p in connection.permissions}
+        for code in PERMISSION_CODES:
+            row = rows.get(code)
+            if row is None:
+                row = ConnectionPermission(permission_code=code)
+                connection.permissions.append(row)
+            row.is_enabled = permissions[code]
+            row.updated_by = actor.id if actor else None
+        made.append(connection)
+    db.session.flush()
+    for connection in made:
+        audit_record(actor=actor, action="connection.created", subject=connection,
+                     group_id=group.id,
+                     details={"patient_id": connection.user_id,
+                              "caregiver_id": connection.linked_user_id,
+                              "relationship": connection.relationship_code,
+                              "inverse_relationship": connection.inverse_relationship_code})
+    return made
+
+
+def connections_revoke_for_member(*, actor: User | None, group_id: int, user_id: int,
+                                  role: str) -> list[int]:
+    """Revoke the live connections a member holds in a group in `role` (removal, leave,
+    dissolve): revoked flag on, all six permissions OFF. Returns the connection ids."""
+    side = Connection.user_id if role == ROLE_PATIENT else Connection.linked_user_id
+    ids = list(db.session.scalars(select(Connection.id).where(
+        Connection.family_group_id == group_id, side == user_id,
+        Connection.permission_revoked.is_(False))))
+    _revoke(actor, ids)
+    return ids
+
+
+def connections_revoke_for_group(*, actor: User | None, group_id: int) -> list[int]:
+    ids = list(db.session.scalars(select(Connection.id).where(
+        Connection.family_group_id == group_id, Connection.permission_revoked.is_(False))))
+    _revoke(actor, ids)
+    return ids
+
+
+def _revoke(actor: User | None, ids: list[int]) -> None:
+    if not ids:
+        return
+    now = utcnow()
+    db.session.execute(update(Connection).where(Connection.id.in_(ids))
+                       .values(permission_revoked=True, updated_at=now)
+                       .execution_options(synchronize_session="fetch"))
+    db.session.execute(update(ConnectionPermission).where(ConnectionPermission.contact_id.in_(ids))
+                       .values(is_enabled=False, updated_at=now,
+                               updated_by=actor.id if actor else None)
+                       .execution_options(synchronize_session="fetch"))
+
+
+def live_patients_of_caregiver(group_id: int, caregiver_id: int) -> list[User]:
+    """The patients a caregiver follows in a group through a live connection."""
+    return list(db.session.scalars(
+        select(User).join(Connection, Connection.user_id == User.id)
+        .where(Connection.family_group_id == group_id, Connection.linked_user_id == caregiver_id,
+               Connection.permission_revoked.is_(False))))
+
+

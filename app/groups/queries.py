@@ -1,0 +1,103 @@
+"""Reads about groups: eager-loaded so a page or an API answer costs a fixed number of
+queries whatever the size of the group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from app.accounts.models import User
+from app.billing.provider import SubscriptionInfo
+from app.db import utcnow
+from app.extensions import db
+from app.groups.models import ROLES, FamilyGroup, FamilyGroupMember
+from app.invites.models import INVITE_ADD_PATIENT, ConnectionInvite
+
+
+@dataclass
+class GroupView:
+    """A group with its members (and users) and its live pending invites."""
+
+    group: FamilyGroup
+    members: list[tuple[FamilyGroupMember, User]]
+    invites: list[ConnectionInvite] = field(default_factory=list)
+
+    def users_in(self, role: str) -> list[tuple[FamilyGroupMember, User]]:
+        return [(m, u) for m, u in self.members if m.role == role]
+
+    @property
+    def member_ids(self) -> set[int]:
+        return {u.id for _m, u in self.members}
+
+    def role_of(self, user_id: int) -> list[str]:
+        return [m.role for m, u in self.members if u.id == user_id]
+
+    def invites_for(self, role: str) -> list[ConnectionInvite]:
+        return [i for i in self.invites if i.role == role]
+
+
+def group_view(group: FamilyGroup, *, with_invites: bool = True) -> GroupView:
+    """Members with their users in one query, live pending invites in another."""
+    members = list(db.session.execute(
+        select(FamilyGroupMember, User).join(User, User.id == FamilyGroupMember.user_id)
+        .where(FamilyGroupMember.group_id == group.id)
+        .order_by(FamilyGroupMember.joined_at, FamilyGroupMember.id)).tuples())
+    invites = pending_invites(group.id) if with_invites else []
+    return GroupView(group=group, members=members, invites=invites)
+
+
+def pending_invites(group_id: int) -> list[ConnectionInvite]:
+    """Pending invites that have not expired, oldest first."""
+    return list(db.session.scalars(
+        select(ConnectionInvite)
+        .where(ConnectionInvite.family_group_id == group_id,
+               ConnectionInvite.status == "pending", ConnectionInvite.expires_at > utcnow())
+        .order_by(ConnectionInvite.created_at, ConnectionInvite.id)))
+
+
+def slot_counts(group_id: int) -> dict[str, dict[str, int]]:
+    """Members and live pending invites per role, counted by the database (two queries)."""
+    used = dict(db.session.execute(
+        select(FamilyGroupMember.role, func.count())
+        .where(FamilyGroupMember.group_id == group_id).group_by(FamilyGroupMember.role)).all())
+    pending_rows = db.session.execute(
+        select(ConnectionInvite.invite_type, func.count())
+        .where(ConnectionInvite.family_group_id == group_id,
+               ConnectionInvite.status == "pending", ConnectionInvite.expires_at > utcnow())
+        .group_by(ConnectionInvite.invite_type)).tuples()
+    pending = {("patient" if t == INVITE_ADD_PATIENT else "caregiver"): n for t, n in pending_rows}
+    return {role: {"used": used.get(role, 0), "pending": pending.get(role, 0)} for role in ROLES}
+
+
+def slots_summary(info: SubscriptionInfo | None,
+                  counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """BR-047: free = total − members of that role − pending invites of that role."""
+    summary = {}
+    for role in ROLES:
+        total = info.slots(role) if info else 0
+        used, pending = counts[role]["used"], counts[role]["pending"]
+        summary[role] = {"total": total, "used": used, "pending": pending,
+                         "free": max(0, total - used - pending)}
+    return summary
+
+
+def counts_from_view(view: GroupView) -> dict[str, dict[str, int]]:
+    """The same counts as slot_counts, from a GroupView already loaded (no query)."""
+    return {role: {"used": len(view.users_in(role)), "pending": len(view.invites_for(role))}
+            for role in ROLES}
+
+
+def active_group_of_admin(user_id: int) -> FamilyGroup | None:
+    return db.session.scalar(select(FamilyGroup).where(
+        FamilyGroup.admin_user_id == user_id, FamilyGroup.status == "active")
+        .order_by(FamilyGroup.id.desc()).limit(1))
+
+
+def memberships_of(user_id: int) -> list[tuple[FamilyGroupMember, FamilyGroup]]:
+    """The user's memberships with their groups (at most one per role, BR-057)."""
+    return list(db.session.execute(
+        select(FamilyGroupMember, FamilyGroup)
+        .join(FamilyGroup, FamilyGroup.id == FamilyGroupMember.group_id)
+        .where(FamilyGroupMember.user_id == user_id)
+        .order_by(FamilyGroupMember.role)).tuples())

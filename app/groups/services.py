@@ -1,0 +1,204 @@
+"""Family group rules: who is an admin (BR-041), create, rename, and the checks that
+invites, self-add and accept share: the grant check, the group lock, slots, BR-057."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.accounts.models import User
+from app.audit.services import audit_record
+from app.billing.provider import SubscriptionInfo, payment_provider
+from app.db import utcnow
+from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.extensions import db
+from app.groups.models import ROLES, FamilyGroup, FamilyGroupMember
+from app.groups.queries import group_view, slot_counts
+from app.permissions import can_view_group
+
+NAME_MAX = 100
+
+
+def role_check(role: str | None) -> str:
+    """patient or caregiver. Raises Invalid(invalid)."""
+    if role not in ROLES:
+        message = _("Choose patient or caregiver.")
+        raise Invalid(message, code="invalid", fields={"role": [message]})
+    return role
+
+
+def _name_check(name: str | None) -> str:
+    name = " ".join((name or "").split())
+    if not name or len(name) > NAME_MAX:
+        message = _("Enter the family's name (at most %(n)d characters).", n=NAME_MAX)
+        raise Invalid(message, code="invalid", fields={"name": [message]})
+    return name
+
+
+def not_admin() -> Forbidden:
+    return Forbidden(_("Only the family's admin, with an active family plan, can do this."),
+                     code="not_admin")
+
+
+def subscription_inactive(*, for_admin: bool) -> Forbidden:
+    """BR-037: say so, and say how to renew."""
+    if for_admin:
+        message = _("Your family plan has expired or was cancelled, so new invites and "
+                    "joining are paused. Renew it by redeeming an activation code on "
+                    "“My plan”; everything else keeps working.")
+    else:
+        message = _("This family's plan has expired, so nobody can join right now. "
+                    "Ask the family's admin to renew it, then open the link again.")
+    return Forbidden(message, code="subscription_inactive")
+
+
+def admin_grant_check(*, actor: User, group: FamilyGroup | None = None) -> SubscriptionInfo:
+    """BR-041/BR-037 for anything that grants (create, invite, self-add, resend): ask the
+    provider, now, whether the actor owns an active subscription — and, given a group,
+    whether it is that group's admin. A renewal under a new subscription id (http
+    provider) moves the group to it.
+
+    Raises Forbidden(not_admin | subscription_inactive), PaymentUnavailable.
+    """
+    if group is not None and group.admin_user_id != actor.id:
+        raise not_admin()
+    info = payment_provider().subscription_for(actor.id)
+    if info is None or info.owner_user_id != actor.id:
+        raise not_admin()
+    if not info.is_active:
+        raise subscription_inactive(for_admin=True)
+    if group is not None and group.subscription_id != info.subscription_id:
+        group.subscription_id = info.subscription_id
+    return info
+
+
+def group_subscription_check(group: FamilyGroup) -> SubscriptionInfo:
+    """For accept: the group's admin must still own an active subscription (SEC-005).
+
+    Raises Forbidden(subscription_inactive), PaymentUnavailable.
+    """
+    info = payment_provider().subscription_for(group.admin_user_id)
+    if info is None or not info.is_active:
+        raise subscription_inactive(for_admin=False)
+    return info
+
+
+def group_lock(group_id: int) -> FamilyGroup:
+    """Lock the group row for a slot check (SELECT … FOR UPDATE on PostgreSQL; on SQLite
+    the transaction already holds the write lock, BEGIN IMMEDIATE), and reload it."""
+    group = db.session.scalar(select(FamilyGroup).where(FamilyGroup.id == group_id)
+                              .with_for_update().execution_options(populate_existing=True))
+    if group is None:
+        raise NotFound(_("This family does not exist."), code="not_found")
+    return group
+
+
+def group_active_check(group: FamilyGroup) -> None:
+    if group.status != "active":
+        raise Conflict(_("This family has been dissolved."), code="group_not_active")
+
+
+def free_slot_check(*, group_id: int, info: SubscriptionInfo, role: str,
+                    accepting: bool = False) -> None:
+    """BR-047 / SEC-005, under the group lock. A new invite or self-add needs a free slot
+    (members and pending invites count); an accept needs a member place (its own pending
+    invite already holds a slot — but a lowered plan can leave fewer places than invites).
+
+    Raises Conflict(no_slot).
+    """
+    counts = slot_counts(group_id)[role]
+    total = info.slots(role)
+    taken = counts["used"] if accepting else counts["used"] + counts["pending"]
+    if taken < total:
+        return
+    if accepting:
+        message = _("This family has no free place for a new %(role)s. Ask the family's "
+                    "admin to free one or to move to a bigger plan.", role=role_label(role))
+    else:
+        message = _("Limit reached: the plan has %(total)d %(role)s places and all are taken "
+                    "or invited. Cancel a pending invite, remove a member, or get a bigger "
+                    "plan with an activation code on “My plan”.",
+                    total=total, role=role_label(role))
+    raise Conflict(message, code="no_slot")
+
+
+def role_label(role: str) -> str:
+    return _("patient") if role == "patient" else _("caregiver")
+
+
+def single_group_check(*, user_id: int, group_id: int, role: str) -> None:
+    """BR-057: one group per user per role (the unique index is the last line).
+
+    Raises Conflict(already_in_group).
+    """
+    other = db.session.scalar(select(FamilyGroupMember.group_id).where(
+        FamilyGroupMember.user_id == user_id, FamilyGroupMember.role == role))
+    if other is None:
+        return
+    if other == group_id:
+        message = _("This person is already a %(role)s in this family.", role=role_label(role))
+    else:
+        message = _("This person is already a %(role)s in another family. A person can be "
+                    "a %(role)s in one family only.", role=role_label(role))
+    raise Conflict(message, code="already_in_group", fields={"phone": [message]})
+
+
+def group_create(*, actor: User, name: str, ip: str | None = None) -> FamilyGroup:
+    """Create the actor's family group (BR-041: one active group per subscription).
+
+    Raises Invalid, Forbidden(not_admin | subscription_inactive), Conflict(group_exists),
+    PaymentUnavailable.
+    """
+    name = _name_check(name)
+    info = admin_grant_check(actor=actor)
+    exists = Conflict(_("Your plan already has a family. Open it from “My family”."),
+                      code="group_exists")
+    if db.session.scalar(select(FamilyGroup.id).where(
+            FamilyGroup.subscription_id == info.subscription_id,
+            FamilyGroup.status == "active")) is not None:
+        raise exists
+    group = FamilyGroup(admin_user_id=actor.id, subscription_id=info.subscription_id,
+                        name=name, status="active")
+    try:
+        with db.session.begin_nested():
+            db.session.add(group)
+    except IntegrityError:
+        raise exists from None
+    audit_record(actor=actor, action="group.created", subject=group, group_id=group.id, ip=ip,
+                 details={"name": name, "plan": info.plan,
+                          "subscription_id": info.subscription_id})
+    return group
+
+
+def group_rename(*, actor: User, group: FamilyGroup, name: str,
+                 ip: str | None = None) -> FamilyGroup:
+    """Rename (the admin; not a grant, so billing does not block it).
+
+    Raises Invalid, Forbidden(not_admin), Conflict(group_not_active).
+    """
+    if group.admin_user_id != actor.id:
+        raise not_admin()
+    group_active_check(group)
+    name = _name_check(name)
+    old = group.name
+    group.name = name
+    group.updated_at = utcnow()
+    audit_record(actor=actor, action="group.renamed", subject=group, group_id=group.id, ip=ip,
+                 details={"from": old, "to": name})
+    db.session.flush()
+    return group
+
+
+def group_for_viewer(*, actor: User, group_id: int):
+    """The group and its members if the actor may see it (admin, member, staff).
+
+    Raises NotFound for anyone else, without saying whether the group exists.
+    """
+    group = db.session.get(FamilyGroup, group_id)
+    if group is None:
+        raise NotFound(_("This family does not exist or you cannot see it."), code="not_found")
+    view = group_view(group, with_invites=actor.is_staff or group.admin_user_id == actor.id)
+    if not can_view_group(actor, group, view.member_ids):
+        raise NotFound(_("This family does not exist or you cannot see it."), code="not_found")
+    return view

@@ -1,0 +1,320 @@
+"""Invites (BR-006/007/011/055/057, SEC-005) and their links (SPEC §4).
+
+Checks run when the invite is made and again inside the accept transaction, under the
+group lock; the partial unique indexes are the last line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.accounts.models import User
+from app.accounts.services import parse_phone
+from app.audit.services import audit_record
+from app.connections.services import relationship_check
+from app.db import utcnow
+from app.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from app.extensions import db
+from app.groups.membership import JoinResult, member_join
+from app.groups.models import FamilyGroup
+from app.groups.services import (
+    admin_grant_check,
+    free_slot_check,
+    group_active_check,
+    group_lock,
+    group_subscription_check,
+    not_admin,
+    role_check,
+    single_group_check,
+)
+from app.invites.models import INVITE_ADD_CAREGIVER, INVITE_ADD_PATIENT, ConnectionInvite
+from app.invites.tokens import new_token, seal, token_hash
+from app.notifications.services import cancel_invite_messages, notify_phone, notify_user
+
+
+@dataclass
+class IssuedInvite:
+    """An invite with its link token in clear: shown once, to the admin who made it."""
+
+    invite: ConnectionInvite
+    token: str
+
+
+def invite_is_expired(invite: ConnectionInvite) -> bool:
+    return invite.status == "pending" and invite.expires_at is not None \
+        and invite.expires_at <= utcnow()
+
+
+def invite_status(invite: ConnectionInvite) -> str:
+    """The status as people see it: a pending invite past its expiry is expired."""
+    return "expired" if invite_is_expired(invite) else invite.status
+
+
+def _expire_stale(group_id: int) -> None:
+    """Mark the group's pending invites past expiry as expired (frees idx_unique_pending)."""
+    db.session.execute(update(ConnectionInvite).where(
+        ConnectionInvite.family_group_id == group_id, ConnectionInvite.status == "pending",
+        ConnectionInvite.expires_at <= utcnow())
+        .values(status="expired", updated_at=utcnow())
+        .execution_options(synchronize_session="fetch"))
+
+
+def _issue_link(invite: ConnectionInvite, sender: User, group: FamilyGroup) -> str:
+    """A new token and expiry for the invite, and its message to the invitee."""
+    token = new_token()
+    invite.token_hash = token_hash(token)
+    invite.expires_at = utcnow() + timedelta(days=current_app.config["INVITE_TTL_DAYS"])
+    db.session.flush()
+    payload = {"group_id": group.id, "group_name": group.name or "", "sender_name": sender.name,
+               "role": invite.role, "expires_at": invite.expires_at.isoformat(),
+               "sealed_token": seal(token)}
+    receiver = db.session.scalar(select(User).where(User.phone == invite.receiver_phone))
+    if receiver is not None:
+        notify_user(user=receiver, notification_type="INVITE_CREATED", payload=payload,
+                    invite_id=invite.id, group_id=group.id)
+    else:
+        notify_phone(phone=invite.receiver_phone, notification_type="INVITE_CREATED",
+                     payload=payload, invite_id=invite.id, group_id=group.id)
+    return token
+
+
+def invite_create(*, actor: User, group: FamilyGroup, phone: str, role: str,
+                  initial_permissions: dict | None = None,
+                  ip: str | None = None) -> IssuedInvite:
+    """Invite a phone number into the group as patient or caregiver (BR-055: the phone and
+    the role only; the name comes from the invitee's profile).
+
+    Raises Invalid(invalid_phone | self_invite | invalid), Forbidden(not_admin |
+    subscription_inactive), Conflict(duplicate_pending | no_slot | already_in_group |
+    group_not_active), PaymentUnavailable.
+    """
+    role_check(role)
+    e164 = parse_phone(phone)
+    if group.admin_user_id != actor.id:
+        raise not_admin()
+    if e164 == actor.phone:
+        message = _("This is your own number. To join your family yourself, use "
+                    "“Add me” in the patient or caregiver section.")
+        raise Invalid(message, code="self_invite", fields={"phone": [message]})
+    info = admin_grant_check(actor=actor, group=group)  # before the lock: it may be a call
+    group = group_lock(group.id)
+    group_active_check(group)
+    _expire_stale(group.id)
+    pending = db.session.scalar(select(ConnectionInvite).where(
+        ConnectionInvite.family_group_id == group.id, ConnectionInvite.receiver_phone == e164,
+        ConnectionInvite.status == "pending"))
+    if pending is not None:
+        raise _duplicate_pending()
+    receiver = db.session.scalar(select(User).where(User.phone == e164))
+    if receiver is not None:
+        single_group_check(user_id=receiver.id, group_id=group.id, role=role)
+    free_slot_check(group_id=group.id, info=info, role=role)
+    invite = ConnectionInvite(
+        sender_id=actor.id, family_group_id=group.id, receiver_phone=e164,
+        receiver_id=receiver.id if receiver else None,
+        invite_type=INVITE_ADD_PATIENT if role == "patient" else INVITE_ADD_CAREGIVER,
+        initial_permissions=initial_permissions, status="pending")
+    try:
+        with db.session.begin_nested():
+            db.session.add(invite)
+            token = _issue_link(invite, actor, group)
+    except IntegrityError:
+        raise _duplicate_pending() from None
+    audit_record(actor=actor, action="invite.created", subject=invite, group_id=group.id, ip=ip,
+                 details={"phone": e164, "role": role, "expires_at": invite.expires_at.isoformat()})
+    return IssuedInvite(invite=invite, token=token)
+
+
+def _duplicate_pending() -> Conflict:
+    message = _("This number already has a pending invite to your family. "
+                "Use “Resend” on that invite instead.")
+    return Conflict(message, code="duplicate_pending", fields={"phone": [message]})
+
+
+def _not_pending(invite: ConnectionInvite) -> Conflict:
+    status = invite_status(invite)
+    messages = {
+        "accepted": _("This invite has already been accepted."),
+        "rejected": _("This invite was declined."),
+        "cancelled": _("This invite was cancelled by the family's admin."),
+        "expired": _("This invite has expired."),
+    }
+    return Conflict(messages.get(status, _("This invite is no longer open.")),
+                    code="invite_not_pending")
+
+
+def invite_for_admin(*, actor: User, invite_id: int) -> ConnectionInvite:
+    """An invite of a group the actor administers. Raises NotFound for anyone else."""
+    invite = db.session.get(ConnectionInvite, invite_id)
+    group = db.session.get(FamilyGroup, invite.family_group_id) if invite else None
+    if invite is None or group is None or group.admin_user_id != actor.id:
+        raise NotFound(_("This invite does not exist or is not yours."), code="not_found")
+    return invite
+
+
+def invite_cancel(*, actor: User, invite: ConnectionInvite, ip: str | None = None) -> None:
+    """Cancel a pending invite: its slot is free again, its link dead, its unsent messages
+    cancelled. A revocation: never blocked by billing.
+
+    Raises Forbidden(not_admin), Conflict(invite_not_pending).
+    """
+    group = db.session.get(FamilyGroup, invite.family_group_id)
+    if group is None or group.admin_user_id != actor.id:
+        raise not_admin()
+    if invite.status != "pending":
+        raise _not_pending(invite)
+    invite.status = "cancelled"
+    invite.updated_at = utcnow()
+    cancel_invite_messages(invite.id)
+    audit_record(actor=actor, action="invite.cancelled", subject=invite, group_id=group.id,
+                 ip=ip, details={"phone": invite.receiver_phone, "role": invite.role})
+    db.session.flush()
+
+
+def invite_resend(*, actor: User, invite: ConnectionInvite, ip: str | None = None) -> IssuedInvite:
+    """Renew a pending (or lapsed) invite: a new token, the old link dead, a new expiry,
+    the message sent again. A lapsed invite takes its slot again, so the slot is checked.
+
+    Raises Forbidden(not_admin | subscription_inactive), Conflict(invite_not_pending |
+    no_slot | already_in_group), PaymentUnavailable.
+    """
+    group = db.session.get(FamilyGroup, invite.family_group_id)
+    if group is None:
+        raise not_admin()
+    info = admin_grant_check(actor=actor, group=group)
+    group = group_lock(group.id)
+    group_active_check(group)
+    db.session.refresh(invite)
+    if invite.status != "pending":
+        raise _not_pending(invite)
+    if invite.receiver_id is not None:
+        single_group_check(user_id=invite.receiver_id, group_id=group.id, role=invite.role)
+    if invite_is_expired(invite):
+        free_slot_check(group_id=group.id, info=info, role=invite.role)
+    cancel_invite_messages(invite.id, superseded=True)
+    invite.updated_at = utcnow()
+    token = _issue_link(invite, actor, group)
+    audit_record(actor=actor, action="invite.resent", subject=invite, group_id=group.id, ip=ip,
+                 details={"phone": invite.receiver_phone, "role": invite.role,
+                          "expires_at": invite.expires_at.isoformat()})
+    return IssuedInvite(invite=invite, token=token)
+
+
+def invite_by_token(token: str) -> ConnectionInvite | None:
+    """The invite a link points at, whatever its state (None: unknown or malformed)."""
+    if not token or len(token) > 100:
+        return None
+    return db.session.scalar(select(ConnectionInvite)
+                             .where(ConnectionInvite.token_hash == token_hash(token)))
+
+
+def invite_for_invitee(*, actor: User, invite_id: int) -> ConnectionInvite:
+    """An invite to the actor's phone. Raises NotFound for anyone else's."""
+    invite = db.session.get(ConnectionInvite, invite_id)
+    if invite is None or invite.receiver_phone != actor.phone:
+        raise NotFound(_("This invite does not exist or is not for you."), code="not_found")
+    return invite
+
+
+def invites_pending_for(user: User) -> list[ConnectionInvite]:
+    """Open invites to the user's phone, newest first."""
+    return list(db.session.scalars(select(ConnectionInvite).where(
+        ConnectionInvite.receiver_phone == user.phone, ConnectionInvite.status == "pending",
+        ConnectionInvite.expires_at > utcnow()).order_by(ConnectionInvite.created_at.desc())))
+
+
+def _phone_mismatch() -> Forbidden:
+    return Forbidden(_("This invite was sent to another phone number. Log in with the "
+                       "account of the invited number to answer it."), code="phone_mismatch")
+
+
+def invite_accept(*, actor: User, invite: ConnectionInvite, relationship: str | None = None,
+                  ip: str | None = None) -> JoinResult:
+    """Accept: join the group and be connected to every member of the other role, each
+    connection with six permissions ON (BR-045/008/009). Every check runs again here,
+    under the group lock (SEC-005); the invite flips with a conditional update, so a link
+    works once.
+
+    relationship: what the actor is to the other members (optional, BR-050).
+    Raises Forbidden(phone_mismatch | subscription_inactive), Gone(invite_expired),
+    Conflict(invite_not_pending | no_slot | already_in_group), Invalid(unknown_relationship),
+    PaymentUnavailable.
+    """
+    if invite.receiver_phone != actor.phone:
+        raise _phone_mismatch()
+    relationship = relationship_check(relationship)
+    _open_check(invite)
+    group = db.session.get(FamilyGroup, invite.family_group_id)
+    info = group_subscription_check(group)  # before the lock: it may be a call
+    group = group_lock(group.id)
+    db.session.refresh(invite)
+    _open_check(invite)
+    group_active_check(group)
+    role = invite.role
+    single_group_check(user_id=actor.id, group_id=group.id, role=role)
+    free_slot_check(group_id=group.id, info=info, role=role, accepting=True)
+    now = utcnow()
+    won = db.session.execute(
+        update(ConnectionInvite)
+        .where(ConnectionInvite.id == invite.id, ConnectionInvite.status == "pending",
+               ConnectionInvite.expires_at > now)
+        .values(status="accepted", receiver_id=actor.id, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    if not won:
+        raise Conflict(_("This invite is no longer open."), code="invite_not_pending")
+    db.session.refresh(invite)
+    sender = db.session.get(User, invite.sender_id)
+    if sender is not None and sender.id != actor.id:
+        notify_user(user=sender, notification_type="INVITE_ACCEPTED", invite_id=invite.id,
+                    group_id=group.id, payload={"group_id": group.id,
+                                                "group_name": group.name or "",
+                                                "member_name": actor.name, "role": role})
+    audit_record(actor=actor, action="invite.accepted", subject=invite, group_id=group.id, ip=ip,
+                 details={"role": role, "relationship": relationship})
+    return member_join(actor=actor, group=group, user=actor, role=role,
+                       relationship=relationship, invite=invite, ip=ip)
+
+
+def _open_check(invite: ConnectionInvite) -> None:
+    if invite_is_expired(invite):
+        raise Gone(_("This invite has expired. Ask the family's admin to send it again."),
+                   code="invite_expired")
+    if invite.status != "pending":
+        raise _not_pending(invite)
+
+
+def invite_reject(*, actor: User, invite: ConnectionInvite,
+                  ip: str | None = None) -> ConnectionInvite:
+    """Decline an invite (one click); the sender is told (BR-010). A new invite may follow
+    (BR-011).
+
+    Raises Forbidden(phone_mismatch), Conflict(invite_not_pending).
+    """
+    if invite.receiver_phone != actor.phone:
+        raise _phone_mismatch()
+    now = utcnow()
+    won = db.session.execute(
+        update(ConnectionInvite)
+        .where(ConnectionInvite.id == invite.id, ConnectionInvite.status == "pending")
+        .values(status="rejected", receiver_id=actor.id, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(invite)
+    if not won:
+        raise _not_pending(invite)
+    group = db.session.get(FamilyGroup, invite.family_group_id)
+    sender = db.session.get(User, invite.sender_id)
+    if sender is not None:
+        notify_user(user=sender, notification_type="INVITE_REJECTED", invite_id=invite.id,
+                    group_id=group.id, payload={"group_id": group.id,
+                                                "group_name": group.name or "",
+                                                "member_name": actor.name, "role": invite.role})
+    cancel_invite_messages(invite.id)
+    audit_record(actor=actor, action="invite.rejected", subject=invite, group_id=group.id, ip=ip,
+                 details={"role": invite.role})
+    return invite
