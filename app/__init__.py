@@ -133,12 +133,16 @@ def _register_blueprints(app: Flask) -> None:
     from app.core import bp as core_bp
     from app.groups.views import bp as groups_bp
     from app.invites.views import bp as invites_bp
+    from app.notifications.views import bp as notifications_bp
+    from app.notifications.views import notification_context
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(billing_bp)
     app.register_blueprint(groups_bp)
     app.register_blueprint(invites_bp)
+    app.register_blueprint(notifications_bp)
+    app.context_processor(notification_context)
     # The API authenticates with bearer tokens (no CSRF) or the session (CSRF checked
     # by the API itself), see app/api/auth.py.
     csrf.exempt(api_bp)

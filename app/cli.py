@@ -7,11 +7,16 @@ from flask import Flask
 
 from app.errors import DomainError
 from app.extensions import db
+from app.notifications.cli import notifications_cli
 
 
 def register_cli(app: Flask) -> None:
+    from app.billing.cli import codes
+
     app.cli.add_command(create_staff)
     app.cli.add_command(demo_data)
+    app.cli.add_command(codes)
+    app.cli.add_command(notifications_cli)
 
 
 @click.command("create-staff")

@@ -1,14 +1,12 @@
 """`flask demo-data`: a believable family for trying the portal on an empty database.
 
-Written against the models directly (the invite and group services arrive with their
-issues); it writes what those services would: six permission rows per connection,
-relationships both ways, audit events, and an invite link whose token is stored hashed.
+The family itself is written against the models (a believable history, with one
+connection whose permissions were narrowed); the pending invite and the spare
+activation code go through the services, so the printed link and code work.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 from flask import current_app
@@ -19,11 +17,13 @@ from app.accounts.passwords import hash_password
 from app.accounts.phone import display_phone, normalize_phone
 from app.audit.services import audit_record
 from app.billing.models import Subscription
+from app.billing.services import codes_issue
 from app.connections.models import PERMISSION_CODES, Connection, ConnectionPermission
 from app.db import utcnow
 from app.extensions import db
 from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
+from app.invites.services import invite_create
+from app.invites.tokens import accept_url
 from app.reports.models import PatientReport
 
 PASSWORD = "giadinh2026"  # noqa: S105 - the demo's published password, printed on load
@@ -108,18 +108,12 @@ def load_demo_data() -> list[str]:
         for period, summary in reports:
             db.session.add(PatientReport(patient_id=users[key].id, period=period, summary=summary))
 
-    token = secrets.token_urlsafe(32)
-    pending_phone = normalize_phone("0944555666")
-    ttl_days = current_app.config["INVITE_TTL_DAYS"]
-    invite = ConnectionInvite(sender_id=users["an"].id, family_group_id=group.id,
-                              receiver_phone=pending_phone, invite_type="add_caregiver",
-                              status="pending",
-                              token_hash=hashlib.sha256(token.encode()).hexdigest(),
-                              expires_at=now + timedelta(days=ttl_days))
-    db.session.add(invite)
     db.session.flush()
-    audit_record(actor=users["an"], action="invite.created", subject=invite, group_id=group.id,
-                 details={"role": "caregiver"})
+    # The pending invite and a spare code go through the services, so the link works.
+    pending_phone = normalize_phone("0944555666")
+    issued = invite_create(actor=users["an"], group=group, phone=pending_phone, role="caregiver")
+    ttl_days = current_app.config["INVITE_TTL_DAYS"]
+    [spare_code] = codes_issue(actor=None, plan="family_plus", days=365, count=1)
 
     base = current_app.config["PUBLIC_BASE_URL"]
     lines = [
@@ -133,8 +127,9 @@ def load_demo_data() -> list[str]:
              "hoa": "patient", "cuc": "caregiver", "dung": "caregiver", "staff": "internal staff"}
     for key, _phone, name, _gender in PEOPLE:
         lines.append(f"{display_phone(users[key].phone):<14} {name:<20} {roles[key]}")
-    # The raw token is not printed: the invite pages that open it are not built yet.
     lines += ["", f"Pending caregiver invite to {display_phone(pending_phone)}, expires in "
-              f"{ttl_days} days.",
+              f"{ttl_days} days: {accept_url(issued.token)}",
+              f"A spare activation code (plan family_plus, 365 days) for a new account: "
+              f"{spare_code}",
               f"Log in at {base}/account/login"]
     return lines

@@ -1,15 +1,20 @@
-"""Account rules: register, authenticate, log out, change password, language, suspend."""
+"""Account rules: register, authenticate, log out, change password, language, suspend,
+personal API tokens."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.models import GENDER_FEMALE, GENDER_MALE, User
+from app.accounts.models import GENDER_FEMALE, GENDER_MALE, ApiToken, User
 from app.accounts.passwords import (
     MIN_LENGTH,
     hash_password,
@@ -181,6 +186,13 @@ def _end_all_sessions(user: User) -> None:
     user.session_epoch = (user.session_epoch or 0) + 1
 
 
+def _revoke_api_tokens(user: User) -> None:
+    """A new password or a suspension also ends what the old credentials handed out."""
+    db.session.execute(update(ApiToken).where(ApiToken.user_id == user.id,
+                                              ApiToken.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
+
+
 def account_logout(*, actor: User, ip: str | None = None) -> None:
     """End every session of the actor, on every device."""
     _end_all_sessions(actor)
@@ -203,6 +215,7 @@ def account_change_password(*, actor: User, current_password: str, new_password:
         raise Invalid(message, code="weak_password", fields={"new_password": [message]})
     actor.password_hash = hash_password(new_password)
     _end_all_sessions(actor)
+    _revoke_api_tokens(actor)
     audit_record(actor=actor, action="account.password_changed", subject=actor, ip=ip)
     db.session.flush()
 
@@ -226,6 +239,7 @@ def account_suspend(*, actor: User, user: User, ip: str | None = None) -> None:
         raise Forbidden(_("You cannot suspend your own account."), code="forbidden")
     user.is_active = False
     _end_all_sessions(user)
+    _revoke_api_tokens(user)
     audit_record(actor=actor, action="staff.account_suspended", subject=user, ip=ip)
     db.session.flush()
 
@@ -250,4 +264,46 @@ def load_user_from_session_id(session_id: str) -> User | None:
     user = db.session.get(User, int(user_id))
     if user is None or not user.is_active or user.session_epoch != int(epoch):
         return None
+    return user
+
+
+# --- personal API tokens (SPEC §7) -------------------------------------------------------
+
+API_TOKEN_TTL_DAYS = 90
+_LAST_USED_EVERY = timedelta(minutes=1)
+
+
+def api_token_create(*, user: User, name: str, ttl: timedelta | None = None) -> str:
+    """Issue a personal API token for `user`; returns it in clear (only its SHA-256 is
+    stored, so this is the one time it can be read). It lasts `ttl` (API_TOKEN_TTL_DAYS
+    from the config, default 90 days)."""
+    token = secrets.token_urlsafe(32)
+    days = current_app.config.get("API_TOKEN_TTL_DAYS", API_TOKEN_TTL_DAYS)
+    row = ApiToken(user_id=user.id, name=(name or "api")[:100],
+                   token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                   expires_at=utcnow() + (ttl if ttl is not None else timedelta(days=days)))
+    db.session.add(row)
+    db.session.flush()
+    audit_record(actor=user, action="account.api_token_created", subject=row,
+                 details={"name": row.name})
+    return token
+
+
+def api_token_user(token: str | None) -> User | None:
+    """The user a bearer token belongs to, or None: unknown, revoked or expired token,
+    suspended user. Records when the token was last used, at most once a minute."""
+    if not token or len(token) > 200:
+        return None
+    row = db.session.execute(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest())).first()
+    if row is None:
+        return None
+    api_token, user = row
+    now = utcnow()
+    if (api_token.revoked_at is not None or not user.is_active
+            or (api_token.expires_at is not None and api_token.expires_at <= now)):
+        return None
+    if api_token.last_used_at is None or api_token.last_used_at <= now - _LAST_USED_EVERY:
+        api_token.last_used_at = now  # flushed with the request's commit
     return user

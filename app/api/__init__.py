@@ -1,7 +1,61 @@
-"""The JSON API, /api/v1 (SPEC §7): parse JSON → the same services → serialise."""
+"""The JSON API, /api/v1 (SPEC §7): parse JSON → the same services → serialise.
+
+Every route but /auth/register and /auth/token needs a user (app/api/auth.py). A route
+commits once; a DomainError rolls the request back and answers
+{"error": {"code", "message", "fields"?}} with the exception's status.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, jsonify
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from app.api.auth import authenticate
+from app.errors import DomainError
+from app.extensions import db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(authenticate)
+
+
+def error_response(exc: DomainError, status: int | None = None):
+    """The error body for a refusal; `fields` names the input at fault, when known."""
+    error = {"code": exc.code, "message": exc.message or _("The request was refused.")}
+    if exc.fields:
+        error["fields"] = exc.fields
+    response = jsonify(error=error)
+    response.status_code = status or exc.status
+    if response.status_code == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError):
+    db.session.rollback()
+    return error_response(exc)
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(_exc: CSRFError):
+    db.session.rollback()
+    return error_response(DomainError(
+        _("The CSRF token is missing or not valid. Send it in the X-CSRFToken header, "
+          "or use an API token."), code="csrf_failed"), 400)
+
+
+@bp.after_request
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"  # personal and health data
+    return response
+
+
+# The routes register themselves on bp.
+from app.api import (  # noqa: E402
+    routes_accounts,  # noqa: F401
+    routes_families,  # noqa: F401
+    routes_invites,  # noqa: F401
+    routes_notifications,  # noqa: F401
+    routes_users,  # noqa: F401
+)

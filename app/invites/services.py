@@ -307,6 +307,8 @@ def invite_reject(*, actor: User, invite: ConnectionInvite,
     db.session.refresh(invite)
     if not won:
         raise _not_pending(invite)
+    # Before the sender's message is queued: it belongs to the invite too, and must go out.
+    cancel_invite_messages(invite.id)
     group = db.session.get(FamilyGroup, invite.family_group_id)
     sender = db.session.get(User, invite.sender_id)
     if sender is not None:
@@ -314,7 +316,6 @@ def invite_reject(*, actor: User, invite: ConnectionInvite,
                     group_id=group.id, payload={"group_id": group.id,
                                                 "group_name": group.name or "",
                                                 "member_name": actor.name, "role": invite.role})
-    cancel_invite_messages(invite.id)
     audit_record(actor=actor, action="invite.rejected", subject=invite, group_id=group.id, ip=ip,
                  details={"role": invite.role})
     return invite

@@ -22,10 +22,13 @@ def notify_user(*, user: User, notification_type: str, payload: dict[str, Any],
                 invite_id: int | None = None, group_id: int | None = None) -> None:
     """Queue a message to a user: in-app now, and email or SMS through the worker."""
     now = utcnow()
+    # The in-app copy never carries the sealed link: it stays for good, the SMS/email row
+    # drops it once sent. The invitee answers in-app from their pending invites.
+    shown = {k: v for k, v in payload.items() if k != "sealed_token"}
     db.session.add(InviteNotification(
         invite_id=invite_id, recipient=str(user.id), recipient_user_id=user.id,
         notification_type=notification_type, channel="in_app", status="sent", sent_at=now,
-        family_group_id=group_id, payload=payload))
+        family_group_id=group_id, payload=shown))
     channel, address = ("email", user.email) if user.email else ("sms", user.phone)
     db.session.add(InviteNotification(
         invite_id=invite_id, recipient=address, recipient_user_id=user.id,
@@ -69,3 +72,20 @@ def cancel_invite_messages(invite_id: int, *, superseded: bool = False) -> None:
     else:
         query = query.where(InviteNotification.status.in_(("pending", "failed")))
     db.session.execute(query.values(status="cancelled", updated_at=utcnow()))
+
+
+def notifications_mark_read(*, actor: User, up_to: int | None = None) -> int:
+    """Mark the actor's unread in-app notifications read; how many changed.
+
+    up_to: the newest id the actor was shown, so that one arriving meanwhile stays
+    unread. Flushes, never commits.
+    """
+    now = utcnow()
+    query = update(InviteNotification).where(
+        InviteNotification.recipient_user_id == actor.id, InviteNotification.channel == "in_app",
+        InviteNotification.status == "sent")
+    if up_to is not None:
+        query = query.where(InviteNotification.id <= up_to)
+    result = db.session.execute(query.values(status="delivered", delivered_at=now,
+                                             updated_at=now))
+    return result.rowcount

@@ -420,3 +420,19 @@ def test_staff_create_new_and_existing(ctx):
     assert promoted is existing
     assert existing.is_staff is True
     assert count(User) == 2
+
+
+def test_new_password_and_suspension_revoke_api_tokens(ctx):
+    from app.accounts.services import api_token_create, api_token_user
+
+    user = make_user()
+    staff = make_user(is_staff=True)
+    token = api_token_create(user=user, name="app")
+    assert api_token_user(token) == user
+    account_change_password(actor=user, current_password=PASSWORD, new_password="moi-matkhau-77")
+    assert api_token_user(token) is None
+    fresh = api_token_create(user=user, name="app")
+    assert api_token_user(fresh) == user
+    account_suspend(actor=staff, user=user)
+    user.is_active = True  # even once restored, the token handed out before stays dead
+    assert api_token_user(fresh) is None

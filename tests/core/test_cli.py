@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from app.accounts.models import User
 from app.accounts.services import account_authenticate
+from app.billing.models import ActivationCode
+from app.billing.services import code_hash
 from app.connections.models import Connection, ConnectionPermission
 from app.extensions import db
 from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.invites.models import ConnectionInvite
+from app.invites.services import invite_by_token
 from app.reports.models import PatientReport
 from tests.conftest import make_app
 
@@ -51,6 +56,13 @@ def test_demo_data_fills_an_empty_database_with_a_family(fresh):
     invite = db.session.scalar(select(ConnectionInvite))
     assert len(invite.token_hash) == 64
     assert invite.expires_at is not None
+    # The printed link opens that invite: its token hashes to the stored hash.
+    link = re.search(r"http://portal\.test/i/(\S+)", result.output)
+    assert link, result.output
+    assert invite_by_token(link.group(1)).id == invite.id
+    code = re.search(r"family_plus, 365 days\) for a new account: (\S+)", result.output).group(1)
+    assert db.session.scalar(select(ActivationCode.plan)
+                             .where(ActivationCode.code_hash == code_hash(code))) == "family_plus"
     assert count(PatientReport) == 4
     # The printed credentials work.
     assert account_authenticate(login="0912345678", password="giadinh2026").name == "Nguyễn Văn An"
@@ -78,3 +90,26 @@ def test_create_staff_creates_or_promotes(fresh):
     assert bad.exit_code == 1
     assert "10" in bad.output
     assert count(User) == 1
+
+
+def test_codes_issue_prints_codes_and_stores_only_their_hashes(fresh):
+    runner = fresh.test_cli_runner()
+    result = runner.invoke(args=["codes", "issue", "--plan", "family", "--days", "365",
+                                 "--count", "3"])
+    assert result.exit_code == 0, result.output
+    codes = result.output.split()
+    assert len(codes) == 3
+    assert len(set(codes)) == 3
+    rows = db.session.scalars(select(ActivationCode)).all()
+    assert sorted(r.code_hash for r in rows) == sorted(code_hash(c) for c in codes)
+    assert {(r.plan, r.duration_days, r.redeemed_by) for r in rows} == {("family", 365, None)}
+    stored = " ".join(str(v) for r in rows for v in vars(r).values())
+    assert not any(c in stored or c.replace("-", "") in stored for c in codes)
+
+
+def test_codes_issue_refuses_an_unknown_plan_and_writes_nothing(fresh):
+    result = fresh.test_cli_runner().invoke(args=["codes", "issue", "--plan", "gold",
+                                                  "--days", "30"])
+    assert result.exit_code == 1
+    assert "gold" in result.output
+    assert count(ActivationCode) == 0

@@ -1,0 +1,67 @@
+"""Who calls the API (SPEC §7): a personal bearer token, or the browser session — then
+with CSRF on unsafe methods. A bearer request never looks at the session."""
+
+from __future__ import annotations
+
+from flask import current_app, g, request
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.accounts.models import User
+from app.accounts.phone import normalize_login
+from app.accounts.services import api_token_user
+from app.errors import DomainError
+from app.extensions import csrf, db, login_manager
+
+# Routes anyone may call.
+PUBLIC_ENDPOINTS = frozenset({"api.auth_register", "api.auth_token"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The login page's limits and buckets: the page and the API together allow no more
+# guesses than either alone (Flask-Limiter names a route's buckets after its endpoint).
+LOGIN_SCOPE = "accounts.login"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+
+
+def login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def json_login_key() -> str:
+    """login_key (app/extensions.py) for a JSON body: the same key for the same account."""
+    data = request.get_json(silent=True)
+    login = data.get("login") if isinstance(data, dict) else None
+    return "login:" + normalize_login(login if isinstance(login, str) else None)
+
+
+def authenticate() -> None:
+    """The blueprint's before_request: find the user, or refuse with 401."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _sep, token = header.partition(" ")
+        user = api_token_user(token.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            g._login_user = login_manager.anonymous_user()  # never the session, see below
+            raise Unauthorized(_("This API token is not valid. Create a new one."))
+        if db.session.dirty:
+            db.session.commit()  # the token's last_used_at, written at most once a minute
+        # Flask-Login's current_user for this request (locale, templates): the token's
+        # user, and Flask-Login never loads the session's.
+        g._login_user = user
+        g.api_user = user
+        return
+    if not current_user.is_authenticated:
+        raise Unauthorized(_("Log in, or send an API token: Authorization: Bearer TOKEN."))
+    if request.method not in SAFE_METHODS:
+        csrf.protect()  # the blueprint is exempt from the global check; sessions are not
+    g.api_user = current_user._get_current_object()
+
+
+def actor() -> User:
+    """The user calling this request (set by authenticate)."""
+    return g.api_user

@@ -1,0 +1,90 @@
+"""Strict input for the API: a JSON object with known keys of known types, and query
+arguments. Anything else is Invalid(invalid) with the offending fields (SPEC §7)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from flask import request
+from flask_babel import gettext as _
+
+from app.errors import Invalid
+
+# A field's allowed types; None in the tuple means null is allowed.
+Types = tuple[type | None, ...]
+
+
+def _type_ok(value: Any, types: Types) -> bool:
+    if value is None:
+        return None in types
+    if isinstance(value, bool):
+        return bool in types  # True is an int to Python, not to the API
+    return any(t is not None and t is not bool and isinstance(value, t) for t in types)
+
+
+def _invalid(fields: dict[str, list[str]]) -> Invalid:
+    return Invalid(_("Some fields are missing or not right."), code="invalid", fields=fields)
+
+
+def json_body(*, required: dict[str, Types] | None = None,
+              optional: dict[str, Types] | None = None) -> dict[str, Any]:
+    """The request's JSON object, checked: every required key present, no unknown key,
+    each value of one of its types. Optional keys that are absent are left out."""
+    required, optional = required or {}, optional or {}
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Invalid(_("Send a JSON object (Content-Type: application/json)."), code="invalid")
+    fields: dict[str, list[str]] = {}
+    for key in data:
+        if key not in required and key not in optional:
+            fields[key] = [_("Unknown field.")]
+    for key in required:
+        if key not in data:
+            fields[key] = [_("This field is required.")]
+    for key, types in {**required, **optional}.items():
+        if key in data and not _type_ok(data[key], types):
+            fields[key] = [_("This value has the wrong type.")]
+    if fields:
+        raise _invalid(fields)
+    return data
+
+
+def int_arg(name: str, *, default: int, low: int, high: int) -> int:
+    """An integer query argument within [low, high]."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise _invalid({name: [_("Use a whole number from %(low)d to %(high)d.",
+                                 low=low, high=high)]})
+    return int(raw)
+
+
+def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
+    """A query argument that is one of `choices`, or None when absent or empty."""
+    raw = request.args.get(name) or None
+    if raw is not None and raw not in choices:
+        raise _invalid({name: [_("Use one of: %(choices)s.", choices=", ".join(choices))]})
+    return raw
+
+
+def encode_cursor(last_id: int) -> str:
+    """An opaque keyset cursor: the last id of a page."""
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def cursor_arg(name: str = "cursor") -> int | None:
+    """The id a cursor made by encode_cursor carries, or None when absent."""
+    raw = request.args.get(name) or None
+    if raw is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    prefix, _sep, number = text.partition(":")
+    if prefix != "id" or not (number.isascii() and number.isdigit()):
+        raise _invalid({name: [_("This cursor is not valid.")]})
+    return int(number)

@@ -1,0 +1,130 @@
+"""Reads the API needs beyond the features' own queries, each a fixed number of
+statements whatever the size of a group or of a page."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import aliased, selectinload
+
+from app.accounts.models import User
+from app.audit.models import AuditEvent
+from app.billing.provider import PaymentUnavailable, payment_provider
+from app.connections.models import Connection
+from app.db import utcnow
+from app.errors import NotFound
+from app.extensions import db
+from app.groups.models import FamilyGroup, FamilyGroupMember
+from app.groups.queries import GroupView, counts_from_view, slots_summary
+from app.invites.models import ConnectionInvite
+
+Members = list[tuple[FamilyGroupMember, User]]
+
+
+def group_visible(actor: User, group_id: int) -> FamilyGroup:
+    """The group, if the actor is its admin, a member or staff; else NotFound, the same
+    whether or not it exists."""
+    group = db.session.get(FamilyGroup, group_id)
+    if group is not None and (actor.is_staff or group.admin_user_id == actor.id):
+        return group
+    if group is not None and db.session.scalar(select(FamilyGroupMember.id).where(
+            FamilyGroupMember.group_id == group_id,
+            FamilyGroupMember.user_id == actor.id).limit(1)) is not None:
+        return group
+    raise NotFound(_("This family does not exist or you cannot see it."), code="not_found")
+
+
+def members_by_group(group_ids: list[int]) -> dict[int, Members]:
+    """Members with their users for several groups, in one query."""
+    found: dict[int, Members] = defaultdict(list)
+    if group_ids:
+        for member, user in db.session.execute(
+                select(FamilyGroupMember, User).join(User, User.id == FamilyGroupMember.user_id)
+                .where(FamilyGroupMember.group_id.in_(group_ids))
+                .order_by(FamilyGroupMember.joined_at, FamilyGroupMember.id)).tuples():
+            found[member.group_id].append((member, user))
+    return found
+
+
+def ties_of(user_ids: list[int]) -> dict[int, list[tuple[FamilyGroup, str]]]:
+    """Each user's families with the role held there — patient, caregiver, or admin of
+    an active group — in two queries."""
+    ties: dict[int, list[tuple[FamilyGroup, str]]] = {uid: [] for uid in user_ids}
+    for member, group in db.session.execute(
+            select(FamilyGroupMember, FamilyGroup)
+            .join(FamilyGroup, FamilyGroup.id == FamilyGroupMember.group_id)
+            .where(FamilyGroupMember.user_id.in_(user_ids))).tuples():
+        ties[member.user_id].append((group, member.role))
+    for group in db.session.scalars(select(FamilyGroup).where(
+            FamilyGroup.admin_user_id.in_(user_ids), FamilyGroup.status == "active")):
+        ties[group.admin_user_id].append((group, "admin"))
+    return ties
+
+
+def view_slots(view: GroupView) -> dict | None:
+    """Slots of a loaded group (one provider lookup); None when the payment service does
+    not answer, so that reading a family keeps working (SPEC §6)."""
+    try:
+        info = payment_provider().subscription_for(view.group.admin_user_id)
+    except PaymentUnavailable:
+        return None
+    return slots_summary(info, counts_from_view(view))
+
+
+def group_connections(group_id: int) -> tuple[list[Connection], dict[int, User]]:
+    """The group's connections (revoked ones too) with their permissions and both
+    parties, in two queries."""
+    patient, caregiver = aliased(User), aliased(User)
+    rows = db.session.execute(
+        select(Connection, patient, caregiver)
+        .join(patient, patient.id == Connection.user_id)
+        .join(caregiver, caregiver.id == Connection.linked_user_id)
+        .where(Connection.family_group_id == group_id)
+        .options(selectinload(Connection.permissions))
+        .order_by(Connection.id)).tuples().all()
+    users = {u.id: u for _c, p, c in rows for u in (p, c)}
+    return [c for c, _p, _c in rows], users
+
+
+def users_by_id(ids: set[int]) -> dict[int, User]:
+    if not ids:
+        return {}
+    return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def group_invites(group_id: int, status: str | None) -> list[ConnectionInvite]:
+    """The group's invites, newest first; status as people see it (a pending invite past
+    its expiry is expired)."""
+    query = select(ConnectionInvite).where(ConnectionInvite.family_group_id == group_id)
+    now = utcnow()
+    if status == "pending":
+        query = query.where(ConnectionInvite.status == "pending",
+                            ConnectionInvite.expires_at > now)
+    elif status == "expired":
+        query = query.where(or_(ConnectionInvite.status == "expired",
+                                and_(ConnectionInvite.status == "pending",
+                                     ConnectionInvite.expires_at <= now)))
+    elif status is not None:
+        query = query.where(ConnectionInvite.status == status)
+    return list(db.session.scalars(
+        query.order_by(ConnectionInvite.created_at.desc(), ConnectionInvite.id.desc())))
+
+
+def group_audit(group_id: int, limit: int) -> list[AuditEvent]:
+    """The group's audit events, newest first."""
+    return list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.family_group_id == group_id)
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)))
+
+
+def groups_page(*, status: str | None, before_id: int | None,
+                limit: int) -> list[FamilyGroup]:
+    """Groups newest first (keyset on id), limit + 1 rows so the caller knows if more."""
+    query = select(FamilyGroup)
+    if status is not None:
+        query = query.where(FamilyGroup.status == status)
+    if before_id is not None:
+        query = query.where(FamilyGroup.id < before_id)
+    return list(db.session.scalars(query.order_by(FamilyGroup.id.desc()).limit(limit + 1)))

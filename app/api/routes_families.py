@@ -1,0 +1,150 @@
+"""Families: create, read, rename, dissolve, list (staff), connections, audit, invites."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask_babel import gettext as _
+
+from app.accounts.models import User
+from app.api import bp
+from app.api.auth import actor
+from app.api.body import choice_arg, cursor_arg, encode_cursor, int_arg, json_body
+from app.api.queries import (
+    group_audit,
+    group_connections,
+    group_invites,
+    group_visible,
+    groups_page,
+    members_by_group,
+    view_slots,
+)
+from app.api.serializers import audit_json, connection_json, family_json, invite_json
+from app.audit.services import audit_record
+from app.errors import Forbidden
+from app.extensions import db
+from app.groups.membership import group_dissolve
+from app.groups.models import FamilyGroup
+from app.groups.services import group_create, group_for_viewer, group_rename
+from app.invites.models import INVITE_STATUSES
+from app.invites.services import invite_create
+from app.permissions import can_manage_invites
+
+GROUP_STATUSES = ("active", "inactive", "dissolved")
+STR = (str,)
+
+
+def family_answer(user: User, group_id: int) -> dict:
+    """The family as `user` may see it (NotFound otherwise): invites and slots for the
+    admin and staff. A fixed number of queries whatever the group's size."""
+    view = group_for_viewer(actor=user, group_id=group_id)
+    private = can_manage_invites(user, view.group)
+    return family_json(view.group, view.members, private=private, invites=view.invites,
+                       slots=view_slots(view) if private else None)
+
+
+def _manager_group(user: User, group_id: int) -> FamilyGroup:
+    """A group whose invites, connections and history the user may read (admin, staff);
+    a member gets 403, anyone else 404."""
+    group = group_visible(user, group_id)
+    if not can_manage_invites(user, group):
+        raise Forbidden(_("Only the family's admin can see this."), code="forbidden")
+    return group
+
+
+def _staff_look(user: User, group: FamilyGroup, what: str) -> None:
+    """SPEC §1: every staff look at a group is itself audited."""
+    if user.is_staff and group.admin_user_id != user.id:
+        audit_record(actor=user, action="staff.group_viewed", subject=group,
+                     group_id=group.id, ip=request.remote_addr, details={"view": what})
+        db.session.commit()
+
+
+@bp.post("/families")
+def family_create():
+    """Create the caller's family (an admin with an active plan); 201 family."""
+    body = json_body(required={"name": STR})
+    group = group_create(actor=actor(), name=body["name"], ip=request.remote_addr)
+    db.session.commit()
+    return jsonify(family_answer(actor(), group.id)), 201
+
+
+@bp.get("/families/<int:group_id>")
+def family_get(group_id: int):
+    """A family, for its admin, its members and staff."""
+    answer = family_answer(actor(), group_id)
+    _staff_look(actor(), db.session.get(FamilyGroup, group_id), "family")
+    return jsonify(answer)
+
+
+@bp.patch("/families/<int:group_id>")
+def family_rename(group_id: int):
+    """Rename the family (the admin)."""
+    body = json_body(required={"name": STR})
+    group_rename(actor=actor(), group=group_visible(actor(), group_id), name=body["name"],
+                 ip=request.remote_addr)
+    db.session.commit()
+    return jsonify(family_answer(actor(), group_id))
+
+
+@bp.delete("/families/<int:group_id>")
+def family_dissolve(group_id: int):
+    """Dissolve the family (the admin): members released, connections revoked."""
+    group_dissolve(actor=actor(), group=group_visible(actor(), group_id),
+                   ip=request.remote_addr)
+    db.session.commit()
+    return "", 204
+
+
+@bp.get("/families")
+def family_list():
+    """Staff: families newest first, by status, a page at a time."""
+    if not actor().is_staff:
+        raise Forbidden(_("Only staff can list families."), code="forbidden")
+    status = choice_arg("status", GROUP_STATUSES)
+    limit = int_arg("limit", default=50, low=1, high=100)
+    groups = groups_page(status=status, before_id=cursor_arg(), limit=limit)
+    more, groups = len(groups) > limit, groups[:limit]
+    members = members_by_group([g.id for g in groups])
+    return jsonify(items=[family_json(g, members[g.id]) for g in groups],
+                   nextCursor=encode_cursor(groups[-1].id) if more else None)
+
+
+@bp.get("/families/<int:group_id>/connections")
+def family_connections(group_id: int):
+    """Every connection of the family, revoked ones included (admin, staff)."""
+    group = _manager_group(actor(), group_id)
+    connections, users = group_connections(group.id)
+    answer = {"items": [connection_json(c, users) for c in connections]}
+    _staff_look(actor(), group, "connections")
+    return jsonify(answer)
+
+
+@bp.get("/families/<int:group_id>/audit")
+def family_audit(group_id: int):
+    """The family's history, newest first (admin, staff)."""
+    group = _manager_group(actor(), group_id)
+    limit = int_arg("limit", default=50, low=1, high=200)
+    answer = {"items": [audit_json(e) for e in group_audit(group.id, limit)]}
+    _staff_look(actor(), group, "audit")
+    return jsonify(answer)
+
+
+@bp.post("/families/<int:group_id>/invites")
+def family_invite(group_id: int):
+    """Invite a phone number as patient or caregiver (the admin); 201 invite + acceptUrl."""
+    body = json_body(required={"phone": STR, "role": STR})
+    issued = invite_create(actor=actor(), group=group_visible(actor(), group_id),
+                           phone=body["phone"], role=body["role"], ip=request.remote_addr)
+    answer = invite_json(issued.invite, token=issued.token)
+    db.session.commit()
+    return jsonify(answer), 201
+
+
+@bp.get("/families/<int:group_id>/invites")
+def family_invites(group_id: int):
+    """The family's invites, newest first, optionally by status (admin, staff)."""
+    group = _manager_group(actor(), group_id)
+    status = choice_arg("status", INVITE_STATUSES)
+    answer = {"items": [invite_json(i) for i in group_invites(group.id, status)]}
+    _staff_look(actor(), group, "invites")
+    return jsonify(answer)

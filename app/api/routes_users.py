@@ -1,0 +1,127 @@
+"""Users and their families, the other direction of the references (SPEC §7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import jsonify, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from app.accounts.models import User
+from app.api import bp
+from app.api.auth import actor
+from app.api.body import choice_arg, json_body
+from app.api.queries import group_visible, members_by_group, ties_of
+from app.api.serializers import family_json, invite_json, membership_json, user_json
+from app.errors import Forbidden, Invalid, NotFound
+from app.extensions import db
+from app.groups.membership import group_self_add, member_leave, member_remove
+from app.groups.models import ROLES, FamilyGroup, FamilyGroupMember
+from app.invites.services import invite_create
+
+
+@dataclass
+class Sight:
+    """What a viewer may see of a user: their ties (only those in families the viewer
+    shares, unless self or staff) and whether phone and email show."""
+
+    user: User
+    ties: list[tuple[FamilyGroup, str]]
+    private: bool
+    full: bool  # self or staff
+
+
+def user_sight(viewer: User, user_id: int) -> Sight:
+    """Self, staff and people sharing a family see a user; NotFound for anyone else.
+    Phone and email show to the user, staff and the admin of a family the user is in."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(_("This person does not exist or you cannot see them."),
+                       code="not_found")
+    ties = ties_of([viewer.id, user.id])
+    if viewer.id == user.id or viewer.is_staff:
+        return Sight(user=user, ties=ties[user.id], private=True, full=True)
+    shared = {g.id for g, _role in ties[viewer.id]} & {g.id for g, _role in ties[user.id]}
+    if not shared:
+        raise NotFound(_("This person does not exist or you cannot see them."),
+                       code="not_found")
+    seen = [(g, role) for g, role in ties[user.id] if g.id in shared]
+    admin = any(g.admin_user_id == viewer.id and role != "admin" for g, role in seen)
+    return Sight(user=user, ties=seen, private=admin, full=False)
+
+
+def _families(ties: list[tuple[FamilyGroup, str]]) -> list[dict]:
+    members = members_by_group(sorted({g.id for g, _role in ties}))
+    return [{**family_json(g, members[g.id]), "role": role}
+            for g, role in sorted(ties, key=lambda t: (t[0].id, t[1]))]
+
+
+@bp.get("/users/<int:user_id>")
+def user_get(user_id: int):
+    """A user (?expand=families adds the families the caller may see)."""
+    expand = choice_arg("expand", ("families",))
+    sight = user_sight(actor(), user_id)
+    answer = user_json(sight.user, roles=[(g.id, role) for g, role in sight.ties],
+                       private=sight.private)
+    if expand:
+        answer["families"] = _families(sight.ties)
+    return jsonify(answer)
+
+
+@bp.get("/users/<int:user_id>/families")
+def user_families(user_id: int):
+    """The user's families with the role held in each (self, staff)."""
+    sight = user_sight(actor(), user_id)
+    if not sight.full:
+        raise Forbidden(_("Only this person and staff can list their families."),
+                        code="forbidden")
+    return jsonify(items=_families(sight.ties))
+
+
+@bp.post("/users/<int:user_id>/families/<int:group_id>")
+def user_family_add(user_id: int, group_id: int):
+    """The admin adds themselves (201 membership, BR-049) or invites the user to their
+    phone (202 {invite})."""
+    body = json_body(required={"role": (str,)}, optional={"relationship": (str, None)})
+    group = group_visible(actor(), group_id)
+    if user_id == actor().id:
+        joined = group_self_add(actor=actor(), group=group, role=body["role"],
+                                relationship=body.get("relationship"), ip=request.remote_addr)
+        answer = membership_json(joined.member)
+        db.session.commit()
+        return jsonify(answer), 201
+    if "relationship" in body:
+        message = _("The relationship is chosen by the invited person when they accept.")
+        raise Invalid(message, code="invalid", fields={"relationship": [message]})
+    target = user_sight(actor(), user_id).user
+    issued = invite_create(actor=actor(), group=group, phone=target.phone, role=body["role"],
+                           ip=request.remote_addr)
+    answer = {"invite": invite_json(issued.invite, token=issued.token)}
+    db.session.commit()
+    return jsonify(answer), 202
+
+
+@bp.delete("/users/<int:user_id>/families/<int:group_id>")
+def user_family_remove(user_id: int, group_id: int):
+    """The admin removes a member; a member leaves (?role= patient | caregiver)."""
+    role = choice_arg("role", ROLES)
+    if role is None:
+        message = _("Choose patient or caregiver.")
+        raise Invalid(message, code="invalid", fields={"role": [message]})
+    me = actor()
+    group = group_visible(me, group_id)
+    if user_id == me.id and not (group.admin_user_id == me.id
+                                 and _holds(group.id, me.id, role)):
+        # Leaving; the admin's own membership (BR-049) is a removal, refused as such.
+        member_leave(actor=me, group=group, role=role, ip=request.remote_addr)
+    else:
+        member_remove(actor=me, group=group, user_id=user_id, role=role, ip=request.remote_addr)
+    db.session.commit()
+    return "", 204
+
+
+def _holds(group_id: int, user_id: int, role: str) -> bool:
+    return db.session.scalar(select(FamilyGroupMember.id).where(
+        FamilyGroupMember.group_id == group_id, FamilyGroupMember.user_id == user_id,
+        FamilyGroupMember.role == role)) is not None

@@ -1,0 +1,128 @@
+"""The API's objects (SPEC §7): camelCase keys, ids as numbers, times ISO 8601 UTC "Z".
+
+Pure functions over rows already loaded: no queries here, so a route's query count is
+decided by what it loads, never by what it serialises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from app.accounts.models import User
+from app.audit.models import AuditEvent
+from app.billing.provider import SubscriptionInfo
+from app.connections.models import PERMISSION_CODES, Connection
+from app.groups.models import FamilyGroup, FamilyGroupMember
+from app.invites.models import ConnectionInvite
+from app.invites.services import invite_status
+from app.invites.tokens import accept_url
+from app.notifications.messages import render_message
+from app.notifications.models import InviteNotification
+
+# Payload keys that never leave the server (the sealed invite token, SPEC §4).
+HIDDEN_PAYLOAD_KEYS = frozenset({"sealed_token"})
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def user_json(user: User, *, roles: Iterable[tuple[int, str]], private: bool) -> dict[str, Any]:
+    """roles: (family id, patient | caregiver | admin) pairs the caller may see.
+    private: phone and email are shown (the user, the group's admin, staff); otherwise
+    the keys are left out."""
+    roles = sorted(set(roles))
+    answer: dict[str, Any] = {"id": user.id, "name": user.name}
+    if private:
+        answer.update(phone=user.phone, email=user.email)
+    answer.update(gender=user.gender_name, locale=user.locale,
+                  familyIds=sorted({family_id for family_id, _role in roles}),
+                  roles=[{"familyId": family_id, "role": role} for family_id, role in roles])
+    return answer
+
+
+def member_json(member: FamilyGroupMember, user: User) -> dict[str, Any]:
+    return {"id": user.id, "name": user.name, "gender": user.gender_name,
+            "joinedAt": iso(member.joined_at)}
+
+
+def family_json(group: FamilyGroup, members: list[tuple[FamilyGroupMember, User]], *,
+                private: bool = False, invites: list[ConnectionInvite] | None = None,
+                slots: dict | None = None) -> dict[str, Any]:
+    """private: add invites and slots (the admin and staff); slots None = the payment
+    service could not be asked."""
+    patients = [member_json(m, u) for m, u in members if m.role == "patient"]
+    caregivers = [member_json(m, u) for m, u in members if m.role == "caregiver"]
+    answer = {
+        "id": group.id, "name": group.name, "status": group.status,
+        "adminId": group.admin_user_id, "subscriptionId": group.subscription_id,
+        "patientIds": [p["id"] for p in patients],
+        "caregiverIds": [c["id"] for c in caregivers],
+        "patients": patients, "caregivers": caregivers,
+        "createdAt": iso(group.created_at), "updatedAt": iso(group.updated_at),
+    }
+    if private:
+        answer["invites"] = [invite_json(i) for i in invites or []]
+        answer["slots"] = slots
+    return answer
+
+
+def invite_json(invite: ConnectionInvite, *, token: str | None = None) -> dict[str, Any]:
+    """token: the link token in clear, for the admin who just created or resent it."""
+    answer = {
+        "id": invite.id, "familyId": invite.family_group_id, "phone": invite.receiver_phone,
+        "role": invite.role, "inviteType": invite.invite_type, "status": invite_status(invite),
+        "expiresAt": iso(invite.expires_at), "createdAt": iso(invite.created_at),
+    }
+    if token is not None:
+        answer["acceptUrl"] = accept_url(token)
+    return answer
+
+
+def membership_json(member: FamilyGroupMember) -> dict[str, Any]:
+    return {"familyId": member.group_id, "userId": member.user_id, "role": member.role,
+            "joinedAt": iso(member.joined_at)}
+
+
+def connection_json(connection: Connection, users: dict[int, User]) -> dict[str, Any]:
+    """users: the patient and caregiver by id (loaded with the connections)."""
+    enabled = {p.permission_code: p.is_enabled for p in connection.permissions}
+
+    def party(user_id: int | None) -> dict[str, Any]:
+        user = users.get(user_id)
+        return {"id": user_id, "name": user.name if user else None}
+
+    return {
+        "id": connection.id, "familyId": connection.family_group_id,
+        "patient": party(connection.user_id), "caregiver": party(connection.linked_user_id),
+        "relationship": connection.relationship_code,
+        "inverseRelationship": connection.inverse_relationship_code,
+        "revoked": connection.permission_revoked,
+        "permissions": {code: bool(enabled.get(code, False)) for code in PERMISSION_CODES},
+    }
+
+
+def subscription_json(info: SubscriptionInfo) -> dict[str, Any]:
+    return {"subscriptionId": info.subscription_id, "status": info.effective_status,
+            "plan": info.plan,
+            "slots": {"patient": info.patient_slots, "caregiver": info.caregiver_slots},
+            "expiresAt": iso(info.expires_at)}
+
+
+def audit_json(event: AuditEvent) -> dict[str, Any]:
+    subject = ({"type": event.subject_type, "id": event.subject_id}
+               if event.subject_type is not None else None)
+    return {"at": iso(event.created_at), "actorId": event.actor_id, "action": event.action,
+            "subject": subject, "details": event.details or {}}
+
+
+def notification_json(row: InviteNotification, locale: str) -> dict[str, Any]:
+    subject, text = render_message(row, locale)
+    payload = {k: v for k, v in (row.payload or {}).items() if k not in HIDDEN_PAYLOAD_KEYS}
+    return {"id": row.id, "type": row.notification_type, "createdAt": iso(row.created_at),
+            "read": row.status == "delivered", "groupId": row.family_group_id,
+            "payload": payload, "subject": subject, "text": text}

@@ -1,0 +1,75 @@
+"""`flask notifications deliver`: the outbox worker as a command (SPEC §5, §9, §10)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+import click
+from flask.cli import AppGroup
+
+from app.extensions import db
+from app.notifications.delivery import default_worker_id, deliver_due
+
+log = logging.getLogger("app.notifications")
+
+notifications_cli = AppGroup("notifications", help="The notification outbox.")
+
+
+def _summary(counts: dict[str, int]) -> str:
+    return " ".join(f"{key}={value}" for key, value in counts.items())
+
+
+def run_worker(*, limit: int, interval: float, stop: threading.Event,
+               worker_id: str | None = None) -> None:
+    """Deliver until `stop` is set; a full batch is followed at once by the next one."""
+    worker_id = worker_id or default_worker_id()
+    while not stop.is_set():
+        try:
+            counts = deliver_due(limit=limit, worker_id=worker_id, should_stop=stop.is_set)
+        except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+            log.exception("[%s] delivery round failed; trying again in %ss", worker_id, interval)
+            db.session.rollback()
+            counts = None
+        if counts and counts["claimed"]:
+            click.echo(_summary(counts))
+        if counts and counts["claimed"] >= limit:
+            continue  # more may be due
+        stop.wait(interval)
+
+
+@notifications_cli.command("deliver")
+@click.option("--once", is_flag=True,
+              help="Deliver what is due now, print the counts and exit.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Messages claimed per round (per batch with --once).")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=5.0, show_default=True,
+              help="Seconds to wait when nothing is due.")
+def deliver(once: bool, limit: int, interval: float) -> None:
+    """Send due email, SMS and payment-sync messages from the outbox.
+
+    Failures are retried with backoff (NOTIFY_MAX_ATTEMPTS, NOTIFY_BACKOFF_SECONDS); an
+    email that fails for good is sent by SMS instead. Any number of workers may run side by
+    side: each message goes out once. Without --once it runs until SIGTERM or Ctrl+C and
+    finishes the message in hand before exiting.
+    """
+    if once:
+        click.echo(_summary(deliver_due(limit=limit)))
+        return
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping after the message in hand", signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        click.echo(f"Outbox worker started (every {interval:g}s, {limit} per round); "
+                   "stop with Ctrl+C or SIGTERM.")
+        run_worker(limit=limit, interval=interval, stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("Outbox worker stopped.")

@@ -1,0 +1,92 @@
+"""What each notification says, in the recipient's language (SPEC §1, §5).
+
+Outbox rows carry names and facts, not sentences: the text is rendered when the message
+goes out (or is shown in-app), in the recipient's language at that moment. One short
+text per type serves SMS, email and the in-app page alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from flask_babel import force_locale, format_datetime
+from flask_babel import gettext as _
+
+LANGUAGES = ("vi", "en")
+DEFAULT_LOCALE = "vi"
+
+
+class Notification(Protocol):
+    """An outbox row, or a snapshot of one taken by the worker."""
+
+    notification_type: str
+    payload: dict[str, Any] | None
+
+
+def render_message(notification: Notification, locale: str | None, *,
+                   link: str | None = None) -> tuple[str, str]:
+    """(subject, text) in `locale` (Vietnamese when unknown).
+
+    link: the invite link of an INVITE_CREATED message sent by SMS or email; the in-app
+    copy has none (the invitee opens their pending invites in the portal).
+    """
+    with force_locale(locale if locale in LANGUAGES else DEFAULT_LOCALE):
+        return _render(notification.notification_type, notification.payload or {}, link)
+
+
+def _role(role: Any) -> str:
+    if role == "patient":
+        return _("patient")
+    if role == "caregiver":
+        return _("caregiver")
+    return str(role or "")
+
+
+def _when(value: Any) -> str:
+    """An ISO timestamp in the display time zone and the current language's format."""
+    try:
+        return format_datetime(datetime.fromisoformat(str(value)), "short")
+    except ValueError:
+        return ""
+
+
+def _render(kind: str, p: dict[str, Any], link: str | None) -> tuple[str, str]:
+    group = p.get("group_name", "")
+    role = _role(p.get("role"))
+    member = p.get("member_name", "")
+    if kind == "INVITE_CREATED":
+        names = {"sender": p.get("sender_name", ""), "group": group, "role": role,
+                 "expires": _when(p.get("expires_at"))}
+        subject = _("Invitation to the family group %(group)s", group=group)
+        if link:
+            return subject, _("%(sender)s invites you to join the family group %(group)s as a "
+                              "%(role)s. Open this link to accept or decline before "
+                              "%(expires)s: %(link)s", link=link, **names)
+        return subject, _("%(sender)s invites you to join the family group %(group)s as a "
+                          "%(role)s. The invite is valid until %(expires)s.", **names)
+    if kind == "INVITE_ACCEPTED":
+        return (_("%(member)s accepted your invite", member=member),
+                _("%(member)s accepted your invite and joined the family group %(group)s as a "
+                  "%(role)s.", member=member, group=group, role=role))
+    if kind == "INVITE_REJECTED":
+        return (_("%(member)s declined your invite", member=member),
+                _("%(member)s declined your invite to join the family group %(group)s as a "
+                  "%(role)s.", member=member, group=group, role=role))
+    if kind == "INVITE_CANCELLED":
+        return (_("Invite to %(group)s cancelled", group=group),
+                _("The invite to join the family group %(group)s was cancelled. Its link no "
+                  "longer works.", group=group))
+    if kind == "MEMBER_JOINED":
+        return (_("New member in %(group)s", group=group),
+                _("%(member)s joined the family group %(group)s as a %(role)s.",
+                  member=member, group=group, role=role))
+    if kind == "MEMBER_REMOVED":
+        return (_("Removed from %(group)s", group=group),
+                _("%(actor)s removed you from the family group %(group)s, where you were a "
+                  "%(role)s.", actor=p.get("actor_name", ""), group=group, role=role))
+    if kind == "MEMBER_LEFT":
+        return (_("A member left %(group)s", group=group),
+                _("%(member)s left the family group %(group)s, where they were a %(role)s.",
+                  member=member, group=group, role=role))
+    return _("Family Connect"), _("There is news in your family group %(group)s.", group=group)

@@ -1,0 +1,115 @@
+"""Helpers for the API tests: a JSON client with a bearer token, and committed rows.
+
+Each helper opens its own app context and hands back plain values (ids, tokens), never
+ORM objects, so no test holds an app context while it makes requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from app.accounts.models import User
+from app.accounts.services import api_token_create
+from app.db import utcnow
+from app.extensions import db
+from app.groups.models import FamilyGroup
+from app.invites.models import ConnectionInvite
+from app.invites.services import invite_create
+from tests.factories import make_group, make_member, make_subscription, make_user
+
+PREFIX = "/api/v1"
+
+
+class Api:
+    """The test client speaking JSON to /api/v1, with a bearer token when given."""
+
+    def __init__(self, client, token: str | None = None):
+        self.client = client
+        self.token = token
+
+    def call(self, method: str, path: str, json=None, headers=None, **kwargs):
+        sent = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        sent.update(headers or {})
+        if json is not None:
+            kwargs["json"] = json
+        return self.client.open(PREFIX + path, method=method, headers=sent, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path, json=None, **kwargs):
+        return self.call("POST", path, json=json, **kwargs)
+
+    def patch(self, path, json=None, **kwargs):
+        return self.call("PATCH", path, json=json, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.call("DELETE", path, **kwargs)
+
+
+@dataclass
+class Person:
+    id: int
+    phone: str
+    api: Api
+
+
+def person(app, client, **fields) -> Person:
+    """A committed user with an API token."""
+    with app.app_context():
+        user = make_user(**fields)
+        token = api_token_create(user=user, name="test")
+        db.session.commit()
+        return Person(id=user.id, phone=user.phone, api=Api(client, token))
+
+
+def family(app, admin: Person, *, members=(), patients: int = 2, caregivers: int = 4,
+           days: int = 365, sub_status: str = "active", name: str = "Gia đình Test") -> int:
+    """A committed family of `admin` with a plan; members: (Person or id, role) pairs."""
+    with app.app_context():
+        owner = db.session.get(User, admin.id)
+        sub = make_subscription(owner, patients=patients, caregivers=caregivers, days=days,
+                                status=sub_status)
+        group = make_group(owner, subscription=sub, name=name)
+        for who, role in members:
+            make_member(group, db.session.get(User, getattr(who, "id", who)), role=role)
+        db.session.commit()
+        return group.id
+
+
+def invite(app, admin: Person, group_id: int, phone: str, role: str = "caregiver"):
+    """A committed invite through the service: (invite id, link token)."""
+    with app.app_context():
+        issued = invite_create(actor=db.session.get(User, admin.id),
+                               group=db.session.get(FamilyGroup, group_id), phone=phone,
+                               role=role)
+        db.session.commit()
+        return issued.invite.id, issued.token
+
+
+def expire_invite(app, invite_id: int) -> None:
+    with app.app_context():
+        db.session.get(ConnectionInvite, invite_id).expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+
+
+def count(app, model, *where) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def scalar(app, query):
+    with app.app_context():
+        return db.session.scalar(query)
+
+
+def refused(response, status: int, code: str) -> dict:
+    """Assert an error answer; returns its error object."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    error = response.get_json()["error"]
+    assert error["code"] == code, error
+    assert error["message"]
+    return error
