@@ -51,6 +51,9 @@ def create_app(config: dict | None = None) -> Flask:
     if not logging.getLogger().handlers:  # gunicorn and flask run leave the root bare
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("app").setLevel(app.config["LOG_LEVEL"])
+    from app.logging_filters import install_log_redaction
+
+    install_log_redaction()  # invite tokens never reach werkzeug's or gunicorn's logs
 
     hops = app.config["PROXY_FIX_HOPS"]
     if hops:

@@ -2,6 +2,78 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app, flash, render_template, request, url_for
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+
+from app.billing.forms import RedeemForm
+from app.billing.provider import PaymentUnavailable
+from app.billing.services import subscription_of, subscription_redeem
+from app.errors import Conflict, Invalid, NotFound
+from app.extensions import db
+from app.forms import copy_errors
+from app.groups.queries import active_group_of_admin
+from app.htmx import see_other, wants_fragment
 
 bp = Blueprint("billing", __name__, url_prefix="/plan")
+
+PLAN_NAMES = {"family_basic": _l("Family Basic"), "family": _l("Family"),
+              "family_plus": _l("Family Plus")}
+STATUS_NAMES = {"active": _l("Active"), "expired": _l("Expired"), "cancelled": _l("Cancelled")}
+
+
+def plan_name(code: str) -> str:
+    """A configured plan's display name; plans added by configuration show their code."""
+    return str(PLAN_NAMES.get(code, code))
+
+
+@bp.context_processor
+def _helpers():
+    return {"plan_name": plan_name, "status_name": lambda s: str(STATUS_NAMES.get(s, s))}
+
+
+def _plan_page(form: RedeemForm, status: int = 200):
+    info = unavailable = None
+    try:
+        info = subscription_of(actor=current_user._get_current_object())
+    except NotFound:
+        pass
+    except PaymentUnavailable as exc:
+        unavailable = exc.message
+    return render_template(
+        "billing/plan.html", info=info, unavailable=unavailable, form=form,
+        group=active_group_of_admin(current_user.id),
+        can_redeem=current_app.config["PAYMENT_PROVIDER"] == "local"), status
+
+
+@bp.get("")
+@login_required
+def plan():
+    """My plan: the subscription, its places and expiry, how to renew, the redeem form."""
+    return _plan_page(RedeemForm())
+
+
+@bp.post("/redeem")
+@login_required
+def redeem():
+    """Redeem an activation code; then on to the family page, or to creating it."""
+    form = RedeemForm()
+    if form.validate():
+        try:
+            sub = subscription_redeem(actor=current_user._get_current_object(),
+                                      code=form.code.data, ip=request.remote_addr)
+            db.session.commit()
+        except (Invalid, Conflict) as exc:
+            db.session.rollback()
+            copy_errors(form, exc, "code")
+        else:
+            flash(_("Code accepted: your %(plan)s plan runs until %(date)s.",
+                    plan=plan_name(sub.plan), date=format_date(sub.expires_at, "long")),
+                  "success")
+            has_group = active_group_of_admin(current_user.id) is not None
+            return see_other(url_for("billing.plan" if has_group else "groups.index"))
+    if wants_fragment():
+        return render_template("billing/_redeem_form.html", form=form), 422
+    return _plan_page(form, 422)

@@ -31,6 +31,7 @@ from app.groups.services import (
     group_lock,
     not_admin,
     role_check,
+    role_label,
     single_group_check,
 )
 from app.invites.models import ConnectionInvite
@@ -76,7 +77,7 @@ def member_join(*, actor: User, group: FamilyGroup, user: User, role: str,
         with db.session.begin_nested():
             db.session.add(member)
     except IntegrityError:
-        raise Conflict(_("You are already a %(role)s in a family.", role=role),
+        raise Conflict(_("You are already a %(role)s in a family.", role=role_label(role)),
                        code="already_in_group") from None
     connections = connections_for_new_member(
         actor=actor, group=group, user=user, role=role, relationship=relationship,
@@ -136,7 +137,7 @@ def _membership(group_id: int, user_id: int, role: str) -> FamilyGroupMember:
         FamilyGroupMember.group_id == group_id, FamilyGroupMember.user_id == user_id,
         FamilyGroupMember.role == role))
     if member is None:
-        raise NotFound(_("This person is not a %(role)s of this family.", role=role),
+        raise NotFound(_("This person is not a %(role)s of this family.", role=role_label(role)),
                        code="not_found")
     return member
 

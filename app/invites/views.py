@@ -2,6 +2,520 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user
+from sqlalchemy import select
+
+from app.accounts.forms import LoginForm
+from app.accounts.models import User
+from app.accounts.phone import display_phone
+from app.accounts.services import (
+    account_authenticate,
+    account_check_registration,
+    account_register,
+    parse_phone,
+)
+from app.connections.models import PermissionType, Relationship
+from app.connections.services import initial_permission_map
+from app.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound
+from app.extensions import db, limiter, login_key
+from app.forms import copy_errors
+from app.groups.models import ROLES, FamilyGroup
+from app.groups.services import role_label
+from app.htmx import see_other, wants_fragment
+from app.invites.forms import AnswerForm, InviteForm, InviteSignupForm
+from app.invites.models import ConnectionInvite
+from app.invites.services import (
+    IssuedInvite,
+    invite_accept,
+    invite_by_token,
+    invite_cancel,
+    invite_create,
+    invite_for_admin,
+    invite_for_invitee,
+    invite_reject,
+    invite_resend,
+    invite_status,
+    invites_pending_for,
+)
+from app.invites.tokens import accept_url
 
 bp = Blueprint("invites", __name__)
+
+SESSION_KEY = "invite_token"
+# Pages that carry a link token (in their URL, the session or a hidden field).
+_LINK_ENDPOINTS = {"invites.link", "invites.resume", "invites.login", "invites.signup",
+                   "invites.accept", "invites.reject"}
+
+
+@bp.record_once
+def _install_link_headers(state) -> None:
+    # Talisman sets Referrer-Policy on every response and cannot vary it per view, and
+    # Flask runs after_request functions last-registered-first: put this one first in the
+    # list so that it runs after Talisman's and has the last word on the link pages.
+    state.app.after_request_funcs.setdefault(None, []).insert(0, _link_headers)
+
+
+def _link_headers(response):
+    """SPEC §4: the link pages leak their URL to no one (no Referer, no cache)."""
+    if request.endpoint in _LINK_ENDPOINTS:
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _group_url(group_id: int) -> str:
+    return url_for("groups.show", group_id=group_id)
+
+
+def _language() -> str:
+    locale = get_locale()
+    return "en" if locale is not None and locale.language == "en" else "vi"
+
+
+def _relationships() -> list[tuple[str, str]]:
+    """The relationship picker's options (BR-050), in the reader's language."""
+    en = _language() == "en"
+    rows = db.session.scalars(select(Relationship).where(Relationship.is_active.is_(True))
+                              .order_by(Relationship.display_order))
+    return [(r.code, r.name_en if en else r.name_vi) for r in rows]
+
+
+def _permissions(invite: ConnectionInvite) -> list[tuple[str, str, bool]]:
+    """The six permissions each new connection will carry, as the accept will set them."""
+    en = _language() == "en"
+    enabled = initial_permission_map(invite.initial_permissions)
+    rows = db.session.scalars(select(PermissionType).where(PermissionType.is_active.is_(True))
+                              .order_by(PermissionType.display_order))
+    return [(p.code, p.name_en if en else p.name_vi, enabled.get(p.code, True)) for p in rows]
+
+
+def _question(role: str) -> str:
+    if role == "caregiver":
+        return _("What are you to the patients of this family?")
+    return _("What are you to the caregivers of this family?")
+
+
+# --- the admin: invite, cancel, resend -----------------------------------------------
+
+
+def _admin_group(group_id: int) -> FamilyGroup:
+    group = db.session.get(FamilyGroup, group_id)
+    if group is None or group.admin_user_id != current_user.id:
+        raise NotFound(_("This family does not exist or you cannot see it."), code="not_found")
+    return group
+
+
+def _invite_form(group: FamilyGroup, form: InviteForm, *, duplicate=None, status: int = 200):
+    name = "invites/_invite_form.html" if wants_fragment() else "invites/new.html"
+    return render_template(name, group=group, form=form, duplicate=duplicate), status
+
+
+def _issued(issued: IssuedInvite, *, resent: bool, status: int):
+    """The link, shown once: it is not stored anywhere the admin could open it again."""
+    invite = issued.invite
+    group = db.session.get(FamilyGroup, invite.family_group_id)
+    name = "invites/_issued.html" if wants_fragment() else "invites/issued.html"
+    response = current_app.make_response((render_template(
+        name, group=group, invite=invite, link=accept_url(issued.token), resent=resent,
+        role=role_label(invite.role)), status))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/family/<int:group_id>/invites", methods=["GET", "POST"])
+@login_required
+def new(group_id: int):
+    """The invite form (phone and role, BR-055) and sending it."""
+    group = _admin_group(group_id)
+    form = InviteForm()
+    if request.method == "GET":
+        if request.args.get("role") in ROLES:
+            form.role.data = request.args["role"]
+        return _invite_form(group, form)
+    if not form.validate():
+        return _invite_form(group, form, status=422)
+    try:
+        issued = invite_create(actor=current_user, group=group, phone=form.phone.data,
+                               role=form.role.data, ip=request.remote_addr)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        copy_errors(form, exc)
+        duplicate = (_pending_invite(group.id, form.phone.data)
+                     if exc.code == "duplicate_pending" else None)
+        # htmx swaps 2xx and 422 only (base.html): a fragment carries its refusal as 422.
+        return _invite_form(group, form, duplicate=duplicate,
+                            status=422 if wants_fragment() else exc.status)
+    return _issued(issued, resent=False, status=201)
+
+
+def _pending_invite(group_id: int, phone: str) -> ConnectionInvite | None:
+    """The pending invite that a duplicate collided with, for its Resend button (BR-007)."""
+    try:
+        e164 = parse_phone(phone)
+    except Invalid:
+        return None
+    return db.session.scalar(select(ConnectionInvite).where(
+        ConnectionInvite.family_group_id == group_id, ConnectionInvite.receiver_phone == e164,
+        ConnectionInvite.status == "pending"))
+
+
+def _action_error(exc: DomainError):
+    db.session.rollback()
+    return render_template("invites/refused.html", title=_("Request refused"),
+                           message=exc.message), exc.status
+
+
+@bp.post("/invites/<int:invite_id>/cancel")
+@login_required
+def cancel(invite_id: int):
+    """Cancel a pending invite: its link dies and its slot is free again."""
+    try:
+        invite = invite_for_admin(actor=current_user, invite_id=invite_id)
+        invite_cancel(actor=current_user, invite=invite, ip=request.remote_addr)
+        group_id = invite.family_group_id
+        db.session.commit()
+    except DomainError as exc:
+        return _action_error(exc)
+    if wants_fragment():
+        # The row goes away (empty body); the group page may refresh its slot line.
+        return "", 200, {"HX-Trigger": "invites-changed"}
+    flash(_("The invite was cancelled. Its link no longer works."), "success")
+    return see_other(_group_url(group_id))
+
+
+@bp.post("/invites/<int:invite_id>/resend")
+@login_required
+def resend(invite_id: int):
+    """A new link for a pending invite; the old one stops working."""
+    try:
+        invite = invite_for_admin(actor=current_user, invite_id=invite_id)
+        issued = invite_resend(actor=current_user, invite=invite, ip=request.remote_addr)
+        db.session.commit()
+    except DomainError as exc:
+        return _action_error(exc)
+    return _issued(issued, resent=True, status=200)
+
+
+# --- the link: look, log in or sign up, answer ---------------------------------------
+
+
+_LINK_TITLES = {
+    "not_found": lambda: _("Invite link not found"),
+    "expired": lambda: _("This invite has expired"),
+    "cancelled": lambda: _("This invite was cancelled"),
+    "accepted": lambda: _("This invite was already used"),
+    "rejected": lambda: _("This invite was declined"),
+}
+
+
+def _link_refusal(invite: ConnectionInvite | None) -> tuple[str, DomainError] | None:
+    """Why a link cannot be answered, or None when it is open. Reads only."""
+    group = db.session.get(FamilyGroup, invite.family_group_id) \
+        if invite is not None and invite.family_group_id else None
+    if invite is None or group is None:
+        return "not_found", NotFound(_(
+            "This invite link does not work. Check that you opened the whole link from "
+            "your message, or ask the family's admin to send a new one."))
+    state = invite_status(invite)
+    refusals = {
+        "expired": Gone(_("The link has expired. Ask the family's admin to send it again.")),
+        "cancelled": Gone(_("The family's admin cancelled this invite. If this is a "
+                            "mistake, ask them to invite you again.")),
+        "accepted": Conflict(_("This invite has already been accepted; a link works "
+                               "once. Log in to see your family.")),
+        "rejected": Conflict(_("This invite was declined. The family's admin can invite "
+                               "you again.")),
+    }
+    if state == "pending":
+        return None
+    return (state, refusals[state]) if state in refusals else (
+        "cancelled", Gone(_("This invite is no longer open.")))
+
+
+def _state_page(kind: str, exc: DomainError):
+    return render_template("invites/link_state.html", title=_LINK_TITLES[kind](),
+                           message=exc.message), exc.status
+
+
+def _link_page(invite: ConnectionInvite, token: str, *, relationship_error: str | None = None,
+               status: int = 200):
+    group = db.session.get(FamilyGroup, invite.family_group_id)
+    sender = db.session.get(User, invite.sender_id)
+    return render_template(
+        "invites/link.html", invite=invite, group=group, sender=sender, token=token,
+        role=role_label(invite.role), permissions=_permissions(invite),
+        relationships=_relationships(), question=_question(invite.role),
+        relationship_error=relationship_error,
+        chosen=request.form.get("relationship", "")), status
+
+
+def _show_link(token: str):
+    """The link page for any state; changes nothing in the database (SPEC §4)."""
+    invite = invite_by_token(token)
+    refusal = _link_refusal(invite)
+    if refusal is not None:
+        return _state_page(*refusal)
+    if current_user.is_authenticated and current_user.phone != invite.receiver_phone:
+        return render_template("invites/wrong_phone.html"), 403
+    if not current_user.is_authenticated:
+        # A session cookie, not a database write: /i/login and /i/signup read it back,
+        # so the token never appears in another URL.
+        session[SESSION_KEY] = token
+    return _link_page(invite, token)
+
+
+@bp.get("/i/<token>")
+def link(token: str):
+    """The invite link: who invites you, to which family, as what, with which permissions."""
+    return _show_link(token)
+
+
+@bp.get("/i/resume")
+def resume():
+    """The link page again after logging in or signing up, token from the session."""
+    return _show_link(session.get(SESSION_KEY) or "")
+
+
+def _session_invite():
+    """The invite of the link opened in this session: (invite, None) when it is open,
+    else (None, the response to give)."""
+    token = session.get(SESSION_KEY)
+    if not token:
+        return None, None
+    invite = invite_by_token(token)
+    refusal = _link_refusal(invite)
+    if refusal is not None:
+        session.pop(SESSION_KEY, None)
+        return None, _state_page(*refusal)
+    return invite, None
+
+
+def _fresh_session(user: User, token: str) -> None:
+    """A new session on login (no fixation) that keeps the link and the language."""
+    session.clear()
+    session["locale"] = user.locale
+    session[SESSION_KEY] = token
+    login_user(user)
+
+
+@bp.route("/i/login", methods=["GET", "POST"])
+# The login page's own buckets: guesses here count against the same allowance.
+@limiter.shared_limit(_login_limit, scope="accounts.login", methods=["POST"])
+@limiter.shared_limit(_login_limit, scope="accounts.login", methods=["POST"], key_func=login_key)
+def login():
+    """Log in from an invite link, then back to the invite."""
+    if current_user.is_authenticated:
+        return redirect(url_for("invites.resume"))
+    invite, refused = _session_invite()
+    if invite is None:
+        return refused or redirect(url_for("accounts.login"))
+    form = LoginForm()
+    partial = "invites/_login_form.html" if wants_fragment() else "invites/login.html"
+    if request.method == "GET":
+        form.login.data = display_phone(invite.receiver_phone)
+        return render_template("invites/login.html", form=form, invite=invite)
+    if not form.validate():
+        return render_template(partial, form=form, invite=invite), 422
+    try:
+        user = account_authenticate(login=form.login.data, password=form.password.data,
+                                    ip=request.remote_addr)
+    except DomainError as exc:
+        db.session.commit()  # keep the failed-attempt audit event, nothing else is pending
+        form.form_errors.append(exc.message)
+        status = 403 if isinstance(exc, Forbidden) else 401
+        return render_template(partial, form=form, invite=invite), status
+    db.session.commit()
+    _fresh_session(user, session[SESSION_KEY])
+    return see_other(url_for("invites.resume"))
+
+
+@bp.route("/i/signup", methods=["GET", "POST"])
+def signup():
+    """Sign up from an invite link: the phone is the invited number (the link proves it)."""
+    if current_user.is_authenticated:
+        return redirect(url_for("invites.resume"))
+    invite, refused = _session_invite()
+    if invite is None:
+        return refused or redirect(url_for("accounts.register"))
+    form = InviteSignupForm()
+    form.phone.data = display_phone(invite.receiver_phone)  # whatever was posted
+    partial = "invites/_signup_form.html" if wants_fragment() else "invites/signup.html"
+    if request.method == "GET":
+        if db.session.scalar(select(User.id).where(User.phone == invite.receiver_phone)):
+            flash(_("The invited number already has an account: log in to answer."), "info")
+            return redirect(url_for("invites.login"))
+        return render_template("invites/signup.html", form=form, invite=invite)
+    if not form.validate():
+        try:
+            account_check_registration(
+                phone=invite.receiver_phone, password=form.password.data or "",
+                name=form.name.data or "", gender=None, email=form.email.data)
+        except DomainError as exc:
+            copy_errors(form, exc, fill_only=True)
+        return render_template(partial, form=form, invite=invite), 422
+    try:
+        user = account_register(
+            phone=invite.receiver_phone, password=form.password.data, name=form.name.data,
+            gender=int(form.gender.data), email=form.email.data,
+            locale=session.get("locale", "vi"), ip=request.remote_addr)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        copy_errors(form, exc)
+        return render_template(partial, form=form, invite=invite,
+                               phone_taken=exc.code == "phone_taken"), 422
+    _fresh_session(user, session[SESSION_KEY])
+    flash(_("Welcome, %(name)s. Your account is ready.", name=user.name), "success")
+    return see_other(url_for("invites.resume"))
+
+
+_ANSWER_TITLES = {
+    "phone_mismatch": lambda: _("This invite is for another phone number"),
+    "invite_expired": lambda: _("This invite has expired"),
+    "invite_not_pending": lambda: _("This invite is no longer open"),
+    "no_slot": lambda: _("This family has no free place"),
+    "already_in_group": lambda: _("You are already in a family"),
+    "subscription_inactive": lambda: _("This family's plan has expired"),
+    "payment_unavailable": lambda: _("Please try again later"),
+    "not_found": lambda: _("Invite not found"),
+}
+
+
+def _answer_error(exc: DomainError):
+    """A refused answer: nothing was written; a page with the status and the reason."""
+    db.session.rollback()
+    title = _ANSWER_TITLES.get(exc.code, lambda: _("The invite could not be answered"))()
+    return render_template("invites/refused.html", title=title,
+                           message=exc.message), exc.status
+
+
+def _accept(invite: ConnectionInvite, relationship: str | None, on_invalid):
+    """Accept, commit and go to the family page; on_invalid(exc) answers a bad
+    relationship (the only Invalid that accept raises)."""
+    try:
+        result = invite_accept(actor=current_user, invite=invite,
+                               relationship=relationship or None, ip=request.remote_addr)
+        group_id, group_name = result.group.id, result.group.name
+        role = role_label(result.role)
+        db.session.commit()
+    except Invalid as exc:
+        db.session.rollback()
+        return on_invalid(exc)
+    except DomainError as exc:
+        return _answer_error(exc)
+    session.pop(SESSION_KEY, None)
+    flash(_("Welcome to %(family)s. You joined as %(role)s.", family=group_name, role=role),
+          "success")
+    return see_other(_group_url(group_id))
+
+
+def _reject(invite: ConnectionInvite):
+    try:
+        invite_reject(actor=current_user, invite=invite, ip=request.remote_addr)
+        group = db.session.get(FamilyGroup, invite.family_group_id)
+        family = group.name if group else ""
+        db.session.commit()
+    except DomainError as exc:
+        return _answer_error(exc)
+    session.pop(SESSION_KEY, None)
+    if wants_fragment():
+        return "", 200  # the invite's row goes away
+    flash(_("You declined the invite to %(family)s. The admin has been told.", family=family),
+          "info")
+    return see_other(url_for("invites.mine"))
+
+
+def _posted_link_invite(form: AnswerForm):
+    """The invite of a token posted by the link page: (invite, token) or a response."""
+    token = form.token.data or ""
+    if not current_user.is_authenticated:
+        if token:
+            session[SESSION_KEY] = token
+        return None, see_other(url_for("invites.login"))
+    invite = invite_by_token(token) if form.validate() else None
+    if invite is None:
+        return None, _state_page(*_link_refusal(None))
+    return invite, token
+
+
+@bp.post("/i/accept")
+def accept():
+    """Accept from the link page, with an optional relationship (BR-050)."""
+    form = AnswerForm()
+    invite, token = _posted_link_invite(form)
+    if invite is None:
+        return token  # the answer for a logged-out visitor or a dead link
+
+    def on_invalid(exc: Invalid):
+        refusal = _link_refusal(invite)
+        if refusal is not None:
+            return _state_page(*refusal)
+        return _link_page(invite, token, relationship_error=exc.message, status=422)
+
+    return _accept(invite, form.relationship.data, on_invalid)
+
+
+@bp.post("/i/reject")
+def reject():
+    """Decline from the link page: one click."""
+    invite, answer = _posted_link_invite(AnswerForm())
+    return answer if invite is None else _reject(invite)
+
+
+# --- the invitee's pending invites ---------------------------------------------------
+
+
+@bp.get("/invites")
+@login_required
+def mine():
+    """The invites waiting for the logged-in user's phone number."""
+    invites = invites_pending_for(current_user)
+    group_ids = {i.family_group_id for i in invites}
+    sender_ids = {i.sender_id for i in invites}
+    groups = {g.id: g for g in db.session.scalars(
+        select(FamilyGroup).where(FamilyGroup.id.in_(group_ids)))} if invites else {}
+    senders = {u.id: u for u in db.session.scalars(
+        select(User).where(User.id.in_(sender_ids)))} if invites else {}
+    return render_template("invites/mine.html", invites=invites, groups=groups,
+                           senders=senders, relationships=_relationships(),
+                           question=_question, role_label=role_label)
+
+
+@bp.post("/invites/<int:invite_id>/accept")
+@login_required
+def accept_by_id(invite_id: int):
+    """Accept one of my pending invites, with an optional relationship."""
+    form = AnswerForm()
+    try:
+        invite = invite_for_invitee(actor=current_user, invite_id=invite_id)
+    except DomainError as exc:
+        return _answer_error(exc)
+    return _accept(invite, form.relationship.data, _answer_error)
+
+
+@bp.post("/invites/<int:invite_id>/reject")
+@login_required
+def reject_by_id(invite_id: int):
+    """Decline one of my pending invites."""
+    try:
+        invite = invite_for_invitee(actor=current_user, invite_id=invite_id)
+    except DomainError as exc:
+        return _answer_error(exc)
+    return _reject(invite)

@@ -1,0 +1,58 @@
+"""Keep invite link tokens out of the logs (SPEC §4: the raw token never reaches a log line).
+
+Access logs (werkzeug's, gunicorn's) write the request line and the Referer, both of which
+can carry /i/<token>; RedactInviteTokens rewrites such a path segment to /i/[redacted]
+before any handler formats the record. The fixed pages under /i/ are left as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import MutableMapping
+
+REDACTED = "/i/[redacted]"
+# Pages under /i/ whose names are not tokens (app/invites/views.py).
+FIXED_PAGES = ("login", "signup", "resume", "accept", "reject")
+_SEGMENT = r"[^/?#&\s\"'<>]"
+_TOKEN_PATH = re.compile(
+    r"/i/(?!(?:" + "|".join(FIXED_PAGES) + r")(?!" + _SEGMENT + r"))" + _SEGMENT + r"+")
+# Loggers that write request lines: the development server and gunicorn.
+ACCESS_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
+
+
+def redact(text: str) -> str:
+    """The text with the token of every /i/<token> path replaced."""
+    return _TOKEN_PATH.sub(REDACTED, text) if "/i/" in text else text
+
+
+class RedactInviteTokens(logging.Filter):
+    """Rewrites /i/<token> in a record's message and arguments; never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        args = record.args
+        if isinstance(args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in args)
+        elif isinstance(args, MutableMapping):
+            # gunicorn's access atoms: change them in place, so that the mapping keeps its
+            # class (it answers "-" for headers that the request did not send).
+            for key, value in list(args.items()):
+                if isinstance(value, str):
+                    args[key] = redact(value)
+        return True
+
+
+def _attach(target: logging.Logger | logging.Handler) -> None:
+    if not any(isinstance(f, RedactInviteTokens) for f in target.filters):
+        target.addFilter(RedactInviteTokens())
+
+
+def install_log_redaction() -> None:
+    """Attach the filter to the access loggers and to the root logger's handlers (which
+    see every propagated record). Safe to call more than once."""
+    for name in ACCESS_LOGGERS:
+        _attach(logging.getLogger(name))
+    for handler in logging.getLogger().handlers:
+        _attach(handler)
