@@ -9,6 +9,7 @@ from datetime import timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import User
 from app.audit.services import audit_record
@@ -100,13 +101,19 @@ def subscription_redeem(*, actor: User, code: str, ip: str | None = None) -> Sub
         message = _("This code has already been used.")
         raise Conflict(message, code="code_used", fields={"code": [message]})
     slots = plan_slots(row.plan)
-    sub = db.session.scalar(
-        select(Subscription).where(Subscription.owner_user_id == actor.id)
-        .order_by(Subscription.id.desc()).limit(1).with_for_update())
+    mine = (select(Subscription).where(Subscription.owner_user_id == actor.id)
+            .order_by(Subscription.id.desc()).limit(1).with_for_update())
+    sub = db.session.scalar(mine)
     if sub is None:
         sub = Subscription(owner_user_id=actor.id, starts_at=now, expires_at=now, status="active",
                            plan=row.plan, patient_slots=0, caregiver_slots=0)
-        db.session.add(sub)
+        try:
+            with db.session.begin_nested():
+                db.session.add(sub)
+        except IntegrityError:
+            # Another code of the same user was redeemed at the same moment and made the
+            # row (idx_subscription_active_owner): extend that one.
+            sub = db.session.scalar(mine)
     still_running = sub.status == "active" and sub.expires_at > now
     if not still_running:
         sub.starts_at = now

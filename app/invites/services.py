@@ -269,6 +269,7 @@ def invite_accept(*, actor: User, invite: ConnectionInvite, relationship: str | 
     if not won:
         raise Conflict(_("This invite is no longer open."), code="invite_not_pending")
     db.session.refresh(invite)
+    cancel_invite_messages(invite.id)  # a link not yet sent has nothing left to do
     sender = db.session.get(User, invite.sender_id)
     if sender is not None and sender.id != actor.id:
         notify_user(user=sender, notification_type="INVITE_ACCEPTED", invite_id=invite.id,
@@ -292,7 +293,7 @@ def _open_check(invite: ConnectionInvite) -> None:
 def invite_reject(*, actor: User, invite: ConnectionInvite,
                   ip: str | None = None) -> ConnectionInvite:
     """Decline an invite (one click); the sender is told (BR-010). A new invite may follow
-    (BR-011).
+    (BR-011). A lapsed invite has nothing left to decline (invite_not_pending).
 
     Raises Forbidden(phone_mismatch), Conflict(invite_not_pending).
     """
@@ -301,7 +302,8 @@ def invite_reject(*, actor: User, invite: ConnectionInvite,
     now = utcnow()
     won = db.session.execute(
         update(ConnectionInvite)
-        .where(ConnectionInvite.id == invite.id, ConnectionInvite.status == "pending")
+        .where(ConnectionInvite.id == invite.id, ConnectionInvite.status == "pending",
+               ConnectionInvite.expires_at > now)
         .values(status="rejected", receiver_id=actor.id, updated_at=now)
         .execution_options(synchronize_session=False)).rowcount
     db.session.refresh(invite)

@@ -58,11 +58,13 @@ def notify_payment_sync(*, subscription_id: int, action: str, user_id: int, role
 
 
 def cancel_invite_messages(invite_id: int, *, superseded: bool = False) -> None:
-    """Messages of an invite that have not gone out yet are cancelled (invite cancelled).
+    """An invite was answered or cancelled: its messages that have not gone out are
+    cancelled, and so is the invitee's unread in-app invite (nothing left to answer).
 
     superseded: a resend replaces the invite's INVITE_CREATED messages whatever their
     state (sent_at and external_message_id stay as history), so the new link can be sent
     under the one-live-row-per-(invite, type, channel, recipient) rule.
+    Call it before queuing the answer's own messages: they belong to the invite too.
     """
     query = update(InviteNotification).where(InviteNotification.invite_id == invite_id,
                                               InviteNotification.channel != "payment")
@@ -70,7 +72,10 @@ def cancel_invite_messages(invite_id: int, *, superseded: bool = False) -> None:
         query = query.where(InviteNotification.notification_type == "INVITE_CREATED",
                             InviteNotification.status != "cancelled")
     else:
-        query = query.where(InviteNotification.status.in_(("pending", "failed")))
+        query = query.where(
+            InviteNotification.status.in_(("pending", "failed"))
+            | ((InviteNotification.channel == "in_app") & (InviteNotification.status == "sent")
+               & (InviteNotification.notification_type == "INVITE_CREATED")))
     db.session.execute(query.values(status="cancelled", updated_at=utcnow()))
 
 
