@@ -1,4 +1,5 @@
-"""Invites: the invite form and its actions for the admin, the link page, answering."""
+"""Invites, the invitee's side: the link page (SPEC §4), logging in or signing up from it,
+answering, and the pending invites. The admin's actions are in app/invites/admin_views.py."""
 
 from __future__ import annotations
 
@@ -24,32 +25,25 @@ from app.accounts.services import (
     account_authenticate,
     account_check_registration,
     account_register,
-    parse_phone,
 )
 from app.connections.models import PermissionType, Relationship
 from app.connections.services import initial_permission_map
 from app.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound
 from app.extensions import db, limiter, login_key
 from app.forms import copy_errors
-from app.groups.models import ROLES, FamilyGroup
+from app.groups.models import FamilyGroup
 from app.groups.services import role_label
 from app.htmx import see_other, wants_fragment
-from app.invites.forms import AnswerForm, InviteForm, InviteSignupForm
+from app.invites.forms import AnswerForm, InviteSignupForm
 from app.invites.models import ConnectionInvite
 from app.invites.services import (
-    IssuedInvite,
     invite_accept,
     invite_by_token,
-    invite_cancel,
-    invite_create,
-    invite_for_admin,
     invite_for_invitee,
     invite_reject,
-    invite_resend,
     invite_status,
     invites_pending_for,
 )
-from app.invites.tokens import accept_url
 
 bp = Blueprint("invites", __name__)
 
@@ -109,108 +103,6 @@ def _question(role: str) -> str:
     if role == "caregiver":
         return _("What are you to the patients of this family?")
     return _("What are you to the caregivers of this family?")
-
-
-# --- the admin: invite, cancel, resend -----------------------------------------------
-
-
-def _admin_group(group_id: int) -> FamilyGroup:
-    group = db.session.get(FamilyGroup, group_id)
-    if group is None or group.admin_user_id != current_user.id:
-        raise NotFound(_("This family does not exist or you cannot see it."), code="not_found")
-    return group
-
-
-def _invite_form(group: FamilyGroup, form: InviteForm, *, duplicate=None, status: int = 200):
-    name = "invites/_invite_form.html" if wants_fragment() else "invites/new.html"
-    return render_template(name, group=group, form=form, duplicate=duplicate), status
-
-
-def _issued(issued: IssuedInvite, *, resent: bool, status: int):
-    """The link, shown once: it is not stored anywhere the admin could open it again."""
-    invite = issued.invite
-    group = db.session.get(FamilyGroup, invite.family_group_id)
-    name = "invites/_issued.html" if wants_fragment() else "invites/issued.html"
-    response = current_app.make_response((render_template(
-        name, group=group, invite=invite, link=accept_url(issued.token), resent=resent,
-        role=role_label(invite.role)), status))
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@bp.route("/family/<int:group_id>/invites", methods=["GET", "POST"])
-@login_required
-def new(group_id: int):
-    """The invite form (phone and role, BR-055) and sending it."""
-    group = _admin_group(group_id)
-    form = InviteForm()
-    if request.method == "GET":
-        if request.args.get("role") in ROLES:
-            form.role.data = request.args["role"]
-        return _invite_form(group, form)
-    if not form.validate():
-        return _invite_form(group, form, status=422)
-    try:
-        issued = invite_create(actor=current_user, group=group, phone=form.phone.data,
-                               role=form.role.data, ip=request.remote_addr)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        copy_errors(form, exc)
-        duplicate = (_pending_invite(group.id, form.phone.data)
-                     if exc.code == "duplicate_pending" else None)
-        # htmx swaps 2xx and 422 only (base.html): a fragment carries its refusal as 422.
-        return _invite_form(group, form, duplicate=duplicate,
-                            status=422 if wants_fragment() else exc.status)
-    return _issued(issued, resent=False, status=201)
-
-
-def _pending_invite(group_id: int, phone: str) -> ConnectionInvite | None:
-    """The pending invite that a duplicate collided with, for its Resend button (BR-007)."""
-    try:
-        e164 = parse_phone(phone)
-    except Invalid:
-        return None
-    return db.session.scalar(select(ConnectionInvite).where(
-        ConnectionInvite.family_group_id == group_id, ConnectionInvite.receiver_phone == e164,
-        ConnectionInvite.status == "pending"))
-
-
-def _action_error(exc: DomainError):
-    db.session.rollback()
-    return render_template("invites/refused.html", title=_("Request refused"),
-                           message=exc.message), exc.status
-
-
-@bp.post("/invites/<int:invite_id>/cancel")
-@login_required
-def cancel(invite_id: int):
-    """Cancel a pending invite: its link dies and its slot is free again."""
-    try:
-        invite = invite_for_admin(actor=current_user, invite_id=invite_id)
-        invite_cancel(actor=current_user, invite=invite, ip=request.remote_addr)
-        group_id = invite.family_group_id
-        db.session.commit()
-    except DomainError as exc:
-        return _action_error(exc)
-    if wants_fragment():
-        # The row goes away (empty body); the group page may refresh its slot line.
-        return "", 200, {"HX-Trigger": "invites-changed"}
-    flash(_("The invite was cancelled. Its link no longer works."), "success")
-    return see_other(_group_url(group_id))
-
-
-@bp.post("/invites/<int:invite_id>/resend")
-@login_required
-def resend(invite_id: int):
-    """A new link for a pending invite; the old one stops working."""
-    try:
-        invite = invite_for_admin(actor=current_user, invite_id=invite_id)
-        issued = invite_resend(actor=current_user, invite=invite, ip=request.remote_addr)
-        db.session.commit()
-    except DomainError as exc:
-        return _action_error(exc)
-    return _issued(issued, resent=True, status=200)
 
 
 # --- the link: look, log in or sign up, answer ---------------------------------------
@@ -519,3 +411,7 @@ def reject_by_id(invite_id: int):
     except DomainError as exc:
         return _answer_error(exc)
     return _reject(invite)
+
+
+# The admin's routes register themselves on bp.
+from app.invites import admin_views  # noqa: E402, F401
