@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import re
 from types import SimpleNamespace
 
 import pytest
@@ -17,6 +15,7 @@ from app.audit.models import AuditEvent
 from app.extensions import db
 from tests.conftest import make_app
 from tests.factories import PASSWORD, make_user, national
+from tests.pages import errors, text
 
 GOOD_PASSWORD = "hoa-sen-2026"
 LOGIN_PAGE = "/account/login"
@@ -52,16 +51,6 @@ VI, EN = 0, 1
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def errors(response) -> list[str]:
-    """The error messages a form shows (field and form-level)."""
-    return [html.unescape(m) for m in
-            re.findall(r'<p class="error[^"]*"[^>]*>(.*?)</p>', response.get_data(as_text=True))]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ an activation code — as a page, an htmx fragment, a no-JS redirect and a 422."
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import timedelta
 from types import SimpleNamespace
@@ -20,22 +19,7 @@ from app.db import utcnow
 from app.extensions import db
 from tests.conftest import csrf_from
 from tests.factories import PASSWORD, make_group, make_subscription, make_user
-
-HX = {"HX-Request": "true"}
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def errors(response) -> list[str]:
-    return [html.unescape(m) for m in
-            re.findall(r'<p class="error[^"]*"[^>]*>(.*?)</p>', response.get_data(as_text=True))]
-
-
-def flashes(client) -> list[str]:
-    with client.session_transaction() as session:
-        return [message for _category, message in session.get("_flashes", [])]
+from tests.pages import HX, errors, flashes, text
 
 
 class FakeProvider:

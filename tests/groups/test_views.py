@@ -4,7 +4,6 @@ fragment, a no-JS redirect and a 422, and every refusal writes nothing."""
 
 from __future__ import annotations
 
-import html
 import re
 from types import SimpleNamespace
 
@@ -27,26 +26,9 @@ from tests.factories import (
     make_user,
     national,
 )
-
-HX = {"HX-Request": "true"}
-
+from tests.pages import HX, errors, flashes, text
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def errors(response) -> list[str]:
-    return [html.unescape(m) for m in
-            re.findall(r'<p class="error[^"]*"[^>]*>(.*?)</p>', response.get_data(as_text=True))]
-
-
-def flashes(client) -> list[str]:
-    """The messages waiting in the session (read without consuming the next page)."""
-    with client.session_transaction() as session:
-        return [message for _category, message in session.get("_flashes", [])]
 
 
 class DownProvider:

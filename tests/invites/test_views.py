@@ -4,7 +4,6 @@ log redaction of link tokens."""
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 from datetime import timedelta
@@ -35,17 +34,13 @@ from tests.factories import (
     national,
     next_phone,
 )
+from tests.pages import HX, text
 
 NEW_PASSWORD = "hoa-sen-2026"
 LINK_RE = re.compile(r"http://portal\.test/i/([A-Za-z0-9_\-]+)")
-HX = {"HX-Request": "true"}
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def token_of(response) -> str:

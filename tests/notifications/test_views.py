@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 
 import pytest
@@ -14,13 +13,10 @@ from app.notifications.messages import render_message
 from app.notifications.models import InviteNotification
 from app.notifications.services import notify_user
 from tests.factories import PASSWORD, make_user
+from tests.pages import text
 
 N = InviteNotification
 PAGE = "/notifications"
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def payload(member: str) -> dict:
