@@ -19,12 +19,16 @@ from app.api.queries import (
     view_slots,
 )
 from app.api.serializers import audit_json, connection_json, family_json, invite_json
-from app.audit.services import audit_record
 from app.errors import Forbidden
 from app.extensions import db
 from app.groups.membership import group_dissolve
 from app.groups.models import FamilyGroup
-from app.groups.services import group_create, group_for_viewer, group_rename
+from app.groups.services import (
+    group_create,
+    group_for_viewer,
+    group_rename,
+    group_staff_look,
+)
 from app.invites.models import INVITE_STATUSES
 from app.invites.services import invite_create
 from app.permissions import can_manage_invites
@@ -52,10 +56,7 @@ def _manager_group(user: User, group_id: int) -> FamilyGroup:
 
 
 def _staff_look(user: User, group: FamilyGroup, what: str) -> None:
-    """SPEC §1: every staff look at a group is itself audited."""
-    if user.is_staff and group.admin_user_id != user.id:
-        audit_record(actor=user, action="staff.group_viewed", subject=group,
-                     group_id=group.id, ip=request.remote_addr, details={"view": what})
+    if group_staff_look(actor=user, group=group, what=what, ip=request.remote_addr):
         db.session.commit()
 
 

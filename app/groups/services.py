@@ -202,3 +202,15 @@ def group_for_viewer(*, actor: User, group_id: int):
     if not can_view_group(actor, group, view.member_ids):
         raise NotFound(_("This family does not exist or you cannot see it."), code="not_found")
     return view
+
+
+def group_staff_look(*, actor: User, group: FamilyGroup, what: str,
+                     ip: str | None = None) -> bool:
+    """SPEC §1: every staff look at a group is itself audited (staff.group_viewed). A
+    staff member looking at their own family is just its admin. Returns whether a row was
+    written; the caller commits."""
+    if not actor.is_staff or group.admin_user_id == actor.id:
+        return False
+    audit_record(actor=actor, action="staff.group_viewed", subject=group, group_id=group.id,
+                 ip=ip, details={"view": what})
+    return True

@@ -41,6 +41,7 @@ from app.groups.services import (
     group_create,
     group_for_viewer,
     group_rename,
+    group_staff_look,
     role_label,
     subscription_inactive,
 )
@@ -215,7 +216,11 @@ def create():
 @login_required
 def show(group_id: int):
     """The family page: patients and caregivers, pending invites, places, the admin's tools."""
-    return _page(_viewable(group_id))
+    view = _viewable(group_id)
+    if group_staff_look(actor=_actor(), group=view.group, what="family page",
+                        ip=request.remote_addr):
+        db.session.commit()
+    return _page(view)
 
 
 @bp.get("/<int:group_id>/slots/<any(patient, caregiver):role>")

@@ -359,13 +359,21 @@ def test_an_outsider_gets_404(family, person, login):
     assert login(person()).get("/family/999999").status_code == 404
 
 
-def test_staff_see_places_and_invites_but_no_actions(family, person, login):
+def test_staff_see_places_and_invites_but_no_actions(family, person, login, app):
     fam = family(patients=1)
-    body = text(login(person(is_staff=True)).get(f"/family/{fam.id}"))
+    staff = person(is_staff=True)
+    body = text(login(staff).get(f"/family/{fam.id}"))
     assert "Places: 1 / 2 used, 0 pending, 1 free" in body
     assert "invite-button" not in body
     assert "/remove" not in body
     assert "rename-form" not in body
+    # SPEC §1: the look itself is audited; the admin's own visits are not.
+    login(fam.admin).get(f"/family/{fam.id}")
+    with app.app_context():
+        looks = db.session.execute(select(AuditEvent.actor_id, AuditEvent.family_group_id,
+                                          AuditEvent.details)
+                                   .where(AuditEvent.action == "staff.group_viewed")).all()
+    assert looks == [(staff.id, fam.id, {"view": "family page"})]
 
 
 def test_no_free_place_explains_and_keeps_the_invite_button(family, login, app):
