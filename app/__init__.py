@@ -9,6 +9,7 @@ from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from app.config import load_config
 from app.db import configure_sqlite
@@ -27,6 +28,14 @@ CSP = {
     "base-uri": "'none'",
     "object-src": "'none'",
 }
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` bounded to the database's BIGINT range."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's parameter name
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def select_locale() -> str:
@@ -60,6 +69,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     _init_extensions(app)
+    # Ids in URLs fit a BIGINT: a larger number is a 404, not a database overflow (500).
+    app.url_map.converters["int"] = IdConverter
     _register_blueprints(app)
 
     from app.errors import register_error_handlers

@@ -235,3 +235,21 @@ def test_an_unexpected_error_is_a_translated_page_without_a_traceback(tmp_path, 
     assert "Traceback" not in body
     # ... while the log keeps the whole story for the operators.
     assert "secret internals" in caplog.text
+
+
+@pytest.mark.parametrize("path", ["/family/99999999999999999999999",
+                                  "/api/v1/families/99999999999999999999999",
+                                  "/api/v1/users/9223372036854775808"])
+def test_an_id_beyond_bigint_is_a_404_not_a_database_overflow(app, client, path):
+    from tests.factories import PASSWORD, make_user
+
+    with app.app_context():
+        user = make_user()
+        db.session.commit()
+        login = user.phone
+    page = client.get("/account/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    client.post("/account/login", data={"login": login, "password": PASSWORD,
+                                        "csrf_token": token})
+    response = client.get(path)
+    assert response.status_code == 404
