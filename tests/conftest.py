@@ -110,6 +110,20 @@ def app_ctx(app):
 
 
 @pytest.fixture
+def run(app):
+    """Run a function inside its own app context, commit, and return its result (for
+    setting up rows between test-client requests, which must not share a context)."""
+
+    def call(fn, *args, **kwargs):
+        with app.app_context():
+            result = fn(*args, **kwargs)
+            db.session.commit()
+            return result
+
+    return call
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

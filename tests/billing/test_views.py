@@ -40,17 +40,6 @@ class FakeProvider:
 
 
 @pytest.fixture
-def run(app):
-    def call(fn, *args, **kwargs):
-        with app.app_context():
-            result = fn(*args, **kwargs)
-            db.session.commit()
-            return result
-
-    return call
-
-
-@pytest.fixture
 def person(run):
     def make(**fields) -> SimpleNamespace:
         def build():

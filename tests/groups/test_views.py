@@ -49,19 +49,6 @@ def payment_down(app, monkeypatch):
 
 
 @pytest.fixture
-def run(app):
-    """Run a function inside an app context, commit, and return its result."""
-
-    def call(fn, *args, **kwargs):
-        with app.app_context():
-            result = fn(*args, **kwargs)
-            db.session.commit()
-            return result
-
-    return call
-
-
-@pytest.fixture
 def rows(app):
     """Counts of the tables these pages write: groups, members, audit events."""
 
