@@ -46,6 +46,18 @@ def talisman_view(**options):
 limiter = Limiter(key_func=get_remote_address)
 
 
+# Flask-Limiter names a route's buckets after its endpoint: the invite link's login and the
+# API's token route share the login page's (shared_limit(login_limit, scope=LOGIN_SCOPE)),
+# so together they allow no more guesses than the page alone.
+LOGIN_SCOPE = "accounts.login"
+
+
+def login_limit() -> str:
+    from flask import current_app
+
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
 def login_key() -> str:
     """Rate-limit key for the login identifier, so one account is not guessed from many IPs.
 

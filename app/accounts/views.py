@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -16,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.accounts.forms import LoginForm, LogoutForm, PasswordForm, RegisterForm
+from app.accounts.models import User
 from app.accounts.services import (
     account_authenticate,
     account_change_password,
@@ -24,7 +24,7 @@ from app.accounts.services import (
     account_register,
 )
 from app.errors import DomainError, Forbidden
-from app.extensions import db, limiter, login_key
+from app.extensions import db, limiter, login_key, login_limit
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
 
@@ -38,13 +38,43 @@ def _safe_next(default: str) -> str:
     return default
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 def _render_form(template: str, partial: str, form, status: int = 200):
     name = partial if wants_fragment() else template
     return render_template(name, form=form), status
+
+
+def authenticate_form(form: LoginForm) -> tuple[User | None, int]:
+    """Check a valid login form's credentials and commit. On refusal the message goes on
+    the form and the status comes back: 401, or 403 for a suspended account (the failed
+    attempt's audit event is kept)."""
+    try:
+        user = account_authenticate(login=form.login.data, password=form.password.data,
+                                    ip=request.remote_addr)
+    except DomainError as exc:
+        db.session.commit()  # keep the failed-attempt audit event, nothing else is pending
+        form.form_errors.append(exc.message)
+        return None, 403 if isinstance(exc, Forbidden) else 401
+    db.session.commit()
+    return user, 200
+
+
+def start_session(user: User, **keep) -> None:
+    """Log in with a fresh session (no fixation): the user's language, plus `keep`."""
+    session.clear()
+    session["locale"] = user.locale
+    session.update(keep)
+    login_user(user)
+
+
+def check_registration_form(form, *, phone: str) -> None:
+    """For a form that failed its shape checks: add the service's findings on the other
+    fields too, so one submit shows every problem."""
+    try:
+        account_check_registration(phone=phone, password=form.password.data or "",
+                                   name=form.name.data or "", gender=None,
+                                   email=form.email.data)
+    except DomainError as exc:
+        copy_errors(form, exc, fill_only=True)
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -56,13 +86,7 @@ def register():
     if request.method == "GET":
         return render_template("accounts/register.html", form=form)
     if not form.validate():
-        # Show the service's findings on the other fields too, so one submit shows all.
-        try:
-            account_check_registration(
-                phone=form.phone.data or "", password=form.password.data or "",
-                name=form.name.data or "", gender=None, email=form.email.data)
-        except DomainError as exc:
-            copy_errors(form, exc, fill_only=True)
+        check_registration_form(form, phone=form.phone.data or "")
         return _render_form("accounts/register.html", "accounts/_register_form.html", form, 422)
     try:
         user = account_register(
@@ -80,8 +104,8 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=login_key)
+@limiter.limit(login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"], key_func=login_key)
 def login():
     """Log in with phone or email; one generic message for any failure."""
     if current_user.is_authenticated:
@@ -91,18 +115,10 @@ def login():
         return render_template("accounts/login.html", form=form)
     if not form.validate():
         return _render_form("accounts/login.html", "accounts/_login_form.html", form, 422)
-    try:
-        user = account_authenticate(login=form.login.data, password=form.password.data,
-                                    ip=request.remote_addr)
-    except DomainError as exc:
-        db.session.commit()  # keep the failed-attempt audit event, nothing else is pending
-        form.form_errors.append(exc.message)
-        status = 403 if isinstance(exc, Forbidden) else 401
+    user, status = authenticate_form(form)
+    if user is None:
         return _render_form("accounts/login.html", "accounts/_login_form.html", form, status)
-    db.session.commit()
-    session.clear()  # a fresh session on login: no fixation
-    session["locale"] = user.locale
-    login_user(user)
+    start_session(user)
     return see_other(_safe_next(url_for("core.home")))
 
 

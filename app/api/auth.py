@@ -3,7 +3,7 @@ with CSRF on unsafe methods. A bearer request never looks at the session."""
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import g, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -16,18 +16,11 @@ from app.extensions import csrf, db, login_manager
 # Routes anyone may call.
 PUBLIC_ENDPOINTS = frozenset({"api.auth_register", "api.auth_token"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# The login page's limits and buckets: the page and the API together allow no more
-# guesses than either alone (Flask-Limiter names a route's buckets after its endpoint).
-LOGIN_SCOPE = "accounts.login"
 
 
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"
-
-
-def login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
 
 
 def json_login_key() -> str:

@@ -8,14 +8,14 @@ from flask_babel import gettext as _
 from app.accounts.models import GENDER_FEMALE, GENDER_MALE, User
 from app.accounts.services import account_authenticate, account_register, api_token_create
 from app.api import bp, error_response
-from app.api.auth import LOGIN_SCOPE, actor, json_login_key, login_limit
+from app.api.auth import actor, json_login_key
 from app.api.body import json_body
 from app.api.queries import ties_of
 from app.api.serializers import subscription_json, user_json
 from app.billing.provider import SubscriptionInfo
 from app.billing.services import subscription_of, subscription_redeem
 from app.errors import DomainError, Forbidden, Invalid
-from app.extensions import db, limiter
+from app.extensions import LOGIN_SCOPE, db, limiter, login_limit
 
 GENDERS = {"male": GENDER_MALE, "female": GENDER_FEMALE, None: None}
 STR, STR_OR_NULL = (str,), (str, None)

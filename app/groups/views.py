@@ -13,16 +13,14 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from app.accounts.models import User
 from app.billing.provider import PaymentUnavailable, payment_provider
 from app.billing.services import subscription_of
-from app.connections.models import Relationship
+from app.connections.queries import relationship_options
 from app.errors import DomainError, Invalid, NotFound
 from app.extensions import db
 from app.forms import copy_errors
@@ -102,11 +100,8 @@ def _admin_view(group_id: int) -> GroupView:
 
 
 def _relationship_choices() -> list[SelectChoice]:
-    english = getattr(get_locale(), "language", "vi") == "en"
-    rows = db.session.scalars(select(Relationship).where(Relationship.is_active.is_(True))
-                              .order_by(Relationship.display_order))
     return [SelectChoice("", _("Not now"))] + [
-        SelectChoice(r.code, r.name_en if english else r.name_vi) for r in rows]
+        SelectChoice(code, name) for code, name in relationship_options()]
 
 
 def _slots_context(group: FamilyGroup, counts: dict) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -13,23 +12,21 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.accounts.forms import LoginForm
 from app.accounts.models import User
 from app.accounts.phone import display_phone
 from app.accounts.services import (
-    account_authenticate,
-    account_check_registration,
     account_register,
 )
-from app.connections.models import PermissionType, Relationship
+from app.accounts.views import authenticate_form, check_registration_form, start_session
+from app.connections.queries import permission_names, relationship_options
 from app.connections.services import initial_permission_map
-from app.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound
-from app.extensions import db, limiter, login_key
+from app.errors import Conflict, DomainError, Gone, Invalid, NotFound
+from app.extensions import LOGIN_SCOPE, db, limiter, login_key, login_limit
 from app.forms import copy_errors
 from app.groups.models import FamilyGroup
 from app.groups.services import role_label
@@ -69,34 +66,14 @@ def _link_headers(response):
     return response
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 def _group_url(group_id: int) -> str:
     return url_for("groups.show", group_id=group_id)
 
 
-def _language() -> str:
-    locale = get_locale()
-    return "en" if locale is not None and locale.language == "en" else "vi"
-
-
-def _relationships() -> list[tuple[str, str]]:
-    """The relationship picker's options (BR-050), in the reader's language."""
-    en = _language() == "en"
-    rows = db.session.scalars(select(Relationship).where(Relationship.is_active.is_(True))
-                              .order_by(Relationship.display_order))
-    return [(r.code, r.name_en if en else r.name_vi) for r in rows]
-
-
 def _permissions(invite: ConnectionInvite) -> list[tuple[str, str, bool]]:
     """The six permissions each new connection will carry, as the accept will set them."""
-    en = _language() == "en"
     enabled = initial_permission_map(invite.initial_permissions)
-    rows = db.session.scalars(select(PermissionType).where(PermissionType.is_active.is_(True))
-                              .order_by(PermissionType.display_order))
-    return [(p.code, p.name_en if en else p.name_vi, enabled.get(p.code, True)) for p in rows]
+    return [(code, name, enabled.get(code, True)) for code, name in permission_names()]
 
 
 def _question(role: str) -> str:
@@ -153,7 +130,7 @@ def _link_page(invite: ConnectionInvite, token: str, *, relationship_error: str 
     return render_template(
         "invites/link.html", invite=invite, group=group, sender=sender, token=token,
         role=role_label(invite.role), permissions=_permissions(invite),
-        relationships=_relationships(), question=_question(invite.role),
+        relationships=relationship_options(), question=_question(invite.role),
         relationship_error=relationship_error,
         chosen=request.form.get("relationship", "")), status
 
@@ -199,18 +176,10 @@ def _session_invite():
     return invite, None
 
 
-def _fresh_session(user: User, token: str) -> None:
-    """A new session on login (no fixation) that keeps the link and the language."""
-    session.clear()
-    session["locale"] = user.locale
-    session[SESSION_KEY] = token
-    login_user(user)
-
-
 @bp.route("/i/login", methods=["GET", "POST"])
 # The login page's own buckets: guesses here count against the same allowance.
-@limiter.shared_limit(_login_limit, scope="accounts.login", methods=["POST"])
-@limiter.shared_limit(_login_limit, scope="accounts.login", methods=["POST"], key_func=login_key)
+@limiter.shared_limit(login_limit, scope=LOGIN_SCOPE, methods=["POST"])
+@limiter.shared_limit(login_limit, scope=LOGIN_SCOPE, methods=["POST"], key_func=login_key)
 def login():
     """Log in from an invite link, then back to the invite."""
     if current_user.is_authenticated:
@@ -225,16 +194,10 @@ def login():
         return render_template("invites/login.html", form=form, invite=invite)
     if not form.validate():
         return render_template(partial, form=form, invite=invite), 422
-    try:
-        user = account_authenticate(login=form.login.data, password=form.password.data,
-                                    ip=request.remote_addr)
-    except DomainError as exc:
-        db.session.commit()  # keep the failed-attempt audit event, nothing else is pending
-        form.form_errors.append(exc.message)
-        status = 403 if isinstance(exc, Forbidden) else 401
+    user, status = authenticate_form(form)
+    if user is None:
         return render_template(partial, form=form, invite=invite), status
-    db.session.commit()
-    _fresh_session(user, session[SESSION_KEY])
+    start_session(user, **{SESSION_KEY: session[SESSION_KEY]})  # the link stays
     return see_other(url_for("invites.resume"))
 
 
@@ -255,12 +218,7 @@ def signup():
             return redirect(url_for("invites.login"))
         return render_template("invites/signup.html", form=form, invite=invite)
     if not form.validate():
-        try:
-            account_check_registration(
-                phone=invite.receiver_phone, password=form.password.data or "",
-                name=form.name.data or "", gender=None, email=form.email.data)
-        except DomainError as exc:
-            copy_errors(form, exc, fill_only=True)
+        check_registration_form(form, phone=invite.receiver_phone)
         return render_template(partial, form=form, invite=invite), 422
     try:
         user = account_register(
@@ -273,7 +231,7 @@ def signup():
         copy_errors(form, exc)
         return render_template(partial, form=form, invite=invite,
                                phone_taken=exc.code == "phone_taken"), 422
-    _fresh_session(user, session[SESSION_KEY])
+    start_session(user, **{SESSION_KEY: session[SESSION_KEY]})  # the link stays
     flash(_("Welcome, %(name)s. Your account is ready.", name=user.name), "success")
     return see_other(url_for("invites.resume"))
 
@@ -386,7 +344,7 @@ def mine():
     senders = {u.id: u for u in db.session.scalars(
         select(User).where(User.id.in_(sender_ids)))} if invites else {}
     return render_template("invites/mine.html", invites=invites, groups=groups,
-                           senders=senders, relationships=_relationships(),
+                           senders=senders, relationships=relationship_options(),
                            question=_question, role_label=role_label)
 
 
