@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from app.accounts.models import User
 from app.audit.models import AuditEvent
 from app.billing.models import ActivationCode, Subscription
-from app.connections.models import Connection, ConnectionPermission
+from app.connections.models import PERMISSION_CODES, Connection, ConnectionPermission
 from app.db import utcnow
 from app.errors import DomainError
 from app.extensions import db
@@ -36,6 +36,8 @@ COUNTED = {
     "subscriptions": Subscription,
     "codes": ActivationCode,
 }
+
+ALL_ON = dict.fromkeys(PERMISSION_CODES, True)
 
 
 def row_counts() -> dict[str, int]:

@@ -26,6 +26,7 @@ from app.invites.services import invite_cancel
 from app.notifications.models import InviteNotification
 from tests.factories import make_user
 from tests.service_helpers import (
+    ALL_ON,
     admin_group,
     audit_since,
     connection_between,
@@ -40,7 +41,6 @@ from tests.service_helpers import (
     told,
 )
 
-ALL_ON = dict.fromkeys(PERMISSION_CODES, True)
 ALL_OFF = dict.fromkeys(PERMISSION_CODES, False)
 
 

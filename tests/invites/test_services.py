@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.audit.models import AuditEvent
 from app.billing.models import Subscription
-from app.connections.models import PERMISSION_CODES, Connection
+from app.connections.models import Connection
 from app.db import utcnow
 from app.errors import Gone
 from app.extensions import db
@@ -37,6 +37,7 @@ from app.invites.tokens import unseal
 from app.notifications.models import InviteNotification
 from tests.factories import make_member, make_user, national
 from tests.service_helpers import (
+    ALL_ON,
     admin_group,
     audit_since,
     connection_between,
@@ -51,8 +52,6 @@ from tests.service_helpers import (
     row_counts,
     told,
 )
-
-ALL_ON = dict.fromkeys(PERMISSION_CODES, True)
 
 
 @pytest.fixture
