@@ -212,8 +212,7 @@ def group_dissolve(*, actor: User, group: FamilyGroup, ip: str | None = None) ->
         db.session.execute(update(ConnectionInvite).where(ConnectionInvite.id.in_(pending))
                            .values(status="cancelled", updated_at=utcnow())
                            .execution_options(synchronize_session="fetch"))
-        for invite_id in pending:
-            cancel_invite_messages(invite_id)
+        cancel_invite_messages(*pending)
     now = utcnow()
     group.status = "dissolved"
     group.dissolved_at = now

@@ -57,7 +57,7 @@ def notify_payment_sync(*, subscription_id: int, action: str, user_id: int, role
                  "role": role}))
 
 
-def cancel_invite_messages(invite_id: int, *, superseded: bool = False) -> None:
+def cancel_invite_messages(*invite_ids: int, superseded: bool = False) -> None:
     """An invite was answered or cancelled: its messages that have not gone out are
     cancelled, and so is the invitee's unread in-app invite (nothing left to answer).
 
@@ -66,7 +66,7 @@ def cancel_invite_messages(invite_id: int, *, superseded: bool = False) -> None:
     under the one-live-row-per-(invite, type, channel, recipient) rule.
     Call it before queuing the answer's own messages: they belong to the invite too.
     """
-    query = update(InviteNotification).where(InviteNotification.invite_id == invite_id,
+    query = update(InviteNotification).where(InviteNotification.invite_id.in_(invite_ids),
                                               InviteNotification.channel != "payment")
     if superseded:
         query = query.where(InviteNotification.notification_type == "INVITE_CREATED",
