@@ -144,6 +144,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.accounts.views import bp as accounts_bp
     from app.api import bp as api_bp
     from app.billing.views import bp as billing_bp
+    from app.care.views import bp as care_bp
+    from app.connections.views import bp as connections_bp
     from app.core import bp as core_bp
     from app.groups.views import bp as groups_bp
     from app.invites.views import bp as invites_bp
@@ -156,6 +158,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(groups_bp)
     app.register_blueprint(invites_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(connections_bp)
+    app.register_blueprint(care_bp)
     app.context_processor(notification_context)
     # The API authenticates with bearer tokens (no CSRF) or the session (CSRF checked
     # by the API itself), see app/api/auth.py.

@@ -54,8 +54,10 @@ def _no_store(response):
 # The routes register themselves on bp.
 from app.api import (  # noqa: E402
     routes_accounts,  # noqa: F401
+    routes_connections,  # noqa: F401
     routes_families,  # noqa: F401
     routes_invites,  # noqa: F401
     routes_notifications,  # noqa: F401
+    routes_reports,  # noqa: F401
     routes_users,  # noqa: F401
 )

@@ -1,12 +1,30 @@
-"""Reads of the lookup tables, named in the reader's language."""
+"""Reads about connections: the lookups named in the reader's language, the current
+connections of a group or a person (a fixed number of statements whatever the sizes),
+emergency-alert coverage and a connection's history.
+
+A connection is *current* when its group is active and both parties are still members
+of it in their roles; it is *live* when it is current and not revoked. Connections whose
+member left, was removed or whose group was dissolved are history: they are revoked and
+no longer current.
+"""
 
 from __future__ import annotations
 
-from flask_babel import get_locale
-from sqlalchemy import select
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from app.connections.models import PermissionType, Relationship
+from flask_babel import get_locale
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import aliased, selectinload
+
+from app.accounts.models import User
+from app.audit.models import AuditEvent
+from app.connections.models import Connection, PermissionType, Relationship
 from app.extensions import db
+from app.groups.models import ROLE_PATIENT, FamilyGroup, FamilyGroupMember
+
+EMERGENCY = "emergency_alert"
+HEALTH = "health_overview"
 
 
 def _english() -> bool:
@@ -21,9 +39,174 @@ def relationship_options() -> list[tuple[str, str]]:
     return [(r.code, r.name_en if en else r.name_vi) for r in rows]
 
 
+def relationship_names() -> dict[str, str]:
+    """Every relationship code (inactive ones too: old rows may carry them) → its name."""
+    en = _english()
+    return {r.code: (r.name_en if en else r.name_vi)
+            for r in db.session.scalars(select(Relationship))}
+
+
 def permission_names() -> list[tuple[str, str]]:
     """(code, name) of the active permission types, in display order."""
     en = _english()
     rows = db.session.scalars(select(PermissionType).where(PermissionType.is_active.is_(True))
                               .order_by(PermissionType.display_order))
     return [(p.code, p.name_en if en else p.name_vi) for p in rows]
+
+
+def permission_names_all_languages(codes: Iterable[str]) -> dict[str, dict[str, str]]:
+    """{code: {"vi": …, "en": …}} for messages rendered later in the reader's language."""
+    codes = list(codes)
+    if not codes:
+        return {}
+    return {p.code: {"vi": p.name_vi, "en": p.name_en} for p in db.session.scalars(
+        select(PermissionType).where(PermissionType.code.in_(codes)))}
+
+
+# --- current connections --------------------------------------------------------------
+
+
+def _current_query():
+    """Connections with both parties, restricted to current ones (active group, both
+    parties members in their roles), permissions eager-loaded."""
+    patient, caregiver = aliased(User), aliased(User)
+    as_patient, as_caregiver = aliased(FamilyGroupMember), aliased(FamilyGroupMember)
+    return (select(Connection, patient, caregiver)
+            .join(FamilyGroup, and_(FamilyGroup.id == Connection.family_group_id,
+                                    FamilyGroup.status == "active"))
+            .join(as_patient, and_(as_patient.group_id == Connection.family_group_id,
+                                   as_patient.user_id == Connection.user_id,
+                                   as_patient.role == ROLE_PATIENT))
+            .join(as_caregiver, and_(as_caregiver.group_id == Connection.family_group_id,
+                                     as_caregiver.user_id == Connection.linked_user_id,
+                                     as_caregiver.role == "caregiver"))
+            .join(patient, patient.id == Connection.user_id)
+            .join(caregiver, caregiver.id == Connection.linked_user_id)
+            .options(selectinload(Connection.permissions))
+            .order_by(patient.name, patient.id, caregiver.name, caregiver.id))
+
+
+def current_connections(*, group_id: int | None = None, user_id: int | None = None,
+                        patient_id: int | None = None, caregiver_id: int | None = None,
+                        connection_id: int | None = None, fresh: bool = False,
+                        ) -> tuple[list[Connection], dict[int, User]]:
+    """Current connections of a group, of a person (user_id: either side; or one side),
+    or one by id, with both parties by id: two statements whatever the number.
+    fresh: overwrite the copies the session already holds (after taking a lock)."""
+    query = _current_query()
+    if fresh:
+        query = query.execution_options(populate_existing=True)
+    if group_id is not None:
+        query = query.where(Connection.family_group_id == group_id)
+    if user_id is not None:
+        query = query.where(or_(Connection.user_id == user_id,
+                                Connection.linked_user_id == user_id))
+    if patient_id is not None:
+        query = query.where(Connection.user_id == patient_id)
+    if caregiver_id is not None:
+        query = query.where(Connection.linked_user_id == caregiver_id)
+    if connection_id is not None:
+        query = query.where(Connection.id == connection_id)
+    rows = db.session.execute(query).tuples().all()
+    users = {u.id: u for _c, p, c in rows for u in (p, c)}
+    return [c for c, _p, _c in rows], users
+
+
+def enabled_codes(connection: Connection) -> set[str]:
+    """The permissions a connection grants now: none when it is revoked."""
+    if connection.permission_revoked:
+        return set()
+    return {p.permission_code for p in connection.permissions if p.is_enabled}
+
+
+def permission_state(connection: Connection) -> dict[str, bool]:
+    return {p.permission_code: bool(p.is_enabled) for p in connection.permissions}
+
+
+def uncovered_patients(connections: Iterable[Connection], *,
+                       without: Iterable[int] = (),
+                       switched_off: tuple[int, str] | None = None) -> set[int]:
+    """Patients (ids) among these connections that no live connection gives emergency
+    alerts — as things would be if the connections in `without` were revoked, or the
+    permission `switched_off` (connection id, code) were turned off."""
+    without = set(without)
+    patients, covered = set(), set()
+    for c in connections:
+        patients.add(c.user_id)
+        if c.id in without:
+            continue
+        codes = enabled_codes(c)
+        if switched_off is not None and switched_off[0] == c.id:
+            codes.discard(switched_off[1])
+        if EMERGENCY in codes:
+            covered.add(c.user_id)
+    return patients - covered
+
+
+def newly_uncovered(connections: list[Connection], *, without: Iterable[int] = (),
+                    switched_off: tuple[int, str] | None = None) -> set[int]:
+    """Patients that a revoke (or a permission turned off) would leave with nobody
+    receiving their emergency alerts, who have somebody now (BR-018's strong warning)."""
+    before = uncovered_patients(connections)
+    after = uncovered_patients(connections, without=without, switched_off=switched_off)
+    return after - before
+
+
+@dataclass
+class PatientBlock:
+    """One patient of the permission matrix with the caregivers who follow them."""
+
+    patient: User
+    connections: list[Connection] = field(default_factory=list)
+
+    @property
+    def alerted(self) -> int:
+        """How many caregivers receive this patient's emergency alerts."""
+        return sum(1 for c in self.connections if EMERGENCY in enabled_codes(c))
+
+
+def matrix_blocks(patients: Iterable[User], connections: Iterable[Connection]
+                  ) -> list[PatientBlock]:
+    """The matrix, grouped by patient (in the order given), caregivers by name."""
+    blocks = {p.id: PatientBlock(patient=p) for p in patients}
+    for c in connections:
+        if c.user_id in blocks:
+            blocks[c.user_id].connections.append(c)
+    return list(blocks.values())
+
+
+# --- history --------------------------------------------------------------------------
+
+HISTORY_ACTIONS = ("invite.created", "invite.resent", "invite.accepted", "connection.created",
+                   "connection.permission_changed", "connection.disconnected",
+                   "connection.restored", "connection.relationship_changed",
+                   "connection.released")
+
+
+def connection_history(connection: Connection) -> tuple[list[AuditEvent], dict[int, User]]:
+    """The connection's story from the audit trail, oldest first: the invite that made it,
+    its creation, each permission change, disconnects, restores, relationship changes and
+    its end. Two statements."""
+    subjects = [and_(AuditEvent.subject_type == Connection.__tablename__,
+                     AuditEvent.subject_id == connection.id)]
+    if connection.invite_id is not None:
+        subjects.append(and_(AuditEvent.subject_type == "connection_invites",
+                             AuditEvent.subject_id == connection.invite_id))
+    events = list(db.session.scalars(
+        select(AuditEvent).where(or_(*subjects), AuditEvent.action.in_(HISTORY_ACTIONS))
+        .order_by(AuditEvent.created_at, AuditEvent.id)))
+    ids = {e.actor_id for e in events if e.actor_id is not None}
+    users = ({u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+             if ids else {})
+    return events, users
+
+
+def private_details(event: AuditEvent, viewer: User) -> dict:
+    """An event's details as `viewer` may read them: a disconnect's private reason is kept
+    for staff and for the person who wrote it."""
+    details = dict(event.details or {})
+    if "reason" in details and not (viewer.is_staff or event.actor_id == viewer.id):
+        details.pop("reason")
+    return details
+
+

@@ -1,14 +1,15 @@
 """Connections between a group's caregivers and patients: made on joining (BR-045/008/
-009), revoked on removal, leave and dissolve. Permission toggles and the silent
-disconnect arrive with issue 4."""
+009), released on removal, leave and dissolve. The controls (toggles, the silent
+disconnect, the relationship) live in app/connections/control.py."""
 
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import and_, select, tuple_, update
 from sqlalchemy.orm import selectinload
 
 from app.accounts.models import User
+from app.audit.models import AuditEvent
 from app.audit.services import audit_record
 from app.connections.models import (
     PERMISSION_CODES,
@@ -127,35 +128,59 @@ def connections_for_new_member(*, actor: User | None, group: FamilyGroup, user: 
 
 
 def connections_revoke_for_member(*, actor: User | None, group_id: int, user_id: int,
-                                  role: str) -> list[int]:
-    """Revoke the live connections a member holds in a group in `role` (removal, leave,
-    dissolve): revoked flag on, all six permissions OFF. Returns the connection ids."""
-    side = Connection.user_id if role == ROLE_PATIENT else Connection.linked_user_id
-    ids = list(db.session.scalars(select(Connection.id).where(
-        Connection.family_group_id == group_id, side == user_id,
-        Connection.permission_revoked.is_(False))))
-    _revoke(actor, ids)
+                                  role: str, cause: str) -> list[int]:
+    """Release the connections a member holds in a group in `role` (cause: removed, left,
+    dissolved): revoked flag on, all six permissions OFF. Returns the connection ids."""
+    mine, theirs = ((Connection.user_id, Connection.linked_user_id) if role == ROLE_PATIENT
+                    else (Connection.linked_user_id, Connection.user_id))
+    ids = list(db.session.scalars(_current_ids(group_id).where(mine == user_id)
+                                  .join(FamilyGroupMember, and_(
+                                      FamilyGroupMember.group_id == group_id,
+                                      FamilyGroupMember.user_id == theirs,
+                                      FamilyGroupMember.role != role))))
+    _release(actor, ids, group_id, cause)
     return ids
 
 
 def connections_revoke_for_group(*, actor: User | None, group_id: int) -> list[int]:
-    ids = list(db.session.scalars(select(Connection.id).where(
-        Connection.family_group_id == group_id, Connection.permission_revoked.is_(False))))
-    _revoke(actor, ids)
+    """Release every connection of a group that has not ended yet (dissolve)."""
+    patients = select(FamilyGroupMember.user_id).where(
+        FamilyGroupMember.group_id == group_id, FamilyGroupMember.role == ROLE_PATIENT)
+    caregivers = select(FamilyGroupMember.user_id).where(
+        FamilyGroupMember.group_id == group_id, FamilyGroupMember.role != ROLE_PATIENT)
+    ids = list(db.session.scalars(_current_ids(group_id).where(
+        Connection.user_id.in_(patients), Connection.linked_user_id.in_(caregivers))))
+    _release(actor, ids, group_id, "dissolved")
     return ids
 
 
-def _revoke(actor: User | None, ids: list[int]) -> None:
+def _current_ids(group_id: int):
+    return (select(Connection.id).where(Connection.family_group_id == group_id,
+                                        Connection.linked_user_id.is_not(None))
+            .order_by(Connection.id))
+
+
+def _release(actor: User | None, ids: list[int], group_id: int, cause: str) -> None:
+    """Revoke and turn off, and write each connection's end into its history. A
+    connection disconnected earlier ends too (its history says so)."""
     if not ids:
         return
     now = utcnow()
     db.session.execute(update(Connection).where(Connection.id.in_(ids))
                        .values(permission_revoked=True, updated_at=now)
                        .execution_options(synchronize_session="fetch"))
-    db.session.execute(update(ConnectionPermission).where(ConnectionPermission.contact_id.in_(ids))
+    db.session.execute(update(ConnectionPermission)
+                       .where(ConnectionPermission.contact_id.in_(ids),
+                              ConnectionPermission.is_enabled.is_(True))
                        .values(is_enabled=False, updated_at=now,
                                updated_by=actor.id if actor else None)
                        .execution_options(synchronize_session="fetch"))
+    for connection_id in ids:
+        db.session.add(AuditEvent(actor_id=actor.id if actor else None,
+                                  action="connection.released",
+                                  subject_type=Connection.__tablename__,
+                                  subject_id=connection_id, family_group_id=group_id,
+                                  details={"cause": cause}))
 
 
 def live_patients_of_caregiver(group_id: int, caregiver_id: int) -> list[User]:

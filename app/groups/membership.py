@@ -125,8 +125,9 @@ def _release(*, actor: User | None, group: FamilyGroup, member: FamilyGroupMembe
              kind: str) -> list[int]:
     """Delete the membership (the audit trail keeps it), revoke its connections, tell the
     payment service."""
-    revoked = connections_revoke_for_member(actor=actor, group_id=group.id,
-                                            user_id=member.user_id, role=member.role)
+    revoked = connections_revoke_for_member(
+        actor=actor, group_id=group.id, user_id=member.user_id, role=member.role,
+        cause="removed" if kind == "MEMBER_REMOVED" else "left")
     db.session.delete(member)
     _sync(group, action="remove", user_id=member.user_id, role=member.role, kind=kind)
     return revoked

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from flask_babel import force_locale, format_datetime
+from flask_babel import force_locale, format_datetime, get_locale
 from flask_babel import gettext as _
 
 LANGUAGES = ("vi", "en")
@@ -89,4 +89,14 @@ def _render(kind: str, p: dict[str, Any], link: str | None) -> tuple[str, str]:
         return (_("A member left %(group)s", group=group),
                 _("%(member)s left the family group %(group)s, where they were a %(role)s.",
                   member=member, group=group, role=role))
+    if kind == "PERMISSION_ENABLED":
+        locale = getattr(get_locale(), "language", DEFAULT_LOCALE)
+        names = p.get("permission_names") or {}
+        shown = ", ".join(str(n.get(locale) or n.get("vi") or "") for n in names.values()
+                          if isinstance(n, dict)) or ", ".join(p.get("permissions") or [])
+        return (_("%(caregiver)s can now do more for you", caregiver=p.get("caregiver_name", "")),
+                _("%(actor)s, the admin of %(group)s, turned on for %(caregiver)s: "
+                  "%(permissions)s. You can narrow it on “Who follows me”.",
+                  actor=p.get("actor_name", ""), group=group,
+                  caregiver=p.get("caregiver_name", ""), permissions=shown))
     return _("Family Connect"), _("There is news in your family group %(group)s.", group=group)

@@ -20,6 +20,8 @@ NOTIFICATION_TYPES = (
     "MEMBER_JOINED",
     "MEMBER_REMOVED",
     "MEMBER_LEFT",
+    # Portal addition (migration 0005): the admin turned a follower's permission ON.
+    "PERMISSION_ENABLED",
 )
 CHANNELS = ("in_app", "sms", "email", "push", "payment")
 STATUSES = ("pending", "sent", "delivered", "failed", "cancelled")
@@ -30,7 +32,8 @@ class InviteNotification(db.Model):
     __table_args__ = (
         CheckConstraint(
             "notification_type IN ('INVITE_CREATED', 'INVITE_ACCEPTED', 'INVITE_REJECTED', "
-            "'INVITE_CANCELLED', 'MEMBER_JOINED', 'MEMBER_REMOVED', 'MEMBER_LEFT')",
+            "'INVITE_CANCELLED', 'MEMBER_JOINED', 'MEMBER_REMOVED', 'MEMBER_LEFT', "
+            "'PERMISSION_ENABLED')",
             name="chk_notification_type"),
         CheckConstraint("channel IN ('in_app', 'sms', 'email', 'push', 'payment')",
                         name="chk_notification_channel"),

@@ -24,16 +24,23 @@ def notify_user(*, user: User, notification_type: str, payload: dict[str, Any],
     now = utcnow()
     # The in-app copy never carries the sealed link: it stays for good, the SMS/email row
     # drops it once sent. The invitee answers in-app from their pending invites.
-    shown = {k: v for k, v in payload.items() if k != "sealed_token"}
-    db.session.add(InviteNotification(
-        invite_id=invite_id, recipient=str(user.id), recipient_user_id=user.id,
-        notification_type=notification_type, channel="in_app", status="sent", sent_at=now,
-        family_group_id=group_id, payload=shown))
+    notify_in_app(user=user, notification_type=notification_type, invite_id=invite_id,
+                  group_id=group_id,
+                  payload={k: v for k, v in payload.items() if k != "sealed_token"})
     channel, address = ("email", user.email) if user.email else ("sms", user.phone)
     db.session.add(InviteNotification(
         invite_id=invite_id, recipient=address, recipient_user_id=user.id,
         notification_type=notification_type, channel=channel, status="pending",
         next_attempt_at=now, family_group_id=group_id, payload=payload))
+
+
+def notify_in_app(*, user: User, notification_type: str, payload: dict[str, Any],
+                  invite_id: int | None = None, group_id: int | None = None) -> None:
+    """A message shown in the portal only (status 'sent' = unread)."""
+    db.session.add(InviteNotification(
+        invite_id=invite_id, recipient=str(user.id), recipient_user_id=user.id,
+        notification_type=notification_type, channel="in_app", status="sent",
+        sent_at=utcnow(), family_group_id=group_id, payload=payload))
 
 
 def notify_phone(*, phone: str, notification_type: str, payload: dict[str, Any],

@@ -190,10 +190,13 @@ def test_br058_remove_revokes_connections_frees_the_slot_and_tells_the_member(fa
         assert permission_map(kept) == ALL_ON
     assert messages_since(outbox_mark) == {("MEMBER_REMOVED", c1.id, "in_app"),
                                            ("MEMBER_REMOVED", c1.id, "sms")}
-    [event] = audit_since(audit_mark)
+    [event] = audit_since(audit_mark, "group.member_removed")
     assert (event.actor_id, event.action, event.subject_type, event.subject_id,
             event.family_group_id, event.ip) == (
         admin.id, "group.member_removed", "users", c1.id, group.id, "192.0.2.8")
+    # Each ended connection's own history says how it ended.
+    assert sorted((e.subject_id, e.details["cause"]) for e in audit_since(
+        audit_mark, "connection.released")) == [(i, "removed") for i in revoked_ids]
     assert {**event.details, "revoked": sorted(event.details["revoked"])} == {
         "user_id": c1.id, "role": "caregiver", "revoked": revoked_ids}
     # The slot is free again (renewed plan), and the removed member may join elsewhere.
@@ -253,11 +256,14 @@ def test_br061_caregiver_leaves_the_admin_and_connected_patients_are_told(family
         ("MEMBER_LEFT", p1.id, "in_app"), ("MEMBER_LEFT", p1.id, "sms")}
     assert connection_between(p1, c1).permission_revoked is True
     assert permission_map(connection_between(p1, c1)) == ALL_OFF
-    [event] = audit_since(audit_mark)
+    # Both connections end, the silently disconnected one too: their histories say so.
+    ended = sorted([connection_between(p1, c1).id, silent.id])
+    assert sorted((e.subject_id, e.details["cause"]) for e in audit_since(
+        audit_mark, "connection.released")) == [(i, "left") for i in ended]
+    [event] = audit_since(audit_mark, "group.member_left")
     assert (event.actor_id, event.action, event.subject_id, event.family_group_id, event.ip,
             event.details) == (c1.id, "group.member_left", c1.id, group.id, "192.0.2.9",
-                               {"role": "caregiver",
-                                "revoked": [connection_between(p1, c1).id]})
+                               {"role": "caregiver", "revoked": ended})
 
 
 def test_br061_leave_frees_the_slot(family):
@@ -342,7 +348,9 @@ def test_dissolve_releases_everyone_revokes_cancels_and_messages_nobody(family):
         InviteNotification.invite_id.in_([to_user.id, to_phone.id]),
         InviteNotification.channel != "in_app"))
     assert set(unsent) == {"cancelled"}
-    [event] = audit_since(audit_mark)
+    assert sorted(e.subject_id for e in audit_since(audit_mark, "connection.released")) == (
+        sorted(link.id for link in links))
+    [event] = audit_since(audit_mark, "group.dissolved")
     assert (event.actor_id, event.action, event.subject_id, event.family_group_id, event.ip) == (
         admin.id, "group.dissolved", group.id, group.id, "192.0.2.10")
     assert sorted(m["user_id"] for m in event.details["members"]) == sorted(p.id for p in people)

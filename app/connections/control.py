@@ -1,0 +1,316 @@
+"""Who controls a connection and how (SPEC §3): permission toggles (BR-024, BR-039), the
+silent disconnect and restore (BR-040, BR-056), and the relationship (BR-030/050/028).
+
+Dual control: the admin of the connection's group and the connection's patient hold the
+toggles, the disconnect and the restore; either party sets the relationship. Staff look
+but do not act here. Every service locks the connection row first (SELECT … FOR UPDATE;
+on SQLite every write transaction already holds the lock), so two requests on one
+connection happen one after the other: two "turn off" requests can never switch off its
+last two permissions between them.
+
+Silent means silent: disconnect and restore write no outbox row, to anyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from app.accounts.models import User
+from app.audit.services import audit_record
+from app.connections.models import PERMISSION_CODES, Connection
+from app.connections.queries import current_connections, permission_names_all_languages
+from app.connections.services import inverse_table, relationship_check, relationship_inverse
+from app.db import utcnow
+from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.extensions import db
+from app.groups.models import FamilyGroup, FamilyGroupMember
+from app.groups.services import not_admin
+from app.notifications.services import notify_in_app
+
+REASON_MAX = 500
+ADMIN, PATIENT, CAREGIVER = "admin", "patient", "caregiver"
+
+
+@dataclass
+class Controlled:
+    """A current connection, locked, with both parties, its group and the actor's part:
+    admin or patient (the holders of the controls), or caregiver (relationship only)."""
+
+    connection: Connection
+    group: FamilyGroup
+    patient: User
+    caregiver: User
+    part: str
+
+
+def not_found() -> NotFound:
+    return NotFound(_("This connection does not exist or has ended."), code="not_found")
+
+
+def _locked(connection_id: int) -> tuple[Connection, dict[int, User]]:
+    """Lock the connection row, then load it, current, with its parties and permissions.
+    Raises NotFound when it is not current."""
+    locked = db.session.scalar(select(Connection.id).where(Connection.id == connection_id)
+                               .with_for_update())
+    if locked is None:
+        raise not_found()
+    # fresh: what the previous lock holder committed, not the session's older copy.
+    connections, users = current_connections(connection_id=connection_id, fresh=True)
+    if not connections:
+        raise not_found()
+    return connections[0], users
+
+
+def connection_controlled(*, actor: User, connection_id: int,
+                          parties_too: bool = False) -> Controlled:
+    """The connection, locked, if the actor holds its controls: its patient or its group's
+    admin — or, with parties_too, its caregiver (for the relationship).
+
+    Raises NotFound (not current, or the actor is a stranger: the same answer either
+    way), Forbidden(no_control) for a party or staff who may see it but not change it.
+    """
+    connection, users = _locked(connection_id)
+    group = db.session.get(FamilyGroup, connection.family_group_id)
+    patient, caregiver = users[connection.user_id], users[connection.linked_user_id]
+    if actor.id == connection.user_id:
+        part = PATIENT
+    elif actor.id == connection.linked_user_id:
+        part = CAREGIVER
+    elif actor.id == group.admin_user_id:
+        part = ADMIN
+    elif actor.is_staff:
+        raise Forbidden(_("Staff review connections; only the family's admin and the "
+                          "patient change them."), code="no_control")
+    else:
+        raise not_found()
+    if part == CAREGIVER and not parties_too:
+        raise Forbidden(_("Only the patient and the family's admin can change this."),
+                        code="no_control")
+    return Controlled(connection=connection, group=group, patient=patient,
+                      caregiver=caregiver, part=part)
+
+
+def _set_all(connection: Connection, enabled: bool, actor: User) -> None:
+    now = utcnow()
+    for row in connection.permissions:
+        if row.is_enabled != enabled:
+            row.is_enabled = enabled
+            row.updated_at = now
+            row.updated_by = actor.id
+    connection.updated_at = now
+
+
+def _reason_check(reason: str | None) -> str | None:
+    reason = (reason or "").strip()
+    if len(reason) > REASON_MAX:
+        message = _("Keep the reason under %(n)d characters.", n=REASON_MAX)
+        raise Invalid(message, code="invalid", fields={"reason": [message]})
+    return reason or None
+
+
+def unknown_permission(codes: list[str]) -> Invalid:
+    message = _("Unknown permission: %(codes)s.", codes=", ".join(sorted(codes)))
+    return Invalid(message, code="unknown_permission", fields={"permissions": [message]})
+
+
+def last_permission() -> Conflict:
+    return Conflict(_("A connection keeps at least one permission on. To stop this caregiver "
+                      "from seeing or doing anything, use “Disconnect” instead."),
+                    code="last_permission")
+
+
+def connection_revoked() -> Conflict:
+    return Conflict(_("This caregiver is disconnected. Restore the connection before "
+                      "changing its permissions."), code="connection_revoked")
+
+
+def permissions_set(*, actor: User, connection_id: int, changes: dict[str, bool],
+                    ip: str | None = None) -> Controlled:
+    """Turn some of a connection's permissions on or off (a partial change). ON applies at
+    once (BR-024); the confirmation before OFF is the pages' business. The patient is told
+    in-app when the admin turns one of their follower's permissions ON.
+
+    Raises Invalid(unknown_permission), NotFound, Forbidden(no_control),
+    Conflict(connection_revoked | last_permission) — BR-039.
+    """
+    unknown = [code for code in changes if code not in PERMISSION_CODES]
+    if unknown:
+        raise unknown_permission(unknown)
+    if any(not isinstance(value, bool) for value in changes.values()):
+        message = _("Each permission is true or false.")
+        raise Invalid(message, code="invalid", fields={"permissions": [message]})
+    held = connection_controlled(actor=actor, connection_id=connection_id)
+    connection = held.connection
+    if connection.permission_revoked:
+        raise connection_revoked()
+    rows = {p.permission_code: p for p in connection.permissions}
+    changed = {code: value for code, value in changes.items() if rows[code].is_enabled != value}
+    if not changed:
+        return held
+    after = {code: (changed.get(code, row.is_enabled)) for code, row in rows.items()}
+    if not any(after.values()):
+        raise last_permission()
+    now = utcnow()
+    for code, value in changed.items():
+        rows[code].is_enabled = value
+        rows[code].updated_at = now
+        rows[code].updated_by = actor.id
+        audit_record(actor=actor, action="connection.permission_changed", subject=connection,
+                     group_id=held.group.id, ip=ip,
+                     details={"permission": code, "from": not value, "to": value,
+                              "as": held.part, "patient_id": held.patient.id,
+                              "caregiver_id": held.caregiver.id})
+    connection.updated_at = now
+    turned_on = [code for code in PERMISSION_CODES if changed.get(code) is True]
+    if turned_on and held.part == ADMIN:
+        notify_in_app(user=held.patient, notification_type="PERMISSION_ENABLED",
+                      group_id=held.group.id,
+                      payload={"group_id": held.group.id, "group_name": held.group.name,
+                               "actor_name": actor.name, "caregiver_name": held.caregiver.name,
+                               "connection_id": connection.id, "permissions": turned_on,
+                               "permission_names": permission_names_all_languages(turned_on)})
+    db.session.flush()
+    return held
+
+
+def _disconnect(held: Controlled, *, actor: User, reason: str | None, scope: str,
+                ip: str | None) -> None:
+    connection = held.connection
+    connection.permission_revoked = True
+    _set_all(connection, False, actor)  # BR-039 does not hold for the batch revoke
+    details = {"as": held.part, "scope": scope, "patient_id": held.patient.id,
+               "caregiver_id": held.caregiver.id}
+    if reason:
+        details["reason"] = reason
+    audit_record(actor=actor, action="connection.disconnected", subject=connection,
+                 group_id=held.group.id, ip=ip, details=details)
+
+
+def _restore(held: Controlled, *, actor: User, scope: str, ip: str | None) -> None:
+    connection = held.connection
+    connection.permission_revoked = False
+    _set_all(connection, True, actor)
+    audit_record(actor=actor, action="connection.restored", subject=connection,
+                 group_id=held.group.id, ip=ip,
+                 details={"as": held.part, "scope": scope, "patient_id": held.patient.id,
+                          "caregiver_id": held.caregiver.id})
+
+
+def connection_revoke(*, actor: User, connection_id: int, reason: str | None = None,
+                      ip: str | None = None) -> Controlled:
+    """Silently disconnect (BR-040/056): permission_revoked on and all six OFF in this
+    transaction; the row, the memberships and the slots stay; nothing is sent to anyone.
+    reason: private, kept in the audit trail for staff (and its author). Disconnecting a
+    disconnected connection changes nothing.
+
+    Raises Invalid(invalid: reason too long), NotFound, Forbidden(no_control).
+    """
+    reason = _reason_check(reason)
+    held = connection_controlled(actor=actor, connection_id=connection_id)
+    if not held.connection.permission_revoked:
+        _disconnect(held, actor=actor, reason=reason, scope="connection", ip=ip)
+        db.session.flush()
+    return held
+
+
+def connection_restore(*, actor: User, connection_id: int,
+                       ip: str | None = None) -> Controlled:
+    """Restore a disconnected connection: all six ON again, silently (BR-040). Restoring
+    a live connection changes nothing. Not a grant of a place, so billing never blocks it.
+
+    Raises NotFound, Forbidden(no_control).
+    """
+    held = connection_controlled(actor=actor, connection_id=connection_id)
+    if held.connection.permission_revoked:
+        _restore(held, actor=actor, scope="connection", ip=ip)
+        db.session.flush()
+    return held
+
+
+def _caregiver_connections(*, actor: User, group: FamilyGroup,
+                           caregiver_id: int) -> list[Controlled]:
+    """Every current connection of a caregiver of the group, locked (the admin only)."""
+    if group.admin_user_id != actor.id:
+        raise not_admin()
+    member = db.session.scalar(select(FamilyGroupMember.id).where(
+        FamilyGroupMember.group_id == group.id, FamilyGroupMember.user_id == caregiver_id,
+        FamilyGroupMember.role == CAREGIVER))
+    if member is None or group.status != "active":
+        raise NotFound(_("This person is not a caregiver of this family."), code="not_found")
+    ids = list(db.session.scalars(select(Connection.id).where(
+        Connection.family_group_id == group.id, Connection.linked_user_id == caregiver_id)
+        .order_by(Connection.id)))
+    held = []
+    for connection_id in ids:
+        try:
+            held.append(connection_controlled(actor=actor, connection_id=connection_id))
+        except NotFound:
+            continue  # a patient who has left: that connection is history
+    return held
+
+
+def caregiver_revoke(*, actor: User, group: FamilyGroup, caregiver_id: int,
+                     reason: str | None = None, ip: str | None = None) -> list[Controlled]:
+    """Silently disconnect a caregiver from every patient of the group at once (the
+    admin). The caregiver stays a member; nothing is sent.
+
+    Raises Invalid(invalid), Forbidden(not_admin), NotFound.
+    """
+    reason = _reason_check(reason)
+    held = _caregiver_connections(actor=actor, group=group, caregiver_id=caregiver_id)
+    for one in held:
+        if not one.connection.permission_revoked:
+            _disconnect(one, actor=actor, reason=reason, scope="caregiver", ip=ip)
+    db.session.flush()
+    return held
+
+
+def caregiver_restore(*, actor: User, group: FamilyGroup, caregiver_id: int,
+                      ip: str | None = None) -> list[Controlled]:
+    """Restore every disconnected connection of a caregiver in the group (the admin).
+
+    Raises Forbidden(not_admin), NotFound.
+    """
+    held = _caregiver_connections(actor=actor, group=group, caregiver_id=caregiver_id)
+    for one in held:
+        if one.connection.permission_revoked:
+            _restore(one, actor=actor, scope="caregiver", ip=ip)
+    db.session.flush()
+    return held
+
+
+def relationship_set(*, actor: User, connection_id: int, relationship: str | None,
+                     ip: str | None = None) -> Controlled:
+    """BR-030: a party says what they are to the other; the other direction is derived
+    from the other party's gender (BR-028). None clears both (names stand in, BR-054).
+    Allowed on a disconnected connection too: refusing would tell the caregiver.
+
+    Raises Invalid(unknown_relationship), NotFound, Forbidden(no_control) for the admin
+    who is not a party.
+    """
+    relationship = relationship_check(relationship)
+    held = connection_controlled(actor=actor, connection_id=connection_id, parties_too=True)
+    if held.part == ADMIN:
+        raise Forbidden(_("Only the patient and the caregiver say how they are related."),
+                        code="no_control")
+    connection = held.connection
+    other = held.patient if held.part == CAREGIVER else held.caregiver
+    theirs = relationship_inverse(inverse_table(), relationship, other.gender)
+    caregiver_to_patient, patient_to_caregiver = (
+        (relationship, theirs) if held.part == CAREGIVER else (theirs, relationship))
+    before = (connection.relationship_code, connection.inverse_relationship_code)
+    after = (caregiver_to_patient, patient_to_caregiver)
+    if before == after:
+        return held
+    connection.relationship_code, connection.inverse_relationship_code = after
+    connection.updated_at = utcnow()
+    audit_record(actor=actor, action="connection.relationship_changed", subject=connection,
+                 group_id=held.group.id, ip=ip,
+                 details={"as": held.part, "relationship": after[0], "inverse_relationship":
+                          after[1], "from": {"relationship": before[0],
+                                             "inverse_relationship": before[1]}})
+    db.session.flush()
+    return held
