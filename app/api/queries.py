@@ -7,12 +7,10 @@ from collections import defaultdict
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import aliased, selectinload
 
 from app.accounts.models import User
 from app.audit.models import AuditEvent
 from app.billing.provider import PaymentUnavailable, payment_provider
-from app.connections.models import Connection
 from app.db import utcnow
 from app.errors import NotFound
 from app.extensions import db
@@ -71,21 +69,6 @@ def view_slots(view: GroupView) -> dict | None:
     except PaymentUnavailable:
         return None
     return slots_summary(info, counts_from_view(view))
-
-
-def group_connections(group_id: int) -> tuple[list[Connection], dict[int, User]]:
-    """The group's connections (revoked ones too) with their permissions and both
-    parties, in two queries."""
-    patient, caregiver = aliased(User), aliased(User)
-    rows = db.session.execute(
-        select(Connection, patient, caregiver)
-        .join(patient, patient.id == Connection.user_id)
-        .join(caregiver, caregiver.id == Connection.linked_user_id)
-        .where(Connection.family_group_id == group_id)
-        .options(selectinload(Connection.permissions))
-        .order_by(Connection.id)).tuples().all()
-    users = {u.id: u for _c, p, c in rows for u in (p, c)}
-    return [c for c, _p, _c in rows], users
 
 
 def users_by_id(ids: set[int]) -> dict[int, User]:

@@ -1,4 +1,5 @@
-"""Families: create, read, rename, dissolve, list (staff), connections, audit, invites."""
+"""Families: create, read, rename, dissolve, list (staff), connections, audit, invites,
+and the disconnect and restore of a caregiver (the admin)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from app.api.auth import actor
 from app.api.body import choice_arg, cursor_arg, encode_cursor, int_arg, json_body
 from app.api.queries import (
     group_audit,
-    group_connections,
     group_invites,
     group_visible,
     groups_page,
     members_by_group,
     view_slots,
 )
+from app.api.routes_connections import controlled_json, no_body, reason_body
 from app.api.serializers import audit_json, connection_json, family_json, invite_json
+from app.connections.control import caregiver_restore, caregiver_revoke
+from app.connections.queries import current_connections
 from app.errors import Forbidden
 from app.extensions import db
 from app.groups.membership import group_dissolve
@@ -112,21 +115,45 @@ def family_list():
 
 @bp.get("/families/<int:group_id>/connections")
 def family_connections(group_id: int):
-    """Every connection of the family, revoked ones included (admin, staff)."""
+    """The family's current connections, disconnected ones included (admin, staff); those
+    whose member left or was removed are history, in the audit trail."""
     group = _manager_group(actor(), group_id)
-    connections, users = group_connections(group.id)
-    answer = {"items": [connection_json(c, users) for c in connections]}
+    connections, users = current_connections(group_id=group.id)
+    answer = {"items": [connection_json(c, users, viewer=actor()) for c in connections]}
     _staff_look(actor(), group, "connections")
     return jsonify(answer)
 
 
 @bp.get("/families/<int:group_id>/audit")
 def family_audit(group_id: int):
-    """The family's history, newest first (admin, staff)."""
+    """The family's history, newest first (admin, staff); a disconnect's private reason
+    only for staff and its author."""
     group = _manager_group(actor(), group_id)
     limit = int_arg("limit", default=50, low=1, high=200)
-    answer = {"items": [audit_json(e) for e in group_audit(group.id, limit)]}
+    answer = {"items": [audit_json(e, viewer=actor()) for e in group_audit(group.id, limit)]}
     _staff_look(actor(), group, "audit")
+    return jsonify(answer)
+
+
+@bp.put("/families/<int:group_id>/caregivers/<int:caregiver_id>/revoke")
+def family_caregiver_revoke(group_id: int, caregiver_id: int):
+    """Silently disconnect a caregiver from every patient of the family (the admin)."""
+    reason = reason_body()
+    held = caregiver_revoke(actor=actor(), group=group_visible(actor(), group_id),
+                            caregiver_id=caregiver_id, reason=reason, ip=request.remote_addr)
+    answer = {"items": [controlled_json(h, actor()) for h in held]}
+    db.session.commit()
+    return jsonify(answer)
+
+
+@bp.put("/families/<int:group_id>/caregivers/<int:caregiver_id>/restore")
+def family_caregiver_restore(group_id: int, caregiver_id: int):
+    """Restore every disconnected connection of a caregiver of the family (the admin)."""
+    no_body()
+    held = caregiver_restore(actor=actor(), group=group_visible(actor(), group_id),
+                             caregiver_id=caregiver_id, ip=request.remote_addr)
+    answer = {"items": [controlled_json(h, actor()) for h in held]}
+    db.session.commit()
     return jsonify(answer)
 
 

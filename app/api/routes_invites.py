@@ -78,7 +78,8 @@ def _accept(invite: ConnectionInvite, relationship: str | None):
     view = group_view(joined.group, with_invites=False)
     users = users_by_id({uid for c in joined.connections for uid in (c.user_id, c.linked_user_id)})
     answer = {"family": family_json(joined.group, view.members), "role": joined.role,
-              "connections": [connection_json(c, users) for c in joined.connections]}
+              "connections": [connection_json(c, users, viewer=actor())
+                              for c in joined.connections]}
     db.session.commit()
     return jsonify(answer)
 

@@ -1,1 +1,33 @@
-"""Stub: filled by the API work of issue 4."""
+"""A patient's reports, for the patient and for a caregiver whose live connection has
+health_overview ON, checked at each request (SEC-001, SEC-002, BR-017).
+
+Every refusal is 403 no_permission, whatever the reason (app/reports/services.py).
+"""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from app.api import bp
+from app.api.auth import actor
+from app.api.body import int_arg
+from app.api.serializers import report_json
+from app.extensions import db
+from app.reports.services import patient_report_open, patient_reports
+
+
+@bp.get("/patients/<int:patient_id>/reports")
+def reports_list(patient_id: int):
+    """The patient's reports, newest first; `read` for a caregiver, null for the patient."""
+    limit = int_arg("limit", default=50, low=1, high=100)
+    entries = patient_reports(actor=actor(), patient_id=patient_id, limit=limit)
+    return jsonify(items=[report_json(e.report, read=e.read) for e in entries])
+
+
+@bp.get("/patients/<int:patient_id>/reports/<int:report_id>")
+def report_get(patient_id: int, report_id: int):
+    """One report; a caregiver's first opening is recorded (caregiver_report_view)."""
+    report = patient_report_open(actor=actor(), patient_id=patient_id, report_id=report_id)
+    answer = report_json(report, read=None if actor().id == patient_id else True)
+    db.session.commit()
+    return jsonify(answer)

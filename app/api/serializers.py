@@ -14,12 +14,14 @@ from app.accounts.models import User
 from app.audit.models import AuditEvent
 from app.billing.provider import SubscriptionInfo
 from app.connections.models import PERMISSION_CODES, Connection
+from app.connections.queries import enabled_codes, private_details
 from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.invites.models import ConnectionInvite
 from app.invites.services import invite_status
 from app.invites.tokens import accept_url
 from app.notifications.messages import render_message
 from app.notifications.models import InviteNotification
+from app.reports.models import PatientReport
 
 # Payload keys that never leave the server (the sealed invite token, SPEC §4).
 HIDDEN_PAYLOAD_KEYS = frozenset({"sealed_token"})
@@ -88,22 +90,29 @@ def membership_json(member: FamilyGroupMember) -> dict[str, Any]:
             "joinedAt": iso(member.joined_at)}
 
 
-def connection_json(connection: Connection, users: dict[int, User]) -> dict[str, Any]:
-    """users: the patient and caregiver by id (loaded with the connections)."""
-    enabled = {p.permission_code: p.is_enabled for p in connection.permissions}
+def connection_json(connection: Connection, users: dict[int, User], *,
+                    viewer: User) -> dict[str, Any]:
+    """users: the patient and caregiver by id (loaded with the connections).
+    viewer: the caller. For the connection's caregiver the `revoked` key is left out: a
+    silent disconnect is never announced to them (BR-040); they see their permissions,
+    all false. Permissions are what the connection grants now (none when revoked)."""
+    enabled = enabled_codes(connection)
 
     def party(user_id: int | None) -> dict[str, Any]:
         user = users.get(user_id)
         return {"id": user_id, "name": user.name if user else None}
 
-    return {
+    answer = {
         "id": connection.id, "familyId": connection.family_group_id,
         "patient": party(connection.user_id), "caregiver": party(connection.linked_user_id),
         "relationship": connection.relationship_code,
         "inverseRelationship": connection.inverse_relationship_code,
         "revoked": connection.permission_revoked,
-        "permissions": {code: bool(enabled.get(code, False)) for code in PERMISSION_CODES},
+        "permissions": {code: code in enabled for code in PERMISSION_CODES},
     }
+    if viewer.id == connection.linked_user_id:
+        del answer["revoked"]
+    return answer
 
 
 def subscription_json(info: SubscriptionInfo) -> dict[str, Any]:
@@ -113,11 +122,19 @@ def subscription_json(info: SubscriptionInfo) -> dict[str, Any]:
             "expiresAt": iso(info.expires_at)}
 
 
-def audit_json(event: AuditEvent) -> dict[str, Any]:
+def audit_json(event: AuditEvent, *, viewer: User) -> dict[str, Any]:
+    """details as the viewer may read them: a disconnect's private reason only for staff
+    and for its author."""
     subject = ({"type": event.subject_type, "id": event.subject_id}
                if event.subject_type is not None else None)
     return {"at": iso(event.created_at), "actorId": event.actor_id, "action": event.action,
-            "subject": subject, "details": event.details or {}}
+            "subject": subject, "details": private_details(event, viewer)}
+
+
+def report_json(report: PatientReport, *, read: bool | None) -> dict[str, Any]:
+    """read: whether the calling caregiver opened it before; None for the patient."""
+    return {"id": report.id, "patientId": report.patient_id, "period": report.period,
+            "summary": report.summary, "createdAt": iso(report.created_at), "read": read}
 
 
 def notification_json(row: InviteNotification, locale: str) -> dict[str, Any]:

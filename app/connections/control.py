@@ -75,9 +75,12 @@ def connection_controlled(*, actor: User, connection_id: int,
     connection, users = _locked(connection_id)
     group = db.session.get(FamilyGroup, connection.family_group_id)
     patient, caregiver = users[connection.user_id], users[connection.linked_user_id]
+    # The admin who also follows this patient holds the controls as admin; for the
+    # relationship, a party speaks as that party.
     if actor.id == connection.user_id:
         part = PATIENT
-    elif actor.id == connection.linked_user_id:
+    elif actor.id == connection.linked_user_id and (parties_too
+                                                    or actor.id != group.admin_user_id):
         part = CAREGIVER
     elif actor.id == group.admin_user_id:
         part = ADMIN

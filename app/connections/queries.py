@@ -14,12 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from app.accounts.models import User
 from app.audit.models import AuditEvent
 from app.connections.models import Connection, PermissionType, Relationship
+from app.errors import NotFound
 from app.extensions import db
 from app.groups.models import ROLE_PATIENT, FamilyGroup, FamilyGroupMember
 
@@ -186,19 +188,36 @@ HISTORY_ACTIONS = ("invite.created", "invite.resent", "invite.accepted", "connec
 def connection_history(connection: Connection) -> tuple[list[AuditEvent], dict[int, User]]:
     """The connection's story from the audit trail, oldest first: the invite that made it,
     its creation, each permission change, disconnects, restores, relationship changes and
-    its end. Two statements."""
+    its end, in its current (or last) family. Two statements."""
     subjects = [and_(AuditEvent.subject_type == Connection.__tablename__,
                      AuditEvent.subject_id == connection.id)]
     if connection.invite_id is not None:
         subjects.append(and_(AuditEvent.subject_type == "connection_invites",
                              AuditEvent.subject_id == connection.invite_id))
+    # A pair that met again in another family reuses its row: show this family's story.
     events = list(db.session.scalars(
-        select(AuditEvent).where(or_(*subjects), AuditEvent.action.in_(HISTORY_ACTIONS))
+        select(AuditEvent).where(or_(*subjects), AuditEvent.action.in_(HISTORY_ACTIONS),
+                                 AuditEvent.family_group_id == connection.family_group_id)
         .order_by(AuditEvent.created_at, AuditEvent.id)))
     ids = {e.actor_id for e in events if e.actor_id is not None}
     users = ({u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
              if ids else {})
     return events, users
+
+
+def connection_for_history(*, actor: User, connection_id: int) -> Connection:
+    """A connection whose history the actor may read — its patient or its group's admin,
+    ended connections too (the same rule as the history page). NotFound for anyone else,
+    its caregiver always included (they never learn of a disconnect) and staff (they read
+    the family's audit trail), the same whether or not it exists."""
+    connection = db.session.get(Connection, connection_id)
+    if connection is not None and connection.linked_user_id not in (None, actor.id):
+        group = (db.session.get(FamilyGroup, connection.family_group_id)
+                 if connection.family_group_id is not None else None)
+        if actor.id == connection.user_id or (group is not None
+                                              and group.admin_user_id == actor.id):
+            return connection
+    raise NotFound(_("This connection does not exist or you cannot see it."), code="not_found")
 
 
 def private_details(event: AuditEvent, viewer: User) -> dict:

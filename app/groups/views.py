@@ -7,7 +7,6 @@ from flask import (
     Blueprint,
     abort,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -21,7 +20,8 @@ from app.accounts.models import User
 from app.billing.provider import PaymentUnavailable, payment_provider
 from app.billing.services import subscription_of
 from app.connections.queries import relationship_options
-from app.errors import DomainError, Invalid, NotFound
+from app.connections.views import matrix_context
+from app.errors import Invalid, NotFound
 from app.extensions import db
 from app.forms import copy_errors
 from app.groups.forms import GroupNameForm, RoleForm, SelfAddForm
@@ -44,6 +44,7 @@ from app.groups.services import (
     subscription_inactive,
 )
 from app.htmx import see_other, wants_fragment
+from app.pages import acting_user, refused, run_service
 from app.permissions import can_manage_invites, is_group_admin
 
 bp = Blueprint("groups", __name__, url_prefix="/family")
@@ -52,43 +53,14 @@ bp = Blueprint("groups", __name__, url_prefix="/family")
 # --- helpers --------------------------------------------------------------------------
 
 
-def _actor() -> User:
-    return current_user._get_current_object()
-
-
 @bp.context_processor
 def _helpers() -> dict:
     return {"role_label": role_label}
 
 
-def _run(service, **kwargs):
-    """Call a service as the current user and commit once; on a DomainError roll back and
-    hand the error back: (result, None) or (None, error)."""
-    try:
-        result = service(actor=_actor(), ip=request.remote_addr, **kwargs)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        return None, exc
-    return result, None
-
-
-def _refused(error: DomainError, back: str, partial: str = "groups/_refusal.html", **context):
-    """A refusal the form cannot fix: a flash on the page (303); for htmx the partial with
-    the message and the status, plus HX-Redirect so the page with the flash replaces it
-    (htmx swaps no 4xx/5xx answer)."""
-    flash(error.message, "error")
-    if not wants_fragment():
-        return see_other(back)
-    response = make_response(
-        render_template(partial, message=error.message, **context), error.status)
-    response.headers["HX-Redirect"] = back
-    return response
-
-
 def _viewable(group_id: int) -> GroupView:
     """The group as the current user may see it; a 404 for anyone else."""
-    return group_for_viewer(actor=_actor(), group_id=group_id)
+    return group_for_viewer(actor=acting_user(), group_id=group_id)
 
 
 def _admin_view(group_id: int) -> GroupView:
@@ -121,7 +93,7 @@ def _slots_context(group: FamilyGroup, counts: dict) -> dict:
 
 
 def _context(view: GroupView, rename_form=None, self_add=None) -> dict:
-    group, me = view.group, _actor()
+    group, me = view.group, acting_user()
     active = group.status == "active"
     admin = is_group_admin(me, group) and active
     context = {"view": view, "group": group, "roles": ROLES, "is_admin": admin,
@@ -138,6 +110,7 @@ def _context(view: GroupView, rename_form=None, self_add=None) -> dict:
                 form.relationship.choices = choices
                 context["self_add"][role] = form
         context["rename_form"] = rename_form or GroupNameForm(formdata=None, name=group.name)
+        context.update(matrix_context(view))  # the permission matrix (issue 4)
     return context
 
 
@@ -161,7 +134,7 @@ def _person(view: GroupView, user_id: int, role: str) -> User | None:
 def _index_page(form: GroupNameForm, status: int = 200):
     info = unavailable = problem = None
     try:
-        info = subscription_of(actor=_actor())
+        info = subscription_of(actor=acting_user())
     except NotFound:
         pass
     except PaymentUnavailable as exc:
@@ -192,14 +165,14 @@ def create():
     """Create the family (the owner of an active plan), then on to its page."""
     form = GroupNameForm()
     if form.validate():
-        group, error = _run(group_create, name=form.name.data)
+        group, error = run_service(group_create, name=form.name.data)
         if error is None:
             flash(_("Your family “%(name)s” is ready. Invite its patients and caregivers.",
                     name=group.name), "success")
             return see_other(url_for("groups.show", group_id=group.id))
         if not isinstance(error, Invalid):
             form.form_errors.append(error.message)
-            return _refused(error, url_for("groups.index"), "groups/_create_form.html",
+            return refused(error, url_for("groups.index"), "groups/_create_form.html",
                             form=form)
         copy_errors(form, error, "name")
     if wants_fragment():
@@ -212,7 +185,7 @@ def create():
 def show(group_id: int):
     """The family page: patients and caregivers, pending invites, places, the admin's tools."""
     view = _viewable(group_id)
-    if group_staff_look(actor=_actor(), group=view.group, what="family page",
+    if group_staff_look(actor=acting_user(), group=view.group, what="family page",
                         ip=request.remote_addr):
         db.session.commit()
     return _page(view)
@@ -239,7 +212,7 @@ def rename(group_id: int):
     view, form = _viewable(group_id), GroupNameForm()
     back = url_for("groups.show", group_id=group_id)
     if form.validate():
-        group, error = _run(group_rename, group=view.group, name=form.name.data)
+        group, error = run_service(group_rename, group=view.group, name=form.name.data)
         if error is None:
             if wants_fragment():
                 return render_template("groups/_renamed.html", group=group, saved=True,
@@ -248,7 +221,7 @@ def rename(group_id: int):
             return see_other(back)
         if not isinstance(error, Invalid):
             form.form_errors.append(error.message)
-            return _refused(error, back, "groups/_rename_form.html", form=form,
+            return refused(error, back, "groups/_rename_form.html", form=form,
                             group=view.group)
         copy_errors(form, error, "name")
     if wants_fragment():
@@ -265,7 +238,7 @@ def self_add(group_id: int):
     role = form.role.data if form.role.data in ROLES else ROLES[0]
     form.relationship.choices = _relationship_choices()
     if form.validate():
-        result, error = _run(group_self_add, group=view.group, role=form.role.data,
+        result, error = run_service(group_self_add, group=view.group, role=form.role.data,
                              relationship=form.relationship.data or None)
         if error is None:
             flash(_("You are now a %(role)s in this family.", role=role_label(result.role)),
@@ -273,7 +246,7 @@ def self_add(group_id: int):
             return see_other(back)
         if not isinstance(error, Invalid):
             form.form_errors.append(error.message)
-            return _refused(error, back, "groups/_self_add_form.html", form=form, role=role,
+            return refused(error, back, "groups/_self_add_form.html", form=form, role=role,
                             group=view.group)
         copy_errors(form, error)
     if wants_fragment():
@@ -295,9 +268,9 @@ def dissolve(group_id: int):
     """Dissolve the family (the admin): members released, connections revoked, invites
     cancelled."""
     view = _viewable(group_id)
-    _result, error = _run(group_dissolve, group=view.group)
+    _result, error = run_service(group_dissolve, group=view.group)
     if error is not None:
-        return _refused(error, url_for("groups.show", group_id=group_id))
+        return refused(error, url_for("groups.show", group_id=group_id))
     flash(_("The family “%(name)s” was dissolved. Its history is kept.",
             name=view.group.name), "success")
     return see_other(url_for("groups.index"))
@@ -323,7 +296,7 @@ def remove(group_id: int, user_id: int):
     back, role = url_for("groups.show", group_id=group_id), form.role.data
     person = _person(view, user_id, role)
     if form.validate():
-        _result, error = _run(member_remove, group=view.group, user_id=user_id, role=role)
+        _result, error = run_service(member_remove, group=view.group, user_id=user_id, role=role)
         if error is None:
             if wants_fragment():
                 return render_template("groups/_removed.html", group=view.group, role=role,
@@ -333,7 +306,7 @@ def remove(group_id: int, user_id: int):
                     name=person.name if person else "", role=role_label(role)), "success")
             return see_other(back)
         if not isinstance(error, Invalid):
-            return _refused(error, back)
+            return refused(error, back)
         copy_errors(form, error)
     return _confirm(view, "remove", status=422, form=form, person=person, user_id=user_id,
                     role=role)
@@ -355,11 +328,11 @@ def leave(group_id: int):
     """Leave the family in one role (a member, not the admin, BR-061)."""
     view, form = _viewable(group_id), RoleForm()
     if form.validate():
-        _result, error = _run(member_leave, group=view.group, role=form.role.data)
+        _result, error = run_service(member_leave, group=view.group, role=form.role.data)
         if error is None:
             flash(_("You left “%(name)s”.", name=view.group.name), "success")
             return see_other(url_for("groups.index"))
         if not isinstance(error, Invalid):
-            return _refused(error, url_for("groups.show", group_id=group_id))
+            return refused(error, url_for("groups.show", group_id=group_id))
         copy_errors(form, error)
     return _confirm(view, "leave", status=422, form=form, role=form.role.data)

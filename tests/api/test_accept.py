@@ -56,7 +56,7 @@ def test_accept_by_token(app, world):
     for c in connections.values():
         assert c["caregiver"] == {"id": w.invitee.id, "name": "Lan"}
         assert c["relationship"] == "con_gai"
-        assert c["revoked"] is False
+        assert "revoked" not in c  # the caregiver's copy never carries it (BR-040)
         assert c["permissions"] == dict.fromkeys(PERMISSION_CODES, True)
     # she is their daughter, so they are her father and her mother (by their gender)
     assert connections[w.father.id]["inverseRelationship"] == "bo"

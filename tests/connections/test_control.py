@@ -449,3 +449,36 @@ def test_history_tells_the_connections_story_and_keeps_the_reason_private(family
     assert private_details(disconnect, family["admin"])["reason"] == "between us"
     assert "reason" not in private_details(disconnect, family["father"])
     assert private_details(disconnect, make_user(is_staff=True))["reason"] == "between us"
+
+
+def test_the_admin_who_also_follows_a_patient_holds_the_controls_and_speaks_as_caregiver(
+        family):
+    from app.groups.membership import group_self_add
+
+    group_self_add(actor=family["admin"], group=family["group"], role="caregiver")
+    own = connection_between(family["father"], family["admin"])
+    permissions_set(actor=family["admin"], connection_id=own.id,
+                    changes={"encouragement": False})
+    assert permission_map(own)["encouragement"] is False
+    relationship_set(actor=family["admin"], connection_id=own.id, relationship="con_trai")
+    own = connection_between(family["father"], family["admin"])
+    assert (own.relationship_code, own.inverse_relationship_code) == ("con_trai", "bo")
+    [event] = audit_since(action="connection.relationship_changed")
+    assert event.details["as"] == "caregiver"
+
+
+def test_history_shows_only_the_current_familys_story_of_a_reused_connection(family):
+    c = link(family)
+    connection_revoke(actor=family["admin"], connection_id=c.id, reason="first family")
+    member_leave(actor=family["daughter"], group=family["group"], role="caregiver")
+    member_leave(actor=family["father"], group=family["group"], role="patient")
+    _admin, _sub, second = admin_group()
+    join(second, family["father"], role="patient")
+    join(second, family["daughter"], role="caregiver")
+    reused = link(family)
+    assert reused.id == c.id
+    assert reused.family_group_id == second.id
+    events, _users = connection_history(reused)
+    assert {e.family_group_id for e in events} == {second.id}
+    assert "connection.disconnected" not in [e.action for e in events]
+    assert [e.action for e in events][-1] == "connection.created"

@@ -20,6 +20,7 @@ from app.invites.services import invite_create
 from tests.conftest import csrf_from
 from tests.factories import (
     PASSWORD,
+    make_connection,
     make_group,
     make_member,
     make_subscription,
@@ -435,18 +436,36 @@ def test_the_admin_is_never_offered_to_remove_or_leave_themselves(family, login)
     assert "self-add" not in body
 
 
+def _connect_everyone(app, fam) -> int:
+    """Every caregiver follows every patient; a few relationships chosen, a few disconnected
+    (the permission matrix then has every kind of row). Returns the number of connections."""
+    with app.app_context():
+        group = db.session.get(FamilyGroup, fam.id)
+        for i, p in enumerate(fam.patients):
+            for j, c in enumerate(fam.caregivers):
+                connection = make_connection(db.session.get(User, p.id),
+                                             db.session.get(User, c.id), group=group)
+                connection.relationship_code = "con_gai" if j % 2 else None
+                connection.permission_revoked = (i + j) % 5 == 0
+        db.session.commit()
+    return len(fam.patients) * len(fam.caregivers)
+
+
 def test_the_page_runs_a_fixed_number_of_queries(family, login, app, count_queries):
+    """2 members or 20, with the admin's permission matrix: the same statements."""
     small = family(patients=1, caregivers=1)
-    large = family(patients=4, caregivers=8, patient_slots=6, caregiver_slots=10)
+    large = family(patients=4, caregivers=16, patient_slots=4, caregiver_slots=17)
     for fam in (small, large):
         invite(app, fam.id, "0987000555", role="caregiver")
     counts = []
     for fam in (small, large):
+        rows = _connect_everyone(app, fam)
         c = login(fam.admin)
         c.get(f"/family/{fam.id}")  # warm up
         with count_queries() as statements:
             response = c.get(f"/family/{fam.id}")
         assert response.status_code == 200
+        assert text(response).count('<tr id="connection-') == rows
         counts.append(len(statements))
     assert counts[0] == counts[1]
     for fam in (small, large):

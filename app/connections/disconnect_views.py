@@ -1,0 +1,196 @@
+"""The silent disconnect and restore on the pages (BR-040/056), per connection (the admin
+or the patient) and per caregiver (the admin): a confirmation step with an optional
+private reason and the emergency-alert warning, then the service; nobody is told."""
+
+from __future__ import annotations
+
+from flask import abort, flash, make_response, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from app.accounts.models import User
+from app.connections.control import (
+    Controlled,
+    caregiver_restore,
+    caregiver_revoke,
+    connection_restore,
+    connection_revoke,
+)
+from app.connections.forms import BackForm, DisconnectForm
+from app.connections.queries import current_connections, newly_uncovered
+from app.connections.views import (
+    _back,
+    _back_url,
+    _failed_get,
+    _held,
+    _in_block,
+    _labels,
+    _patient_block,
+    bp,
+)
+from app.errors import DomainError, Invalid
+from app.forms import copy_errors
+from app.groups.queries import GroupView
+from app.groups.services import group_for_viewer, not_admin
+from app.htmx import see_other, wants_fragment
+from app.pages import acting_user, refused, run_service
+
+# --- silent disconnect and restore, per connection ------------------------------------
+
+
+def _disconnect_step(held: Controlled, form: DisconnectForm, *, status: int = 200):
+    """The confirmation before a disconnect, warning when it leaves the patient with
+    nobody receiving emergency alerts: a page, or inline in the row for htmx."""
+    connections, _users = current_connections(patient_id=held.patient.id)
+    uncovered = newly_uncovered(connections, without=[held.connection.id])
+    back = form.back_to
+    context = {"held": held, "form": form, "uncovered": bool(uncovered), "back": back,
+               "back_url": _back_url(back, held.group.id, held.connection.id)}
+    if not wants_fragment():
+        return render_template("connections/disconnect.html", inline=False, **context), status
+    response = make_response(
+        render_template("connections/_disconnect_confirm.html", inline=True, **context), status)
+    if status == 422:  # the form posts into the row; its errors replace the form itself
+        response.headers["HX-Retarget"] = f"#disconnect-{held.connection.id}"
+        response.headers["HX-Reswap"] = "outerHTML"
+    return response
+
+
+def _row_changed(held: Controlled, back: str, message: str):
+    """After a disconnect or restore: the row and the counter out of band, or a flash."""
+    connection_id, patient_id, group_id = held.connection.id, held.patient.id, held.group.id
+    if wants_fragment():
+        block, users = _patient_block(patient_id)
+        return render_template("connections/_row_changed.html",
+                               c=_in_block(block, connection_id), block=block, users=users,
+                               back=back, **_labels())
+    flash(message, "success")
+    return see_other(_back_url(back, group_id, connection_id))
+
+
+@bp.get("/connections/<int:connection_id>/disconnect")
+@login_required
+def disconnect_confirm(connection_id: int):
+    """Ask before a silent disconnect, with an optional private reason."""
+    back = _back(request.args.get("back"))
+    held, error = _held(connection_id)
+    if error is not None:
+        return _failed_get(error, _back_url(back))
+    return _disconnect_step(held, DisconnectForm(formdata=None, back=back))
+
+
+@bp.post("/connections/<int:connection_id>/disconnect")
+@login_required
+def disconnect(connection_id: int):
+    """Silently disconnect a caregiver from a patient (BR-040/056): nobody is told."""
+    form = DisconnectForm()
+    back = form.back_to
+    if form.validate():
+        held, error = run_service(connection_revoke, connection_id=connection_id,
+                           reason=form.reason.data)
+        if error is None:
+            return _row_changed(held, back, _(
+                "%(caregiver)s is disconnected from %(patient)s. They were not told.",
+                caregiver=held.caregiver.name, patient=held.patient.name))
+        if not isinstance(error, Invalid):
+            return refused(error, _back_url(back))
+        copy_errors(form, error, "reason")
+    held, error = _held(connection_id)
+    if error is not None:
+        return refused(error, _back_url(back))
+    return _disconnect_step(held, form, status=422)
+
+
+@bp.post("/connections/<int:connection_id>/restore")
+@login_required
+def restore(connection_id: int):
+    """Restore a disconnected caregiver: all six permissions on again, silently."""
+    form = BackForm()
+    back = form.back_to
+    held, error = run_service(connection_restore, connection_id=connection_id)
+    if error is not None:
+        return refused(error, _back_url(back))
+    return _row_changed(held, back, _(
+        "%(caregiver)s is connected to %(patient)s again, with every permission on. They "
+        "were not told.", caregiver=held.caregiver.name, patient=held.patient.name))
+
+
+# --- silent disconnect and restore, per caregiver (the admin) -------------------------
+
+
+def _caregiver_in(view: GroupView, user_id: int) -> User:
+    """A caregiver of the group, for its admin; 403 for other members, 404 otherwise."""
+    if view.group.admin_user_id != current_user.id:
+        raise not_admin()
+    caregiver = next((u for _m, u in view.users_in("caregiver") if u.id == user_id), None)
+    if caregiver is None or view.group.status != "active":
+        abort(404)
+    return caregiver
+
+
+def _caregiver_step(view: GroupView, caregiver: User, form: DisconnectForm, *,
+                    status: int = 200):
+    """Ask before disconnecting a caregiver from every patient, naming the patients who
+    would be left with nobody receiving their emergency alerts."""
+    connections, users = current_connections(group_id=view.group.id)
+    theirs = [c.id for c in connections if c.linked_user_id == caregiver.id]
+    uncovered = newly_uncovered(connections, without=theirs)
+    context = {"group": view.group, "caregiver": caregiver, "form": form,
+               "follows": len(theirs),
+               "uncovered": sorted(users[pid].name for pid in uncovered)}
+    if wants_fragment():
+        return render_template("connections/_caregiver_confirm.html", inline=True,
+                               **context), status
+    return render_template("connections/caregiver_disconnect.html", inline=False,
+                           **context), status
+
+
+@bp.get("/family/<int:group_id>/caregivers/<int:user_id>/disconnect")
+@login_required
+def caregiver_disconnect_confirm(group_id: int, user_id: int):
+    """Ask before disconnecting a caregiver from every patient of the family."""
+    view = group_for_viewer(actor=acting_user(), group_id=group_id)
+    caregiver = _caregiver_in(view, user_id)
+    return _caregiver_step(view, caregiver, DisconnectForm(formdata=None))
+
+
+@bp.post("/family/<int:group_id>/caregivers/<int:user_id>/disconnect")
+@login_required
+def caregiver_disconnect(group_id: int, user_id: int):
+    """Silently disconnect a caregiver from every patient of the family (the admin)."""
+    back = url_for("groups.show", group_id=group_id)
+    try:
+        view = group_for_viewer(actor=acting_user(), group_id=group_id)
+    except DomainError as exc:
+        return refused(exc, url_for("groups.index"))
+    form = DisconnectForm()
+    if form.validate():
+        _held_all, error = run_service(caregiver_revoke, group=view.group, caregiver_id=user_id,
+                                reason=form.reason.data)
+        if error is None:
+            name = next((u.name for _m, u in view.users_in("caregiver") if u.id == user_id), "")
+            flash(_("%(caregiver)s is disconnected from every patient of this family. They "
+                    "were not told.", caregiver=name), "success")
+            return see_other(back)
+        if not isinstance(error, Invalid):
+            return refused(error, back)
+        copy_errors(form, error, "reason")
+    return _caregiver_step(view, _caregiver_in(view, user_id), form, status=422)
+
+
+@bp.post("/family/<int:group_id>/caregivers/<int:user_id>/restore")
+@login_required
+def caregiver_restore_all(group_id: int, user_id: int):
+    """Restore every disconnected connection of a caregiver in the family (the admin)."""
+    back = url_for("groups.show", group_id=group_id)
+    try:
+        view = group_for_viewer(actor=acting_user(), group_id=group_id)
+    except DomainError as exc:
+        return refused(exc, url_for("groups.index"))
+    name = next((u.name for _m, u in view.users_in("caregiver") if u.id == user_id), "")
+    _held_all, error = run_service(caregiver_restore, group=view.group, caregiver_id=user_id)
+    if error is not None:
+        return refused(error, back)
+    flash(_("%(caregiver)s is connected to every patient of this family again, with every "
+            "permission on. They were not told.", caregiver=name), "success")
+    return see_other(back)

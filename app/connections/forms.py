@@ -1,0 +1,51 @@
+"""Connection control forms: input shape only; the rules live in app/connections/control.py."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from wtforms import HiddenField, TextAreaField
+from wtforms.validators import AnyOf, InputRequired, Length, Optional
+
+from app.connections.control import REASON_MAX
+from app.forms import BaseForm
+
+BACKS = ("group", "followers")
+
+
+class BackForm(BaseForm):
+    """Restore: where the answer goes back to (the group page or "Who follows me")."""
+
+    back = HiddenField()
+
+    @property
+    def back_to(self) -> str:
+        return self.back.data if self.back.data in BACKS else "group"
+
+
+class ToggleForm(BackForm):
+    """One permission switched to `enabled` (the target state); turning off needs
+    confirmed=1, given by the confirmation step."""
+
+    enabled = HiddenField(validators=[
+        InputRequired(message=_l("Say whether the permission is turned on or off.")),
+        AnyOf(("on", "off"), message=_l("A permission is turned “on” or “off”."))])
+    confirmed = HiddenField()
+
+    @property
+    def turned_on(self) -> bool:
+        return self.enabled.data == "on"
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed.data == "1"
+
+
+class DisconnectForm(BackForm):
+    """A silent disconnect, with an optional private reason for the audit trail."""
+
+    reason = TextAreaField(
+        _l("Reason (optional, private)"),
+        validators=[Optional(), Length(max=REASON_MAX)],
+        description=_l("Kept in the history for the portal's staff and for you. It is never "
+                       "shown to the caregiver."),
+        render_kw={"rows": 3, "maxlength": REASON_MAX})

@@ -1,0 +1,41 @@
+"""What the HTML views share: the acting user, one service call committed once, and a
+refusal answered to a plain post (flash + 303) or to htmx (the message + HX-Redirect)."""
+
+from __future__ import annotations
+
+from flask import flash, make_response, render_template, request
+from flask_login import current_user
+
+from app.accounts.models import User
+from app.errors import DomainError
+from app.extensions import db
+from app.htmx import see_other, wants_fragment
+
+
+def acting_user() -> User:
+    return current_user._get_current_object()
+
+
+def run_service(service, **kwargs):
+    """Call a service as the current user and commit once; on a DomainError roll back and
+    hand the error back: (result, None) or (None, error)."""
+    try:
+        result = service(actor=acting_user(), ip=request.remote_addr, **kwargs)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        return None, exc
+    return result, None
+
+
+def refused(error: DomainError, back: str, partial: str = "_refusal.html", **context):
+    """A refusal the form cannot fix: a flash on the page (303); for htmx the partial with
+    the message and the status, plus HX-Redirect so the page with the flash replaces it
+    (htmx swaps no 4xx/5xx answer but 409 and 422)."""
+    flash(error.message, "error")
+    if not wants_fragment():
+        return see_other(back)
+    response = make_response(
+        render_template(partial, message=error.message, **context), error.status)
+    response.headers["HX-Redirect"] = back
+    return response

@@ -1,0 +1,769 @@
+"""The connection controls on the group page (the admin's permission matrix): toggles
+(BR-024, BR-018, BR-039), the silent disconnect and restore per connection and per caregiver
+(BR-040, BR-056), the per-connection history — each as a page, an htmx fragment and a no-JS
+redirect, and every refusal writes nothing."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+
+from app.accounts.models import User
+from app.connections.control import connection_revoke, permissions_set
+from app.connections.models import PERMISSION_CODES, Connection
+from app.extensions import db
+from app.groups.membership import group_self_add, member_remove
+from app.groups.models import FamilyGroup
+from tests.conftest import csrf_from
+from tests.factories import PASSWORD, make_user
+from tests.pages import HX, flashes, text
+from tests.service_helpers import (
+    ALL_ON,
+    admin_group,
+    audit_since,
+    connection_between,
+    join,
+    last_id,
+    outbox_since,
+    permission_map,
+    row_counts,
+)
+
+ALL_OFF = dict.fromkeys(PERMISSION_CODES, False)
+
+# --- helpers (test_followers.py uses them too) -----------------------------------------
+
+
+def _person(user: User) -> SimpleNamespace:
+    return SimpleNamespace(id=user.id, phone=user.phone, name=user.name)
+
+
+def build_family(app, *, patients: int = 2, caregivers: int = 2,
+                 relationship: str | None = "con_gai") -> SimpleNamespace:
+    """An admin and members who joined through invites, English readers: every caregiver
+    follows every patient with all six permissions ON. fam.cid[(p, c)] is the connection
+    id of patient p and caregiver c (indexes)."""
+    with app.app_context():
+        admin, _sub, group = admin_group(patients=4, caregivers=8, locale="en")
+        group.name = "Gia đình Nguyễn"
+        made_patients = [join(group, role="patient", locale="en", name=f"Patient {i + 1}")
+                         for i in range(patients)]
+        made_caregivers = [join(group, role="caregiver", relationship=relationship,
+                                locale="en", name=f"Caregiver {i + 1}", gender=1)
+                           for i in range(caregivers)]
+        cid = {(p, c): connection_between(patient, caregiver).id
+               for p, patient in enumerate(made_patients)
+               for c, caregiver in enumerate(made_caregivers)}
+        db.session.commit()
+        return SimpleNamespace(id=group.id, admin=_person(admin), cid=cid,
+                               patients=[_person(u) for u in made_patients],
+                               caregivers=[_person(u) for u in made_caregivers])
+
+
+def stranger(app, **fields) -> SimpleNamespace:
+    with app.app_context():
+        user = make_user(locale="en", name="Stranger", **fields)
+        db.session.commit()
+        return _person(user)
+
+
+def log_in(app, who) -> object:
+    """A new test client logged in as `who`."""
+    c = app.test_client()
+    token = csrf_from(c.get("/account/login").get_data(as_text=True))
+    response = c.post("/account/login", data={"login": who.phone, "password": PASSWORD,
+                                              "csrf_token": token})
+    assert response.status_code == 303
+    return c
+
+
+def post(c, url: str, data: dict | None = None, headers: dict | None = None):
+    data = dict(data or {})
+    data["csrf_token"] = csrf_from(c.get("/").get_data(as_text=True))
+    return c.post(url, data=data, headers=headers or {})
+
+
+def toggle(c, cid: int, code: str, enabled: str, *, confirmed: bool = False,
+           back: str = "group", htmx: bool = True):
+    data = {"enabled": enabled, "back": back}
+    if confirmed:
+        data["confirmed"] = "1"
+    return post(c, f"/connections/{cid}/permissions/{code}", data, HX if htmx else None)
+
+
+def permissions(app, cid: int) -> dict[str, bool]:
+    with app.app_context():
+        return permission_map(db.session.get(Connection, cid))
+
+
+def is_revoked(app, cid: int) -> bool:
+    with app.app_context():
+        return db.session.get(Connection, cid).permission_revoked
+
+
+def counts(app) -> dict[str, int]:
+    with app.app_context():
+        return row_counts()
+
+
+def outbox_last(app) -> int:
+    with app.app_context():
+        from app.notifications.models import InviteNotification
+
+        return last_id(InviteNotification)
+
+
+def audit_last(app) -> int:
+    with app.app_context():
+        from app.audit.models import AuditEvent
+
+        return last_id(AuditEvent)
+
+
+def set_permissions(app, cid: int, changes: dict[str, bool]) -> None:
+    """Through the service, as the connection's group admin."""
+    with app.app_context():
+        connection = db.session.get(Connection, cid)
+        group = db.session.get(FamilyGroup, connection.family_group_id)
+        permissions_set(actor=db.session.get(User, group.admin_user_id), connection_id=cid,
+                        changes=changes)
+        db.session.commit()
+
+
+def revoke(app, cid: int, *, by: int | None = None, reason: str | None = None) -> None:
+    with app.app_context():
+        connection = db.session.get(Connection, cid)
+        actor_id = by or db.session.get(FamilyGroup, connection.family_group_id).admin_user_id
+        connection_revoke(actor=db.session.get(User, actor_id), connection_id=cid,
+                          reason=reason)
+        db.session.commit()
+
+
+def switch(body: str, cid: int, code: str) -> str:
+    """The switch button of one toggle fragment."""
+    match = re.search(rf'<div class="toggle[^"]*" id="connection-{cid}-{code}">.*?</button>',
+                      body, re.S)
+    assert match, f"no toggle connection-{cid}-{code}"
+    return match.group(0)
+
+
+@pytest.fixture
+def family(app):
+    return lambda **kwargs: build_family(app, **kwargs)
+
+
+@pytest.fixture
+def login(app):
+    return lambda who: log_in(app, who)
+
+
+# --- the matrix on the group page -------------------------------------------------------
+
+
+def test_matrix_is_grouped_by_patient_for_the_admin(family, login):
+    fam = family(patients=2, caregivers=2)
+    response = login(fam.admin).get(f"/family/{fam.id}")
+    assert response.status_code == 200
+    body = text(response)
+    assert 'id="permissions"' in body
+    for p, patient in enumerate(fam.patients):
+        assert f'id="patient-{patient.id}-alerts"' in body
+        assert f'<h3 id="patient-{patient.id}-heading">{patient.name}</h3>' in body
+        for c, caregiver in enumerate(fam.caregivers):
+            cid = fam.cid[(p, c)]
+            assert f'<tr id="connection-{cid}"' in body
+            for code in PERMISSION_CODES:
+                button = switch(body, cid, code)
+                assert 'role="switch"' in button
+                assert 'aria-checked="true"' in button
+                assert 'name="enabled" value="off"' in button
+                assert 'name="back" value="group"' in button
+            assert (f'aria-label="Receive emergency alerts — {caregiver.name} → {patient.name}"'
+                    in body)
+    assert body.count("2 of 2 caregivers receive emergency alerts") == 2
+    assert "Nobody receives" not in body
+    # Column headers are the permission names in the reader's language.
+    assert "View health overview" in body
+
+
+def test_br029_matrix_names_the_caregiver_with_their_relationship(family, login):
+    fam = family(patients=1, caregivers=1, relationship="con_gai")
+    body = text(login(fam.admin).get(f"/family/{fam.id}"))
+    assert ('<span class="relationship">Daughter</span> · <span class="name">Caregiver 1</span>'
+            in body)
+
+
+def test_br054_matrix_shows_the_name_alone_until_a_relationship_is_chosen(family, login):
+    fam = family(patients=1, caregivers=1, relationship=None)
+    body = text(login(fam.admin).get(f"/family/{fam.id}"))
+    row = body.split(f'<tr id="connection-{fam.cid[(0, 0)]}"')[1].split("</th>")[0]
+    assert '<span class="name">Caregiver 1</span>' in row
+    assert 'class="relationship"' not in row
+
+
+def test_matrix_is_for_the_admin_only(family, login):
+    fam = family(patients=1, caregivers=1)
+    for member in (fam.patients[0], fam.caregivers[0]):
+        body = text(login(member).get(f"/family/{fam.id}"))
+        assert 'id="permissions"' not in body
+        assert "/permissions/" not in body
+        assert "/disconnect" not in body
+
+
+def test_matrix_warns_when_nobody_receives_a_patients_alerts(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    set_permissions(app, fam.cid[(0, 0)], {"emergency_alert": False})
+    body = text(login(fam.admin).get(f"/family/{fam.id}"))
+    assert "0 of 1 caregivers receive emergency alerts" in body
+    assert "Nobody receives Patient 1's emergency alerts." in body
+
+
+def test_the_admin_who_follows_a_patient_controls_that_connection_as_admin(family, login,
+                                                                          app):
+    fam = family(patients=1, caregivers=0)
+    with app.app_context():
+        group_self_add(actor=db.session.get(User, fam.admin.id),
+                       group=db.session.get(FamilyGroup, fam.id), role="caregiver")
+        cid = connection_between(db.session.get(User, fam.patients[0].id),
+                                 db.session.get(User, fam.admin.id)).id
+        db.session.commit()
+    c = login(fam.admin)
+    body = text(c.get(f"/family/{fam.id}"))
+    assert all(" disabled" not in switch(body, cid, code) for code in PERMISSION_CODES)
+    assert f'id="caregiver-{fam.admin.id}-disconnect-link"' in body
+    assert f"/family/{fam.id}/members/{fam.admin.id}/remove" not in body  # never themselves
+    response = toggle(c, cid, "health_overview", "off", confirmed=True)
+    assert response.status_code == 200
+    assert permissions(app, cid)["health_overview"] is False
+
+
+# --- toggles: ON applies at once (BR-024) -----------------------------------------------
+
+
+def test_br024_toggle_on_applies_at_once_as_a_fragment(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    set_permissions(app, cid, {"health_overview": False})
+    response = toggle(login(fam.admin), cid, "health_overview", "on")
+    assert response.status_code == 200
+    body = text(response)
+    assert "<html" not in body
+    assert body.lstrip().startswith(
+        f'<div class="toggle is-on" id="connection-{cid}-health_overview">')
+    assert 'aria-checked="true"' in body
+    assert "hx-swap-oob" not in body  # the emergency-alert counter did not change
+    assert "HX-Request" in response.headers["Vary"]
+    assert permissions(app, cid) == ALL_ON
+
+
+def test_br024_toggle_on_without_js_redirects_with_a_flash(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    set_permissions(app, cid, {"task_config": False})
+    c = login(fam.admin)
+    response = toggle(c, cid, "task_config", "on", htmx=False)
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/family/{fam.id}#connection-{cid}"
+    assert flashes(c) == ["“Configure tasks” is on for Caregiver 1."]
+    assert permissions(app, cid) == ALL_ON
+
+
+def test_br024_admin_turning_a_permission_on_tells_the_patient_in_app_only(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    set_permissions(app, cid, {"encouragement": False})
+    first = outbox_last(app)
+    assert toggle(login(fam.admin), cid, "encouragement", "on").status_code == 200
+    with app.app_context():
+        rows = outbox_since(first)
+        assert [(n.notification_type, n.channel, n.recipient_user_id) for n in rows] == [
+            ("PERMISSION_ENABLED", "in_app", fam.patients[0].id)]
+        assert rows[0].payload["permissions"] == ["encouragement"]
+
+
+# --- toggles: OFF asks first (BR-024, BR-018) -------------------------------------------
+
+
+def test_br024_toggle_off_asks_first_and_writes_nothing_until_confirmed(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(fam.admin)
+    before = counts(app)
+    response = toggle(c, cid, "health_overview", "off")
+    assert response.status_code == 200
+    body = text(response)
+    assert "<html" not in body
+    assert body.lstrip().startswith(
+        f'<div class="toggle toggle-confirm confirm" id="connection-{cid}-health_overview">')
+    assert "Turn off “View health overview” for Caregiver 1?" in body
+    assert 'name="confirmed" value="1"' in body
+    assert "Turn off" in body
+    assert (f'hx-get="/connections/{cid}/permissions/health_overview?back=group"' in body)
+    assert "Keep it on" in body
+    assert counts(app) == before
+    assert permissions(app, cid) == ALL_ON
+
+    first = audit_last(app)
+    response = toggle(c, cid, "health_overview", "off", confirmed=True)
+    assert response.status_code == 200
+    assert 'aria-checked="false"' in switch(text(response), cid, "health_overview")
+    assert permissions(app, cid) == ALL_ON | {"health_overview": False}
+    with app.app_context():
+        (event,) = audit_since(first)
+        assert event.action == "connection.permission_changed"
+        assert event.details["permission"] == "health_overview"
+        assert (event.details["from"], event.details["to"], event.details["as"]) == (
+            True, False, "admin")
+
+
+def test_br024_toggle_off_without_js_is_a_confirmation_page(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(fam.admin)
+    before = counts(app)
+    response = toggle(c, cid, "proxy_execution", "off", htmx=False)
+    assert response.status_code == 200
+    body = text(response)
+    assert "<html" in body
+    assert f'action="/connections/{cid}/permissions/proxy_execution"' in body
+    assert 'name="confirmed" value="1"' in body
+    assert f'href="/connections/{cid}/permissions/proxy_execution?back=group"' in body
+    assert counts(app) == before
+    response = toggle(c, cid, "proxy_execution", "off", confirmed=True, htmx=False)
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/family/{fam.id}#connection-{cid}"
+    assert flashes(c) == ["“Act on the patient's behalf” is off for Caregiver 1."]
+    assert permissions(app, cid)["proxy_execution"] is False
+
+
+def test_keep_it_on_answers_the_toggle_or_goes_back_to_the_page(family, login):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(fam.admin)
+    url = f"/connections/{cid}/permissions/encouragement?back=group"
+    fragment = c.get(url, headers=HX)
+    assert fragment.status_code == 200
+    assert "<html" not in text(fragment)
+    assert 'aria-checked="true"' in switch(text(fragment), cid, "encouragement")
+    page = c.get(url)
+    assert page.status_code == 302
+    assert page.headers["Location"] == f"/family/{fam.id}#connection-{cid}"
+
+
+def test_br018_emergency_alert_off_warns_more_strongly(family, login, app):
+    fam = family(patients=1, caregivers=2)
+    c = login(fam.admin)
+    cid = fam.cid[(0, 0)]
+    plain = text(toggle(c, cid, "task_config", "off"))
+    strong = text(toggle(c, cid, "emergency_alert", "off"))
+    assert "confirm-strong" in strong
+    assert "confirm-strong" not in plain
+    assert ("Warning: if Patient 1 has an emergency, Caregiver 1 will not be alerted."
+            in strong)
+    assert "Stop sending Patient 1's emergency alerts to Caregiver 1?" in strong
+    assert "will not be alerted" not in plain
+    # Caregiver 2 still receives them: no "nobody" warning yet.
+    assert "nobody will be alerted" not in strong
+    assert permissions(app, cid) == ALL_ON
+
+
+def test_br018_emergency_alert_off_says_when_nobody_would_be_alerted(family, login, app):
+    fam = family(patients=1, caregivers=2)
+    set_permissions(app, fam.cid[(0, 1)], {"emergency_alert": False})
+    cid = fam.cid[(0, 0)]
+    body = text(toggle(login(fam.admin), cid, "emergency_alert", "off"))
+    assert ("Nobody else receives Patient 1's emergency alerts: after this, nobody will be "
+            "alerted." in body)
+    assert permissions(app, cid)["emergency_alert"] is True
+
+
+def test_br018_emergency_alert_toggle_updates_the_counter_out_of_band(family, login, app):
+    fam = family(patients=1, caregivers=2)
+    cid, patient = fam.cid[(0, 0)], fam.patients[0]
+    body = text(toggle(login(fam.admin), cid, "emergency_alert", "off", confirmed=True))
+    assert body.lstrip().startswith(f'<div class="toggle" id="connection-{cid}-emergency_alert">')
+    oob = body.split(f'id="patient-{patient.id}-alerts" hx-swap-oob="true">')[1]
+    assert "1 of 2 caregivers receive emergency alerts" in oob
+    assert permissions(app, cid)["emergency_alert"] is False
+
+
+# --- refusals ---------------------------------------------------------------------------
+
+
+def test_br039_last_permission_is_refused_with_409_and_nothing_written(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    set_permissions(app, cid, ALL_OFF | {"encouragement": True})
+    c = login(fam.admin)
+    before = counts(app)
+    for confirmed in (True, False):  # refused before the confirmation step too
+        response = toggle(c, cid, "encouragement", "off", confirmed=confirmed)
+        assert response.status_code == 409
+        body = text(response)
+        assert "<html" not in body
+        assert 'aria-checked="true"' in switch(body, cid, "encouragement")
+        assert '<p class="error toggle-error" role="alert">' in body
+        assert "use “Disconnect” instead" in body
+        assert f'href="/connections/{cid}/disconnect?back=group"' in body
+    response = toggle(c, cid, "encouragement", "off", confirmed=True, htmx=False)
+    assert response.status_code == 303
+    assert "use “Disconnect” instead" in flashes(c)[0]
+    assert counts(app) == before
+    assert permissions(app, cid)["encouragement"] is True
+
+
+def test_br040_a_disconnected_connection_cannot_be_toggled(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    revoke(app, cid)
+    c = login(fam.admin)
+    page = text(c.get(f"/family/{fam.id}"))
+    for code in PERMISSION_CODES:
+        button = switch(page, cid, code)
+        assert " disabled" in button
+        assert f'aria-describedby="connection-{cid}-hint"' in button
+    assert f'id="connection-{cid}-hint">Restore to change permissions<' in page
+    before = counts(app)
+    response = toggle(c, cid, "health_overview", "on")
+    assert response.status_code == 409
+    assert "Restore the connection before changing its permissions." in text(response)
+    assert counts(app) == before
+    assert permissions(app, cid) == ALL_OFF
+
+
+def test_an_unknown_permission_code_is_404(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(fam.admin)
+    before = counts(app)
+    assert toggle(c, cid, "launch_rockets", "on").status_code == 404
+    assert counts(app) == before
+
+
+@pytest.mark.parametrize("enabled", ["maybe", "", "ON"])
+def test_a_bad_enabled_value_is_422_with_a_clear_message(family, login, app, enabled):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(fam.admin)
+    before = counts(app)
+    page = toggle(c, cid, "health_overview", enabled, htmx=False)
+    assert page.status_code == 422
+    assert "is turned “on” or “off”" in text(page) or "Say whether" in text(page)
+    fragment = toggle(c, cid, "health_overview", enabled)
+    assert fragment.status_code == 422
+    assert "<html" not in text(fragment)
+    assert 'role="alert"' in text(fragment)
+    assert counts(app) == before
+
+
+def test_an_id_that_does_not_exist_is_404_not_500(family, login):
+    fam = family(patients=1, caregivers=1)
+    c = login(fam.admin)
+    assert toggle(c, 10**12, "health_overview", "on").status_code == 404
+    assert c.get("/connections/99999999999999999999/history").status_code == 404
+    assert c.get(f"/connections/{10**12}/disconnect").status_code == 404
+
+
+# --- silent disconnect and restore, per connection (BR-040, BR-056) ---------------------
+
+
+def test_br056_disconnect_asks_with_a_private_reason(family, login):
+    fam = family(patients=1, caregivers=2)
+    cid = fam.cid[(0, 0)]
+    response = login(fam.admin).get(f"/connections/{cid}/disconnect?back=group")
+    assert response.status_code == 200
+    body = text(response)
+    assert "<html" in body
+    assert "Disconnect Caregiver 1 from Patient 1?" in body
+    assert '<textarea' in body
+    assert 'name="reason"' in body
+    assert "It is never shown to the caregiver." in body
+    assert "nobody receiving emergency alerts" not in body  # Caregiver 2 still gets them
+    inline = text(login(fam.admin).get(f"/connections/{cid}/disconnect?back=group", headers=HX))
+    assert "<html" not in inline
+    assert f'hx-post="/connections/{cid}/disconnect" hx-target="#connection-{cid}"' in inline
+
+
+def test_br018_disconnect_warns_before_leaving_a_patient_with_nobody_alerted(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(fam.admin)
+    before = counts(app)
+    body = text(c.get(f"/connections/{cid}/disconnect"))
+    assert "Patient 1 will have nobody receiving emergency alerts." in body
+    assert counts(app) == before
+    assert not is_revoked(app, cid)
+
+
+def test_br056_disconnect_without_js_is_silent_and_audits_the_reason(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(fam.admin)
+    before, first_audit = counts(app), audit_last(app)
+    response = post(c, f"/connections/{cid}/disconnect",
+                    {"reason": "Không còn chăm sóc", "back": "group"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/family/{fam.id}#connection-{cid}"
+    assert flashes(c) == ["Caregiver 1 is disconnected from Patient 1. They were not told."]
+    after = counts(app)
+    assert after["outbox"] == before["outbox"]  # nothing sent to anyone
+    assert after["members"] == before["members"]
+    assert after["connections"] == before["connections"]
+    assert is_revoked(app, cid)
+    assert permissions(app, cid) == ALL_OFF
+    with app.app_context():
+        (event,) = audit_since(first_audit)
+        assert event.action == "connection.disconnected"
+        assert event.details["reason"] == "Không còn chăm sóc"
+        assert event.actor_id == fam.admin.id
+    page = text(c.get(f"/family/{fam.id}"))
+    assert f'id="connection-{cid}-revoked">Disconnected<' in page
+    assert f'id="connection-{cid}-restore"' in page
+
+
+def test_br056_disconnect_for_htmx_swaps_the_row_and_the_counter(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid, patient = fam.cid[(0, 0)], fam.patients[0]
+    before = counts(app)
+    response = post(login(fam.admin), f"/connections/{cid}/disconnect", {"back": "group"}, HX)
+    assert response.status_code == 200
+    body = text(response)
+    assert "<html" not in body
+    assert body.lstrip().startswith(f'<tr id="connection-{cid}" class="connection is-revoked">')
+    assert "Disconnected" in body
+    oob = body.split(f'id="patient-{patient.id}-alerts" hx-swap-oob="true">')[1]
+    assert "0 of 1 caregivers receive emergency alerts" in oob
+    assert "Nobody receives Patient 1's emergency alerts." in oob
+    assert counts(app)["outbox"] == before["outbox"]
+    assert is_revoked(app, cid)
+
+
+def test_a_too_long_reason_is_422_and_writes_nothing(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(fam.admin)
+    before = counts(app)
+    page = post(c, f"/connections/{cid}/disconnect", {"reason": "x" * 501})
+    assert page.status_code == 422
+    assert "<html" in text(page)
+    assert "500" in text(page)
+    fragment = post(c, f"/connections/{cid}/disconnect", {"reason": "x" * 501}, HX)
+    assert fragment.status_code == 422
+    assert fragment.headers["HX-Retarget"] == f"#disconnect-{cid}"
+    assert "<html" not in text(fragment)
+    assert counts(app) == before
+    assert not is_revoked(app, cid)
+
+
+def test_br040_restore_turns_all_six_on_silently(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    revoke(app, cid)
+    c = login(fam.admin)
+    before = counts(app)
+    response = post(c, f"/connections/{cid}/restore", {"back": "group"})
+    assert response.status_code == 303
+    assert "They were not told." in flashes(c)[0]
+    assert permissions(app, cid) == ALL_ON
+    assert not is_revoked(app, cid)
+    assert counts(app)["outbox"] == before["outbox"]
+    # htmx: the row comes back live, the counter out of band.
+    revoke(app, cid)
+    body = text(post(c, f"/connections/{cid}/restore", {"back": "group"}, HX))
+    assert body.lstrip().startswith(f'<tr id="connection-{cid}" class="connection">')
+    assert 'hx-swap-oob="true"' in body
+    assert "1 of 1 caregivers receive emergency alerts" in body
+    assert permissions(app, cid) == ALL_ON
+
+
+# --- per caregiver (the admin) ----------------------------------------------------------
+
+
+def test_br040_disconnect_a_caregiver_from_every_patient_and_restore(family, login, app):
+    fam = family(patients=2, caregivers=2)
+    caregiver = fam.caregivers[0]
+    mine = [fam.cid[(0, 0)], fam.cid[(1, 0)]]
+    others = [fam.cid[(0, 1)], fam.cid[(1, 1)]]
+    c = login(fam.admin)
+    page = text(c.get(f"/family/{fam.id}"))
+    assert f'id="caregiver-{caregiver.id}-disconnect-link"' in page
+    assert f'id="caregiver-{caregiver.id}-restore"' not in page
+    url = f"/family/{fam.id}/caregivers/{caregiver.id}/disconnect"
+    confirm = c.get(url)
+    assert confirm.status_code == 200
+    assert "Disconnect Caregiver 1 from every patient of “Gia đình Nguyễn”?" in text(confirm)
+    assert "nobody receiving" not in text(confirm)
+    before, first_audit = counts(app), audit_last(app)
+    response = post(c, url, {"reason": "tạm dừng"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/family/{fam.id}"
+    assert flashes(c) == ["Caregiver 1 is disconnected from every patient of this family. "
+                          "They were not told."]
+    assert [is_revoked(app, cid) for cid in mine + others] == [True, True, False, False]
+    assert all(permissions(app, cid) == ALL_OFF for cid in mine)
+    assert counts(app)["outbox"] == before["outbox"]
+    with app.app_context():
+        events = audit_since(first_audit, "connection.disconnected")
+        assert {e.subject_id for e in events} == set(mine)
+        assert all(e.details["reason"] == "tạm dừng" and e.details["scope"] == "caregiver"
+                   for e in events)
+    page = text(c.get(f"/family/{fam.id}"))
+    assert f'id="caregiver-{caregiver.id}-restore"' in page
+    response = post(c, f"/family/{fam.id}/caregivers/{caregiver.id}/restore", headers=HX)
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == f"/family/{fam.id}"
+    assert all(permissions(app, cid) == ALL_ON and not is_revoked(app, cid) for cid in mine)
+    assert counts(app)["outbox"] == before["outbox"]
+
+
+def test_br018_caregiver_disconnect_names_the_patients_left_without_alerts(family, login, app):
+    fam = family(patients=2, caregivers=2)
+    set_permissions(app, fam.cid[(0, 1)], {"emergency_alert": False})  # Patient 1: only C1
+    c = login(fam.admin)
+    before = counts(app)
+    url = f"/family/{fam.id}/caregivers/{fam.caregivers[0].id}/disconnect"
+    for headers in (None, HX):
+        body = text(c.get(url, headers=headers))
+        assert "Patient 1 will have nobody receiving emergency alerts." in body
+        assert "Patient 2 will have nobody" not in body
+    assert counts(app) == before
+
+
+def test_caregiver_disconnect_reason_too_long_is_422(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    c = login(fam.admin)
+    before = counts(app)
+    response = post(c, f"/family/{fam.id}/caregivers/{fam.caregivers[0].id}/disconnect",
+                    {"reason": "x" * 501})
+    assert response.status_code == 422
+    assert counts(app) == before
+
+
+# --- who may: a caregiver, a stranger, another family's admin ---------------------------
+
+
+def _intruders(app, fam) -> dict[str, tuple[SimpleNamespace, int]]:
+    """Each intruder with the status a toggle answers them."""
+    other = build_family(app, patients=0, caregivers=0)
+    return {"caregiver": (fam.caregivers[0], 403), "stranger": (stranger(app), 404),
+            "other_admin": (other.admin, 404)}
+
+
+@pytest.mark.parametrize("who", ["caregiver", "stranger", "other_admin"])
+def test_sec_only_the_admin_and_the_patient_control_a_connection(family, login, app, who):
+    fam = family(patients=2, caregivers=2)
+    live, revoked = fam.cid[(0, 0)], fam.cid[(1, 0)]  # both Caregiver 1's
+    revoke(app, revoked)
+    intruder, status = _intruders(app, fam)[who]
+    c = login(intruder)
+    before = counts(app)
+    maps = (permissions(app, live), permissions(app, revoked))
+    assert toggle(c, live, "health_overview", "off", confirmed=True).status_code == status
+    assert toggle(c, live, "health_overview", "off").status_code == status
+    # The caregiver hears "not yours to change", never "disconnected".
+    response = toggle(c, revoked, "health_overview", "on")
+    assert response.status_code == status
+    assert "isconnected" not in text(response)
+    assert "isconnected" not in " ".join(flashes(c))
+    refused = post(c, f"/connections/{live}/disconnect", {"reason": "x"}, HX)
+    assert refused.status_code == status
+    assert refused.headers["HX-Redirect"]
+    assert post(c, f"/connections/{revoked}/restore", {}, HX).status_code == status
+    assert c.get(f"/connections/{live}/disconnect").status_code == status
+    assert c.get(f"/connections/{live}/permissions/health_overview").status_code == status
+    # The caregiver never learns about a disconnect: the history is a 404 for them too.
+    assert c.get(f"/connections/{revoked}/history").status_code == 404
+    caregiver_url = f"/family/{fam.id}/caregivers/{fam.caregivers[1].id}"
+    member_status = 403 if who == "caregiver" else 404
+    assert c.get(f"{caregiver_url}/disconnect").status_code == member_status
+    assert post(c, f"{caregiver_url}/disconnect", {}, HX).status_code == member_status
+    assert post(c, f"{caregiver_url}/restore", {}, HX).status_code == member_status
+    assert counts(app) == before
+    assert (permissions(app, live), permissions(app, revoked)) == maps
+    assert is_revoked(app, revoked)
+    assert not is_revoked(app, live)
+
+
+def test_a_refusal_without_js_is_a_redirect_with_a_flash(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(stranger(app))
+    before = counts(app)
+    response = toggle(c, cid, "health_overview", "off", confirmed=True, htmx=False)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/family"
+    assert flashes(c) == ["This connection does not exist or has ended."]
+    assert counts(app) == before
+
+
+def test_a_connection_that_ended_is_no_longer_controlled(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    with app.app_context():
+        member_remove(actor=db.session.get(User, fam.admin.id),
+                      group=db.session.get(FamilyGroup, fam.id),
+                      user_id=fam.caregivers[0].id, role="caregiver")
+        db.session.commit()
+    c = login(fam.admin)
+    before = counts(app)
+    assert toggle(c, cid, "health_overview", "on").status_code == 404
+    assert post(c, f"/connections/{cid}/restore", {}, HX).status_code == 404
+    assert counts(app) == before
+    body = text(c.get(f"/connections/{cid}/history"))
+    assert "The connection ended: a member was removed from the family." in body
+
+
+# --- history ----------------------------------------------------------------------------
+
+
+def _story(app, fam) -> int:
+    """A connection with a change of each kind: off, disconnect with a reason, restore."""
+    cid = fam.cid[(0, 0)]
+    set_permissions(app, cid, {"task_config": False})
+    revoke(app, cid, reason="Lý do riêng")
+    with app.app_context():
+        from app.connections.control import connection_restore
+
+        connection_restore(actor=db.session.get(User, fam.admin.id), connection_id=cid)
+        db.session.commit()
+    return cid
+
+
+def test_history_tells_the_admin_the_whole_story(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = _story(app, fam)
+    response = login(fam.admin).get(f"/connections/{cid}/history")
+    assert response.status_code == 200
+    body = text(response)
+    actions = re.findall(r'data-action="([a-z_.]+)"', body)
+    assert actions[:2] == ["invite.created", "invite.accepted"]
+    assert actions[2:] == ["connection.created", "connection.permission_changed",
+                           "connection.disconnected", "connection.restored"]
+    assert "Sent the invite to join as caregiver." in body
+    assert "Connected: Caregiver 1 follows Patient 1." in body
+    assert "Turned “Configure tasks” off (it was on)." in body
+    assert "Disconnected Caregiver 1 from Patient 1. Nobody was told." in body
+    assert "Restored the connection: every permission is on again." in body
+    assert "Lý do riêng" in body  # its author sees the reason
+    assert f'href="/family/{fam.id}"' in body
+
+
+def test_history_hides_the_admins_reason_from_the_patient(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = _story(app, fam)
+    response = login(fam.patients[0]).get(f"/connections/{cid}/history")
+    assert response.status_code == 200
+    body = text(response)
+    assert "Disconnected Caregiver 1 from Patient 1. Nobody was told." in body
+    assert "Turned “Configure tasks” off (it was on)." in body
+    assert "Lý do riêng" not in body
+    assert "Private reason" not in body
+
+
+def test_history_is_a_404_for_the_caregiver_and_strangers(family, login, app):
+    fam = family(patients=1, caregivers=2)
+    cid = _story(app, fam)
+    for who in (fam.caregivers[0], fam.caregivers[1], stranger(app)):
+        assert login(who).get(f"/connections/{cid}/history").status_code == 404
