@@ -16,6 +16,7 @@ from sqlalchemy import event
 
 from app import create_app
 from app.extensions import db, limiter
+from tests.notifications.servers import SmsGateway, SmtpServer
 
 LOOKUP_TABLES = {"relationships", "relationship_inverse_mapping", "connection_permission_types",
                  "alembic_version"}
@@ -178,3 +179,46 @@ def csrf(client):
 def pytest_report_header(config):
     return f"database backend: {BACKEND}"
 
+
+# --- real SMTP and SMS servers on 127.0.0.1 (tests/notifications/servers.py) ----------
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gateway():
+    server = SmsGateway().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def configure(app, monkeypatch):
+    """Set config keys of the session app for this test only (channels read them per send)."""
+    monkeypatch.setitem(app.config, "SMS_GATEWAY_URL", "")
+    monkeypatch.setitem(app.config, "SMS_GATEWAY_TOKEN", "")
+    monkeypatch.setitem(app.config, "SMTP_HOST", "")
+
+    def set_config(**values):
+        for key, value in values.items():
+            monkeypatch.setitem(app.config, key, value)
+
+    return set_config
+
+
+@pytest.fixture
+def use_smtp(configure, smtp):
+    configure(SMTP_HOST=smtp.host, SMTP_PORT=smtp.port,
+              MAIL_FROM="Family Connect <no-reply@portal.test>")
+    return smtp
+
+
+@pytest.fixture
+def use_gateway(configure, gateway):
+    configure(SMS_GATEWAY_URL=gateway.url, SMS_GATEWAY_TOKEN="gw-secret")
+    return gateway

@@ -28,54 +28,13 @@ from app.notifications.models import InviteNotification
 from app.notifications.services import notify_payment_sync, notify_phone, notify_user
 from tests.conftest import BACKEND
 from tests.factories import make_group, make_user, next_phone
-from tests.notifications.servers import SmsGateway, SmtpServer
+from tests.notifications.servers import SmsGateway
 
 ROOT = Path(__file__).resolve().parents[2]
 N = InviteNotification
 
 
 # --- fixtures and helpers ---------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def gateway():
-    server = SmsGateway().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def configure(app, monkeypatch):
-    """Set config keys of the session app for this test only (channels read them per send)."""
-    monkeypatch.setitem(app.config, "SMS_GATEWAY_URL", "")
-    monkeypatch.setitem(app.config, "SMS_GATEWAY_TOKEN", "")
-    monkeypatch.setitem(app.config, "SMTP_HOST", "")
-
-    def set_config(**values):
-        for key, value in values.items():
-            monkeypatch.setitem(app.config, key, value)
-
-    return set_config
-
-
-@pytest.fixture
-def use_smtp(configure, smtp):
-    configure(SMTP_HOST=smtp.host, SMTP_PORT=smtp.port,
-              MAIL_FROM="Family Connect <no-reply@portal.test>")
-    return smtp
-
-
-@pytest.fixture
-def use_gateway(configure, gateway):
-    configure(SMS_GATEWAY_URL=gateway.url, SMS_GATEWAY_TOKEN="gw-secret")
-    return gateway
 
 
 def deliver(app, **kwargs) -> dict[str, int]:
