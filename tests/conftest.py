@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from flask_migrate import upgrade
@@ -16,6 +17,7 @@ from sqlalchemy import event
 
 from app import create_app
 from app.extensions import db, limiter
+from tests.factories import PASSWORD
 from tests.notifications.servers import SmsGateway, SmtpServer
 
 LOOKUP_TABLES = {"relationships", "relationship_inverse_mapping", "connection_permission_types",
@@ -164,6 +166,28 @@ def csrf_from(html: str) -> str:
     match = CSRF_RE.search(html)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+def person_of(user) -> SimpleNamespace:
+    """What a page test needs of a user once its session is gone: id, phone, name."""
+    return SimpleNamespace(id=user.id, phone=user.phone, name=user.name)
+
+
+def log_in(app, who):
+    """A new test client logged in as `who` (anything with a .phone; the factories'
+    password)."""
+    c = app.test_client()
+    token = csrf_from(c.get("/account/login").get_data(as_text=True))
+    response = c.post("/account/login", data={"login": who.phone, "password": PASSWORD,
+                                              "csrf_token": token})
+    assert response.status_code == 303
+    return c
+
+
+@pytest.fixture
+def login(app):
+    """login(who) → a new test client logged in as who."""
+    return lambda who: log_in(app, who)
 
 
 @pytest.fixture

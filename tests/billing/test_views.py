@@ -18,7 +18,7 @@ from app.billing.services import codes_issue
 from app.db import utcnow
 from app.extensions import db
 from tests.conftest import csrf_from
-from tests.factories import PASSWORD, make_group, make_subscription, make_user
+from tests.factories import make_group, make_subscription, make_user
 from tests.pages import HX, errors, flashes, text
 
 
@@ -65,19 +65,6 @@ def code(run):
         return run(lambda: codes_issue(actor=None, plan=plan, days=days))[0]
 
     return make
-
-
-@pytest.fixture
-def login(app):
-    def do(who):
-        c = app.test_client()
-        token = csrf_from(c.get("/account/login").get_data(as_text=True))
-        response = c.post("/account/login", data={"login": who.phone, "password": PASSWORD,
-                                                  "csrf_token": token})
-        assert response.status_code == 303
-        return c
-
-    return do
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from app.groups.membership import group_self_add
 from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.notifications.models import InviteNotification
 from app.reports.models import CaregiverReportView, PatientReport
-from tests.conftest import csrf_from
-from tests.factories import PASSWORD, make_user
+from tests.conftest import csrf_from, person_of
+from tests.factories import make_user
 from tests.pages import HX, errors, flashes, text
 from tests.service_helpers import (
     admin_group,
@@ -39,10 +39,6 @@ SUMMARIES = ("Huyết áp ổn định, uống thuốc đủ.", "Đường huy�
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def _who(user: User) -> SimpleNamespace:
-    return SimpleNamespace(id=user.id, phone=user.phone, name=user.name)
 
 
 @pytest.fixture
@@ -66,26 +62,13 @@ def family(run):
                 db.session.flush()
                 ids.append(row.id)
             return SimpleNamespace(
-                group_id=group.id, admin=_who(admin), patient=_who(patient),
-                caregiver=_who(caregiver), reports=ids[::-1],
+                group_id=group.id, admin=person_of(admin), patient=person_of(patient),
+                caregiver=person_of(caregiver), reports=ids[::-1],
                 connection_id=connection_between(patient, caregiver).id)
 
         return run(build)
 
     return make
-
-
-@pytest.fixture
-def login(app):
-    def do(who) -> object:
-        c = app.test_client()
-        token = csrf_from(c.get("/account/login").get_data(as_text=True))
-        response = c.post("/account/login", data={"login": who.phone, "password": PASSWORD,
-                                                  "csrf_token": token})
-        assert response.status_code == 303
-        return c
-
-    return do
 
 
 @pytest.fixture
@@ -101,7 +84,7 @@ def as_admin(run):
 
 @pytest.fixture
 def stranger(run):
-    return lambda **fields: run(lambda: _who(make_user(locale="en", **fields)))
+    return lambda **fields: run(lambda: person_of(make_user(locale="en", **fields)))
 
 
 def post(c, url, data=None, headers=None):

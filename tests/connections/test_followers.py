@@ -13,7 +13,6 @@ from tests.connections.test_views import (
     build_family,
     counts,
     is_revoked,
-    log_in,
     outbox_last,
     permissions,
     post,
@@ -30,11 +29,6 @@ from tests.service_helpers import ALL_ON, audit_since, outbox_since
 @pytest.fixture
 def family(app):
     return lambda **kwargs: build_family(app, **kwargs)
-
-
-@pytest.fixture
-def login(app):
-    return lambda who: log_in(app, who)
 
 
 def test_followers_empty_state(app, login):

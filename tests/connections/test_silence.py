@@ -15,8 +15,7 @@ from app.extensions import db
 from app.groups.membership import member_remove
 from app.groups.models import FamilyGroup
 from app.notifications.models import InviteNotification
-from tests.conftest import csrf_from
-from tests.connections.test_views import _person, log_in
+from tests.conftest import csrf_from, log_in, person_of
 from tests.factories import make_user
 from tests.notifications.test_delivery import deliver
 from tests.service_helpers import admin_group, connection_between, join, permission_map
@@ -37,8 +36,8 @@ def _family(app) -> SimpleNamespace:
         by_sms = join(group, role="caregiver", locale="en")
         db.session.commit()
         return SimpleNamespace(
-            group_id=group.id, admin=_person(admin), patient=_person(patient),
-            by_email=_person(by_email), by_sms=_person(by_sms),
+            group_id=group.id, admin=person_of(admin), patient=person_of(patient),
+            by_email=person_of(by_email), by_sms=person_of(by_sms),
             cids=[connection_between(patient, c).id for c in (by_email, by_sms)])
 
 

@@ -16,8 +16,8 @@ from app.connections.models import PERMISSION_CODES, Connection
 from app.extensions import db
 from app.groups.membership import group_self_add, member_remove
 from app.groups.models import FamilyGroup
-from tests.conftest import csrf_from
-from tests.factories import PASSWORD, make_user
+from tests.conftest import csrf_from, person_of
+from tests.factories import make_user
 from tests.pages import HX, flashes, text
 from tests.service_helpers import (
     ALL_ON,
@@ -34,10 +34,6 @@ from tests.service_helpers import (
 ALL_OFF = dict.fromkeys(PERMISSION_CODES, False)
 
 # --- helpers (test_followers.py uses them too) -----------------------------------------
-
-
-def _person(user: User) -> SimpleNamespace:
-    return SimpleNamespace(id=user.id, phone=user.phone, name=user.name)
 
 
 def build_family(app, *, patients: int = 2, caregivers: int = 2,
@@ -57,26 +53,16 @@ def build_family(app, *, patients: int = 2, caregivers: int = 2,
                for p, patient in enumerate(made_patients)
                for c, caregiver in enumerate(made_caregivers)}
         db.session.commit()
-        return SimpleNamespace(id=group.id, admin=_person(admin), cid=cid,
-                               patients=[_person(u) for u in made_patients],
-                               caregivers=[_person(u) for u in made_caregivers])
+        return SimpleNamespace(id=group.id, admin=person_of(admin), cid=cid,
+                               patients=[person_of(u) for u in made_patients],
+                               caregivers=[person_of(u) for u in made_caregivers])
 
 
 def stranger(app, **fields) -> SimpleNamespace:
     with app.app_context():
         user = make_user(locale="en", name="Stranger", **fields)
         db.session.commit()
-        return _person(user)
-
-
-def log_in(app, who) -> object:
-    """A new test client logged in as `who`."""
-    c = app.test_client()
-    token = csrf_from(c.get("/account/login").get_data(as_text=True))
-    response = c.post("/account/login", data={"login": who.phone, "password": PASSWORD,
-                                              "csrf_token": token})
-    assert response.status_code == 303
-    return c
+        return person_of(user)
 
 
 def post(c, url: str, data: dict | None = None, headers: dict | None = None):
@@ -152,11 +138,6 @@ def switch(body: str, cid: int, code: str) -> str:
 @pytest.fixture
 def family(app):
     return lambda **kwargs: build_family(app, **kwargs)
-
-
-@pytest.fixture
-def login(app):
-    return lambda who: log_in(app, who)
 
 
 # --- the matrix on the group page -------------------------------------------------------

@@ -17,9 +17,8 @@ from app.billing.services import codes_issue
 from app.extensions import db
 from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.invites.services import invite_create
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, person_of
 from tests.factories import (
-    PASSWORD,
     make_connection,
     make_group,
     make_member,
@@ -61,16 +60,12 @@ def rows(app):
     return count
 
 
-def _person(user) -> SimpleNamespace:
-    return SimpleNamespace(id=user.id, phone=user.phone, name=user.name)
-
-
 @pytest.fixture
 def person(run):
     """A committed user who reads English (our strings are stable in English)."""
 
     def make(**fields) -> SimpleNamespace:
-        return run(lambda: _person(make_user(**({"locale": "en"} | fields))))
+        return run(lambda: person_of(make_user(**({"locale": "en"} | fields))))
 
     return make
 
@@ -94,28 +89,13 @@ def family(run):
                 for i in range(n):
                     user = make_user(locale="en", name=f"{role.title()} {i + 1}")
                     make_member(group, user, role=role)
-                    made[role].append(_person(user))
-            return SimpleNamespace(id=group.id, admin=_person(admin), patients=made["patient"],
+                    made[role].append(person_of(user))
+            return SimpleNamespace(id=group.id, admin=person_of(admin), patients=made["patient"],
                                    caregivers=made["caregiver"])
 
         return run(build)
 
     return make
-
-
-@pytest.fixture
-def login(app):
-    """A new test client logged in as the given person."""
-
-    def do(who) -> object:
-        c = app.test_client()
-        token = csrf_from(c.get("/account/login").get_data(as_text=True))
-        response = c.post("/account/login", data={"login": who.phone, "password": PASSWORD,
-                                                  "csrf_token": token})
-        assert response.status_code == 303
-        return c
-
-    return do
 
 
 def token(c) -> str:
