@@ -12,6 +12,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+from flask_babel import force_locale
 from flask_migrate import upgrade
 from sqlalchemy import event
 
@@ -166,6 +167,13 @@ def csrf_from(html: str) -> str:
     match = CSRF_RE.search(html)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+@pytest.fixture
+def ctx(app_ctx):
+    """An app context whose messages are English (the suite's stable strings)."""
+    with force_locale("en"):
+        yield
 
 
 def person_of(user) -> SimpleNamespace:

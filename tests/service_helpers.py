@@ -38,6 +38,7 @@ COUNTED = {
 }
 
 ALL_ON = dict.fromkeys(PERMISSION_CODES, True)
+ALL_OFF = dict.fromkeys(PERMISSION_CODES, False)
 
 
 def row_counts() -> dict[str, int]:

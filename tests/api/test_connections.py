@@ -18,6 +18,7 @@ from app.notifications.models import InviteNotification
 from tests.api import Api, count, family, person, refused
 from tests.factories import PASSWORD, make_connection, make_group, make_member, make_user
 from tests.service_helpers import (
+    ALL_OFF,
     ALL_ON,
     connection_between,
     join,
@@ -27,7 +28,6 @@ from tests.service_helpers import (
     told,
 )
 
-ALL_OFF = dict.fromkeys(PERMISSION_CODES, False)
 CONNECTION_KEYS = {"id", "familyId", "patient", "caregiver", "relationship",
                    "inverseRelationship", "revoked", "permissions"}
 

@@ -8,7 +8,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from flask_babel import force_locale
 from sqlalchemy import select, update
 
 from app.audit.models import AuditEvent
@@ -28,12 +27,6 @@ from tests.factories import make_subscription, make_user
 from tests.service_helpers import audit_since, refused, row_counts
 
 CODE_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$")
-
-
-@pytest.fixture
-def ctx(app_ctx):
-    with force_locale("en"):
-        yield
 
 
 def near(when, expected, seconds: int = 60) -> bool:

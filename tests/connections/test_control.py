@@ -5,7 +5,6 @@ dual control, the relationship (BR-030, BR-028), and who may do what."""
 from __future__ import annotations
 
 import pytest
-from flask_babel import force_locale
 
 from app.connections.control import (
     caregiver_restore,
@@ -28,6 +27,7 @@ from app.groups.membership import member_leave, member_remove
 from app.notifications.models import InviteNotification
 from tests.factories import make_user
 from tests.service_helpers import (
+    ALL_OFF,
     ALL_ON,
     admin_group,
     audit_since,
@@ -39,14 +39,6 @@ from tests.service_helpers import (
     refused,
     row_counts,
 )
-
-ALL_OFF = dict.fromkeys(PERMISSION_CODES, False)
-
-
-@pytest.fixture
-def ctx(app_ctx):
-    with force_locale("en"):
-        yield
 
 
 @pytest.fixture

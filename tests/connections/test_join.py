@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pytest
-from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from app.connections.models import PERMISSION_CODES, Connection, ConnectionPermission
@@ -31,12 +30,6 @@ from tests.service_helpers import (
     row_counts,
 )
 from tests.spec_data import SPEC_INVERSES
-
-
-@pytest.fixture
-def ctx(app_ctx):
-    with force_locale("en"):
-        yield
 
 
 def connection_count() -> int:

@@ -20,6 +20,7 @@ from tests.conftest import csrf_from, person_of
 from tests.factories import make_user
 from tests.pages import HX, flashes, text
 from tests.service_helpers import (
+    ALL_OFF,
     ALL_ON,
     admin_group,
     audit_since,
@@ -30,8 +31,6 @@ from tests.service_helpers import (
     permission_map,
     row_counts,
 )
-
-ALL_OFF = dict.fromkeys(PERMISSION_CODES, False)
 
 # --- helpers (test_followers.py uses them too) -----------------------------------------
 

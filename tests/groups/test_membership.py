@@ -4,12 +4,11 @@ a real database."""
 from __future__ import annotations
 
 import pytest
-from flask_babel import force_locale
 from sqlalchemy import select, update
 
 from app.audit.models import AuditEvent
 from app.billing.models import Subscription
-from app.connections.models import PERMISSION_CODES, Connection
+from app.connections.models import Connection
 from app.db import utcnow
 from app.extensions import db
 from app.groups.membership import (
@@ -26,6 +25,7 @@ from app.invites.services import invite_cancel
 from app.notifications.models import InviteNotification
 from tests.factories import make_user
 from tests.service_helpers import (
+    ALL_OFF,
     ALL_ON,
     admin_group,
     audit_since,
@@ -40,14 +40,6 @@ from tests.service_helpers import (
     row_counts,
     told,
 )
-
-ALL_OFF = dict.fromkeys(PERMISSION_CODES, False)
-
-
-@pytest.fixture
-def ctx(app_ctx):
-    with force_locale("en"):
-        yield
 
 
 def expire(sub: Subscription) -> None:

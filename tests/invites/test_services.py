@@ -10,7 +10,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from flask_babel import force_locale
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -52,12 +51,6 @@ from tests.service_helpers import (
     row_counts,
     told,
 )
-
-
-@pytest.fixture
-def ctx(app_ctx):
-    with force_locale("en"):
-        yield
 
 
 def near(when, expected, seconds: int = 60) -> bool:
