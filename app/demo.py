@@ -103,6 +103,12 @@ def load_demo_data() -> list[str]:
             ConnectionPermission(permission_code=code, is_enabled=code not in off)
             for code in PERMISSION_CODES]
         db.session.add(connection)
+        db.session.flush()
+        audit_record(actor=users[caregiver], action="connection.created", subject=connection,
+                     group_id=group.id,
+                     details={"patient_id": users[patient].id,
+                              "caregiver_id": users[caregiver].id, "relationship": relation,
+                              "inverse_relationship": inverse})
 
     for key, reports in REPORTS.items():
         for period, summary in reports:
