@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from flask import g, has_request_context
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select
@@ -33,27 +34,45 @@ def _english() -> bool:
     return getattr(get_locale(), "language", "vi") == "en"
 
 
+@dataclass(frozen=True)
+class LookupRow:
+    code: str
+    name_vi: str
+    name_en: str
+    is_active: bool
+
+
+def _lookup(model) -> list[LookupRow]:
+    """A lookup table's rows in display order, read once per request (they are schema
+    data, filled by the migrations; nothing is kept between requests). Plain values, so
+    that a commit in between expires nothing."""
+    cache = g.setdefault("_lookups", {}) if has_request_context() else {}
+    if model not in cache:
+        cache[model] = [LookupRow(r.code, r.name_vi, r.name_en, r.is_active)
+                        for r in db.session.execute(
+                            select(model.code, model.name_vi, model.name_en, model.is_active)
+                            .order_by(model.display_order))]
+    return cache[model]
+
+
 def relationship_options() -> list[tuple[str, str]]:
     """(code, name) of the active relationships, in display order (BR-050's picker)."""
     en = _english()
-    rows = db.session.scalars(select(Relationship).where(Relationship.is_active.is_(True))
-                              .order_by(Relationship.display_order))
-    return [(r.code, r.name_en if en else r.name_vi) for r in rows]
+    return [(r.code, r.name_en if en else r.name_vi) for r in _lookup(Relationship)
+            if r.is_active]
 
 
 def relationship_names() -> dict[str, str]:
     """Every relationship code (inactive ones too: old rows may carry them) → its name."""
     en = _english()
-    return {r.code: (r.name_en if en else r.name_vi)
-            for r in db.session.scalars(select(Relationship))}
+    return {r.code: (r.name_en if en else r.name_vi) for r in _lookup(Relationship)}
 
 
 def permission_names() -> list[tuple[str, str]]:
     """(code, name) of the active permission types, in display order."""
     en = _english()
-    rows = db.session.scalars(select(PermissionType).where(PermissionType.is_active.is_(True))
-                              .order_by(PermissionType.display_order))
-    return [(p.code, p.name_en if en else p.name_vi) for p in rows]
+    return [(p.code, p.name_en if en else p.name_vi) for p in _lookup(PermissionType)
+            if p.is_active]
 
 
 def permission_names_all_languages(codes: Iterable[str]) -> dict[str, dict[str, str]]:
