@@ -16,10 +16,9 @@ from sqlalchemy import select
 from app.accounts.models import User
 from app.care.forms import RelationshipForm
 from app.connections.control import (
-    ADMIN,
     CAREGIVER,
     Controlled,
-    connection_controlled,
+    connection_party,
     relationship_set,
 )
 from app.connections.queries import (
@@ -124,17 +123,6 @@ def report(patient_id: int, report_id: int):
 # --- the relationship (BR-030/050), either party ----------------------------------------
 
 
-def _party(connection_id: int) -> Controlled:
-    """The connection, locked, if the current user is one of its two parties: 404 for a
-    stranger, 403 for the admin or staff who are not a party."""
-    held = connection_controlled(actor=_actor(), connection_id=connection_id,
-                                 parties_too=True)
-    if held.part == ADMIN:
-        raise Forbidden(_("Only the patient and the caregiver say how they are related."),
-                        code="no_control")
-    return held
-
-
 def _about(held: Controlled) -> dict:
     """Plain values for the form, read before the transaction ends."""
     caregiver = held.part == CAREGIVER
@@ -172,7 +160,7 @@ def _relationship_answer(about: dict, form: RelationshipForm, *, status: int = 2
 def relationship(connection_id: int):
     """What am I to the other party of this connection: the form."""
     try:
-        about = _about(_party(connection_id))
+        about = _about(connection_party(actor=_actor(), connection_id=connection_id))
     finally:
         db.session.rollback()  # the lock was only for reading
     return render_template("care/relationship.html", form=_form(current=about["current"]),
@@ -184,7 +172,7 @@ def relationship(connection_id: int):
 def relationship_save(connection_id: int):
     """Save what I am to the other party; the other direction is derived (BR-028)."""
     try:
-        about = _about(_party(connection_id))
+        about = _about(connection_party(actor=_actor(), connection_id=connection_id))
     except DomainError:
         db.session.rollback()
         raise

@@ -233,9 +233,11 @@ def connection_restore(*, actor: User, connection_id: int,
     return held
 
 
-def _caregiver_connections(*, actor: User, group: FamilyGroup,
-                           caregiver_id: int) -> list[Controlled]:
-    """Every current connection of a caregiver of the group, locked (the admin only)."""
+def caregiver_check(*, actor: User, group: FamilyGroup, caregiver_id: int) -> None:
+    """The actor is the group's admin and caregiver_id a caregiver of the active group.
+
+    Raises Forbidden(not_admin), NotFound.
+    """
     if group.admin_user_id != actor.id:
         raise not_admin()
     member = db.session.scalar(select(FamilyGroupMember.id).where(
@@ -243,16 +245,23 @@ def _caregiver_connections(*, actor: User, group: FamilyGroup,
         FamilyGroupMember.role == CAREGIVER))
     if member is None or group.status != "active":
         raise NotFound(_("This person is not a caregiver of this family."), code="not_found")
-    ids = list(db.session.scalars(select(Connection.id).where(
+
+
+def _caregiver_connections(*, actor: User, group: FamilyGroup,
+                           caregiver_id: int) -> list[Controlled]:
+    """Every current connection of a caregiver of the group, locked (the admin only): one
+    lock statement and one read, whatever the number of patients. The admin who also
+    follows a patient stays the admin here, as in connection_controlled."""
+    caregiver_check(actor=actor, group=group, caregiver_id=caregiver_id)
+    db.session.scalars(select(Connection.id).where(
         Connection.family_group_id == group.id, Connection.linked_user_id == caregiver_id)
-        .order_by(Connection.id)))
-    held = []
-    for connection_id in ids:
-        try:
-            held.append(connection_controlled(actor=actor, connection_id=connection_id))
-        except NotFound:
-            continue  # a patient who has left: that connection is history
-    return held
+        .order_by(Connection.id).with_for_update()).all()
+    connections, users = current_connections(group_id=group.id, caregiver_id=caregiver_id,
+                                             fresh=True)
+    return [Controlled(connection=c, group=group, patient=users[c.user_id],
+                       caregiver=users[c.linked_user_id],
+                       part=PATIENT if c.user_id == actor.id else ADMIN)
+            for c in connections]
 
 
 def caregiver_revoke(*, actor: User, group: FamilyGroup, caregiver_id: int,
@@ -285,6 +294,20 @@ def caregiver_restore(*, actor: User, group: FamilyGroup, caregiver_id: int,
     return held
 
 
+def connection_party(*, actor: User, connection_id: int) -> Controlled:
+    """The connection, locked, if the actor is one of its two parties (the relationship is
+    theirs to say).
+
+    Raises NotFound for strangers, Forbidden(no_control) for the admin or staff who are
+    not a party.
+    """
+    held = connection_controlled(actor=actor, connection_id=connection_id, parties_too=True)
+    if held.part == ADMIN:
+        raise Forbidden(_("Only the patient and the caregiver say how they are related."),
+                        code="no_control")
+    return held
+
+
 def relationship_set(*, actor: User, connection_id: int, relationship: str | None,
                      ip: str | None = None) -> Controlled:
     """BR-030: a party says what they are to the other; the other direction is derived
@@ -295,10 +318,7 @@ def relationship_set(*, actor: User, connection_id: int, relationship: str | Non
     who is not a party.
     """
     relationship = relationship_check(relationship)
-    held = connection_controlled(actor=actor, connection_id=connection_id, parties_too=True)
-    if held.part == ADMIN:
-        raise Forbidden(_("Only the patient and the caregiver say how they are related."),
-                        code="no_control")
+    held = connection_party(actor=actor, connection_id=connection_id)
     connection = held.connection
     other = held.patient if held.part == CAREGIVER else held.caregiver
     theirs = relationship_inverse(inverse_table(), relationship, other.gender)

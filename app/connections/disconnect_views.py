@@ -4,13 +4,14 @@ private reason and the emergency-alert warning, then the service; nobody is told
 
 from __future__ import annotations
 
-from flask import abort, flash, make_response, render_template, request, url_for
+from flask import flash, make_response, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from app.accounts.models import User
 from app.connections.control import (
     Controlled,
+    caregiver_check,
     caregiver_restore,
     caregiver_revoke,
     connection_restore,
@@ -31,7 +32,7 @@ from app.connections.views import (
 from app.errors import DomainError, Invalid
 from app.forms import copy_errors
 from app.groups.queries import GroupView
-from app.groups.services import group_for_viewer, not_admin
+from app.groups.services import group_for_viewer
 from app.htmx import see_other, wants_fragment
 from app.pages import acting_user, refused, run_service
 
@@ -119,13 +120,9 @@ def restore(connection_id: int):
 
 
 def _caregiver_in(view: GroupView, user_id: int) -> User:
-    """A caregiver of the group, for its admin; 403 for other members, 404 otherwise."""
-    if view.group.admin_user_id != current_user.id:
-        raise not_admin()
-    caregiver = next((u for _m, u in view.users_in("caregiver") if u.id == user_id), None)
-    if caregiver is None or view.group.status != "active":
-        abort(404)
-    return caregiver
+    """A caregiver of the group, for its admin (the service's check: 403, else 404)."""
+    caregiver_check(actor=acting_user(), group=view.group, caregiver_id=user_id)
+    return next(u for _m, u in view.users_in("caregiver") if u.id == user_id)
 
 
 def _caregiver_step(view: GroupView, caregiver: User, form: DisconnectForm, *,
