@@ -34,15 +34,12 @@ from app.extensions import db
 from app.forms import copy_errors
 from app.groups.models import FamilyGroup
 from app.htmx import see_other, wants_fragment
+from app.pages import acting_user
 from app.reports.services import patient_report_open, patient_reports
 
 bp = Blueprint("care", __name__)
 
 RECENT_REPORTS = 10
-
-
-def _actor() -> User:
-    return current_user._get_current_object()
 
 
 def _block_texts(name: str) -> dict[str, str]:
@@ -88,7 +85,7 @@ def patient(patient_id: int):
     reports = None
     if HEALTH in allowed:
         try:
-            reports = patient_reports(actor=_actor(), patient_id=patient_id,
+            reports = patient_reports(actor=acting_user(), patient_id=patient_id,
                                       limit=RECENT_REPORTS)
         except Forbidden:
             allowed.discard(HEALTH)  # switched off between the two reads
@@ -105,7 +102,7 @@ def patient(patient_id: int):
 @login_required
 def reports(patient_id: int):
     """A patient's reports, newest first, the unread ones marked."""
-    entries = patient_reports(actor=_actor(), patient_id=patient_id)
+    entries = patient_reports(actor=acting_user(), patient_id=patient_id)
     person = db.session.get(User, patient_id)
     return render_template("care/reports.html", person=person, reports=entries)
 
@@ -114,7 +111,7 @@ def reports(patient_id: int):
 @login_required
 def report(patient_id: int, report_id: int):
     """One report; opening it records that I have read it."""
-    opened = patient_report_open(actor=_actor(), patient_id=patient_id, report_id=report_id)
+    opened = patient_report_open(actor=acting_user(), patient_id=patient_id, report_id=report_id)
     db.session.commit()
     return render_template("care/report.html", report=opened,
                            person=db.session.get(User, patient_id))
@@ -160,7 +157,7 @@ def _relationship_answer(about: dict, form: RelationshipForm, *, status: int = 2
 def relationship(connection_id: int):
     """What am I to the other party of this connection: the form."""
     try:
-        about = _about(connection_party(actor=_actor(), connection_id=connection_id))
+        about = _about(connection_party(actor=acting_user(), connection_id=connection_id))
     finally:
         db.session.rollback()  # the lock was only for reading
     return render_template("care/relationship.html", form=_form(current=about["current"]),
@@ -172,7 +169,7 @@ def relationship(connection_id: int):
 def relationship_save(connection_id: int):
     """Save what I am to the other party; the other direction is derived (BR-028)."""
     try:
-        about = _about(connection_party(actor=_actor(), connection_id=connection_id))
+        about = _about(connection_party(actor=acting_user(), connection_id=connection_id))
     except DomainError:
         db.session.rollback()
         raise
@@ -180,7 +177,7 @@ def relationship_save(connection_id: int):
     if form.validate():
         code = form.relationship.data or None
         try:
-            relationship_set(actor=_actor(), connection_id=connection_id,
+            relationship_set(actor=acting_user(), connection_id=connection_id,
                                      relationship=code, ip=request.remote_addr)
             db.session.commit()
         except Invalid as exc:
