@@ -151,6 +151,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.invites.views import bp as invites_bp
     from app.notifications.views import bp as notifications_bp
     from app.notifications.views import notification_context
+    from app.staff.views import bp as staff_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
@@ -160,6 +161,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(connections_bp)
     app.register_blueprint(care_bp)
+    app.register_blueprint(staff_bp)
     app.context_processor(notification_context)
     # The API authenticates with bearer tokens (no CSRF) or the session (CSRF checked
     # by the API itself), see app/api/auth.py.

@@ -14,6 +14,7 @@ from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.invites.models import ConnectionInvite
 from app.notifications.models import InviteNotification
 from app.reports.models import CaregiverReportView, PatientReport
+from app.staff.models import StaffReview
 
 __all__ = [
     "ActivationCode",
@@ -30,6 +31,7 @@ __all__ = [
     "PermissionType",
     "Relationship",
     "RelationshipInverse",
+    "StaffReview",
     "Subscription",
     "User",
 ]

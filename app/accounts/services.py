@@ -23,7 +23,7 @@ from app.accounts.passwords import (
     verify_password,
 )
 from app.accounts.phone import InvalidPhone, normalize_login, normalize_phone
-from app.audit.services import audit_record
+from app.audit.services import audit_reason, audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid
 from app.extensions import db
@@ -228,19 +228,45 @@ def account_set_locale(*, actor: User, locale: str) -> None:
     db.session.flush()
 
 
-def account_suspend(*, actor: User, user: User, ip: str | None = None) -> None:
-    """Staff suspend an account: it cannot log in and its sessions end at once.
+def account_suspend(*, actor: User, user: User, reason: str | None,
+                    ip: str | None = None) -> None:
+    """Staff suspend an account: it cannot log in, its sessions end at once and its API
+    tokens stop working (for good: a reactivated user makes new ones).
 
-    Raises Forbidden when the actor is not staff or suspends themselves.
+    Raises Forbidden when the actor is not staff or suspends themselves, Invalid for a
+    missing reason, Conflict(already_suspended).
     """
     if not actor.is_staff:
         raise Forbidden(_("Only staff can suspend accounts."), code="forbidden")
     if actor.id == user.id:
         raise Forbidden(_("You cannot suspend your own account."), code="forbidden")
+    reason = audit_reason(reason)
+    if not user.is_active:
+        raise Conflict(_("This account is already suspended."), code="already_suspended")
     user.is_active = False
     _end_all_sessions(user)
     _revoke_api_tokens(user)
-    audit_record(actor=actor, action="staff.account_suspended", subject=user, ip=ip)
+    audit_record(actor=actor, action="staff.account_suspended", subject=user, ip=ip,
+                 details={"reason": reason})
+    db.session.flush()
+
+
+def account_reactivate(*, actor: User, user: User, reason: str | None,
+                       ip: str | None = None) -> None:
+    """Staff lift a suspension: the user can log in again (old sessions and tokens stay
+    ended).
+
+    Raises Forbidden when the actor is not staff, Invalid for a missing reason,
+    Conflict(not_suspended).
+    """
+    if not actor.is_staff:
+        raise Forbidden(_("Only staff can reactivate accounts."), code="forbidden")
+    reason = audit_reason(reason)
+    if user.is_active:
+        raise Conflict(_("This account is not suspended."), code="not_suspended")
+    user.is_active = True
+    audit_record(actor=actor, action="staff.account_reactivated", subject=user, ip=ip,
+                 details={"reason": reason})
     db.session.flush()
 
 

@@ -18,6 +18,8 @@ class AuditEvent(db.Model):
         Index("idx_audit_group_time", "family_group_id", "created_at"),
         Index("idx_audit_actor", "actor_id"),
         Index("idx_audit_subject", "subject_type", "subject_id"),
+        # The staff risk signals read recent events of one action.
+        Index("idx_audit_action_time", "action", "created_at"),
     )
 
     id: Mapped[int] = pk()

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
+
 from app.audit.models import AuditEvent
+from app.errors import Invalid
 from app.extensions import db
+
+REASON_MAX = 500
 
 
 def audit_record(*, actor: Any | None, action: str, subject: Any | None = None,
@@ -27,3 +32,16 @@ def audit_record(*, actor: Any | None, action: str, subject: Any | None = None,
     )
     db.session.add(event)
     return event
+
+
+def audit_reason(raw: str | None, *, field: str = "reason") -> str:
+    """A staff action's reason, written into its audit event: required, at most 500
+    characters, no control characters. Raises Invalid(reason_required | reason_too_long)."""
+    reason = " ".join((raw or "").replace("\x00", " ").split())
+    if not reason:
+        message = _("Say why, in a few words: the reason is kept in the audit trail.")
+        raise Invalid(message, code="reason_required", fields={field: [message]})
+    if len(reason) > REASON_MAX:
+        message = _("Keep the reason under %(n)d characters.", n=REASON_MAX)
+        raise Invalid(message, code="reason_too_long", fields={field: [message]})
+    return reason

@@ -44,11 +44,13 @@ def code_hash(raw: str) -> str:
     return hashlib.sha256(normalize_code(raw).encode()).hexdigest()
 
 
-def codes_issue(*, actor: User | None, plan: str, days: int, count: int = 1) -> list[str]:
+def codes_issue(*, actor: User | None, plan: str, days: int, count: int = 1,
+                reason: str | None = None, ip: str | None = None) -> list[str]:
     """Create `count` activation codes for `plan` lasting `days`; returns the codes in clear
     (only their hashes are stored, so this is the one time they can be read).
 
     actor: the staff member issuing them, or None for the command line.
+    reason: why (the staff pages require one); kept in the audit event.
     Raises Invalid(unknown_plan | invalid), Forbidden for a non-staff actor.
     """
     if actor is not None and not actor.is_staff:
@@ -66,8 +68,10 @@ def codes_issue(*, actor: User | None, plan: str, days: int, count: int = 1) -> 
         db.session.add(ActivationCode(code_hash=code_hash(code), plan=plan, duration_days=days,
                                       created_by=actor.id if actor else None))
         codes.append(code)
-    audit_record(actor=actor, action="billing.codes_issued",
-                 details={"plan": plan, "days": days, "count": count})
+    details = {"plan": plan, "days": days, "count": count}
+    if reason:
+        details["reason"] = reason
+    audit_record(actor=actor, action="billing.codes_issued", details=details, ip=ip)
     db.session.flush()
     return codes
 

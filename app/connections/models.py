@@ -98,6 +98,8 @@ class Connection(db.Model):
               sqlite_where=text("permission_revoked = TRUE"),
               postgresql_where=text("permission_revoked = TRUE")),
         Index("idx_emergency_contacts_linked_user", "linked_user_id"),
+        # The staff risk signal "a caregiver connected to many patients" reads recent ones.
+        Index("idx_emergency_contacts_created", "created_at"),
     )
 
     id: Mapped[int] = pk()

@@ -33,6 +33,8 @@ class FamilyGroup(db.Model):
               sqlite_where=text("status = 'active'"),
               postgresql_where=text("status = 'active'")),
         Index("idx_family_groups_admin", "admin_user_id"),
+        # Staff list by status, newest first, a page at a time (keyset on id).
+        Index("idx_family_groups_status_id", "status", "id"),
     )
 
     id: Mapped[int] = pk()

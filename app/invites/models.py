@@ -36,6 +36,9 @@ class ConnectionInvite(db.Model):
         Index("idx_invites_receiver_id", "receiver_id"),
         Index("idx_invites_sender_id", "sender_id"),
         Index("idx_invites_token_hash", "token_hash", unique=True),
+        # The staff risk signals read recent invites and recent expiries.
+        Index("idx_invites_created", "created_at"),
+        Index("idx_invites_expires", "expires_at"),
     )
 
     id: Mapped[int] = pk()

@@ -45,6 +45,8 @@ class InviteNotification(db.Model):
               sqlite_where=text("status IN ('pending', 'failed')"),
               postgresql_where=text("status IN ('pending', 'failed')")),
         Index("idx_notifications_recipient_user", "recipient_user_id"),
+        # Staff: everything sent to one phone or address (repeated failures).
+        Index("idx_notifications_recipient", "recipient"),
         # Idempotency: one live row per (invite, type, channel, recipient).
         Index("idx_notifications_once", "invite_id", "notification_type", "channel", "recipient",
               unique=True,

@@ -350,7 +350,7 @@ def test_suspend_by_staff_ends_sessions_and_blocks_login(ctx):
     staff = make_user(is_staff=True)
     user = make_user()
     session_id = user.get_id()
-    account_suspend(actor=staff, user=user, ip="10.0.0.2")
+    account_suspend(actor=staff, user=user, reason="Lừa đảo", ip="10.0.0.2")
     assert user.is_active is False
     assert user.session_epoch == 1
     assert load_user_from_session_id(session_id) is None
@@ -368,7 +368,7 @@ def test_suspend_by_non_staff_is_forbidden(ctx):
     user = make_user()
     session_id = user.get_id()
     with pytest.raises(Forbidden) as info:
-        account_suspend(actor=actor, user=user)
+        account_suspend(actor=actor, user=user, reason="x")
     assert info.value.message == "Chỉ nhân viên mới có thể khóa tài khoản."
     assert user.is_active is True
     assert load_user_from_session_id(session_id) is user
@@ -378,7 +378,7 @@ def test_suspend_by_non_staff_is_forbidden(ctx):
 def test_staff_cannot_suspend_themselves(ctx):
     staff = make_user(is_staff=True)
     with pytest.raises(Forbidden):
-        account_suspend(actor=staff, user=staff)
+        account_suspend(actor=staff, user=staff, reason="x")
     assert staff.is_active is True
 
 
@@ -433,6 +433,6 @@ def test_new_password_and_suspension_revoke_api_tokens(ctx):
     assert api_token_user(token) is None
     fresh = api_token_create(user=user, name="app")
     assert api_token_user(fresh) == user
-    account_suspend(actor=staff, user=user)
+    account_suspend(actor=staff, user=user, reason="x")
     user.is_active = True  # even once restored, the token handed out before stays dead
     assert api_token_user(fresh) is None

@@ -523,7 +523,8 @@ def test_suspension_ends_the_users_sessions(app, client, account, login):
     login(client, user.phone)
     assert client.get("/account/settings").status_code == 200
     with app.app_context(), force_locale("vi"):
-        account_suspend(actor=db.session.get(User, staff.id), user=db.session.get(User, user.id))
+        account_suspend(actor=db.session.get(User, staff.id), user=db.session.get(User, user.id),
+                        reason="x")
         db.session.commit()
     assert is_logged_out(client)
     assert login(client, user.phone).status_code == 403

@@ -1,0 +1,291 @@
+"""What the staff pages read: user search by any common spelling of a phone number or
+by email, the keyset-paginated group list, a user's file and a group's review. Each is a
+fixed number of statements whatever the size of the data."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import phonenumbers
+from sqlalchemy import and_, func, or_, select
+
+from app.accounts.models import ApiToken, User
+from app.api.queries import ties_of, users_by_id, view_slots
+from app.audit.models import AuditEvent
+from app.connections.models import Connection
+from app.connections.queries import current_connections, matrix_blocks
+from app.db import utcnow
+from app.extensions import db
+from app.groups.models import FamilyGroup
+from app.groups.queries import GroupView, group_view
+from app.invites.models import ConnectionInvite
+from app.notifications.models import InviteNotification
+
+USER_RESULTS = 50
+GROUP_PAGE = 25
+AUDIT_PAGE = 100
+PROFILE_ROWS = 50
+
+# Mobile prefixes renumbered in 2018 (11 digits → 10); people still type the old ones.
+OLD_PREFIXES = {
+    "0162": "032", "0163": "033", "0164": "034", "0165": "035", "0166": "036",
+    "0167": "037", "0168": "038", "0169": "039", "0120": "070", "0121": "079",
+    "0122": "077", "0126": "076", "0128": "078", "0123": "083", "0124": "084",
+    "0125": "085", "0127": "081", "0129": "082", "0186": "056", "0188": "058",
+    "0199": "059",
+}
+_NOT_DIGITS = re.compile(r"\D")
+MIN_PREFIX_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class SearchKey:
+    """What a staff search names: kind is phone (a whole number, E.164), phone_prefix
+    (the start of one, E.164 form), email (whole, lower-case) or email_prefix."""
+
+    kind: str
+    value: str
+
+
+def _national_digits(raw: str) -> str | None:
+    """The number's digits in national form (0…), from any common way of writing it:
+    0912 345 678, 912345678, +84 912 345 678, 84912345678, 0084…, +84 (0) 912…, and
+    the pre-2018 eleven-digit numbers (0168…)."""
+    text = raw.strip()
+    if re.search(r"[^\d\s.\-()+/]", text):
+        return None
+    digits = _NOT_DIGITS.sub("", text)
+    international = True
+    if digits.startswith("0084"):
+        digits = digits[4:]
+    elif digits.startswith("84") and (text.startswith("+") or len(digits) >= 11):
+        digits = digits[2:]
+    else:
+        international = False
+    if digits and not digits.startswith("0"):
+        if not international and len(digits) != 9:
+            return None  # "5678" is not the start of a number: which digits come first?
+        digits = "0" + digits
+    if len(digits) == 11 and digits[:4] in OLD_PREFIXES:
+        digits = OLD_PREFIXES[digits[:4]] + digits[4:]
+    return digits or None
+
+
+def search_key(raw: str | None) -> SearchKey | None:
+    """How a staff search box's text is read; None when it names nothing searchable."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if "@" in text:
+        email = text.lower()
+        return SearchKey("email" if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email)
+                         else "email_prefix", email)
+    digits = _national_digits(text)
+    if digits is None:
+        return None
+    if len(digits) == 10:
+        try:
+            number = phonenumbers.parse(digits, "VN")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None and phonenumbers.is_valid_number(number):
+            return SearchKey("phone", phonenumbers.format_number(
+                number, phonenumbers.PhoneNumberFormat.E164))
+    if MIN_PREFIX_DIGITS <= len(digits) < 10:
+        return SearchKey("phone_prefix", "+84" + digits[1:])
+    return None
+
+
+def _prefix_range(column, prefix: str):
+    """column starts with prefix, as a range the column's b-tree index answers in any
+    collation (phones are '+' and digits only)."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(column >= prefix, column < upper)
+
+
+def _like_prefix(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def user_search(raw: str | None, *, limit: int = USER_RESULTS) -> list[User]:
+    """Users matching a phone (whole or its start, however typed) or an email (whole or
+    its start), by phone; [] when the text names nothing searchable."""
+    key = search_key(raw)
+    if key is None:
+        return []
+    if key.kind == "phone":
+        where = User.phone == key.value
+    elif key.kind == "phone_prefix":
+        where = _prefix_range(User.phone, key.value)
+    elif key.kind == "email":
+        where = User.email == key.value
+    else:
+        where = User.email.like(_like_prefix(key.value), escape="\\")
+    return list(db.session.scalars(select(User).where(where).order_by(User.phone).limit(limit)))
+
+
+def groups_search(*, status: str | None, query: str | None, before_id: int | None,
+                  limit: int = GROUP_PAGE) -> list[FamilyGroup]:
+    """Groups newest first, keyset on id (page 5,000 costs what page 1 does): by status,
+    and by the admin's phone (however typed) or a part of the name. limit + 1 rows, so
+    the caller knows whether there is a next page."""
+    stmt = select(FamilyGroup)
+    if status is not None:
+        stmt = stmt.where(FamilyGroup.status == status)
+    text = (query or "").strip()
+    if text:
+        key = search_key(text)
+        if key is not None and key.kind == "phone":
+            stmt = stmt.where(FamilyGroup.admin_user_id.in_(
+                select(User.id).where(User.phone == key.value).scalar_subquery()))
+        else:
+            stmt = stmt.where(func.lower(FamilyGroup.name).like(
+                "%" + _like_prefix(text.lower())[:-1] + "%", escape="\\"))
+    if before_id is not None:
+        stmt = stmt.where(FamilyGroup.id < before_id)
+    return list(db.session.scalars(stmt.order_by(FamilyGroup.id.desc()).limit(limit + 1)))
+
+
+# --- a user's file -----------------------------------------------------------------------
+
+@dataclass
+class SignIn:
+    active: bool
+    last_login_at: datetime | None
+    tokens_live: int
+    failed_24h: int
+    last_failed_at: datetime | None
+
+
+@dataclass
+class UserFile:
+    """Everything staff see about one user, each list newest first and capped."""
+
+    user: User
+    ties: list[tuple[FamilyGroup, str]]
+    connections: list[Connection]  # every connection row, either side, ended ones too
+    people: dict[int, User]  # the other parties of those connections, and invite senders
+    invites_sent: list[ConnectionInvite]
+    invites_received: list[ConnectionInvite]
+    notifications: list[InviteNotification]
+    sign_in: SignIn
+    groups: dict[int, FamilyGroup] = field(default_factory=dict)
+
+
+def user_file(user: User) -> UserFile:
+    """A user's groups and roles, connections, invites sent and received, notifications
+    and sign-in status."""
+    ties = ties_of([user.id])[user.id]
+    connections = list(db.session.scalars(
+        select(Connection).where(Connection.linked_user_id.is_not(None),
+                                 or_(Connection.user_id == user.id,
+                                     Connection.linked_user_id == user.id))
+        .order_by(Connection.id.desc()).limit(PROFILE_ROWS)))
+    sent = list(db.session.scalars(
+        select(ConnectionInvite).where(ConnectionInvite.sender_id == user.id)
+        .order_by(ConnectionInvite.id.desc()).limit(PROFILE_ROWS)))
+    received = list(db.session.scalars(
+        select(ConnectionInvite).where(or_(ConnectionInvite.receiver_id == user.id,
+                                           ConnectionInvite.receiver_phone == user.phone))
+        .order_by(ConnectionInvite.id.desc()).limit(PROFILE_ROWS)))
+    recipients = [user.phone] + ([user.email] if user.email else [])
+    notifications = list(db.session.scalars(
+        select(InviteNotification).where(or_(InviteNotification.recipient_user_id == user.id,
+                                             InviteNotification.recipient.in_(recipients)))
+        .order_by(InviteNotification.id.desc()).limit(PROFILE_ROWS)))
+    people_ids = ({c.user_id for c in connections} | {c.linked_user_id for c in connections}
+                  | {i.sender_id for i in received}) - {user.id}
+    group_ids = {i.family_group_id for i in sent + received} | {
+        c.family_group_id for c in connections if c.family_group_id}
+    groups = {g.id: g for g in db.session.scalars(
+        select(FamilyGroup).where(FamilyGroup.id.in_(group_ids)))} if group_ids else {}
+    return UserFile(user=user, ties=ties, connections=connections,
+                    people=users_by_id(people_ids), invites_sent=sent,
+                    invites_received=received, notifications=notifications,
+                    sign_in=sign_in_status(user), groups=groups)
+
+
+def sign_in_status(user: User) -> SignIn:
+    since = utcnow() - timedelta(hours=24)
+    tokens = db.session.scalar(select(func.count(ApiToken.id)).where(
+        ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow())))
+    failed = db.session.execute(
+        select(func.count(AuditEvent.id), func.max(AuditEvent.created_at)).where(
+            AuditEvent.action == "account.login_failed", AuditEvent.subject_type == "users",
+            AuditEvent.subject_id == user.id, AuditEvent.created_at >= since)).one()
+    return SignIn(active=user.is_active, last_login_at=user.last_login_at,
+                  tokens_live=tokens or 0, failed_24h=failed[0] or 0, last_failed_at=failed[1])
+
+
+# --- a group's review --------------------------------------------------------------------
+
+@dataclass
+class GroupReview:
+    """A group as staff see it: members, slots, the read-only matrix, every invite with
+    its messages per channel, and one page of the audit trail with its actors."""
+
+    view: GroupView
+    admin: User | None
+    slots: dict | None  # None: the payment service did not answer
+    matrix: list
+    matrix_users: dict[int, User]
+    invites: list[ConnectionInvite]
+    messages: dict[int, list[InviteNotification]]  # invite id → its outbox rows
+    audit: list[AuditEvent]
+    actors: dict[int, User]
+    next_audit_before: int | None
+
+
+def group_review(group: FamilyGroup, *, audit_before: int | None = None) -> GroupReview:
+    view = group_view(group, with_invites=True)
+    connections, matrix_users = current_connections(group_id=group.id)
+    patients = [user for _member, user in view.users_in("patient")]
+    invites = list(db.session.scalars(
+        select(ConnectionInvite).where(ConnectionInvite.family_group_id == group.id)
+        .order_by(ConnectionInvite.id.desc())))
+    messages: dict[int, list[InviteNotification]] = defaultdict(list)
+    if invites:
+        for row in db.session.scalars(
+                select(InviteNotification)
+                .where(InviteNotification.invite_id.in_([i.id for i in invites]))
+                .order_by(InviteNotification.id)):
+            messages[row.invite_id].append(row)
+    audit, next_before = audit_page(group.id, before_id=audit_before)
+    people = {e.actor_id for e in audit if e.actor_id} | {group.admin_user_id} | {
+        i.sender_id for i in invites}
+    actors = users_by_id(people)
+    return GroupReview(view=view, admin=actors.get(group.admin_user_id), slots=view_slots(view),
+                       matrix=matrix_blocks(patients, connections), matrix_users=matrix_users,
+                       invites=invites, messages=dict(messages), audit=audit, actors=actors,
+                       next_audit_before=next_before)
+
+
+def audit_page(group_id: int, *, before_id: int | None,
+               limit: int = AUDIT_PAGE) -> tuple[list[AuditEvent], int | None]:
+    """One page of a group's audit trail, newest first (keyset on id), and the cursor of
+    the next page or None."""
+    stmt = select(AuditEvent).where(AuditEvent.family_group_id == group_id)
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
+    rows = list(db.session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].id if more and rows else None
+
+
+def audit_all(group_id: int, *, batch: int = 1000):
+    """Every audit event of a group, oldest first, read in batches (for the CSV export)."""
+    after = 0
+    while True:
+        rows = list(db.session.scalars(
+            select(AuditEvent).where(AuditEvent.family_group_id == group_id,
+                                     AuditEvent.id > after)
+            .order_by(AuditEvent.id).limit(batch)))
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].id
