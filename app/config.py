@@ -82,6 +82,47 @@ def _plans(raw: str | None) -> dict[str, dict[str, int]]:
     return checked
 
 
+# Staff risk signals (app/staff/signals.py): an item is flagged when its count in the last
+# RISK_WINDOW_DAYS reaches its threshold. RISK_THRESHOLDS (JSON) overrides some of them.
+DEFAULT_RISK_THRESHOLDS = {
+    "phone_many_groups": 3,
+    "caregiver_many_patients": 5,
+    "proxy_soon_after_join_hours": 24,
+    "proxy_soon_after_join": 1,
+    "disconnect_cycles": 3,
+    "expired_invites": 5,
+    "failing_notifications": 3,
+}
+
+
+def _risk_window_days(raw: str | None) -> int:
+    if not raw:
+        return 30
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ConfigError("RISK_WINDOW_DAYS must be a whole number of days.") from None
+    if days < 1:
+        raise ConfigError("RISK_WINDOW_DAYS must be at least 1.")
+    return days
+
+
+def _risk_thresholds(raw: str | None) -> dict[str, int]:
+    if not raw:
+        return dict(DEFAULT_RISK_THRESHOLDS)
+    message = ('RISK_THRESHOLDS must be a JSON object of whole numbers of at least 0, such as '
+               '{"phone_many_groups": 4}; names: ' + ", ".join(DEFAULT_RISK_THRESHOLDS) + ".")
+    try:
+        given = json.loads(raw)
+    except ValueError:
+        raise ConfigError(message) from None
+    if not isinstance(given, dict) or any(
+            name not in DEFAULT_RISK_THRESHOLDS or isinstance(value, bool)
+            or not isinstance(value, int) or value < 0 for name, value in given.items()):
+        raise ConfigError(message)
+    return {**DEFAULT_RISK_THRESHOLDS, **given}
+
+
 def _payment() -> dict:
     provider = os.environ.get("PAYMENT_PROVIDER", "local")
     if provider not in ("local", "http"):
@@ -154,6 +195,8 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "PROXY_FIX_HOPS": int(os.environ.get("PROXY_FIX_HOPS", "0")),
         "PLANS": _plans(os.environ.get("PLANS")),
         "API_TOKEN_TTL_DAYS": int(os.environ.get("API_TOKEN_TTL_DAYS", "90")),
+        "RISK_WINDOW_DAYS": _risk_window_days(os.environ.get("RISK_WINDOW_DAYS")),
+        "RISK_THRESHOLDS": _risk_thresholds(os.environ.get("RISK_THRESHOLDS")),
     }
     config.update(_payment())
     config.update(_notifications())

@@ -125,3 +125,13 @@ def codes_issue_reasoned(*, actor: User, plan: str, days: int, count: int,
     if not isinstance(days, int) or not isinstance(count, int):
         raise Invalid(_("Enter whole numbers."), code="invalid")
     return codes_issue(actor=actor, plan=plan, days=days, count=count, reason=reason, ip=ip)
+
+
+def staff_signal_viewed(*, actor: User, signal: str, key: str, level: int, rows: int,
+                        group_id: int | None = None, ip: str | None = None) -> None:
+    """Record that a staff member opened the evidence of a review-queue item
+    (staff.signal_viewed): its rows name people. group_id: the family it belongs to, if
+    one, so the look shows in that family's audit trail. The caller commits."""
+    staff_check(actor)
+    audit_record(actor=actor, action="staff.signal_viewed", group_id=group_id, ip=ip,
+                 details={"signal": signal, "key": key, "level": level, "rows": rows})
