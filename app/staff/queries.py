@@ -13,14 +13,14 @@ import phonenumbers
 from sqlalchemy import and_, func, or_, select
 
 from app.accounts.models import ApiToken, User
-from app.api.queries import ties_of, users_by_id, view_slots
 from app.audit.models import AuditEvent
-from app.connections.models import Connection
+from app.billing.provider import PaymentUnavailable, SubscriptionInfo, payment_provider
+from app.connections.models import Connection, ConnectionPermission
 from app.connections.queries import current_connections, matrix_blocks
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import FamilyGroup
-from app.groups.queries import GroupView, group_view
+from app.groups.models import FamilyGroup, FamilyGroupMember
+from app.groups.queries import GroupView, counts_from_view, group_view, slots_summary
 from app.invites.models import ConnectionInvite
 from app.notifications.models import InviteNotification
 
@@ -38,7 +38,12 @@ OLD_PREFIXES = {
     "0199": "059",
 }
 _NOT_DIGITS = re.compile(r"\D")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_EMAIL_START = re.compile(r"[a-z0-9._%+\-]+")
 MIN_PREFIX_DIGITS = 4
+MIN_EMAIL_PREFIX = 3
+QUERY_MAX = 254
+MAX_ID = 2**63 - 1  # BIGINT: a larger keyset bound means "no bound"
 
 
 @dataclass(frozen=True)
@@ -69,20 +74,34 @@ def _national_digits(raw: str) -> str | None:
         if not international and len(digits) != 9:
             return None  # "5678" is not the start of a number: which digits come first?
         digits = "0" + digits
-    if len(digits) == 11 and digits[:4] in OLD_PREFIXES:
+    if 5 <= len(digits) <= 11 and digits[:4] in OLD_PREFIXES:
+        # No 10-digit number starts with an old prefix: its start is an old number's too.
         digits = OLD_PREFIXES[digits[:4]] + digits[4:]
     return digits or None
 
 
+def clean_query(raw: str | None) -> str:
+    """A search box's text without control characters (PostgreSQL refuses NUL in a
+    string), trimmed, at most QUERY_MAX characters."""
+    return _CONTROL.sub(" ", raw or "").strip()[:QUERY_MAX]
+
+
 def search_key(raw: str | None) -> SearchKey | None:
-    """How a staff search box's text is read; None when it names nothing searchable."""
-    text = (raw or "").strip()
+    """How a staff search box's text is read; None when it names nothing searchable.
+    Digits (with the usual separators) are a phone number or its start; text with an @ is
+    an email or its start; a word of an address's characters with a letter in it
+    (lan.nguyen) is the start of an email."""
+    text = clean_query(raw)
     if not text:
         return None
     if "@" in text:
         email = text.lower()
         return SearchKey("email" if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email)
                          else "email_prefix", email)
+    lower = text.lower()
+    if (len(lower) >= MIN_EMAIL_PREFIX and _EMAIL_START.fullmatch(lower)
+            and re.search(r"[a-z]", lower)):
+        return SearchKey("email_prefix", lower)
     digits = _national_digits(text)
     if digits is None:
         return None
@@ -97,6 +116,14 @@ def search_key(raw: str | None) -> SearchKey | None:
     if MIN_PREFIX_DIGITS <= len(digits) < 10:
         return SearchKey("phone_prefix", "+84" + digits[1:])
     return None
+
+
+def users_by_id(ids: set[int]) -> dict[int, User]:
+    """Users by id, in one statement (none for no ids)."""
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
 
 
 def _prefix_range(column, prefix: str):
@@ -135,7 +162,7 @@ def groups_search(*, status: str | None, query: str | None, before_id: int | Non
     stmt = select(FamilyGroup)
     if status is not None:
         stmt = stmt.where(FamilyGroup.status == status)
-    text = (query or "").strip()
+    text = clean_query(query)
     if text:
         key = search_key(text)
         if key is not None and key.kind == "phone":
@@ -145,8 +172,30 @@ def groups_search(*, status: str | None, query: str | None, before_id: int | Non
             stmt = stmt.where(func.lower(FamilyGroup.name).like(
                 "%" + _like_prefix(text.lower())[:-1] + "%", escape="\\"))
     if before_id is not None:
-        stmt = stmt.where(FamilyGroup.id < before_id)
+        stmt = stmt.where(FamilyGroup.id < min(before_id, MAX_ID))
     return list(db.session.scalars(stmt.order_by(FamilyGroup.id.desc()).limit(limit + 1)))
+
+
+@dataclass
+class GroupRows:
+    """What a page of the group list shows beside the groups: admins and member counts."""
+
+    admins: dict[int, User]
+    counts: dict[int, dict[str, int]]  # group id → {"patient": n, "caregiver": n}
+
+
+def group_rows(groups: list[FamilyGroup]) -> GroupRows:
+    """The admins of a page of groups and their members per role: two statements, however
+    many groups."""
+    admins = users_by_id({g.admin_user_id for g in groups})
+    counts: dict[int, dict[str, int]] = {g.id: {"patient": 0, "caregiver": 0} for g in groups}
+    if groups:
+        for group_id, role, n in db.session.execute(
+                select(FamilyGroupMember.group_id, FamilyGroupMember.role, func.count())
+                .where(FamilyGroupMember.group_id.in_(list(counts)))
+                .group_by(FamilyGroupMember.group_id, FamilyGroupMember.role)).tuples():
+            counts[group_id][role] = n
+    return GroupRows(admins=admins, counts=counts)
 
 
 # --- a user's file -----------------------------------------------------------------------
@@ -178,6 +227,9 @@ class UserFile:
 def user_file(user: User) -> UserFile:
     """A user's groups and roles, connections, invites sent and received, notifications
     and sign-in status."""
+    # Imported here: app.api's routes import this module (the API serves staff too).
+    from app.api.queries import ties_of
+
     ties = ties_of([user.id])[user.id]
     connections = list(db.session.scalars(
         select(Connection).where(Connection.linked_user_id.is_not(None),
@@ -238,9 +290,13 @@ class GroupReview:
     audit: list[AuditEvent]
     actors: dict[int, User]
     next_audit_before: int | None
+    subscription: SubscriptionInfo | None = None  # the admin's plan, as the provider says
+    payment_down: bool = False  # the payment service did not answer
 
 
 def group_review(group: FamilyGroup, *, audit_before: int | None = None) -> GroupReview:
+    """The group for the staff page: one provider lookup for the plan and slots (None
+    when the payment service is down), the rest a fixed number of statements."""
     view = group_view(group, with_invites=True)
     connections, matrix_users = current_connections(group_id=group.id)
     patients = [user for _member, user in view.users_in("patient")]
@@ -256,12 +312,18 @@ def group_review(group: FamilyGroup, *, audit_before: int | None = None) -> Grou
             messages[row.invite_id].append(row)
     audit, next_before = audit_page(group.id, before_id=audit_before)
     people = {e.actor_id for e in audit if e.actor_id} | {group.admin_user_id} | {
-        i.sender_id for i in invites}
+        i.sender_id for i in invites} | {i.receiver_id for i in invites if i.receiver_id} | {
+        row.recipient_user_id for rows in messages.values() for row in rows}
     actors = users_by_id(people)
-    return GroupReview(view=view, admin=actors.get(group.admin_user_id), slots=view_slots(view),
+    try:
+        info, down = payment_provider().subscription_for(group.admin_user_id), False
+    except PaymentUnavailable:
+        info, down = None, True
+    slots = None if down else slots_summary(info, counts_from_view(view))
+    return GroupReview(view=view, admin=actors.get(group.admin_user_id), slots=slots,
                        matrix=matrix_blocks(patients, connections), matrix_users=matrix_users,
                        invites=invites, messages=dict(messages), audit=audit, actors=actors,
-                       next_audit_before=next_before)
+                       next_audit_before=next_before, subscription=info, payment_down=down)
 
 
 def audit_page(group_id: int, *, before_id: int | None,
@@ -277,15 +339,40 @@ def audit_page(group_id: int, *, before_id: int | None,
     return rows, rows[-1].id if more and rows else None
 
 
-def audit_all(group_id: int, *, batch: int = 1000):
-    """Every audit event of a group, oldest first, read in batches (for the CSV export)."""
+def audit_batches(group_id: int, *, batch: int = 1000):
+    """A group's audit events, oldest first, a list of at most `batch` at a time (keyset
+    on id: one statement per batch, and a trail of any length never sits in memory)."""
     after = 0
     while True:
         rows = list(db.session.scalars(
             select(AuditEvent).where(AuditEvent.family_group_id == group_id,
                                      AuditEvent.id > after)
             .order_by(AuditEvent.id).limit(batch)))
-        yield from rows
+        if rows:
+            yield rows
         if len(rows) < batch:
             return
         after = rows[-1].id
+
+
+def audit_all(group_id: int, *, batch: int = 1000):
+    """Every audit event of a group, oldest first, read in batches (for the CSV export)."""
+    for rows in audit_batches(group_id, batch=batch):
+        yield from rows
+
+
+def audit_count(group_id: int) -> int:
+    return db.session.scalar(select(func.count(AuditEvent.id))
+                             .where(AuditEvent.family_group_id == group_id)) or 0
+
+
+def permission_states(connection_ids: list[int]) -> dict[int, dict[str, bool]]:
+    """Each connection's six permissions (code → on), in one statement however many."""
+    states: dict[int, dict[str, bool]] = {cid: {} for cid in connection_ids}
+    if connection_ids:
+        for cid, code, enabled in db.session.execute(
+                select(ConnectionPermission.contact_id, ConnectionPermission.permission_code,
+                       ConnectionPermission.is_enabled)
+                .where(ConnectionPermission.contact_id.in_(connection_ids))).tuples():
+            states[cid][code] = bool(enabled)
+    return states

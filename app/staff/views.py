@@ -7,12 +7,78 @@ app/staff/queue_views.py and the actions' in app/staff/action_views.py, on this 
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, request, url_for
+import csv
+import io
+import json
+from datetime import UTC
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from app.staff.services import staff_check
+from app.accounts.models import User
+from app.api.body import cursor_arg, encode_cursor
+from app.billing.views import plan_name
+from app.connections.queries import (
+    permission_names,
+    permission_state,
+    private_details,
+    relationship_names,
+)
+from app.db import utcnow
+from app.errors import Invalid
+from app.extensions import db
+from app.groups.models import FamilyGroup
+from app.groups.services import group_staff_look
+from app.pages import acting_user
+from app.staff.forms import GroupFilterForm, ReasonForm, SearchForm
+from app.staff.queries import (
+    AUDIT_PAGE,
+    GROUP_PAGE,
+    MAX_ID,
+    audit_batches,
+    audit_count,
+    clean_query,
+    group_review,
+    group_rows,
+    groups_search,
+    permission_states,
+    search_key,
+    user_file,
+    user_search,
+    users_by_id,
+)
+from app.staff.services import staff_audit_exported, staff_check, staff_searched, staff_user_viewed
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+GROUP_STATUSES = ("active", "inactive", "dissolved")
+LABELS = {
+    "group": {"active": _l("Active"), "inactive": _l("Inactive"), "dissolved": _l("Dissolved")},
+    "invite": {"pending": _l("Pending"), "accepted": _l("Accepted"),
+               "rejected": _l("Rejected"), "cancelled": _l("Cancelled"),
+               "expired": _l("Expired")},
+    "message": {"pending": _l("Waiting to be sent"), "sent": _l("Sent"),
+                "delivered": _l("Delivered"), "failed": _l("Failed"),
+                "cancelled": _l("Cancelled")},
+    "channel": {"in_app": _l("In the portal"), "sms": _l("SMS"), "email": _l("Email"),
+                "push": _l("Push"), "payment": _l("Payment service")},
+    "plan": {"active": _l("Active"), "expired": _l("Expired"), "cancelled": _l("Cancelled")},
+    "role": {"patient": _l("patient"), "caregiver": _l("caregiver"), "admin": _l("admin")},
+}
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CSV_BATCH = 1000
 
 
 @bp.before_request
@@ -25,16 +91,186 @@ def _staff_only():
     return None
 
 
+@bp.context_processor
+def _helpers() -> dict:
+    return {"label": label, "invite_status": invite_status, "plan_name": plan_name}
+
+
+def label(kind: str, code: str | None) -> str:
+    """A status, channel or role in the reader's language; unknown codes as they are."""
+    return str(LABELS[kind].get(code, code or ""))
+
+
+def invite_status(invite) -> str:
+    """An invite's status as people see it: a pending invite past its expiry is expired."""
+    if invite.status == "pending" and invite.expires_at is not None \
+            and invite.expires_at <= utcnow():
+        return "expired"
+    return invite.status
+
+
+def detail_pairs(details: dict) -> list[tuple[str, str]]:
+    """An audit event's details as (key, text) to show; nested values as JSON."""
+    return [(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+            for key, value in sorted(details.items())]
+
+
+def id_arg(name: str) -> int | None:
+    """An optional id in the query string (a keyset bound); Invalid (422) when malformed."""
+    raw = request.args.get(name) or None
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ID:
+        raise Invalid(_("This page link is not valid. Go back to the first page."),
+                      code="invalid", fields={name: [_("Not a valid page.")]})
+    return int(raw)
+
+
+def found_or_404(model, object_id: int):
+    found = db.session.get(model, object_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+# --- search -------------------------------------------------------------------------------
+
+
 @bp.get("/")
 def index():
-    """Search users by phone or email (stub, replaced by the pages' helper)."""
-    return "staff"
+    """Find a user by phone (however typed) or email, or the start of either; audited."""
+    form = SearchForm(request.args)
+    query = clean_query(request.args.get("q"))
+    users, unsearchable = None, False
+    if query:
+        unsearchable = search_key(query) is None
+        users = [] if unsearchable else user_search(query)
+    page = render_template("staff/index.html", form=form, query=query, users=users,
+                           unsearchable=unsearchable, staff_section="search")
+    if query:
+        staff_searched(actor=acting_user(), what="users", query=query, found=len(users),
+                       ip=request.remote_addr)
+        db.session.commit()
+    return page
+
+
+# --- a user's file ------------------------------------------------------------------------
+
+
+@bp.get("/users/<int:user_id>")
+def user(user_id: int):
+    """A user's file: profile, sign-in, families, connections, invites, notifications."""
+    person = found_or_404(User, user_id)
+    file = user_file(person)
+    here = url_for("staff.user", user_id=person.id)
+    page = render_template(
+        "staff/user.html", file=file, person=person, people={**file.people, person.id: person},
+        states=permission_states([c.id for c in file.connections]),
+        permissions=permission_names(), relationships=relationship_names(),
+        account_form=ReasonForm(formdata=None, back=here), back=here, staff_section="search")
+    staff_user_viewed(actor=acting_user(), user=person, what="staff user page",
+                      ip=request.remote_addr)
+    db.session.commit()
+    return page
+
+
+# --- groups -------------------------------------------------------------------------------
 
 
 @bp.get("/groups")
 def groups():
-    """Groups by status, name or admin phone (stub)."""
-    return "groups"
+    """Families newest first, by status, name or admin phone; keyset pages; audited search."""
+    form = GroupFilterForm(request.args)
+    valid = form.validate()
+    try:
+        before = cursor_arg()
+    except Invalid as exc:
+        form.form_errors.extend(exc.fields.get("cursor", [exc.message]))
+        before, valid = None, False
+    if not valid:
+        return render_template("staff/groups.html", form=form, rows=None, extras=None,
+                               next_url=None, first_url=None, staff_section="groups"), 422
+    status, query = form.status.data or None, clean_query(form.q.data)
+    rows = groups_search(status=status, query=query, before_id=before, limit=GROUP_PAGE)
+    more, rows = len(rows) > GROUP_PAGE, rows[:GROUP_PAGE]
+    filters = {"status": status, "q": query or None}
+    page = render_template(
+        "staff/groups.html", form=form, rows=rows, extras=group_rows(rows),
+        next_url=url_for("staff.groups", cursor=encode_cursor(rows[-1].id), **filters)
+        if more else None,
+        first_url=url_for("staff.groups", **filters) if before is not None else None,
+        staff_section="groups")
+    if query:
+        staff_searched(actor=acting_user(), what="groups", query=query, found=len(rows),
+                       ip=request.remote_addr)
+        db.session.commit()
+    return page
+
+
+@bp.get("/groups/<int:group_id>")
+def group(group_id: int):
+    """A family as staff see it: plan, members, read-only matrix, invites, audit trail."""
+    family = found_or_404(FamilyGroup, group_id)
+    before = id_arg("audit_before")
+    review = group_review(family, audit_before=before)
+    me = acting_user()
+    page = render_template(
+        "staff/group.html", group=family, review=review, permissions=permission_names(),
+        relationships=relationship_names(), permission_state=permission_state,
+        details={e.id: detail_pairs(private_details(e, me)) for e in review.audit},
+        audit_page_size=AUDIT_PAGE,
+        back=url_for("staff.group", group_id=group_id, audit_before=before),
+        staff_section="groups")
+    if group_staff_look(actor=me, group=family, what="staff group page",
+                        ip=request.remote_addr):
+        db.session.commit()
+    return page
+
+
+@bp.get("/groups/<int:group_id>/audit.csv")
+def group_audit_csv(group_id: int):
+    """The family's whole audit trail as CSV (UTF-8 with BOM for Excel); audited first."""
+    family = found_or_404(FamilyGroup, group_id)
+    staff_audit_exported(actor=acting_user(), group=family, rows=audit_count(family.id),
+                         ip=request.remote_addr)
+    db.session.commit()
+    filename = f"family-{group_id}-audit-{utcnow():%Y%m%d-%H%M%S}.csv"
+    return Response(stream_with_context(_csv_lines(group_id)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _csv_lines(group_id: int):
+    """The CSV a batch of events at a time, their actors read once per batch."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        chunk = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return chunk
+
+    buffer.write("\ufeff")
+    writer.writerow(["id", "time", "actor_id", "actor_phone", "action", "subject_type",
+                     "subject_id", "details", "ip"])
+    yield flush()
+    for events in audit_batches(group_id, batch=CSV_BATCH):
+        actors = users_by_id({e.actor_id for e in events if e.actor_id is not None})
+        for e in events:
+            actor = actors.get(e.actor_id)
+            writer.writerow([_cell(v) for v in (
+                e.id, e.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                e.actor_id, actor.phone if actor else None, e.action, e.subject_type,
+                e.subject_id,
+                json.dumps(e.details, ensure_ascii=False, sort_keys=True, default=str)
+                if e.details else None,
+                e.ip)])
+        yield flush()
 
 
 # The queue's and the actions' routes register themselves on bp.

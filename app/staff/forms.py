@@ -1,0 +1,57 @@
+"""Staff forms: input shape only. The reason every action needs is checked by the services
+(audit_reason), so that the pages and the API say the same thing."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, NumberRange
+
+from app.billing.services import MAX_CODES_PER_RUN
+from app.forms import BaseForm
+
+MAX_DAYS = 3660
+BETWEEN = _l("Enter a whole number from %(min)d to %(max)d.")
+
+
+class ReasonForm(BaseForm):
+    """Suspend, reactivate, resend: the reason kept in the audit trail, and the staff page
+    to go back to."""
+
+    reason = TextAreaField(_l("Reason"), render_kw={"rows": 2, "maxlength": 500})
+    back = HiddenField()
+
+
+class CodesForm(BaseForm):
+    """Issue activation codes; the view fills the plan choices from the configuration."""
+
+    plan = SelectField(_l("Plan"), choices=[])
+    days = IntegerField(_l("Days"), default=365, validators=[
+        InputRequired(), NumberRange(min=1, max=MAX_DAYS, message=BETWEEN)])
+    count = IntegerField(_l("How many codes"), default=1, validators=[
+        InputRequired(), NumberRange(min=1, max=MAX_CODES_PER_RUN, message=BETWEEN)])
+    reason = TextAreaField(_l("Reason"), render_kw={"rows": 2, "maxlength": 500})
+
+
+class SearchForm(BaseForm):
+    """The staff user search (GET: no CSRF, the query string is the state)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Phone or email"), render_kw={
+        "type": "search", "autocomplete": "off", "maxlength": 254})
+
+
+class GroupFilterForm(BaseForm):
+    """The group list's filters (GET: no CSRF)."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField(_l("Status"), default="", choices=[
+        SelectChoice("", _l("All")), SelectChoice("active", _l("Active")),
+        SelectChoice("inactive", _l("Inactive")), SelectChoice("dissolved", _l("Dissolved"))])
+    q = StringField(_l("Family name or admin phone"), render_kw={
+        "type": "search", "autocomplete": "off", "maxlength": 254})
