@@ -59,5 +59,6 @@ from app.api import (  # noqa: E402
     routes_invites,  # noqa: F401
     routes_notifications,  # noqa: F401
     routes_reports,  # noqa: F401
+    routes_staff,  # noqa: F401
     routes_users,  # noqa: F401
 )

@@ -100,14 +100,3 @@ def group_audit(group_id: int, limit: int) -> list[AuditEvent]:
     return list(db.session.scalars(
         select(AuditEvent).where(AuditEvent.family_group_id == group_id)
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)))
-
-
-def groups_page(*, status: str | None, before_id: int | None,
-                limit: int) -> list[FamilyGroup]:
-    """Groups newest first (keyset on id), limit + 1 rows so the caller knows if more."""
-    query = select(FamilyGroup)
-    if status is not None:
-        query = query.where(FamilyGroup.status == status)
-    if before_id is not None:
-        query = query.where(FamilyGroup.id < before_id)
-    return list(db.session.scalars(query.order_by(FamilyGroup.id.desc()).limit(limit + 1)))

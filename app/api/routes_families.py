@@ -14,7 +14,6 @@ from app.api.queries import (
     group_audit,
     group_invites,
     group_visible,
-    groups_page,
     members_by_group,
     view_slots,
 )
@@ -22,7 +21,7 @@ from app.api.routes_connections import controlled_json, no_body, reason_body
 from app.api.serializers import audit_json, connection_json, family_json, invite_json
 from app.connections.control import caregiver_restore, caregiver_revoke
 from app.connections.queries import current_connections
-from app.errors import Forbidden
+from app.errors import Forbidden, Invalid
 from app.extensions import db
 from app.groups.membership import group_dissolve
 from app.groups.models import FamilyGroup
@@ -35,6 +34,8 @@ from app.groups.services import (
 from app.invites.models import INVITE_STATUSES
 from app.invites.services import invite_create
 from app.permissions import can_manage_invites
+from app.staff.queries import QUERY_MAX, clean_query, groups_search
+from app.staff.services import staff_searched
 
 GROUP_STATUSES = ("active", "inactive", "dissolved")
 STR = (str,)
@@ -101,16 +102,27 @@ def family_dissolve(group_id: int):
 
 @bp.get("/families")
 def family_list():
-    """Staff: families newest first, by status, a page at a time."""
+    """Staff: families newest first, by status, by the admin's phone (however typed) or a
+    part of the name (q, audited as a search), a page at a time."""
     if not actor().is_staff:
         raise Forbidden(_("Only staff can list families."), code="forbidden")
     status = choice_arg("status", GROUP_STATUSES)
     limit = int_arg("limit", default=50, low=1, high=100)
-    groups = groups_page(status=status, before_id=cursor_arg(), limit=limit)
+    raw = request.args.get("q") or ""
+    query = clean_query(raw)
+    if len(raw) > QUERY_MAX:
+        raise Invalid(_("Some fields are missing or not right."), code="invalid",
+                      fields={"q": [_("At most %(n)d characters.", n=QUERY_MAX)]})
+    groups = groups_search(status=status, query=query, before_id=cursor_arg(), limit=limit)
     more, groups = len(groups) > limit, groups[:limit]
     members = members_by_group([g.id for g in groups])
-    return jsonify(items=[family_json(g, members[g.id]) for g in groups],
-                   nextCursor=encode_cursor(groups[-1].id) if more else None)
+    answer = {"items": [family_json(g, members[g.id]) for g in groups],
+              "nextCursor": encode_cursor(groups[-1].id) if more else None}
+    if query:
+        staff_searched(actor=actor(), what="groups", query=query, found=len(groups),
+                       ip=request.remote_addr)
+        db.session.commit()
+    return jsonify(answer)
 
 
 @bp.get("/families/<int:group_id>/connections")

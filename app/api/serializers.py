@@ -143,3 +143,61 @@ def notification_json(row: InviteNotification, locale: str) -> dict[str, Any]:
     return {"id": row.id, "type": row.notification_type, "createdAt": iso(row.created_at),
             "read": row.status == "delivered", "groupId": row.family_group_id,
             "payload": payload, "subject": subject, "text": text}
+
+
+# --- staff (/api/v1/staff) ------------------------------------------------------------------
+
+
+def staff_invite_json(invite: ConnectionInvite) -> dict[str, Any]:
+    """An invite as staff see it: who sent it and, once known, who received it."""
+    return {**invite_json(invite), "senderId": invite.sender_id,
+            "receiverId": invite.receiver_id}
+
+
+def outbox_json(row: InviteNotification) -> dict[str, Any]:
+    """An outbox row as staff see it: its delivery state per channel. The payload stays on
+    the server (it may carry the sealed invite token)."""
+    return {"id": row.id, "inviteId": row.invite_id, "familyId": row.family_group_id,
+            "type": row.notification_type, "channel": row.channel,
+            "recipient": row.recipient, "recipientUserId": row.recipient_user_id,
+            "status": row.status, "retryCount": row.retry_count, "error": row.error,
+            "sentAt": iso(row.sent_at), "deliveredAt": iso(row.delivered_at),
+            "nextAttemptAt": iso(row.next_attempt_at), "createdAt": iso(row.created_at),
+            "updatedAt": iso(row.updated_at)}
+
+
+def sign_in_json(sign_in: Any) -> dict[str, Any]:
+    """app.staff.queries.SignIn: suspended or not, last login, live tokens, recent failures."""
+    return {"active": sign_in.active, "lastLoginAt": iso(sign_in.last_login_at),
+            "tokensLive": sign_in.tokens_live, "failed24h": sign_in.failed_24h,
+            "lastFailedAt": iso(sign_in.last_failed_at)}
+
+
+def group_brief_json(group: FamilyGroup) -> dict[str, Any]:
+    return {"id": group.id, "name": group.name, "status": group.status,
+            "adminId": group.admin_user_id}
+
+
+def person_json(user: User) -> dict[str, Any]:
+    """Another party named in a staff answer (staff see phones)."""
+    return {"id": user.id, "name": user.name, "phone": user.phone}
+
+
+def flag_json(flag: Any) -> dict[str, Any]:
+    """A flagged item of the review queue (app.staff.signals.Flag)."""
+    return {"signal": flag.signal, "key": flag.key, "level": flag.level, "title": flag.title}
+
+
+def reviewed_json(item: Any) -> dict[str, Any]:
+    """A recently reviewed item of the queue (app.staff.signals.Reviewed): its level when
+    reviewed and now (null: no longer flagged)."""
+    return {"signal": item.signal.name, "key": item.key, "title": item.title,
+            "level": item.level, "levelNow": item.level_now, "note": item.note,
+            "reviewer": item.reviewer, "reviewedAt": iso(item.at)}
+
+
+def review_json(review: Any) -> dict[str, Any]:
+    """A staff review of a flagged item (app.staff.models.StaffReview)."""
+    return {"id": review.id, "signal": review.signal, "key": review.subject_key,
+            "level": review.level, "note": review.note, "reviewedBy": review.reviewed_by,
+            "createdAt": iso(review.created_at)}

@@ -1,0 +1,197 @@
+"""Staff, /api/v1/staff: user search and a user's file, suspend and reactivate, resend a
+failed notification, issue activation codes, the review queue (SPEC §1, §7).
+
+One guard for every route under /api/v1/staff, before it runs: a signed-in user who is
+not staff gets 403 staff_only (no user at all is 401, from app/api/auth.py). Each look at
+a user or a search is audited, each action carries a reason into the audit trail.
+"""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm.attributes import set_committed_value
+
+from app.accounts.models import User
+from app.accounts.services import account_reactivate, account_suspend
+from app.api import bp
+from app.api.auth import actor
+from app.api.body import json_body
+from app.api.queries import ties_of
+from app.api.serializers import (
+    connection_json,
+    flag_json,
+    group_brief_json,
+    outbox_json,
+    person_json,
+    review_json,
+    reviewed_json,
+    sign_in_json,
+    staff_invite_json,
+    user_json,
+)
+from app.connections.models import Connection, ConnectionPermission
+from app.errors import Invalid, NotFound
+from app.extensions import db
+from app.staff.queries import QUERY_MAX, clean_query, user_file, user_search
+from app.staff.services import (
+    codes_issue_reasoned,
+    notification_resend,
+    review_mark,
+    staff_check,
+    staff_searched,
+    staff_user_viewed,
+)
+from app.staff.signals import queue
+
+PREFIX = "/api/v1/staff"
+REASON = {"reason": (str, None)}
+
+
+@bp.before_request
+def _staff_only() -> None:
+    """Every route whose path starts with /api/v1/staff is for staff, checked here once
+    (after authenticate) so that a new route cannot forget it."""
+    rule = request.url_rule
+    if rule is not None and (rule.rule == PREFIX or rule.rule.startswith(PREFIX + "/")):
+        staff_check(actor())
+
+
+def _optional_text(key: str, fields: dict) -> str | None:
+    """A body with one optional text field; no body at all is the same as {}. A missing
+    or blank value is left to the service (reason_required says what is missing)."""
+    return json_body(optional=fields).get(key) if request.get_data() else None
+
+
+def _user(user_id: int, *, lock: bool = False) -> User:
+    """The user; lock: held until the commit, so two staff members acting at once on the
+    same account see each other's change (the second gets the 409)."""
+    user = db.session.get(User, user_id, with_for_update=lock)
+    if user is None:
+        raise NotFound(_("This person does not exist."), code="not_found")
+    return user
+
+
+def _users_json(users: list[User]) -> list[dict]:
+    ties = ties_of([u.id for u in users])
+    return [user_json(u, roles=[(g.id, role) for g, role in ties[u.id]], private=True)
+            for u in users]
+
+
+def _load_permissions(connections: list[Connection]) -> None:
+    """The permission rows of several connections in one statement (not one each)."""
+    rows: dict[int, list[ConnectionPermission]] = {c.id: [] for c in connections}
+    if rows:
+        for row in db.session.scalars(
+                select(ConnectionPermission).where(ConnectionPermission.contact_id.in_(rows))
+                .order_by(ConnectionPermission.id)):
+            rows[row.contact_id].append(row)
+    for connection in connections:
+        set_committed_value(connection, "permissions", rows[connection.id])
+
+
+@bp.get("/staff/users")
+def staff_users():
+    """Users by phone (however typed, or its start) or email (or its start); audited."""
+    raw = request.args.get("q") or ""
+    query = clean_query(raw)
+    if not query or len(raw) > QUERY_MAX:
+        message = _("Type a phone number or an email address, at most %(n)d characters.",
+                    n=QUERY_MAX)
+        raise Invalid(message, code="invalid", fields={"q": [message]})
+    users = user_search(query)
+    answer = {"items": _users_json(users)}
+    staff_searched(actor=actor(), what="users", query=query, found=len(users),
+                   ip=request.remote_addr)
+    db.session.commit()
+    return jsonify(answer)
+
+
+@bp.get("/staff/users/<int:user_id>")
+def staff_user(user_id: int):
+    """A user's file: families and roles, connections, invites, notifications, sign-in."""
+    user = _user(user_id)
+    file = user_file(user)
+    _load_permissions(file.connections)
+    people = {**file.people, user.id: user}
+    answer = {
+        "user": user_json(user, roles=[(g.id, role) for g, role in file.ties], private=True),
+        "signIn": sign_in_json(file.sign_in),
+        "families": [{**group_brief_json(g), "role": role}
+                     for g, role in sorted(file.ties, key=lambda t: (t[0].id, t[1]))],
+        "connections": [connection_json(c, people, viewer=actor()) for c in file.connections],
+        "invitesSent": [staff_invite_json(i) for i in file.invites_sent],
+        "invitesReceived": [staff_invite_json(i) for i in file.invites_received],
+        "notifications": [outbox_json(n) for n in file.notifications],
+        "groups": [group_brief_json(g) for _id, g in sorted(file.groups.items())],
+        "people": [person_json(p) for _id, p in sorted(file.people.items())],
+    }
+    staff_user_viewed(actor=actor(), user=user, what="file", ip=request.remote_addr)
+    db.session.commit()
+    return jsonify(answer)
+
+
+@bp.post("/staff/users/<int:user_id>/suspend")
+def staff_suspend(user_id: int):
+    """Suspend an account, with a reason: no sign-in, sessions and tokens end; 200 user."""
+    reason = _optional_text("reason", REASON)
+    user = _user(user_id, lock=True)
+    account_suspend(actor=actor(), user=user, reason=reason, ip=request.remote_addr)
+    [answer] = _users_json([user])
+    db.session.commit()
+    return jsonify(answer)
+
+
+@bp.post("/staff/users/<int:user_id>/reactivate")
+def staff_reactivate(user_id: int):
+    """Lift a suspension, with a reason; 200 user."""
+    reason = _optional_text("reason", REASON)
+    user = _user(user_id, lock=True)
+    account_reactivate(actor=actor(), user=user, reason=reason, ip=request.remote_addr)
+    [answer] = _users_json([user])
+    db.session.commit()
+    return jsonify(answer)
+
+
+@bp.post("/staff/notifications/<int:notification_id>/resend")
+def staff_resend(notification_id: int):
+    """Queue a failed notification again, with a reason; 200 {notification}."""
+    reason = _optional_text("reason", REASON)
+    row = notification_resend(actor=actor(), notification_id=notification_id, reason=reason,
+                              ip=request.remote_addr)
+    answer = {"notification": outbox_json(row)}
+    db.session.commit()
+    return jsonify(answer)
+
+
+@bp.post("/staff/codes")
+def staff_codes():
+    """Issue activation codes, with a reason; 201 {codes, plan, days}: shown this once."""
+    body = json_body(required={"plan": (str,), "days": (int,)},
+                     optional={"count": (int,), **REASON})
+    codes = codes_issue_reasoned(actor=actor(), plan=body["plan"], days=body["days"],
+                                 count=body.get("count", 1), reason=body.get("reason"),
+                                 ip=request.remote_addr)
+    db.session.commit()
+    return jsonify(codes=codes, plan=body["plan"], days=body["days"]), 201
+
+
+@bp.get("/staff/queue")
+def staff_queue():
+    """The review queue: flagged items still to review, and those reviewed at their
+    current level."""
+    found = queue()
+    return jsonify(items=[flag_json(f) for section in found.sections for f in section.open],
+                   reviewed=[reviewed_json(r) for r in found.reviewed])
+
+
+@bp.post("/staff/queue/<signal>/<key>/review")
+def staff_review(signal: str, key: str):
+    """Mark a flagged item reviewed, with a note; 201 {review}."""
+    note = _optional_text("note", {"note": (str, None)})
+    review = review_mark(actor=actor(), signal=signal, key=key, note=note,
+                         ip=request.remote_addr)
+    answer = {"review": review_json(review)}
+    db.session.commit()
+    return jsonify(answer), 201
