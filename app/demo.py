@@ -18,12 +18,15 @@ from app.accounts.phone import display_phone, normalize_phone
 from app.audit.services import audit_record
 from app.billing.models import Subscription
 from app.billing.services import codes_issue
+from app.connections.control import connection_restore, connection_revoke
 from app.connections.models import PERMISSION_CODES, Connection, ConnectionPermission
 from app.db import utcnow
 from app.extensions import db
 from app.groups.models import FamilyGroup, FamilyGroupMember
+from app.invites.models import ConnectionInvite
 from app.invites.services import invite_create
 from app.invites.tokens import accept_url
+from app.notifications.models import InviteNotification
 from app.reports.models import PatientReport
 
 PASSWORD = "giadinh2026"  # noqa: S105 - the demo's published password, printed on load
@@ -120,6 +123,7 @@ def load_demo_data() -> list[str]:
     issued = invite_create(actor=users["an"], group=group, phone=pending_phone, role="caregiver")
     ttl_days = current_app.config["INVITE_TTL_DAYS"]
     [spare_code] = codes_issue(actor=None, plan="family_plus", days=365, count=1)
+    _staff_review_examples(users, issued.invite)
 
     base = current_app.config["PUBLIC_BASE_URL"]
     lines = [
@@ -137,5 +141,24 @@ def load_demo_data() -> list[str]:
               f"{ttl_days} days: {accept_url(issued.token)}",
               f"A spare activation code (plan family_plus, 365 days) for a new account: "
               f"{spare_code}",
+              "For staff: the invite's SMS failed (resend it from the family's staff page) "
+              "and Dũng's connection to Hoa was disconnected and restored three times (the "
+              "review queue flags it).",
               f"Log in at {base}/account/login"]
     return lines
+
+
+def _staff_review_examples(users: dict[str, User], invite: ConnectionInvite) -> None:
+    """Something for staff to review: the pending invite's SMS failed for good, and the
+    admin disconnected and restored Dũng → Hoa three times (a disconnect_cycles signal)."""
+    for row in db.session.scalars(select(InviteNotification).where(
+            InviteNotification.invite_id == invite.id, InviteNotification.channel == "sms")):
+        row.status, row.retry_count, row.next_attempt_at = (
+            "failed", current_app.config["NOTIFY_MAX_ATTEMPTS"], None)
+        row.error = "gateway answered 503 Service Unavailable"
+    connection = db.session.scalar(select(Connection).where(
+        Connection.user_id == users["hoa"].id, Connection.linked_user_id == users["dung"].id))
+    for reason in ("Thử tắt", "Tắt lại", None):
+        connection_revoke(actor=users["an"], connection_id=connection.id, reason=reason)
+        connection_restore(actor=users["an"], connection_id=connection.id)
+    db.session.flush()

@@ -20,6 +20,8 @@ class Subscription(db.Model):
         CheckConstraint("patient_slots >= 0 AND caregiver_slots >= 0",
                         name="chk_subscription_slots"),
         # One active subscription per owner: a second code extends it instead.
+        # The local provider asks for an owner's subscriptions, whatever their status.
+        Index("idx_subscriptions_owner", "owner_user_id"),
         Index("idx_subscription_active_owner", "owner_user_id", unique=True,
               sqlite_where=text("status = 'active'"),
               postgresql_where=text("status = 'active'")),

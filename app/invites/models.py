@@ -38,6 +38,8 @@ class ConnectionInvite(db.Model):
         Index("idx_invites_token_hash", "token_hash", unique=True),
         # The staff risk signals read recent invites and recent expiries.
         Index("idx_invites_created", "created_at"),
+        # A family's invites, all statuses (the staff group page, the API's invite list).
+        Index("idx_invites_family_group", "family_group_id"),
         Index("idx_invites_expires", "expires_at"),
     )
 

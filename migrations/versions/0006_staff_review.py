@@ -2,7 +2,9 @@
 
 Issue 5: staff_reviews records who reviewed a flagged pattern, at what level, with a
 note. The indexes serve the staff group list (status, id: keyset pages) and the risk
-signals, which read recent rows of the audit trail, invites, connections and outbox.
+signals, which read recent rows of the audit trail, invites, connections and outbox,
+and two lookups that read whole tables at scale: a family's invites, an owner's
+subscriptions (measured with bench/staff_bench.py at 200,000 families).
 
 Revision ID: 0006_staff_review
 Revises: 0005_permission_enabled_notice
@@ -24,6 +26,8 @@ INDEXES = (
     ("idx_audit_action_time", "audit_events", ["action", "created_at"]),
     ("idx_invites_created", "connection_invites", ["created_at"]),
     ("idx_invites_expires", "connection_invites", ["expires_at"]),
+    ("idx_invites_family_group", "connection_invites", ["family_group_id"]),
+    ("idx_subscriptions_owner", "subscriptions", ["owner_user_id"]),
     ("idx_emergency_contacts_created", "user_emergency_contacts", ["created_at"]),
     ("idx_notifications_recipient", "invite_notifications", ["recipient"]),
 )

@@ -113,3 +113,24 @@ def test_codes_issue_refuses_an_unknown_plan_and_writes_nothing(fresh):
     assert result.exit_code == 1
     assert "gold" in result.output
     assert count(ActivationCode) == 0
+
+
+def test_demo_data_gives_staff_a_failed_sms_and_a_flagged_connection(fresh):
+    from app.notifications.models import InviteNotification
+    from app.staff.signals import flags
+
+    assert fresh.test_cli_runner().invoke(args=["demo-data"]).exit_code == 0
+    failed = db.session.scalars(select(InviteNotification).where(
+        InviteNotification.status == "failed")).all()
+    assert [(row.channel, row.recipient) for row in failed] == [("sms", "+84944555666")]
+    hoa, dung = (db.session.scalar(select(User).where(User.name == name))
+                 for name in ("Trần Thị Hoa", "Lê Văn Dũng"))
+    connection = db.session.scalar(select(Connection).where(
+        Connection.user_id == hoa.id, Connection.linked_user_id == dung.id))
+    with fresh.test_request_context():
+        cycles = flags("disconnect_cycles")
+    assert [(flag.key, flag.level) for flag in cycles] == [(str(connection.id), 3)]
+    # It ends restored: six permissions ON, the family as it was.
+    assert connection.permission_revoked is False
+    assert count(ConnectionPermission, ConnectionPermission.contact_id == connection.id,
+                 ConnectionPermission.is_enabled.is_(True)) == 6
