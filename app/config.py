@@ -82,7 +82,7 @@ def _plans(raw: str | None) -> dict[str, dict[str, int]]:
     return checked
 
 
-# Staff risk signals (app/staff/signals.py): an item is flagged when its count in the last
+# Staff risk signals (app/staff/signal_kinds.py): an item is flagged when its count in the last
 # RISK_WINDOW_DAYS reaches its threshold. RISK_THRESHOLDS (JSON) overrides some of them.
 DEFAULT_RISK_THRESHOLDS = {
     "phone_many_groups": 3,
