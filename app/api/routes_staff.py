@@ -132,23 +132,16 @@ def staff_user(user_id: int):
     return jsonify(answer)
 
 
-@bp.post("/staff/users/<int:user_id>/suspend")
-def staff_suspend(user_id: int):
-    """Suspend an account, with a reason: no sign-in, sessions and tokens end; 200 user."""
-    reason = _optional_text("reason", REASON)
-    user = _user(user_id, lock=True)
-    account_suspend(actor=actor(), user=user, reason=reason, ip=request.remote_addr)
-    [answer] = _users_json([user])
-    db.session.commit()
-    return jsonify(answer)
+ACCOUNT_ACTIONS = {"suspend": account_suspend, "reactivate": account_reactivate}
 
 
-@bp.post("/staff/users/<int:user_id>/reactivate")
-def staff_reactivate(user_id: int):
-    """Lift a suspension, with a reason; 200 user."""
+@bp.post("/staff/users/<int:user_id>/<any(suspend, reactivate):action>")
+def staff_account(user_id: int, action: str):
+    """Suspend an account (no sign-in; sessions and tokens end) or lift the suspension,
+    with a reason; 200 user."""
     reason = _optional_text("reason", REASON)
     user = _user(user_id, lock=True)
-    account_reactivate(actor=actor(), user=user, reason=reason, ip=request.remote_addr)
+    ACCOUNT_ACTIONS[action](actor=actor(), user=user, reason=reason, ip=request.remote_addr)
     [answer] = _users_json([user])
     db.session.commit()
     return jsonify(answer)

@@ -17,6 +17,7 @@ the test until the parameter is added to `params` below.
 from __future__ import annotations
 
 import html
+import itertools
 import json
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select, update
+from werkzeug.routing import AnyConverter
 
 from app.accounts.models import User
 from app.accounts.phone import display_phone
@@ -142,17 +144,23 @@ def requests_of(app, world) -> list[tuple[str, str, str]]:
     a search (the start of a stranger's phone number), so search results would show."""
     walked = []
     for rule in staff_rules(app):
-        unknown = rule.arguments - set(world.params)
+        # An <any(a, b):name> part is walked with each of its values.
+        choices = {name: sorted(converter.items) for name, converter in rule._converters.items()
+                   if isinstance(converter, AnyConverter)}
+        unknown = rule.arguments - set(world.params) - set(choices)
         if unknown:
             pytest.fail(f"{rule.rule}: no real value for {sorted(unknown)}; add it to "
                         "world.params so that the new route is walked")
-        _domain, path = rule.build({k: world.params[k] for k in rule.arguments},
-                                   append_unknown=False)
-        segment = rule.rule.rstrip("/").rsplit("/", 1)[-1]
-        for method in sorted(rule.methods - NOT_WALKED):
-            walked.append((method, path, segment))
-            if method == "GET":
-                walked.append((method, f"{path}?q={world.search}", segment))
+        fixed = {k: world.params[k] for k in rule.arguments - set(choices)}
+        for picked in itertools.product(*choices.values()):
+            values = {**fixed, **dict(zip(choices, picked, strict=True))}
+            _domain, path = rule.build(values, append_unknown=False)
+            segment = path.rstrip("/").rsplit("/", 1)[-1] if choices else \
+                rule.rule.rstrip("/").rsplit("/", 1)[-1]
+            for method in sorted(rule.methods - NOT_WALKED):
+                walked.append((method, path, segment))
+                if method == "GET":
+                    walked.append((method, f"{path}?q={world.search}", segment))
     return walked
 
 
