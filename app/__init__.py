@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 from app.config import load_config
 from app.db import configure_sqlite
 from app.extensions import babel, csrf, db, limiter, login_manager, migrate
+from app.models_base import MAX_ID
 
 BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,7 +35,7 @@ class IdConverter(IntegerConverter):
     """`<int:…>` bounded to the database's BIGINT range."""
 
     def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's parameter name
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 

@@ -11,6 +11,7 @@ from app.db import UTCDateTime, utcnow
 
 # BIGSERIAL on PostgreSQL as in the seed; SQLite only autoincrements INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+MAX_ID = 2**63 - 1  # the largest BIGINT: ids in URLs and cursors stay within it
 
 
 def pk() -> Mapped[int]:

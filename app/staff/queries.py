@@ -22,6 +22,7 @@ from app.extensions import db
 from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.groups.queries import GroupView, counts_from_view, group_view, slots_summary
 from app.invites.models import ConnectionInvite
+from app.models_base import MAX_ID
 from app.notifications.models import InviteNotification
 
 USER_RESULTS = 50
@@ -43,7 +44,6 @@ _EMAIL_START = re.compile(r"[a-z0-9._%+\-]+")
 MIN_PREFIX_DIGITS = 4
 MIN_EMAIL_PREFIX = 3
 QUERY_MAX = 254
-MAX_ID = 2**63 - 1  # BIGINT: a larger keyset bound means "no bound"
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def groups_search(*, status: str | None, query: str | None, before_id: int | Non
             stmt = stmt.where(func.lower(FamilyGroup.name).like(
                 "%" + _like_prefix(text.lower())[:-1] + "%", escape="\\"))
     if before_id is not None:
-        stmt = stmt.where(FamilyGroup.id < min(before_id, MAX_ID))
+        stmt = stmt.where(FamilyGroup.id < min(before_id, MAX_ID))  # beyond: no bound
     return list(db.session.scalars(stmt.order_by(FamilyGroup.id.desc()).limit(limit + 1)))
 
 

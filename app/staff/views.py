@@ -40,12 +40,12 @@ from app.errors import Invalid
 from app.extensions import db
 from app.groups.models import FamilyGroup
 from app.groups.services import group_staff_look
+from app.models_base import MAX_ID
 from app.pages import acting_user
 from app.staff.forms import GroupFilterForm, ReasonForm, SearchForm
 from app.staff.queries import (
     AUDIT_PAGE,
     GROUP_PAGE,
-    MAX_ID,
     audit_batches,
     audit_count,
     clean_query,
