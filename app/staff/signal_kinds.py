@@ -9,6 +9,7 @@ the reader (RISK_WINDOW_DAYS, RISK_THRESHOLDS: docs/configuration.md).
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -158,7 +159,7 @@ def _recipient_label(recipient: str, name: str | None) -> str:
 # --- the signals ----------------------------------------------------------------------
 
 
-class Signal:
+class Signal(ABC):
     """One risk signal. counted() is its aggregate: (key, level) per subject, grouped,
     window-limited; the rest turns keys into titles, links and evidence rows."""
 
@@ -170,24 +171,29 @@ class Signal:
         """The key as the database holds it, or None when it cannot name an item."""
         return int(raw) if _ID.fullmatch(raw) else None
 
+    @abstractmethod
     def counted(self, s: Settings) -> tuple[Select, Any, Any]:
-        raise NotImplementedError
+        """The aggregate, its key column and its level column."""
 
+    @abstractmethod
     def subjects(self, keys: Sequence[Any]) -> dict[Any, Any]:
         """What titles and links need of each subject (names), in one statement."""
-        raise NotImplementedError
 
+    @abstractmethod
     def title(self, key: Any, level: int, subject: Any, s: Settings) -> str:
-        raise NotImplementedError
+        """A one-line title of a flagged item."""
 
+    @abstractmethod
     def links(self, key: Any, subject: Any) -> list[tuple[str, str]]:
-        raise NotImplementedError
+        """(label, url) of the staff pages of its subjects."""
 
+    @abstractmethod
     def meaning(self, s: Settings) -> str:
-        raise NotImplementedError
+        """What the signal means, with its threshold and window."""
 
+    @abstractmethod
     def rows(self, key: Any, subject: Any, s: Settings) -> tuple[list[str], list[EvidenceRow]]:
-        raise NotImplementedError
+        """The evidence table: headings and rows."""
 
     def key_label(self, key: str) -> str:
         return key
