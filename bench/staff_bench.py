@@ -35,7 +35,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, text
 
-from bench.staff_generate import PASSWORD
+from bench.staff_generate import PASSWORD, postgres_url
 
 STAFF_PHONE = "+84888000001"  # outside the generated prefixes
 GATE_MS = 100.0
@@ -370,10 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra", action="store_true",
                         help="also time a user's file, a group's page and the queue")
     args = parser.parse_args(argv)
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgresql", "postgres://")):
-        print("Set DATABASE_URL to the generated PostgreSQL database (bench/README.md).",
-              file=sys.stderr)
+    url = postgres_url()
+    if url is None:
         return 2
     try:
         fine = run(url, runs=args.runs, warmup=args.warmup, extra=args.extra, page=args.page)

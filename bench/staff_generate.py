@@ -516,6 +516,16 @@ def generate(database_url: str, *, users: int = DEFAULT_USERS, groups: int = DEF
     return written
 
 
+def postgres_url() -> str | None:
+    """DATABASE_URL when it names a PostgreSQL database; else None, having said so."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgresql", "postgres://")):
+        return url
+    print("Set DATABASE_URL to the benchmark's PostgreSQL database (see bench/README.md).",
+          file=sys.stderr)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -528,10 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reset", action="store_true",
                         help="empty every data table first (the lookup tables stay)")
     args = parser.parse_args(argv)
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgresql", "postgres://")):
-        print("Set DATABASE_URL to a PostgreSQL database (see bench/README.md).",
-              file=sys.stderr)
+    url = postgres_url()
+    if url is None:
         return 2
     try:
         generate(url, users=args.users, groups=args.groups, seed=args.seed, reset=args.reset)
