@@ -12,11 +12,15 @@ from app.notifications.cli import notifications_cli
 
 def register_cli(app: Flask) -> None:
     from app.billing.cli import codes
+    from app.integrity.cli import integrity_check
+    from app.legacy.cli import import_legacy
 
     app.cli.add_command(create_staff)
     app.cli.add_command(demo_data)
     app.cli.add_command(codes)
     app.cli.add_command(notifications_cli)
+    app.cli.add_command(import_legacy)
+    app.cli.add_command(integrity_check)
 
 
 @click.command("create-staff")

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -90,3 +91,19 @@ class ApiToken(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+
+
+class AccountClaim(db.Model):
+    """A one-time link with which a user created by the legacy import sets a password and
+    signs in the first time (SPEC §8); only the SHA-256 of its token is stored."""
+
+    __tablename__ = "account_claims"
+    __table_args__ = (Index("idx_account_claims_token_hash", "token_hash", unique=True),)
+
+    id: Mapped[int] = pk()
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = created_at()

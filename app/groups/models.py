@@ -35,6 +35,8 @@ class FamilyGroup(db.Model):
         Index("idx_family_groups_admin", "admin_user_id"),
         # Staff list by status, newest first, a page at a time (keyset on id).
         Index("idx_family_groups_status_id", "status", "id"),
+        # flask import-legacy: a legacy record goes in once (migration 0007).
+        Index("idx_family_groups_legacy_id", "legacy_id", unique=True),
     )
 
     id: Mapped[int] = pk()
@@ -45,6 +47,8 @@ class FamilyGroup(db.Model):
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="active",
                                         server_default=text("'active'"))
     dissolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The legacyId of the record `flask import-legacy` made this group from.
+    legacy_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

@@ -22,6 +22,9 @@ NOTIFICATION_TYPES = (
     "MEMBER_LEFT",
     # Portal addition (migration 0005): the admin turned a follower's permission ON.
     "PERMISSION_ENABLED",
+    # Portal addition (migration 0007): the one-time link an imported user claims their
+    # account with (SMS; invite_id is NULL).
+    "ACCOUNT_CLAIM",
 )
 CHANNELS = ("in_app", "sms", "email", "push", "payment")
 STATUSES = ("pending", "sent", "delivered", "failed", "cancelled")
@@ -33,7 +36,7 @@ class InviteNotification(db.Model):
         CheckConstraint(
             "notification_type IN ('INVITE_CREATED', 'INVITE_ACCEPTED', 'INVITE_REJECTED', "
             "'INVITE_CANCELLED', 'MEMBER_JOINED', 'MEMBER_REMOVED', 'MEMBER_LEFT', "
-            "'PERMISSION_ENABLED')",
+            "'PERMISSION_ENABLED', 'ACCOUNT_CLAIM')",
             name="chk_notification_type"),
         CheckConstraint("channel IN ('in_app', 'sms', 'email', 'push', 'payment')",
                         name="chk_notification_channel"),

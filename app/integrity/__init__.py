@@ -1,0 +1,1 @@
+"""The integrity check (SPEC §8): `flask integrity-check [--repair]`."""

@@ -1,0 +1,1 @@
+"""The legacy import (SPEC §8): `flask import-legacy FILE [--dry-run]`."""
