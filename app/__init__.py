@@ -31,12 +31,27 @@ CSP = {
 }
 
 
+def digits_up_to(limit: int) -> str:
+    """A regex of the numbers 0…limit written in at most as many digits as limit."""
+    digits = str(limit)
+    parts = [rf"\d{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(digits):
+        rest = len(digits) - i - 1
+        if digit != "0":
+            parts.append(digits[:i] + f"[0-{int(digit) - 1}]" + (rf"\d{{{rest}}}" if rest else ""))
+    return "(?:" + "|".join([*parts, digits]) + ")"
+
+
 class IdConverter(IntegerConverter):
-    """`<int:…>` bounded to the database's BIGINT range."""
+    """`<int:…>` bounded to the database's BIGINT range — in its regex too: a larger number
+    then matches no rule (404), where a failed conversion would let werkzeug answer 405
+    when the same path has a rule for another method."""
 
     def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's parameter name
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
+        if self.max == MAX_ID and not self.signed:
+            self.regex = digits_up_to(MAX_ID)
 
 
 def select_locale() -> str:
@@ -168,3 +183,6 @@ def _register_blueprints(app: Flask) -> None:
     # by the API itself), see app/api/auth.py.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
+    from app.api.docs import bp as api_docs_bp
+
+    app.register_blueprint(api_docs_bp)  # /api/docs, the page of /api/v1/openapi.json

@@ -87,7 +87,10 @@ def register_error_handlers(app: Flask) -> None:
                   _("Too many attempts in a short time. Wait a minute and try again.")),
         }
         title, message = titles.get(e.code or 500, (_("Error"), _("Something went wrong.")))
-        return _render(e.code or 500, title, message)
+        body, status = _render(e.code or 500, title, message)
+        # A 405 names the methods that work (RFC 9110), as werkzeug's own page does.
+        allowed = getattr(e, "valid_methods", None)
+        return body, status, {"Allow": ", ".join(allowed)} if allowed else {}
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

@@ -2,7 +2,9 @@
 
 Every route but /auth/register and /auth/token needs a user (app/api/auth.py). A route
 commits once; a DomainError rolls the request back and answers
-{"error": {"code", "message", "fields"?}} with the exception's status.
+{"error": {"code", "message", "fields"?}} with the exception's status. Each route
+declares its input and answers with @operation (app/api/contract.py), from which
+GET /api/v1/openapi.json is built (app/api/openapi.py).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ def _no_store(response):
 
 # The routes register themselves on bp.
 from app.api import (  # noqa: E402
+    openapi,  # noqa: F401
     routes_accounts,  # noqa: F401
     routes_connections,  # noqa: F401
     routes_families,  # noqa: F401

@@ -1,5 +1,6 @@
 """Strict input for the API: a JSON object with known keys of known types, and query
-arguments. Anything else is Invalid(invalid) with the offending fields (SPEC §7)."""
+arguments. Anything else is Invalid(invalid) with the offending fields (SPEC §7).
+The routes declare their input through app/api/contract.py, which calls these."""
 
 from __future__ import annotations
 

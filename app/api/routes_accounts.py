@@ -6,10 +6,15 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 
 from app.accounts.models import GENDER_FEMALE, GENDER_MALE, User
-from app.accounts.services import account_authenticate, account_register, api_token_create
+from app.accounts.services import (
+    LOCALES,
+    account_authenticate,
+    account_register,
+    api_token_create,
+)
 from app.api import bp, error_response
 from app.api.auth import actor, json_login_key
-from app.api.body import json_body
+from app.api.contract import Body, Field, operation, text
 from app.api.queries import ties_of
 from app.api.serializers import subscription_json, user_json
 from app.billing.provider import SubscriptionInfo
@@ -18,7 +23,12 @@ from app.errors import DomainError, Forbidden, Invalid
 from app.extensions import LOGIN_SCOPE, db, limiter, login_limit
 
 GENDERS = {"male": GENDER_MALE, "female": GENDER_FEMALE, None: None}
-STR, STR_OR_NULL = (str,), (str, None)
+REGISTRATION = Body(
+    required={"phone": text(description="A Vietnamese mobile number, however typed."),
+              "password": text(description="At least 10 characters, letters and digits."),
+              "name": text(description="At most 100 characters once spaces are collapsed."),
+              "gender": Field((str, None), {"enum": ["male", "female", None]})},
+    optional={"email": text(nullable=True), "locale": text(enum=list(LOCALES))})
 
 
 def own_user_json(user: User) -> dict:
@@ -29,11 +39,11 @@ def own_user_json(user: User) -> dict:
 
 @bp.post("/auth/register")
 @limiter.limit(login_limit)  # per address: each sign-up costs a password hash
-def auth_register():
+@operation(body=REGISTRATION, answers={201: "User"}, public=True, rate_limited=True,
+           refusals={422: ("invalid_phone", "invalid_email", "weak_password"),
+                     409: ("phone_taken", "email_taken")})
+def auth_register(body: dict):
     """Create an account; 201 user."""
-    body = json_body(required={"phone": STR, "password": STR, "name": STR,
-                               "gender": STR_OR_NULL},
-                     optional={"email": STR_OR_NULL, "locale": STR})
     if body["gender"] not in GENDERS:
         message = _("Choose male or female.")
         raise Invalid(message, code="invalid", fields={"gender": [message]})
@@ -47,9 +57,13 @@ def auth_register():
 @bp.post("/auth/token")
 @limiter.shared_limit(login_limit, scope=LOGIN_SCOPE)
 @limiter.shared_limit(login_limit, scope=LOGIN_SCOPE, key_func=json_login_key)
-def auth_token():
+@operation(body=Body(required={"login": text(description="A phone number or an email."),
+                               "password": text()},
+                     optional={"name": text(description="The token's name (cut at 100).")}),
+           answers={201: "Token"}, public=True, rate_limited=True,
+           refusals={401: ("bad_credentials",), 403: ("account_suspended",)})
+def auth_token(body: dict):
     """Exchange a login and password for a personal API token; 201 {token, user}."""
-    body = json_body(required={"login": STR, "password": STR}, optional={"name": STR})
     try:
         user = account_authenticate(login=body["login"], password=body["password"],
                                     ip=request.remote_addr)
@@ -63,21 +77,26 @@ def auth_token():
 
 
 @bp.get("/me")
+@operation(answers={200: "User"})
 def me():
     """The caller."""
     return jsonify(own_user_json(actor()))
 
 
 @bp.get("/subscription")
+@operation(answers={200: "Subscription"}, refusals={404: ("no_subscription",),
+                                                   503: ("payment_unavailable",)})
 def subscription():
     """The caller's plan as the payment provider tells it."""
     return jsonify(subscription_json(subscription_of(actor=actor())))
 
 
 @bp.post("/subscription/redeem")
-def subscription_redeem_code():
+@operation(body=Body(required={"code": text(description="XXXX-XXXX-XXXX-XXXX")}),
+           answers={201: "Subscription"},
+           refusals={422: ("invalid_code",), 409: ("code_used",), 404: ("not_found",)})
+def subscription_redeem_code(body: dict):
     """Redeem an activation code (local provider); 201 subscription."""
-    body = json_body(required={"code": STR})
     sub = subscription_redeem(actor=actor(), code=body["code"], ip=request.remote_addr)
     answer = subscription_json(SubscriptionInfo(
         subscription_id=sub.id, owner_user_id=sub.owner_user_id, status=sub.status,

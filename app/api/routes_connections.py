@@ -7,11 +7,12 @@ The rules are app/connections/control.py's; these routes parse, call and seriali
 from __future__ import annotations
 
 from flask import jsonify, request
+from sqlalchemy import select
 
 from app.accounts.models import User
 from app.api import bp
 from app.api.auth import actor
-from app.api.body import json_body
+from app.api.contract import Body, Field, operation, text
 from app.api.serializers import audit_json, connection_json
 from app.connections.control import (
     Controlled,
@@ -20,6 +21,7 @@ from app.connections.control import (
     permissions_set,
     relationship_set,
 )
+from app.connections.models import PERMISSION_CODES, Relationship
 from app.connections.queries import (
     connection_for_history,
     connection_history,
@@ -27,18 +29,23 @@ from app.connections.queries import (
 )
 from app.extensions import db
 
-REASON = {"reason": (str, None)}
+# Actions without input accept no body, or an empty JSON object.
+NO_BODY = Body(empty=True)
+# The optional private reason of a disconnect: no body, {} or {"reason": …}.
+REASON_BODY = Body(optional={"reason": text(
+    nullable=True, description="Private: kept in the audit trail for staff and its author; "
+                               "at most 500 characters once trimmed.")}, empty=True)
+CONTROL_REFUSALS = {403: ("no_control",)}
 
 
-def no_body() -> None:
-    """Actions without input accept no body, or an empty JSON object."""
-    if request.get_data():
-        json_body()
+def _relationship_schema() -> dict:
+    codes = db.session.scalars(select(Relationship.code).where(
+        Relationship.is_active.is_(True)).order_by(Relationship.display_order)).all()
+    return {"enum": [*codes, "", None], "description": "What the caller is to the other "
+            "party; null or empty: none (the other direction is derived)."}
 
 
-def reason_body() -> str | None:
-    """The optional private reason of a disconnect: no body, {} or {"reason": …}."""
-    return json_body(optional=REASON).get("reason") if request.get_data() else None
+RELATIONSHIP = Field((str, None), _relationship_schema)
 
 
 def controlled_json(held: Controlled, viewer: User) -> dict:
@@ -54,6 +61,7 @@ def _answer(held: Controlled):
 
 
 @bp.get("/connections")
+@operation(answers={200: "MyConnections"})
 def connections_mine():
     """The caller's current connections: patients they follow, caregivers who follow them."""
     me = actor()
@@ -66,39 +74,47 @@ def connections_mine():
 
 
 @bp.put("/connections/<int:connection_id>/permissions")
-def connection_permissions(connection_id: int):
+@operation(body=Body(required={"permissions": Field((dict,), {
+               "propertyNames": {"enum": list(PERMISSION_CODES)},
+               "additionalProperties": {"type": "boolean"},
+               "description": "A partial change: code → on or off."})}),
+           answers={200: "Connection"},
+           refusals={**CONTROL_REFUSALS, 409: ("last_permission", "connection_revoked"),
+                     422: ("unknown_permission",)})
+def connection_permissions(connection_id: int, body: dict):
     """Turn some permissions on or off (the admin, the patient); 200 connection."""
-    body = json_body(required={"permissions": (dict,)})
     return _answer(permissions_set(actor=actor(), connection_id=connection_id,
                                    changes=body["permissions"], ip=request.remote_addr))
 
 
 @bp.put("/connections/<int:connection_id>/revoke")
-def connection_disconnect(connection_id: int):
+@operation(body=REASON_BODY, answers={200: "Connection"}, refusals=CONTROL_REFUSALS)
+def connection_disconnect(connection_id: int, body: dict):
     """Silently disconnect (the admin, the patient): nobody is told; 200 connection."""
-    reason = reason_body()
     return _answer(connection_revoke(actor=actor(), connection_id=connection_id,
-                                     reason=reason, ip=request.remote_addr))
+                                     reason=body.get("reason"), ip=request.remote_addr))
 
 
 @bp.put("/connections/<int:connection_id>/restore")
-def connection_reconnect(connection_id: int):
+@operation(body=NO_BODY, answers={200: "Connection"}, refusals=CONTROL_REFUSALS)
+def connection_reconnect(connection_id: int, body: dict):
     """Restore a disconnected connection, all six on (the admin, the patient)."""
-    no_body()
     return _answer(connection_restore(actor=actor(), connection_id=connection_id,
                                       ip=request.remote_addr))
 
 
 @bp.put("/connections/<int:connection_id>/relationship")
-def connection_relationship(connection_id: int):
+@operation(body=Body(required={"relationship": RELATIONSHIP}), answers={200: "Connection"},
+           refusals={**CONTROL_REFUSALS, 422: ("unknown_relationship",)})
+def connection_relationship(connection_id: int, body: dict):
     """What the caller is to the other party (either party); the inverse is derived."""
-    body = json_body(required={"relationship": (str, None)})
     return _answer(relationship_set(actor=actor(), connection_id=connection_id,
                                     relationship=body["relationship"],
                                     ip=request.remote_addr))
 
 
 @bp.get("/connections/<int:connection_id>/history")
+@operation(answers={200: "AuditList"})
 def connection_story(connection_id: int):
     """The connection's history, oldest first (its patient, its group's admin)."""
     connection = connection_for_history(actor=actor(), connection_id=connection_id)

@@ -9,7 +9,16 @@ from flask_babel import gettext as _
 from app.accounts.models import User
 from app.api import bp
 from app.api.auth import actor
-from app.api.body import choice_arg, cursor_arg, encode_cursor, int_arg, json_body
+from app.api.body import encode_cursor
+from app.api.contract import (
+    Body,
+    ChoiceArg,
+    CursorArg,
+    IntArg,
+    TextArg,
+    operation,
+    text,
+)
 from app.api.queries import (
     group_audit,
     group_invites,
@@ -17,14 +26,14 @@ from app.api.queries import (
     members_by_group,
     view_slots,
 )
-from app.api.routes_connections import controlled_json, no_body, reason_body
+from app.api.routes_connections import NO_BODY, REASON_BODY, controlled_json
 from app.api.serializers import audit_json, connection_json, family_json, invite_json
 from app.connections.control import caregiver_restore, caregiver_revoke
 from app.connections.queries import current_connections
-from app.errors import Forbidden, Invalid
+from app.errors import Forbidden
 from app.extensions import db
 from app.groups.membership import group_dissolve
-from app.groups.models import FamilyGroup
+from app.groups.models import ROLES, FamilyGroup
 from app.groups.services import (
     group_create,
     group_for_viewer,
@@ -38,7 +47,15 @@ from app.staff.queries import QUERY_MAX, clean_query, groups_search
 from app.staff.services import staff_searched
 
 GROUP_STATUSES = ("active", "inactive", "dissolved")
-STR = (str,)
+NAME = Body(required={"name": text(description="At most 100 characters once spaces are "
+                                               "collapsed.")})
+MANAGER_REFUSALS = {403: ("forbidden",)}  # a member who is not the admin
+NOT_ADMIN = {403: ("not_admin",), 409: ("group_not_active",)}
+# What inviting someone can meet (invite_create).
+INVITE_REFUSALS = {422: ("invalid_phone", "self_invite"),
+                   403: ("not_admin", "subscription_inactive"),
+                   409: ("duplicate_pending", "no_slot", "already_in_group", "group_not_active"),
+                   503: ("payment_unavailable",)}
 
 
 def family_answer(user: User, group_id: int) -> dict:
@@ -65,15 +82,18 @@ def _staff_look(user: User, group: FamilyGroup, what: str) -> None:
 
 
 @bp.post("/families")
-def family_create():
+@operation(body=NAME, answers={201: "Family"},
+           refusals={403: ("not_admin", "subscription_inactive"), 409: ("group_exists",),
+                     503: ("payment_unavailable",)})
+def family_create(body: dict):
     """Create the caller's family (an admin with an active plan); 201 family."""
-    body = json_body(required={"name": STR})
     group = group_create(actor=actor(), name=body["name"], ip=request.remote_addr)
     db.session.commit()
     return jsonify(family_answer(actor(), group.id)), 201
 
 
 @bp.get("/families/<int:group_id>")
+@operation(answers={200: "Family"})
 def family_get(group_id: int):
     """A family, for its admin, its members and staff."""
     answer = family_answer(actor(), group_id)
@@ -82,9 +102,9 @@ def family_get(group_id: int):
 
 
 @bp.patch("/families/<int:group_id>")
-def family_rename(group_id: int):
+@operation(body=NAME, answers={200: "Family"}, refusals=NOT_ADMIN)
+def family_rename(group_id: int, body: dict):
     """Rename the family (the admin)."""
-    body = json_body(required={"name": STR})
     group_rename(actor=actor(), group=group_visible(actor(), group_id), name=body["name"],
                  ip=request.remote_addr)
     db.session.commit()
@@ -92,6 +112,7 @@ def family_rename(group_id: int):
 
 
 @bp.delete("/families/<int:group_id>")
+@operation(answers={204: None}, refusals=NOT_ADMIN)
 def family_dissolve(group_id: int):
     """Dissolve the family (the admin): members released, connections revoked."""
     group_dissolve(actor=actor(), group=group_visible(actor(), group_id),
@@ -101,19 +122,18 @@ def family_dissolve(group_id: int):
 
 
 @bp.get("/families")
-def family_list():
+@operation(query=(ChoiceArg("status", GROUP_STATUSES), IntArg("limit", 50, 1, 100),
+                  TextArg("q", QUERY_MAX, description="The admin's phone however typed, or "
+                          "a part of the family's name."), CursorArg()),
+           answers={200: "FamilyPage"}, refusals={403: ("forbidden",)})
+def family_list(args: dict):
     """Staff: families newest first, by status, by the admin's phone (however typed) or a
     part of the name (q, audited as a search), a page at a time."""
     if not actor().is_staff:
         raise Forbidden(_("Only staff can list families."), code="forbidden")
-    status = choice_arg("status", GROUP_STATUSES)
-    limit = int_arg("limit", default=50, low=1, high=100)
-    raw = request.args.get("q") or ""
-    query = clean_query(raw)
-    if len(raw) > QUERY_MAX:
-        raise Invalid(_("Some fields are missing or not right."), code="invalid",
-                      fields={"q": [_("At most %(n)d characters.", n=QUERY_MAX)]})
-    groups = groups_search(status=status, query=query, before_id=cursor_arg(), limit=limit)
+    limit, query = args["limit"], clean_query(args["q"])
+    groups = groups_search(status=args["status"], query=query, before_id=args["cursor"],
+                           limit=limit)
     more, groups = len(groups) > limit, groups[:limit]
     members = members_by_group([g.id for g in groups])
     answer = {"items": [family_json(g, members[g.id]) for g in groups],
@@ -126,6 +146,7 @@ def family_list():
 
 
 @bp.get("/families/<int:group_id>/connections")
+@operation(answers={200: "ConnectionList"}, refusals=MANAGER_REFUSALS)
 def family_connections(group_id: int):
     """The family's current connections, disconnected ones included (admin, staff); those
     whose member left or was removed are history, in the audit trail."""
@@ -137,31 +158,34 @@ def family_connections(group_id: int):
 
 
 @bp.get("/families/<int:group_id>/audit")
-def family_audit(group_id: int):
+@operation(query=(IntArg("limit", 50, 1, 200),), answers={200: "AuditList"},
+           refusals=MANAGER_REFUSALS)
+def family_audit(group_id: int, args: dict):
     """The family's history, newest first (admin, staff); a disconnect's private reason
     only for staff and its author."""
     group = _manager_group(actor(), group_id)
-    limit = int_arg("limit", default=50, low=1, high=200)
+    limit = args["limit"]
     answer = {"items": [audit_json(e, viewer=actor()) for e in group_audit(group.id, limit)]}
     _staff_look(actor(), group, "audit")
     return jsonify(answer)
 
 
 @bp.put("/families/<int:group_id>/caregivers/<int:caregiver_id>/revoke")
-def family_caregiver_revoke(group_id: int, caregiver_id: int):
+@operation(body=REASON_BODY, answers={200: "ConnectionList"}, refusals={403: ("not_admin",)})
+def family_caregiver_revoke(group_id: int, caregiver_id: int, body: dict):
     """Silently disconnect a caregiver from every patient of the family (the admin)."""
-    reason = reason_body()
     held = caregiver_revoke(actor=actor(), group=group_visible(actor(), group_id),
-                            caregiver_id=caregiver_id, reason=reason, ip=request.remote_addr)
+                            caregiver_id=caregiver_id, reason=body.get("reason"),
+                            ip=request.remote_addr)
     answer = {"items": [controlled_json(h, actor()) for h in held]}
     db.session.commit()
     return jsonify(answer)
 
 
 @bp.put("/families/<int:group_id>/caregivers/<int:caregiver_id>/restore")
-def family_caregiver_restore(group_id: int, caregiver_id: int):
+@operation(body=NO_BODY, answers={200: "ConnectionList"}, refusals={403: ("not_admin",)})
+def family_caregiver_restore(group_id: int, caregiver_id: int, body: dict):
     """Restore every disconnected connection of a caregiver of the family (the admin)."""
-    no_body()
     held = caregiver_restore(actor=actor(), group=group_visible(actor(), group_id),
                              caregiver_id=caregiver_id, ip=request.remote_addr)
     answer = {"items": [controlled_json(h, actor()) for h in held]}
@@ -170,9 +194,12 @@ def family_caregiver_restore(group_id: int, caregiver_id: int):
 
 
 @bp.post("/families/<int:group_id>/invites")
-def family_invite(group_id: int):
+@operation(body=Body(required={"phone": text(description="A Vietnamese mobile number, "
+                                                         "however typed."),
+                               "role": text(enum=list(ROLES))}),
+           answers={201: "Invite"}, refusals=INVITE_REFUSALS)
+def family_invite(group_id: int, body: dict):
     """Invite a phone number as patient or caregiver (the admin); 201 invite + acceptUrl."""
-    body = json_body(required={"phone": STR, "role": STR})
     issued = invite_create(actor=actor(), group=group_visible(actor(), group_id),
                            phone=body["phone"], role=body["role"], ip=request.remote_addr)
     answer = invite_json(issued.invite, token=issued.token)
@@ -181,10 +208,11 @@ def family_invite(group_id: int):
 
 
 @bp.get("/families/<int:group_id>/invites")
-def family_invites(group_id: int):
+@operation(query=(ChoiceArg("status", INVITE_STATUSES),), answers={200: "InviteList"},
+           refusals=MANAGER_REFUSALS)
+def family_invites(group_id: int, args: dict):
     """The family's invites, newest first, optionally by status (admin, staff)."""
     group = _manager_group(actor(), group_id)
-    status = choice_arg("status", INVITE_STATUSES)
-    answer = {"items": [invite_json(i) for i in group_invites(group.id, status)]}
+    answer = {"items": [invite_json(i) for i in group_invites(group.id, args["status"])]}
     _staff_look(actor(), group, "invites")
     return jsonify(answer)

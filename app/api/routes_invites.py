@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from app.api import bp
 from app.api.auth import actor
-from app.api.body import json_body
+from app.api.contract import Body, operation, text
 from app.api.queries import users_by_id
+from app.api.routes_connections import NO_BODY, RELATIONSHIP
 from app.api.serializers import connection_json, family_json, invite_json
 from app.errors import NotFound
 from app.extensions import db
@@ -27,16 +28,15 @@ from app.invites.services import (
     invites_pending_for,
 )
 
-RELATIONSHIP = {"relationship": (str, None)}
-
-
-def _no_body() -> None:
-    """Actions without input accept no body, or an empty JSON object."""
-    if request.get_data():
-        json_body()
+# What accepting can meet (invite_accept).
+ACCEPT_REFUSALS = {403: ("phone_mismatch", "subscription_inactive"), 410: ("invite_expired",),
+                   409: ("invite_not_pending", "no_slot", "already_in_group",
+                         "group_not_active"),
+                   422: ("unknown_relationship",), 503: ("payment_unavailable",)}
 
 
 @bp.delete("/invites/<int:invite_id>")
+@operation(answers={204: None}, refusals={403: ("not_admin",), 409: ("invite_not_pending",)})
 def invite_delete(invite_id: int):
     """Cancel a pending invite (the admin); its slot is free again."""
     invite_cancel(actor=actor(), invite=invite_for_admin(actor=actor(), invite_id=invite_id),
@@ -46,9 +46,13 @@ def invite_delete(invite_id: int):
 
 
 @bp.post("/invites/<int:invite_id>/resend")
-def invite_resend_link(invite_id: int):
+@operation(body=NO_BODY, answers={200: "Invite"},
+           refusals={403: ("not_admin", "subscription_inactive"),
+                     409: ("invite_not_pending", "no_slot", "already_in_group",
+                           "group_not_active"),
+                     503: ("payment_unavailable",)})
+def invite_resend_link(invite_id: int, body: dict):
     """A new link for a pending invite (the admin); the old link stops working."""
-    _no_body()
     issued = invite_resend(actor=actor(),
                            invite=invite_for_admin(actor=actor(), invite_id=invite_id),
                            ip=request.remote_addr)
@@ -58,6 +62,7 @@ def invite_resend_link(invite_id: int):
 
 
 @bp.get("/invites/pending")
+@operation(answers={200: "PendingInviteList"})
 def invites_pending():
     """Open invites to the caller's phone, with the family's and the sender's names."""
     invites = invites_pending_for(actor())
@@ -85,9 +90,11 @@ def _accept(invite: ConnectionInvite, relationship: str | None):
 
 
 @bp.post("/invites/accept")
-def invite_accept_token():
+@operation(body=Body(required={"token": text(description="The token of the link.")},
+                     optional={"relationship": RELATIONSHIP}),
+           answers={200: "Accepted"}, refusals={**ACCEPT_REFUSALS, 404: ("not_found",)})
+def invite_accept_token(body: dict):
     """Accept the invite a link's token names; 200 {family, role, connections}."""
-    body = json_body(required={"token": (str,)}, optional=RELATIONSHIP)
     invite = invite_by_token(body["token"])
     if invite is None:
         raise NotFound(_("This invite link is not valid."), code="not_found")
@@ -95,17 +102,19 @@ def invite_accept_token():
 
 
 @bp.post("/invites/<int:invite_id>/accept")
-def invite_accept_id(invite_id: int):
+@operation(body=Body(optional={"relationship": RELATIONSHIP}, empty=True),
+           answers={200: "Accepted"}, refusals=ACCEPT_REFUSALS)
+def invite_accept_id(invite_id: int, body: dict):
     """Accept an invite to the caller's phone; 200 {family, role, connections}."""
-    body = json_body(optional=RELATIONSHIP) if request.get_data() else {}
     return _accept(invite_for_invitee(actor=actor(), invite_id=invite_id),
                    body.get("relationship"))
 
 
 @bp.post("/invites/<int:invite_id>/reject")
-def invite_reject_id(invite_id: int):
+@operation(body=NO_BODY, answers={200: "Invite"},
+           refusals={403: ("phone_mismatch",), 409: ("invite_not_pending",)})
+def invite_reject_id(invite_id: int, body: dict):
     """Decline an invite to the caller's phone; 200 invite."""
-    _no_body()
     invite = invite_reject(actor=actor(),
                            invite=invite_for_invitee(actor=actor(), invite_id=invite_id),
                            ip=request.remote_addr)

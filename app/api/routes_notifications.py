@@ -6,15 +6,15 @@ from flask import jsonify
 
 from app.api import bp
 from app.api.auth import actor
-from app.api.body import int_arg
+from app.api.contract import IntArg, operation
 from app.api.serializers import notification_json
 from app.notifications.queries import in_app_for_user
 
 
 @bp.get("/notifications")
-def notifications():
+@operation(query=(IntArg("limit", 50, 1, 200),), answers={200: "NotificationList"})
+def notifications(args: dict):
     """In-app notifications, newest first, in the caller's language."""
-    limit = int_arg("limit", default=50, low=1, high=200)
     user = actor()
     return jsonify(items=[notification_json(row, user.locale)
-                          for row in in_app_for_user(user.id, limit=limit)])
+                          for row in in_app_for_user(user.id, limit=args["limit"])])

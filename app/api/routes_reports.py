@@ -10,21 +10,23 @@ from flask import jsonify
 
 from app.api import bp
 from app.api.auth import actor
-from app.api.body import int_arg
+from app.api.contract import IntArg, operation
 from app.api.serializers import report_json
 from app.extensions import db
 from app.reports.services import patient_report_open, patient_reports
 
 
 @bp.get("/patients/<int:patient_id>/reports")
-def reports_list(patient_id: int):
+@operation(query=(IntArg("limit", 50, 1, 100),), answers={200: "ReportList"},
+           refusals={403: ("no_permission",)})
+def reports_list(patient_id: int, args: dict):
     """The patient's reports, newest first; `read` for a caregiver, null for the patient."""
-    limit = int_arg("limit", default=50, low=1, high=100)
-    entries = patient_reports(actor=actor(), patient_id=patient_id, limit=limit)
+    entries = patient_reports(actor=actor(), patient_id=patient_id, limit=args["limit"])
     return jsonify(items=[report_json(e.report, read=e.read) for e in entries])
 
 
 @bp.get("/patients/<int:patient_id>/reports/<int:report_id>")
+@operation(answers={200: "Report"}, refusals={403: ("no_permission",)})
 def report_get(patient_id: int, report_id: int):
     """One report; a caregiver's first opening is recorded (caregiver_report_view)."""
     report = patient_report_open(actor=actor(), patient_id=patient_id, report_id=report_id)

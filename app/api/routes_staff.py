@@ -17,7 +17,7 @@ from app.accounts.models import User
 from app.accounts.services import account_reactivate, account_suspend
 from app.api import bp
 from app.api.auth import actor
-from app.api.body import json_body
+from app.api.contract import Body, TextArg, integer, operation, text
 from app.api.queries import ties_of
 from app.api.serializers import (
     connection_json,
@@ -31,6 +31,7 @@ from app.api.serializers import (
     staff_invite_json,
     user_json,
 )
+from app.billing.services import MAX_CODES_PER_RUN
 from app.connections.models import Connection, ConnectionPermission
 from app.errors import Invalid, NotFound
 from app.extensions import db
@@ -46,7 +47,10 @@ from app.staff.services import (
 from app.staff.signals import queue
 
 PREFIX = "/api/v1/staff"
-REASON = {"reason": (str, None)}
+REASON_TEXT = text(nullable=True, description="Why: required (not blank), at most 500 "
+                                             "characters; kept in the audit trail.")
+REASON_BODY = Body(optional={"reason": REASON_TEXT}, empty=True)
+REASON_REFUSALS = {422: ("reason_required", "reason_too_long")}
 
 
 @bp.before_request
@@ -56,12 +60,6 @@ def _staff_only() -> None:
     rule = request.url_rule
     if rule is not None and (rule.rule == PREFIX or rule.rule.startswith(PREFIX + "/")):
         staff_check(actor())
-
-
-def _optional_text(key: str, fields: dict) -> str | None:
-    """A body with one optional text field; no body at all is the same as {}. A missing
-    or blank value is left to the service (reason_required says what is missing)."""
-    return json_body(optional=fields).get(key) if request.get_data() else None
 
 
 def _user(user_id: int, *, lock: bool = False) -> User:
@@ -92,11 +90,13 @@ def _load_permissions(connections: list[Connection]) -> None:
 
 
 @bp.get("/staff/users")
-def staff_users():
+@operation(query=(TextArg("q", QUERY_MAX, required=True, description="A phone number "
+                          "however typed, its start (4+ digits), an email or its start."),),
+           answers={200: "UserList"})
+def staff_users(args: dict):
     """Users by phone (however typed, or its start) or email (or its start); audited."""
-    raw = request.args.get("q") or ""
-    query = clean_query(raw)
-    if not query or len(raw) > QUERY_MAX:
+    query = clean_query(args["q"])
+    if not query:
         message = _("Type a phone number or an email address, at most %(n)d characters.",
                     n=QUERY_MAX)
         raise Invalid(message, code="invalid", fields={"q": [message]})
@@ -109,6 +109,7 @@ def staff_users():
 
 
 @bp.get("/staff/users/<int:user_id>")
+@operation(answers={200: "UserFile"})
 def staff_user(user_id: int):
     """A user's file: families and roles, connections, invites, notifications, sign-in."""
     user = _user(user_id)
@@ -136,33 +137,41 @@ ACCOUNT_ACTIONS = {"suspend": account_suspend, "reactivate": account_reactivate}
 
 
 @bp.post("/staff/users/<int:user_id>/<any(suspend, reactivate):action>")
-def staff_account(user_id: int, action: str):
+@operation(body=REASON_BODY, answers={200: "User"},
+           refusals={**REASON_REFUSALS, 403: ("forbidden",),
+                     409: ("already_suspended", "not_suspended")})
+def staff_account(user_id: int, action: str, body: dict):
     """Suspend an account (no sign-in; sessions and tokens end) or lift the suspension,
     with a reason; 200 user."""
-    reason = _optional_text("reason", REASON)
     user = _user(user_id, lock=True)
-    ACCOUNT_ACTIONS[action](actor=actor(), user=user, reason=reason, ip=request.remote_addr)
+    ACCOUNT_ACTIONS[action](actor=actor(), user=user, reason=body.get("reason"),
+                            ip=request.remote_addr)
     [answer] = _users_json([user])
     db.session.commit()
     return jsonify(answer)
 
 
 @bp.post("/staff/notifications/<int:notification_id>/resend")
-def staff_resend(notification_id: int):
+@operation(body=REASON_BODY, answers={200: "ResentNotification"},
+           refusals={**REASON_REFUSALS, 409: ("not_failed", "invite_not_pending")})
+def staff_resend(notification_id: int, body: dict):
     """Queue a failed notification again, with a reason; 200 {notification}."""
-    reason = _optional_text("reason", REASON)
-    row = notification_resend(actor=actor(), notification_id=notification_id, reason=reason,
-                              ip=request.remote_addr)
+    row = notification_resend(actor=actor(), notification_id=notification_id,
+                              reason=body.get("reason"), ip=request.remote_addr)
     answer = {"notification": outbox_json(row)}
     db.session.commit()
     return jsonify(answer)
 
 
 @bp.post("/staff/codes")
-def staff_codes():
+@operation(body=Body(required={"plan": text(description="A configured plan (PLANS)."),
+                               "days": integer(minimum=1, maximum=3660)},
+                     optional={"count": integer(minimum=1, maximum=MAX_CODES_PER_RUN),
+                               "reason": REASON_TEXT}),
+           answers={201: "Codes"}, refusals={**REASON_REFUSALS, 422: (
+               "unknown_plan", "reason_required", "reason_too_long")})
+def staff_codes(body: dict):
     """Issue activation codes, with a reason; 201 {codes, plan, days}: shown this once."""
-    body = json_body(required={"plan": (str,), "days": (int,)},
-                     optional={"count": (int,), **REASON})
     codes = codes_issue_reasoned(actor=actor(), plan=body["plan"], days=body["days"],
                                  count=body.get("count", 1), reason=body.get("reason"),
                                  ip=request.remote_addr)
@@ -171,6 +180,7 @@ def staff_codes():
 
 
 @bp.get("/staff/queue")
+@operation(answers={200: "Queue"})
 def staff_queue():
     """The review queue: flagged items still to review, and those reviewed at their
     current level."""
@@ -180,10 +190,11 @@ def staff_queue():
 
 
 @bp.post("/staff/queue/<signal>/<key>/review")
-def staff_review(signal: str, key: str):
+@operation(body=Body(optional={"note": REASON_TEXT}, empty=True), answers={201: "Reviewed"},
+           refusals={**REASON_REFUSALS, 404: ("unknown_signal",), 409: ("not_flagged",)})
+def staff_review(signal: str, key: str, body: dict):
     """Mark a flagged item reviewed, with a note; 201 {review}."""
-    note = _optional_text("note", {"note": (str, None)})
-    review = review_mark(actor=actor(), signal=signal, key=key, note=note,
+    review = review_mark(actor=actor(), signal=signal, key=key, note=body.get("note"),
                          ip=request.remote_addr)
     answer = {"review": review_json(review)}
     db.session.commit()

@@ -6,13 +6,16 @@ from dataclasses import dataclass
 
 from flask import jsonify, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.accounts.models import User
 from app.api import bp
 from app.api.auth import actor
-from app.api.body import choice_arg, json_body
+from app.api.contract import Body, ChoiceArg, operation, text
 from app.api.queries import group_visible, members_by_group, ties_of
+from app.api.routes_connections import RELATIONSHIP
+from app.api.routes_families import INVITE_REFUSALS
 from app.api.serializers import family_json, invite_json, membership_json, user_json
 from app.errors import Forbidden, Invalid, NotFound
 from app.extensions import db
@@ -58,9 +61,10 @@ def _families(ties: list[tuple[FamilyGroup, str]]) -> list[dict]:
 
 
 @bp.get("/users/<int:user_id>")
-def user_get(user_id: int):
+@operation(query=(ChoiceArg("expand", ("families",)),), answers={200: "User"})
+def user_get(user_id: int, args: dict):
     """A user (?expand=families adds the families the caller may see)."""
-    expand = choice_arg("expand", ("families",))
+    expand = args["expand"]
     sight = user_sight(actor(), user_id)
     answer = user_json(sight.user, roles=[(g.id, role) for g, role in sight.ties],
                        private=sight.private)
@@ -70,6 +74,7 @@ def user_get(user_id: int):
 
 
 @bp.get("/users/<int:user_id>/families")
+@operation(answers={200: "FamilyWithRoleList"}, refusals={403: ("forbidden",)})
 def user_families(user_id: int):
     """The user's families with the role held in each (self, staff)."""
     sight = user_sight(actor(), user_id)
@@ -80,10 +85,13 @@ def user_families(user_id: int):
 
 
 @bp.post("/users/<int:user_id>/families/<int:group_id>")
-def user_family_add(user_id: int, group_id: int):
+@operation(body=Body(required={"role": text(enum=list(ROLES))},
+                     optional={"relationship": RELATIONSHIP}),
+           answers={201: "Membership", 202: "InviteSent"},
+           refusals={**INVITE_REFUSALS, 422: ("unknown_relationship", "self_invite")})
+def user_family_add(user_id: int, group_id: int, body: dict):
     """The admin adds themselves (201 membership, BR-049) or invites the user to their
     phone (202 {invite})."""
-    body = json_body(required={"role": (str,)}, optional={"relationship": (str, None)})
     group = group_visible(actor(), group_id)
     if user_id == actor().id:
         joined = group_self_add(actor=actor(), group=group, role=body["role"],
@@ -103,12 +111,12 @@ def user_family_add(user_id: int, group_id: int):
 
 
 @bp.delete("/users/<int:user_id>/families/<int:group_id>")
-def user_family_remove(user_id: int, group_id: int):
+@operation(query=(ChoiceArg("role", ROLES, required=True,
+                            message=_l("Choose patient or caregiver.")),), answers={204: None},
+           refusals={403: ("not_admin", "admin_cannot_remove_self", "admin_cannot_leave")})
+def user_family_remove(user_id: int, group_id: int, args: dict):
     """The admin removes a member; a member leaves (?role= patient | caregiver)."""
-    role = choice_arg("role", ROLES)
-    if role is None:
-        message = _("Choose patient or caregiver.")
-        raise Invalid(message, code="invalid", fields={"role": [message]})
+    role = args["role"]
     me = actor()
     group = group_visible(me, group_id)
     if user_id == me.id and not (group.admin_user_id == me.id

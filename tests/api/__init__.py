@@ -18,13 +18,15 @@ from app.extensions import db
 from app.groups.models import FamilyGroup
 from app.invites.models import ConnectionInvite
 from app.invites.services import invite_create
+from tests.api.contract import check_answer
 from tests.factories import make_group, make_member, make_subscription, make_user
 
 PREFIX = "/api/v1"
 
 
 class Api:
-    """The test client speaking JSON to /api/v1, with a bearer token when given."""
+    """The test client speaking JSON to /api/v1, with a bearer token when given. Every
+    answer is checked against the OpenAPI document (tests/api/contract.py)."""
 
     def __init__(self, client, token: str | None = None):
         self.client = client
@@ -35,7 +37,9 @@ class Api:
         sent.update(headers or {})
         if json is not None:
             kwargs["json"] = json
-        return self.client.open(PREFIX + path, method=method, headers=sent, **kwargs)
+        response = self.client.open(PREFIX + path, method=method, headers=sent, **kwargs)
+        check_answer(self.client.application, method, PREFIX + path, response)
+        return response
 
     def get(self, path, **kwargs):
         return self.call("GET", path, **kwargs)

@@ -253,3 +253,19 @@ def test_an_id_beyond_bigint_is_a_404_not_a_database_overflow(app, client, path)
                                         "csrf_token": token})
     response = client.get(path)
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("limit", [0, 7, 10, 99, 100, 105, 2**31 - 1, 2**63 - 1])
+def test_the_id_regex_matches_exactly_the_numbers_up_to_its_limit(limit):
+    from app import digits_up_to
+
+    pattern = re.compile(digits_up_to(limit) + r"\Z")
+    near = {0, 1, 9, 10, 99, 100, 101, limit - 1, limit, limit + 1, limit * 10, limit + 10}
+    for n in sorted(n for n in near if n >= 0):
+        assert bool(pattern.match(str(n))) == (n <= limit), (limit, n)
+
+
+def test_an_id_past_bigint_is_404_not_405(client):
+    # /api/v1/invites/<id> has DELETE only; a GET of a too-large id matches no rule.
+    assert client.get(f"/api/v1/invites/{2**63}").status_code == 404
+    assert client.delete(f"/api/v1/invites/{2**63}").status_code == 404
