@@ -123,6 +123,19 @@ def _risk_thresholds(raw: str | None) -> dict[str, int]:
     return {**DEFAULT_RISK_THRESHOLDS, **given}
 
 
+def _positive_days(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of days.") from None
+    if days < 1:
+        raise ConfigError(f"{name} must be at least 1.")
+    return days
+
+
 def _payment() -> dict:
     provider = os.environ.get("PAYMENT_PROVIDER", "local")
     if provider not in ("local", "http"):
@@ -174,6 +187,9 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "SQLITE_BUSY_TIMEOUT_MS": int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "5000")),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "INVITE_TTL_DAYS": int(os.environ.get("INVITE_TTL_DAYS", "7")),
+        # flask import-legacy: how long imported plans and account claim links last.
+        "IMPORT_PLAN_DAYS": _positive_days("IMPORT_PLAN_DAYS", 365),
+        "CLAIM_LINK_DAYS": _positive_days("CLAIM_LINK_DAYS", 30),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Secure everywhere but on a developer's plain-HTTP machine.

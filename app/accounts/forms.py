@@ -43,3 +43,18 @@ class PasswordForm(BaseForm):
 
 class LogoutForm(BaseForm):
     """Empty: carries the CSRF token so that logging out is a protected POST."""
+
+
+class ClaimForm(BaseForm):
+    """The claim page: an imported account chooses its first password."""
+
+    password = PasswordField(_l("Choose a password"), validators=[DataRequired(), Length(max=128)],
+                             render_kw={"autocomplete": "new-password"})
+
+
+class NewClaimLinkForm(BaseForm):
+    """"Got an SMS from the old app?": a new sign-in link to the phone on record."""
+
+    phone = TelField(_l("Phone number"), validators=[DataRequired(), Length(max=20)],
+                     render_kw={"autocomplete": "tel", "inputmode": "numeric",
+                                "placeholder": "0912345678"})

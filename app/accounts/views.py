@@ -14,7 +14,22 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.accounts.forms import LoginForm, LogoutForm, PasswordForm, RegisterForm
+from app.accounts.claims import (
+    account_claim,
+    claim_by_token,
+    claim_refusal,
+    claim_send_new_link,
+    claim_state,
+    install_claim_redaction,
+)
+from app.accounts.forms import (
+    ClaimForm,
+    LoginForm,
+    LogoutForm,
+    NewClaimLinkForm,
+    PasswordForm,
+    RegisterForm,
+)
 from app.accounts.models import User
 from app.accounts.services import (
     account_authenticate,
@@ -166,3 +181,85 @@ def change_password():
     if wants_fragment():
         return render_template("accounts/_password_form.html", password_form=form), 422
     return render_template("accounts/settings.html", password_form=form), 422
+
+
+# --- claim links of imported accounts (SPEC §8) ------------------------------------------
+
+_CLAIM_TITLES = {
+    "not_found": lambda: _("Sign-in link not found"),
+    "expired": lambda: _("This sign-in link has expired"),
+    "used": lambda: _("This sign-in link was already used"),
+}
+
+
+@bp.record_once
+def _install_claim_route(state) -> None:
+    # The link is /claim/<token> (short, for an SMS), outside this blueprint's /account
+    # prefix. Its headers must have the last word over Talisman's, as the invite links' do
+    # (app/invites/views.py), and its token must stay out of the access logs.
+    state.app.add_url_rule("/claim/<token>", endpoint="accounts.claim", view_func=claim,
+                           methods=["GET", "POST"])
+    state.app.after_request_funcs.setdefault(None, []).insert(0, _claim_headers)
+    install_claim_redaction()
+
+
+def _claim_headers(response):
+    """SPEC §4 for claim links: no Referer, no cache."""
+    if request.endpoint == "accounts.claim":
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _claim_state_page(state: str):
+    exc = claim_refusal(state)
+    return render_template("accounts/claim_state.html", title=_CLAIM_TITLES[state](),
+                           message=exc.message), exc.status
+
+
+def claim(token: str):
+    """An imported account's one-time link: GET shows the form and changes nothing; POST
+    sets the password, once, and logs the user in."""
+    found = claim_by_token(token)
+    state = claim_state(found)
+    if state != "open":
+        return _claim_state_page(state)
+    user = db.session.get(User, found.user_id)
+    form = ClaimForm()
+    if request.method == "GET":
+        return render_template("accounts/claim.html", form=form, user=user, token=token)
+    if not form.validate():
+        return render_template("accounts/claim.html", form=form, user=user, token=token), 422
+    try:
+        user = account_claim(token=token, password=form.password.data, ip=request.remote_addr)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.code == "weak_password":
+            copy_errors(form, exc)
+            return render_template("accounts/claim.html", form=form, user=user,
+                                   token=token), 422
+        if exc.code == "account_suspended":
+            return render_template("accounts/claim_state.html", title=_("Account suspended"),
+                                   message=exc.message), exc.status
+        return _claim_state_page(claim_state(claim_by_token(token)))
+    start_session(user)
+    flash(_("Welcome, %(name)s. Your password is set: from now on, log in with your phone "
+            "number and it.", name=user.name), "success")
+    return see_other(url_for("core.home"))
+
+
+@bp.route("/new-link", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"], key_func=login_key)
+def new_claim_link():
+    """"Got an SMS from the old app?": a new sign-in link for an unclaimed imported
+    account, sent to the phone on record; the same answer whatever the phone."""
+    form = NewClaimLinkForm()
+    if request.method == "GET":
+        return render_template("accounts/claim_new_link.html", form=form)
+    if not form.validate():
+        return render_template("accounts/claim_new_link.html", form=form), 422
+    claim_send_new_link(phone=form.phone.data, ip=request.remote_addr)
+    db.session.commit()
+    return render_template("accounts/claim_new_link.html", form=None, sent=True)

@@ -31,6 +31,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts.claims import claim_url
 from app.accounts.models import User
 from app.billing.provider import payment_provider
 from app.db import utcnow
@@ -177,6 +178,14 @@ def _send(job: Claimed) -> str | None:
                 "the invite link cannot be recovered (sealed under another SECRET_KEY, or "
                 "missing): resend the invite")
         link = accept_url(token)
+    elif job.notification_type == "ACCOUNT_CLAIM":
+        sealed = payload.get("sealed_token")
+        token = unseal(sealed) if isinstance(sealed, str) else None
+        if token is None:
+            raise PermanentFailure(
+                "the claim link cannot be recovered (sealed under another SECRET_KEY, or "
+                "missing): ask for a new one from the log-in page")
+        link = claim_url(token)
     subject, text = render_message(job, job.locale, link=link)
     if job.channel == "sms":
         return send_sms(to=job.recipient, text=text, notification_type=job.notification_type)

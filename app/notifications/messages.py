@@ -28,8 +28,9 @@ def render_message(notification: Notification, locale: str | None, *,
                    link: str | None = None) -> tuple[str, str]:
     """(subject, text) in `locale` (Vietnamese when unknown).
 
-    link: the invite link of an INVITE_CREATED message sent by SMS or email; the in-app
-    copy has none (the invitee opens their pending invites in the portal).
+    link: the invite link of an INVITE_CREATED message (or the claim link of an
+    ACCOUNT_CLAIM one) sent by SMS or email; the in-app copy has none (the invitee opens
+    their pending invites in the portal).
     """
     with force_locale(locale if locale in LANGUAGES else DEFAULT_LOCALE):
         return _render(notification.notification_type, notification.payload or {}, link)
@@ -99,4 +100,13 @@ def _render(kind: str, p: dict[str, Any], link: str | None) -> tuple[str, str]:
                   "%(permissions)s. You can narrow it on “Who follows me”.",
                   actor=p.get("actor_name", ""), group=group,
                   caregiver=p.get("caregiver_name", ""), permissions=shown))
+    if kind == "ACCOUNT_CLAIM":
+        subject = _("Your Family Connect account is ready")
+        name = p.get("name", "")
+        if link:
+            return subject, _("Hello %(name)s, your family moved to the new Family Connect. "
+                              "Open this link once to choose your password and sign in: "
+                              "%(link)s", name=name, link=link)
+        return subject, _("Hello %(name)s, your family moved to the new Family Connect. "
+                          "A sign-in link was sent to your phone.", name=name)
     return _("Family Connect"), _("There is news in your family group %(group)s.", group=group)

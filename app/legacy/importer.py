@@ -1,0 +1,430 @@
+"""The legacy import itself: checked records in, groups, members, connections and claim
+links out, a batch at a time (SPEC §8; docs/decisions.md, "Issue 6: legacy import").
+
+A batch is read with a fixed number of set-based statements (groups by legacy_id, users by
+phone, the memberships of those users, the active subscriptions of the admins, the
+connection rows of the pairs), planned in memory in the file's order, and written with
+multi-row inserts inside a SAVEPOINT. When the write hits an IntegrityError (someone
+registered one of the phones, or joined a group, between our read and our write) the batch
+is rolled back to the savepoint and redone one record at a time, each re-read in its own
+savepoint, so that only the record that still fails is lost.
+
+Only counts and the current batch are kept: report lines go out as each batch is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import IO, Any
+
+from flask import current_app
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.accounts.claims import claim_rows
+from app.accounts.models import AccountClaim, User
+from app.audit.models import AuditEvent
+from app.billing.models import Subscription
+from app.connections.models import (
+    PERMISSION_CODES,
+    Connection,
+    ConnectionPermission,
+    Relationship,
+)
+from app.connections.services import inverse_table, relationship_inverse
+from app.db import utcnow
+from app.extensions import db
+from app.groups.models import ROLE_CAREGIVER, ROLE_PATIENT, FamilyGroup, FamilyGroupMember
+from app.legacy.bulk import chunked_rows, chunked_scalars, chunks, insert_returning, insert_rows
+from app.legacy.records import (
+    BadRecord,
+    BrokenFile,
+    Person,
+    Record,
+    check_record,
+    read_records,
+)
+from app.notifications.models import InviteNotification
+
+IMPORT_PLAN_DAYS = 365
+DEFAULT_BATCH = 1000
+_GROUP = "\x00group\x00"  # in a report line: the batch group it names, once it has an id
+
+# Called between a batch's reads and its writes, with the batch's records. Tests use it to
+# register a phone from another connection at exactly the wrong moment (the race the
+# record-by-record fallback exists for); it is None in normal runs.
+between_read_and_write: Callable[[list[Record]], None] | None = None
+
+
+@dataclass
+class Counts:
+    records: int = 0
+    groups_created: int = 0
+    groups_matched: int = 0
+    users_created: int = 0
+    users_matched: int = 0
+    memberships: int = 0
+    connections: int = 0
+    claim_links: int = 0
+    bad_records: int = 0
+    conflicts: int = 0
+    notes: int = 0
+
+    def add(self, other: Counts) -> None:
+        for key, value in vars(other).items():
+            setattr(self, key, getattr(self, key) + value)
+
+    def summary(self) -> list[str]:
+        return [
+            f"records read: {self.records}",
+            f"groups created: {self.groups_created}",
+            f"groups matched (already imported): {self.groups_matched}",
+            f"users created: {self.users_created}",
+            f"users matched: {self.users_matched}",
+            f"memberships: {self.memberships}",
+            f"connections: {self.connections}",
+            f"claim links: {self.claim_links}",
+            f"bad records: {self.bad_records}",
+            f"conflicts: {self.conflicts}",
+            f"notes: {self.notes}",
+        ]
+
+
+def _label(position: int, legacy_id: str | None) -> str:
+    return f"record {position}" + (f" (legacyId {legacy_id})" if legacy_id else "")
+
+
+@dataclass
+class _Group:
+    """A group the batch will create."""
+
+    record: Record
+    members: list[tuple[Person, str]] = field(default_factory=list)
+    id: int | None = None
+
+
+@dataclass
+class _Plan:
+    groups: list[_Group] = field(default_factory=list)
+    # phone → (who, index of the group whose record creates them): first seen wins
+    new_users: dict[str, tuple[Person, int]] = field(default_factory=dict)
+    users: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # phone → id, gender
+    # (position, text, index of the batch group the text names, if any)
+    lines: list[tuple[int, str, int | None]] = field(default_factory=list)
+    counts: Counts = field(default_factory=Counts)
+
+
+class LegacyImport:
+    """One run of the import. `out` receives each report line."""
+
+    def __init__(self, *, out: Callable[[str], None], batch_size: int = DEFAULT_BATCH,
+                 dry_run: bool = False) -> None:
+        self.out = out
+        self.batch_size = max(1, batch_size)
+        self.dry_run = dry_run
+        self.counts = Counts()
+        config = current_app.config
+        self.plans: dict[str, dict[str, int]] = config["PLANS"]
+        self.plan_days = int(config.get("IMPORT_PLAN_DAYS", IMPORT_PLAN_DAYS))
+        self.relationships = frozenset(db.session.scalars(
+            select(Relationship.code).where(Relationship.is_active.is_(True))))
+        self.inverse = inverse_table()
+        # Groups with a higher id were made by this run: the report names them by legacyId,
+        # so that a dry run and a real run print the same lines (ids are not reused).
+        self.last_group_before = db.session.scalar(select(func.max(FamilyGroup.id))) or 0
+
+    # --- the run ------------------------------------------------------------------------
+
+    def run(self, stream: IO[bytes]) -> Counts:
+        """Import every record of `stream`; commits each batch (rolls everything back at
+        the end of a dry run). Raises records.BrokenFile after importing what came before
+        the break."""
+        batch: list[Record | BadRecord] = []
+        try:
+            try:
+                for item in read_records(stream):
+                    self.counts.records += 1
+                    if not isinstance(item, BadRecord):
+                        item = check_record(item[1], item[0], plans=self.plans,
+                                            relationships=self.relationships)
+                    batch.append(item)
+                    if len(batch) >= self.batch_size:
+                        self._batch(batch)
+                        batch = []
+            except BrokenFile:
+                self._batch(batch)  # what came before the break goes in
+                raise
+            self._batch(batch)
+        finally:
+            if self.dry_run:
+                db.session.rollback()
+        return self.counts
+
+    def _batch(self, items: list[Record | BadRecord]) -> None:
+        if not items:
+            return
+        lines: list[tuple[int, str]] = []
+        for bad in items:
+            if isinstance(bad, BadRecord):
+                self.counts.bad_records += 1
+                lines.append((bad.position, f"{_label(bad.position, bad.legacy_id)}: "
+                                            f"skipped, bad record: {bad.reason}"))
+        records = [r for r in items if isinstance(r, Record)]
+        if records:
+            plan = self._plan(records)
+            if between_read_and_write is not None:
+                between_read_and_write(records)
+            try:
+                with db.session.begin_nested():
+                    self._write(plan)
+                done = [plan]
+            except IntegrityError:
+                done = [self._one_by_one(record) for record in records]
+            for result in done:
+                self.counts.add(result.counts)
+                lines.extend(self._resolve(result))
+        if not self.dry_run:
+            db.session.commit()
+        for _position, text in sorted(lines, key=lambda line: line[0]):
+            self.out(text)
+
+    def _one_by_one(self, record: Record) -> _Plan:
+        try:
+            with db.session.begin_nested():
+                plan = self._plan([record])
+                self._write(plan)
+            return plan
+        except IntegrityError as exc:
+            failed = _Plan()
+            failed.counts.conflicts += 1
+            reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+            failed.lines.append((record.position, f"{_label(record.position, record.legacy_id)}"
+                                                  f": skipped, conflict while writing: {reason}",
+                                 None))
+            return failed
+
+    @staticmethod
+    def _resolve(plan: _Plan) -> Iterator[tuple[int, str]]:
+        for position, text, index in plan.lines:
+            if index is not None:
+                text = text.replace(_GROUP, "the group imported from legacyId "
+                                    + plan.groups[index].record.legacy_id)
+            yield position, text
+
+    # --- read and plan ------------------------------------------------------------------
+
+    def _other(self, group_id: int, legacy_id: str | None) -> str:
+        if group_id > self.last_group_before and legacy_id:
+            return f"the group imported from legacyId {legacy_id}"
+        return f"group {group_id}" + (f" (legacyId {legacy_id})" if legacy_id else "")
+
+    def _plan(self, records: list[Record]) -> _Plan:
+        plan = _Plan()
+        known = set(chunked_scalars(select(FamilyGroup.legacy_id), FamilyGroup.legacy_id,
+                                     [r.legacy_id for r in records]))
+        phones = {p.phone for r in records for p in (r.admin, *r.patients, *r.caregivers)}
+        for row in chunked_rows(select(User.id, User.phone, User.gender), User.phone, phones):
+            plan.users[row.phone] = (row.id, row.gender)
+        ids = [uid for uid, _g in plan.users.values()]
+        members = {(row.user_id, row.role): self._other(row.group_id, row.legacy_id)
+                   for row in chunked_rows(
+                       select(FamilyGroupMember.user_id, FamilyGroupMember.role,
+                              FamilyGroupMember.group_id, FamilyGroup.legacy_id)
+                       .join(FamilyGroup, FamilyGroup.id == FamilyGroupMember.group_id),
+                       FamilyGroupMember.user_id, ids)}
+        owners = set(chunked_scalars(
+            select(Subscription.owner_user_id).where(Subscription.status == "active"),
+            Subscription.owner_user_id,
+            [plan.users[r.admin.phone][0] for r in records if r.admin.phone in plan.users]))
+
+        seen: set[str] = set()
+        admins: set[str] = set()
+        taken: dict[tuple[str, str], int] = {}  # (phone, role) → index of the batch's group
+        c = plan.counts
+        for record in records:
+            label = _label(record.position, record.legacy_id)
+            if record.legacy_id in known or record.legacy_id in seen:
+                c.groups_matched += 1
+                plan.lines.append((record.position, f"{label}: matched (already imported)", None))
+                continue
+            admin = plan.users.get(record.admin.phone)
+            if (admin and admin[0] in owners) or record.admin.phone in admins:
+                c.conflicts += 1
+                plan.lines.append((record.position, (
+                    f"{label}: skipped, conflict: the admin {record.admin.phone} already owns "
+                    "an active subscription"), None))
+                continue
+            seen.add(record.legacy_id)
+            admins.add(record.admin.phone)
+            index = len(plan.groups)
+            group = _Group(record)
+            plan.groups.append(group)
+            for note in record.notes:
+                c.notes += 1
+                plan.lines.append((record.position, f"{label}: note: {note}", None))
+            for role, people in ((ROLE_PATIENT, record.patients),
+                                 (ROLE_CAREGIVER, record.caregivers)):
+                for person in people:
+                    found = plan.users.get(person.phone)
+                    other = members.get((found[0], role)) if found else None
+                    ref = taken.get((person.phone, role)) if other is None else None
+                    if other is not None or ref is not None:
+                        c.conflicts += 1
+                        plan.lines.append((record.position, (
+                            f"{label}: conflict: {person.phone} is already a {role} of "
+                            f"{other or _GROUP}; not added as a {role} here"), ref))
+                        continue
+                    taken[(person.phone, role)] = index
+                    group.members.append((person, role))
+            involved = {record.admin.phone: record.admin}
+            for person, _role in group.members:
+                involved.setdefault(person.phone, person)
+            for phone, person in involved.items():
+                if phone in plan.users or phone in plan.new_users:
+                    c.users_matched += 1
+                else:
+                    plan.new_users[phone] = (person, index)
+                    c.users_created += 1
+        return plan
+
+    # --- write --------------------------------------------------------------------------
+
+    def _write(self, plan: _Plan) -> None:
+        if not plan.groups:
+            return
+        now = utcnow()
+        new = [person for person, _index in plan.new_users.values()]
+        if new:
+            ids = insert_returning(User, ("phone",), [
+                {"phone": p.phone, "name": p.name, "gender": p.gender, "locale": "vi",
+                 "password_hash": None, "created_at": now, "updated_at": now} for p in new])
+            for person in new:
+                plan.users[person.phone] = (ids[(person.phone,)], person.gender)
+
+        def uid(person: Person) -> int:
+            return plan.users[person.phone][0]
+
+        subscriptions = insert_returning(Subscription, ("owner_user_id",), [
+            {"owner_user_id": uid(g.record.admin), "plan": g.record.plan,
+             "patient_slots": self.plans[g.record.plan]["patient"],
+             "caregiver_slots": self.plans[g.record.plan]["caregiver"], "status": "active",
+             "starts_at": now, "expires_at": now + timedelta(days=self.plan_days),
+             "created_at": now, "updated_at": now} for g in plan.groups])
+        # An admin owns one new subscription, a legacyId names one group: the keys that
+        # match returned ids to their rows.
+        group_ids = insert_returning(FamilyGroup, ("legacy_id",), [
+            {"admin_user_id": uid(g.record.admin),
+             "subscription_id": subscriptions[(uid(g.record.admin),)],
+             "name": g.record.family_name, "status": "active", "legacy_id": g.record.legacy_id,
+             "created_at": now, "updated_at": now} for g in plan.groups])
+        for group in plan.groups:
+            group.id = group_ids[(group.record.legacy_id,)]
+        plan.counts.groups_created += len(plan.groups)
+        members = [{"group_id": g.id, "user_id": uid(p), "role": role, "joined_at": now}
+                   for g in plan.groups for p, role in g.members]
+        if members:
+            insert_rows(FamilyGroupMember, members)
+        plan.counts.memberships += len(members)
+        plan.counts.connections += self._connect(plan, now)
+        self._audit(plan, now)
+        self._claims(plan, now)
+
+    def _connect(self, plan: _Plan, now) -> int:
+        """Every patient × caregiver pair of each new group, six permissions ON; a pair
+        connected before (an earlier group) reuses its row, as joining does."""
+        rows: list[dict[str, Any]] = []
+        for group in plan.groups:
+            patients = [p for p, role in group.members if role == ROLE_PATIENT]
+            caregivers = [p for p, role in group.members if role == ROLE_CAREGIVER]
+            for patient in patients:
+                patient_id, gender = plan.users[patient.phone]
+                for caregiver in caregivers:
+                    caregiver_id = plan.users[caregiver.phone][0]
+                    if caregiver_id == patient_id:
+                        continue  # BR-038: a dual-role member does not follow themselves
+                    rows.append({
+                        "user_id": patient_id, "linked_user_id": caregiver_id,
+                        "contact_type": "caregiver", "family_group_id": group.id,
+                        "relationship_code": caregiver.relationship,
+                        "inverse_relationship_code": relationship_inverse(
+                            self.inverse, caregiver.relationship, gender),
+                        "permission_revoked": False, "invite_id": None,
+                        "created_at": now, "updated_at": now})
+        if not rows:
+            return 0
+        # Only users who existed before this batch can have a connection row already.
+        old_ids = {uid for phone, (uid, _g) in plan.users.items() if phone not in plan.new_users}
+        pairs = {(r["user_id"], r["linked_user_id"]) for r in rows
+                 if r["user_id"] in old_ids and r["linked_user_id"] in old_ids}
+        existing = {}
+        for chunk in chunks(sorted({p for p, _c in pairs})):
+            patients = set(chunk)
+            for linked in chunks(sorted({c for p, c in pairs if p in patients})):
+                for row in db.session.execute(
+                        select(Connection.id, Connection.user_id, Connection.linked_user_id)
+                        .where(Connection.user_id.in_(chunk),
+                               Connection.linked_user_id.in_(linked))):
+                    if (row.user_id, row.linked_user_id) in pairs:
+                        existing[(row.user_id, row.linked_user_id)] = row.id
+        fresh = [r for r in rows if (r["user_id"], r["linked_user_id"]) not in existing]
+        reused = [dict(r, b_id=existing[(r["user_id"], r["linked_user_id"])])
+                  for r in rows if (r["user_id"], r["linked_user_id"]) in existing]
+        contact_ids = list(insert_returning(Connection, ("user_id", "linked_user_id"),
+                                             fresh).values()) if fresh else []
+        if reused:
+            table = Connection.__table__
+            db.session.execute(
+                update(table).where(table.c.id == bindparam("b_id")).values(
+                    family_group_id=bindparam("family_group_id"), permission_revoked=False,
+                    invite_id=None, relationship_code=bindparam("relationship_code"),
+                    inverse_relationship_code=bindparam("inverse_relationship_code"),
+                    updated_at=bindparam("updated_at")),
+                [{k: r[k] for k in ("b_id", "family_group_id", "relationship_code",
+                                    "inverse_relationship_code", "updated_at")}
+                 for r in reused])
+            old = [r["b_id"] for r in reused]
+            for chunk in chunks(old):
+                db.session.execute(delete(ConnectionPermission)
+                                   .where(ConnectionPermission.contact_id.in_(chunk)))
+            contact_ids = [*contact_ids, *old]
+        insert_rows(ConnectionPermission, [
+            {"contact_id": cid, "permission_code": code, "is_enabled": True,
+             "updated_at": now, "updated_by": None}
+            for cid in contact_ids for code in PERMISSION_CODES])
+        return len(rows)
+
+    def _audit(self, plan: _Plan, now) -> None:
+        created: dict[int, list[int]] = {}
+        for phone, (_person, index) in plan.new_users.items():
+            created.setdefault(index, []).append(plan.users[phone][0])
+        rows = []
+        for index, group in enumerate(plan.groups):
+            record = group.record
+            rows.append({
+                "actor_id": None, "action": "import.group_imported",
+                "subject_type": "family_groups", "subject_id": group.id,
+                "family_group_id": group.id, "created_at": now, "ip": None,
+                "details": {
+                    "legacyId": record.legacy_id, "position": record.position,
+                    "admin_id": plan.users[record.admin.phone][0],
+                    "members": [{"user_id": plan.users[p.phone][0], "role": role}
+                                for p, role in group.members],
+                    "created_user_ids": sorted(created.get(index, []))}})
+        insert_rows(AuditEvent, rows)
+
+    def _claims(self, plan: _Plan, now) -> None:
+        """One claim link per user the import created, queued as an SMS (SPEC §8)."""
+        if not plan.new_users:
+            return
+        claims, messages = [], []
+        for phone, (person, index) in plan.new_users.items():
+            claim, message = claim_rows(user_id=plan.users[phone][0], phone=phone,
+                                        name=person.name, now=now,
+                                        group_id=plan.groups[index].id)
+            claims.append(claim)
+            messages.append(message)
+        insert_rows(AccountClaim, claims)
+        insert_rows(InviteNotification, messages)
+        plan.counts.claim_links += len(claims)
