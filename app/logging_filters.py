@@ -1,8 +1,9 @@
-"""Keep invite link tokens out of the logs (SPEC §4: the raw token never reaches a log line).
+"""Keep link tokens out of the logs (SPEC §4: the raw token never reaches a log line).
 
 Access logs (werkzeug's, gunicorn's) write the request line and the Referer, both of which
-can carry /i/<token>; RedactInviteTokens rewrites such a path segment to /i/[redacted]
-before any handler formats the record. The fixed pages under /i/ are left as they are.
+can carry an invite link /i/<token> or an account claim link /claim/<token> (SPEC §8);
+RedactLinkTokens rewrites such a path segment to /i/[redacted] or /claim/[redacted] before
+any handler formats the record. The fixed pages under /i/ are left as they are.
 """
 
 from __future__ import annotations
@@ -12,22 +13,28 @@ import re
 from collections.abc import MutableMapping
 
 REDACTED = "/i/[redacted]"
+CLAIM_REDACTED = "/claim/[redacted]"
 # Pages under /i/ whose names are not tokens (app/invites/views.py).
 FIXED_PAGES = ("login", "signup", "resume", "accept", "reject")
 _SEGMENT = r"[^/?#&\s\"'<>]"
 _TOKEN_PATH = re.compile(
     r"/i/(?!(?:" + "|".join(FIXED_PAGES) + r")(?!" + _SEGMENT + r"))" + _SEGMENT + r"+")
+_CLAIM_PATH = re.compile(r"/claim/" + _SEGMENT + r"+")
 # Loggers that write request lines: the development server and gunicorn.
 ACCESS_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 
 
 def redact(text: str) -> str:
-    """The text with the token of every /i/<token> path replaced."""
-    return _TOKEN_PATH.sub(REDACTED, text) if "/i/" in text else text
+    """The text with the token of every /i/<token> and /claim/<token> path replaced."""
+    if "/i/" in text:
+        text = _TOKEN_PATH.sub(REDACTED, text)
+    if "/claim/" in text:
+        text = _CLAIM_PATH.sub(CLAIM_REDACTED, text)
+    return text
 
 
-class RedactInviteTokens(logging.Filter):
-    """Rewrites /i/<token> in a record's message and arguments; never drops a record."""
+class RedactLinkTokens(logging.Filter):
+    """Rewrites link tokens in a record's message and arguments; never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
@@ -45,8 +52,8 @@ class RedactInviteTokens(logging.Filter):
 
 
 def _attach(target: logging.Logger | logging.Handler) -> None:
-    if not any(isinstance(f, RedactInviteTokens) for f in target.filters):
-        target.addFilter(RedactInviteTokens())
+    if not any(isinstance(f, RedactLinkTokens) for f in target.filters):
+        target.addFilter(RedactLinkTokens())
 
 
 def install_log_redaction() -> None:

@@ -9,8 +9,6 @@ conditional update so that a link works once, and the token kept out of every lo
 
 from __future__ import annotations
 
-import logging
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -155,42 +153,3 @@ def claim_send_new_link(*, phone: str, ip: str | None = None) -> bool:
     audit_record(actor=None, action="account.claim_link_resent", subject=user, ip=ip)
     db.session.flush()
     return True
-
-
-# --- the raw token never reaches a log line --------------------------------------------
-
-_CLAIM_PATH = re.compile(r"/claim/[^/?#&\s\"'<>]+")
-REDACTED = "/claim/[redacted]"
-
-
-def redact_claim(text: str) -> str:
-    return _CLAIM_PATH.sub(REDACTED, text) if "/claim/" in text else text
-
-
-class RedactClaimTokens(logging.Filter):
-    """Rewrites /claim/<token> in a record's message and arguments (as
-    app/logging_filters.py does for /i/<token>); never drops a record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact_claim(record.msg)
-        args = record.args
-        if isinstance(args, tuple):
-            record.args = tuple(redact_claim(a) if isinstance(a, str) else a for a in args)
-        elif isinstance(args, dict):
-            for key, value in list(args.items()):
-                if isinstance(value, str):
-                    args[key] = redact_claim(value)
-        return True
-
-
-def install_claim_redaction() -> None:
-    """Attach the filter where app/logging_filters.py attaches its own. Safe to repeat."""
-    from app.logging_filters import ACCESS_LOGGERS
-
-    targets: list[logging.Logger | logging.Handler] = [
-        logging.getLogger(name) for name in ACCESS_LOGGERS]
-    targets += logging.getLogger().handlers
-    for target in targets:
-        if not any(isinstance(f, RedactClaimTokens) for f in target.filters):
-            target.addFilter(RedactClaimTokens())

@@ -20,7 +20,6 @@ from app.accounts.claims import (
     claim_refusal,
     claim_send_new_link,
     claim_state,
-    install_claim_redaction,
 )
 from app.accounts.forms import (
     ClaimForm,
@@ -196,11 +195,10 @@ _CLAIM_TITLES = {
 def _install_claim_route(state) -> None:
     # The link is /claim/<token> (short, for an SMS), outside this blueprint's /account
     # prefix. Its headers must have the last word over Talisman's, as the invite links' do
-    # (app/invites/views.py), and its token must stay out of the access logs.
+    # (app/invites/views.py). app/logging_filters.py keeps its token out of the access logs.
     state.app.add_url_rule("/claim/<token>", endpoint="accounts.claim", view_func=claim,
                            methods=["GET", "POST"])
     state.app.after_request_funcs.setdefault(None, []).insert(0, _claim_headers)
-    install_claim_redaction()
 
 
 def _claim_headers(response):

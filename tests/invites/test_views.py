@@ -23,7 +23,7 @@ from app.extensions import db
 from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.invites.models import ConnectionInvite
 from app.invites.services import invite_create
-from app.logging_filters import RedactInviteTokens, install_log_redaction, redact
+from app.logging_filters import RedactLinkTokens, install_log_redaction, redact
 from tests.conftest import csrf_from
 from tests.factories import (
     PASSWORD,
@@ -868,13 +868,13 @@ def test_redact(line, expected):
 def test_the_filter_rewrites_message_and_arguments():
     record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '"%s" %s %s',
                                (f"GET /i/{TOKEN} HTTP/1.1", 200, "-"), None)
-    assert RedactInviteTokens().filter(record) is True
+    assert RedactLinkTokens().filter(record) is True
     assert record.getMessage() == '"GET /i/[redacted] HTTP/1.1" 200 -'
 
     atoms = {"r": f"GET /i/{TOKEN} HTTP/1.1", "f": f"https://portal/i/{TOKEN}", "s": "200"}
     record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1,
                                '%(r)s %(s)s "%(f)s"', (atoms,), None)
-    RedactInviteTokens().filter(record)
+    RedactLinkTokens().filter(record)
     assert record.getMessage() == 'GET /i/[redacted] HTTP/1.1 200 "https://portal/i/[redacted]"'
     assert TOKEN not in record.getMessage()
 
@@ -895,9 +895,9 @@ def test_install_log_redaction(caplog, clean_filters):
     install_log_redaction()
     install_log_redaction()  # idempotent
     werkzeug = logging.getLogger("werkzeug")
-    assert sum(isinstance(f, RedactInviteTokens) for f in werkzeug.filters) == 1
-    assert any(isinstance(f, RedactInviteTokens) for f in clean_filters.filters)
-    assert any(isinstance(f, RedactInviteTokens)
+    assert sum(isinstance(f, RedactLinkTokens) for f in werkzeug.filters) == 1
+    assert any(isinstance(f, RedactLinkTokens) for f in clean_filters.filters)
+    assert any(isinstance(f, RedactLinkTokens)
                for f in logging.getLogger("gunicorn.access").filters)
 
     with caplog.at_level(logging.INFO):
