@@ -33,10 +33,30 @@ class _BabelTranslations:
 _TRANSLATIONS = _BabelTranslations()
 
 
+def _has_nul(data: object) -> bool:
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, list | tuple):
+        return any(_has_nul(item) for item in data)
+    return False
+
+
 class BaseForm(FlaskForm):
     class Meta:
         def get_translations(self, form):
             return _TRANSLATIONS
+
+    def validate(self, extra_validators=None) -> bool:
+        """The fields' own checks, and no NUL character in any text: no text column takes
+        one (PostgreSQL refuses it), so it is refused here with the field's message rather
+        than failing later in the database."""
+        valid = super().validate(extra_validators)
+        for field in self:
+            if _has_nul(field.data):
+                field.errors = [*field.errors, flask_babel.gettext(
+                    "This text contains a character that is not allowed.")]
+                valid = False
+        return valid
 
 
 def copy_errors(form: FlaskForm, error: DomainError, default_field: str | None = None, *,
