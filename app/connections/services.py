@@ -64,6 +64,36 @@ def initial_permission_map(initial: dict | None) -> dict[str, bool]:
     return values
 
 
+def pair_connections(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Connection]:
+    """The rows of these (patient, caregiver) pairs with their permissions, in two queries."""
+    return {(c.user_id, c.linked_user_id): c for c in db.session.scalars(
+        select(Connection).options(selectinload(Connection.permissions))
+        .where(tuple_(Connection.user_id, Connection.linked_user_id).in_(pairs)))}
+
+
+def connection_put(connection: Connection | None, *, pair: tuple[int, int], group_id: int,
+                   permissions: dict[str, bool], updated_by: int | None) -> Connection:
+    """The live connection of `pair` (patient, caregiver) in the group, its six rows set to
+    `permissions`: the pair's earlier row reused (one row per pair, kept for its history)
+    or a new one, added to the session."""
+    if connection is None:
+        connection = Connection(user_id=pair[0], linked_user_id=pair[1],
+                                contact_type="caregiver")
+        connection.permissions = []
+        db.session.add(connection)
+    connection.family_group_id = group_id
+    connection.permission_revoked = False
+    rows = {p.permission_code: p for p in connection.permissions}
+    for code in PERMISSION_CODES:
+        row = rows.get(code)
+        if row is None:
+            row = ConnectionPermission(permission_code=code)
+            connection.permissions.append(row)
+        row.is_enabled = permissions[code]
+        row.updated_by = updated_by
+    return connection
+
+
 def connections_for_new_member(*, actor: User | None, group: FamilyGroup, user: User,
                                role: str, relationship: str | None = None,
                                initial_permissions: dict | None = None,
@@ -83,9 +113,7 @@ def connections_for_new_member(*, actor: User | None, group: FamilyGroup, user: 
     if not others:
         return []
     pairs = [((user.id, o.id) if role == ROLE_PATIENT else (o.id, user.id)) for o in others]
-    existing = {(c.user_id, c.linked_user_id): c for c in db.session.scalars(
-        select(Connection).options(selectinload(Connection.permissions))
-        .where(tuple_(Connection.user_id, Connection.linked_user_id).in_(pairs)))}
+    existing = pair_connections(pairs)
     table = inverse_table()
     permissions = initial_permission_map(initial_permissions)
     made = []
@@ -95,26 +123,13 @@ def connections_for_new_member(*, actor: User | None, group: FamilyGroup, user: 
         theirs = relationship_inverse(table, relationship, other.gender)
         caregiver_to_patient, patient_to_caregiver = (
             (theirs, mine) if role == ROLE_PATIENT else (mine, theirs))
-        connection = existing.get(pair)
-        if connection is None:
-            connection = Connection(user_id=pair[0], linked_user_id=pair[1],
-                                    contact_type="caregiver")
-            connection.permissions = []
-            db.session.add(connection)
-        connection.family_group_id = group.id
-        connection.permission_revoked = False
+        connection = connection_put(existing.get(pair), pair=pair, group_id=group.id,
+                                    permissions=permissions,
+                                    updated_by=actor.id if actor else None)
         connection.invite_id = invite_id
         if relationship is not None:
             connection.relationship_code = caregiver_to_patient
             connection.inverse_relationship_code = patient_to_caregiver
-        rows = {p.permission_code: p for p in connection.permissions}
-        for code in PERMISSION_CODES:
-            row = rows.get(code)
-            if row is None:
-                row = ConnectionPermission(permission_code=code)
-                connection.permissions.append(row)
-            row.is_enabled = permissions[code]
-            row.updated_by = actor.id if actor else None
         made.append(connection)
     db.session.flush()
     for connection in made:

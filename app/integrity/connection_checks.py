@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, not_, or_, select, tuple_, update
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy import and_, case, delete, exists, func, not_, or_, select, update
+from sqlalchemy.orm import aliased
 
 from app.accounts.models import User
 from app.connections.models import (
@@ -21,6 +21,7 @@ from app.connections.models import (
     PermissionType,
     RelationshipInverse,
 )
+from app.connections.services import connection_put, pair_connections
 from app.db import utcnow
 from app.extensions import db
 from app.groups.models import ROLE_CAREGIVER, ROLE_PATIENT, FamilyGroup, FamilyGroupMember
@@ -250,28 +251,14 @@ class MissingConnection(Check):
 
     def repair(self, batch: list[Violation]) -> None:
         pairs = [(v.rows["patient"], v.rows["caregiver"]) for v in batch]
-        existing = {(c.user_id, c.linked_user_id): c for c in db.session.scalars(
-            select(Connection).options(selectinload(Connection.permissions))
-            .where(tuple_(Connection.user_id, Connection.linked_user_id).in_(pairs)))}
-        now = utcnow()
+        existing = pair_connections(pairs)
         for v, pair in zip(batch, pairs, strict=True):
-            connection = existing.get(pair)
-            reused = connection is not None
-            if connection is None:
-                connection = Connection(user_id=pair[0], linked_user_id=pair[1])
-                connection.permissions = []
-                db.session.add(connection)
-            connection.contact_type = "caregiver"
-            connection.family_group_id = v.group_id
-            connection.permission_revoked = False
-            connection.updated_at = now
-            rows = {p.permission_code: p for p in connection.permissions}
-            for code in PERMISSION_CODES:
-                row = rows.get(code)
-                if row is None:
-                    row = ConnectionPermission(permission_code=code)
-                    connection.permissions.append(row)
-                row.is_enabled, row.updated_at, row.updated_by = True, now, None
+            reused = pair in existing
+            # What the join would have done (BR-045): live, all six ON.
+            connection = connection_put(existing.get(pair), pair=pair, group_id=v.group_id,
+                                        permissions=dict.fromkeys(PERMISSION_CODES, True),
+                                        updated_by=None)
+            connection.contact_type = "caregiver"  # a reused row may have been another kind
             db.session.flush()
             self.repaired(v, subject=(TABLE, connection.id), connection=connection.id,
                           reused=reused, done="connected, six permissions ON")

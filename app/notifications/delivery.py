@@ -45,6 +45,12 @@ log = logging.getLogger("app.notifications")
 
 N = InviteNotification
 DUE_STATUSES = ("pending", "failed")
+# Messages that carry a link whose token is sealed in the row until it is sent (SPEC §4,
+# §8): how the link is built, what it is, and what to do when it cannot be recovered.
+LINKS: dict[str, tuple[Callable[[str], str], str, str]] = {
+    "INVITE_CREATED": (accept_url, "invite link", "resend the invite"),
+    "ACCOUNT_CLAIM": (claim_url, "claim link", "ask for a new one from the log-in page"),
+}
 
 
 class PermanentFailure(Exception):
@@ -170,22 +176,14 @@ def _send(job: Claimed) -> str | None:
     if job.channel not in ("sms", "email"):
         raise PermanentFailure(f"no delivery channel for {job.channel!r}")
     link = None
-    if job.notification_type == "INVITE_CREATED":
+    if job.notification_type in LINKS:
+        make_link, what, remedy = LINKS[job.notification_type]
         sealed = payload.get("sealed_token")
         token = unseal(sealed) if isinstance(sealed, str) else None
         if token is None:
-            raise PermanentFailure(
-                "the invite link cannot be recovered (sealed under another SECRET_KEY, or "
-                "missing): resend the invite")
-        link = accept_url(token)
-    elif job.notification_type == "ACCOUNT_CLAIM":
-        sealed = payload.get("sealed_token")
-        token = unseal(sealed) if isinstance(sealed, str) else None
-        if token is None:
-            raise PermanentFailure(
-                "the claim link cannot be recovered (sealed under another SECRET_KEY, or "
-                "missing): ask for a new one from the log-in page")
-        link = claim_url(token)
+            raise PermanentFailure(f"the {what} cannot be recovered (sealed under another "
+                                   f"SECRET_KEY, or missing): {remedy}")
+        link = make_link(token)
     subject, text = render_message(job, job.locale, link=link)
     if job.channel == "sms":
         return send_sms(to=job.recipient, text=text, notification_type=job.notification_type)
