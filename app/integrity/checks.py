@@ -9,6 +9,7 @@ event per violation; the caller commits.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -46,47 +47,59 @@ class Violation:
         return f"[{self.check}] {self.message} ({where}; {how})"
 
 
-class Check:
-    """An invariant. Subclasses set `code`, `title`, `repairable`, and write `query()`
-    (a Select whose rows `violation()` turns into Violations) and, if repairable,
-    `repair()`. A check is wholly repairable or not at all, so that the repair loop
-    never meets a violation it must step over. A repairable check names the column its
-    query is ordered by first (`page_column()`, ascending) and the key of `rows` that
-    holds its value (`page_row`), so that each repair round reads on from the last."""
+class Check(ABC):
+    """An invariant. Subclasses set `code` and `title` and write `query()` (a Select whose
+    rows `violation()` turns into Violations). One that can be repaired is a
+    RepairableCheck."""
 
     code: ClassVar[str]
     title: ClassVar[str]
     repairable: ClassVar[bool] = False
-    page_row: ClassVar[str] = ""
-    _events: list[dict[str, Any]]
 
     def applies(self) -> str | None:
         """None when the check can run here, else why it is skipped."""
         return None
 
-    def query(self) -> Select:
-        raise NotImplementedError
+    @abstractmethod
+    def query(self) -> Select: ...
 
-    def page_column(self) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def violation(self, row: Any) -> Violation: ...
 
-    def violation(self, row: Any) -> Violation:
-        raise NotImplementedError
+    def select(self, after: Any = None) -> Select:
+        """The query `find()` runs; a repairable check narrows it to a page."""
+        return self.query()
 
     def find(self, limit: int | None = None, after: Any = None) -> Iterator[Violation]:
-        """The violations, streamed in the query's order (by id); with `after`, those
-        whose page column is at least that."""
-        query = self.query()
-        if after is not None:
-            query = query.where(self.page_column() >= after)
+        """The violations, streamed in the query's order (by id); with `after` (repairable
+        checks), those whose page column is at least that."""
+        query = self.select(after)
         if limit is not None:
             query = query.limit(limit)
         result = db.session.execute(query.execution_options(yield_per=STREAM))
         for row in result:
             yield self.violation(row)
 
-    def repair(self, batch: list[Violation]) -> None:
-        raise NotImplementedError
+
+class RepairableCheck(Check):
+    """An invariant that `repair()` can restore. It is wholly repairable, so that the
+    repair loop never meets a violation it must step over. It names the column its query
+    is ordered by first (`page_column()`, ascending) and the key of `rows` that holds its
+    value (`page_row`), so that each repair round reads on from the last."""
+
+    repairable: ClassVar[bool] = True
+    page_row: ClassVar[str]
+    _events: list[dict[str, Any]]
+
+    @abstractmethod
+    def page_column(self) -> Any: ...
+
+    @abstractmethod
+    def repair(self, batch: list[Violation]) -> None: ...
+
+    def select(self, after: Any = None) -> Select:
+        query = self.query()
+        return query if after is None else query.where(self.page_column() >= after)
 
     def repaired(self, violation: Violation, *, subject: tuple[str, int] | None = None,
                  **details: Any) -> None:

@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
-from app.integrity.checks import Check
+from app.integrity.checks import Check, RepairableCheck
 from app.integrity.connection_checks import (
     InverseRelationship,
     LiveWithoutPermission,
@@ -125,7 +125,7 @@ def _repair(checks: list[Check]) -> int:
     for check in checks:
         found, repairable = _scan([check])
         found_total += found
-        if repairable:
+        if repairable and isinstance(check, RepairableCheck):
             done = check.repair_all()
             db.session.commit()
             repaired_total += done

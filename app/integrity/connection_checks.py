@@ -25,7 +25,7 @@ from app.connections.services import connection_put, pair_connections
 from app.db import utcnow
 from app.extensions import db
 from app.groups.models import ROLE_CAREGIVER, ROLE_PATIENT, FamilyGroup, FamilyGroupMember
-from app.integrity.checks import Check, Violation, ids_of
+from app.integrity.checks import RepairableCheck, Violation, ids_of
 
 TABLE = Connection.__tablename__
 LINKED = Connection.linked_user_id.is_not(None)
@@ -52,7 +52,7 @@ def revoke(ids: list[int]) -> None:
                        .execution_options(synchronize_session=False))
 
 
-class _ConnectionCheck(Check):
+class _ConnectionCheck(RepairableCheck):
     """Violations that name one connection; the repair revokes it (override to differ)."""
 
     message: str
@@ -77,7 +77,6 @@ class SelfConnection(_ConnectionCheck):
 
     code = "connection.self"
     title = "No live connection from a user to themselves (BR-038)"
-    repairable = True
     message = "a user follows themselves"
 
     def query(self):
@@ -93,7 +92,6 @@ class OutsideFamily(_ConnectionCheck):
 
     code = "connection.outside_family"
     title = "No live connection outside its family"
-    repairable = True
 
     def query(self):
         as_patient, as_caregiver = aliased(FamilyGroupMember), aliased(FamilyGroupMember)
@@ -137,7 +135,6 @@ class PermissionRows(_ConnectionCheck):
 
     code = "connection.permission_rows"
     title = "Every connection has one permission row per permission type"
-    repairable = True
 
     def query(self):
         known = func.count(PermissionType.code)
@@ -188,7 +185,6 @@ class RevokedPermissionOn(_ConnectionCheck):
 
     code = "connection.revoked_permission_on"
     title = "A revoked connection has every permission OFF (BR-040)"
-    repairable = True
     message = "a revoked connection still has permissions ON"
 
     def query(self):
@@ -204,7 +200,6 @@ class LiveWithoutPermission(_ConnectionCheck):
 
     code = "connection.live_without_permission"
     title = "A live connection keeps at least one permission ON (BR-039)"
-    repairable = True
     message = "a live connection has no permission ON"
 
     def query(self):
@@ -214,7 +209,7 @@ class LiveWithoutPermission(_ConnectionCheck):
                 .order_by(Connection.id))
 
 
-class MissingConnection(Check):
+class MissingConnection(RepairableCheck):
     """BR-045/008/009: every patient/caregiver pair of an active family (two different
     users, both members) has its connection in that family. Repair: what the join would
     have done — the pair's row (reused if the pair met before, one row per pair) in this
@@ -222,7 +217,6 @@ class MissingConnection(Check):
 
     code = "connection.missing"
     title = "Every patient/caregiver pair of a family has its connection"
-    repairable = True
     page_row = "family"
 
     def page_column(self):
@@ -274,7 +268,6 @@ class InverseRelationship(_ConnectionCheck):
 
     code = "connection.inverse_relationship"
     title = "The inverse relationship matches the mapping (BR-028)"
-    repairable = True
 
     def query(self):
         patient, caregiver = aliased(User), aliased(User)

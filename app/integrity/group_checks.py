@@ -29,7 +29,7 @@ from app.connections.services import connections_revoke_for_group
 from app.db import utcnow
 from app.extensions import db
 from app.groups.models import ROLE_CAREGIVER, ROLE_PATIENT, FamilyGroup, FamilyGroupMember
-from app.integrity.checks import Check, Violation, ids_of
+from app.integrity.checks import Check, RepairableCheck, Violation, ids_of
 from app.invites.models import INVITE_ADD_PATIENT, ConnectionInvite
 from app.notifications.services import cancel_invite_messages, notify_payment_sync
 
@@ -53,14 +53,13 @@ def cancel_invites(ids: list[int]) -> None:
     cancel_invite_messages(*ids)
 
 
-class DissolvedMembership(Check):
+class DissolvedMembership(RepairableCheck):
     """SPEC §2: dissolving deletes the memberships. Repair: what dissolve does — the
     family's connections are released, the memberships deleted (the payment service is
     told through the outbox when it is the http one)."""
 
     code = "membership.dissolved_family"
     title = "No membership of a dissolved family"
-    repairable = True
     page_row = "membership"
 
     def page_column(self):
@@ -99,14 +98,13 @@ class DissolvedMembership(Check):
                 self.repaired(v, role=v.data["role"], revoked=revoked, done="deleted")
 
 
-class InviteOfInactiveFamily(Check):
+class InviteOfInactiveFamily(RepairableCheck):
     """A pending invite belongs to an active family (dissolve cancels them). Repair:
     cancel it. An invite with no family (from before families) counts: it can never be
     accepted."""
 
     code = "invite.family_not_active"
     title = "No pending invite of a family that is not active"
-    repairable = True
     page_row = "invite"
 
     def page_column(self):
@@ -182,13 +180,12 @@ class MembersOverPlan(Check):
                          {"family": row.id, "role": row.role}, False, group_id=row.id)
 
 
-class InvitesOverPlan(Check):
+class InvitesOverPlan(RepairableCheck):
     """BR-047/059: members and live pending invites of a role fit the plan's slots.
     Repair: cancel the newest pending invites beyond the free places."""
 
     code = "plan.invites_over_slots"
     title = "Members and pending invites of a role fit the plan's slots"
-    repairable = True
     page_row = "family"
 
     def page_column(self):
