@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from app.errors import DomainError
+from app.text import NUL_NOT_ALLOWED, has_nul
 
 # WTForms' own messages that our forms can show; listed so that extraction puts them in
 # our catalogues (WTForms ships no Vietnamese translation).
@@ -33,14 +34,6 @@ class _BabelTranslations:
 _TRANSLATIONS = _BabelTranslations()
 
 
-def _has_nul(data: object) -> bool:
-    if isinstance(data, str):
-        return "\x00" in data
-    if isinstance(data, list | tuple):
-        return any(_has_nul(item) for item in data)
-    return False
-
-
 class BaseForm(FlaskForm):
     class Meta:
         def get_translations(self, form):
@@ -52,9 +45,8 @@ class BaseForm(FlaskForm):
         than failing later in the database."""
         valid = super().validate(extra_validators)
         for field in self:
-            if _has_nul(field.data):
-                field.errors = [*field.errors, flask_babel.gettext(
-                    "This text contains a character that is not allowed.")]
+            if has_nul(field.data):
+                field.errors = [*field.errors, str(NUL_NOT_ALLOWED)]
                 valid = False
         return valid
 

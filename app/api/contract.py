@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 
 from app.api.body import Types, choice_arg, cursor_arg, int_arg, json_body
 from app.errors import Invalid, NotFound
+from app.text import NUL_NOT_ALLOWED, has_nul
 
 JSON_TYPES = {str: "string", int: "integer", bool: "boolean", dict: "object", list: "array",
               None: "null"}
@@ -34,18 +35,6 @@ JSON_TYPES = {str: "string", int: "integer", bool: "boolean", dict: "object", li
 
 def invalid(fields: dict[str, list[str]]) -> Invalid:
     return Invalid(_("Some fields are missing or not right."), code="invalid", fields=fields)
-
-
-def _has_nul(value: Any) -> bool:
-    """A NUL character anywhere in a value: no text column takes it (PostgreSQL refuses
-    it outright), so it is refused here, as bad input, for every route at once."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 @dataclass(frozen=True)
@@ -85,8 +74,8 @@ class Body:
             return {}
         data = json_body(required={k: f.types for k, f in self.required.items()},
                          optional={k: f.types for k, f in self.optional.items()})
-        fields = {key: [_("This text contains a character that is not allowed.")]
-                  for key, value in data.items() if _has_nul(value)}
+        fields = {key: [str(NUL_NOT_ALLOWED)] for key, value in data.items()
+                  if has_nul(value)}
         if fields:
             raise invalid(fields)
         return data
@@ -166,9 +155,8 @@ class TextArg:
         raw = request.args.get(self.name) or ""
         if len(raw) > self.max_length:
             raise invalid({self.name: [_("At most %(n)d characters.", n=self.max_length)]})
-        if _has_nul(raw):
-            raise invalid({self.name: [_("This text contains a character that is not "
-                                         "allowed.")]})
+        if has_nul(raw):
+            raise invalid({self.name: [str(NUL_NOT_ALLOWED)]})
         return raw
 
     def parameter(self) -> dict[str, Any]:
@@ -226,7 +214,7 @@ def operation(*, answers: dict[int, str | None], body: Body | None = None,
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
         def checked(**kwargs: Any):
-            if any(isinstance(v, str) and "\x00" in v for v in kwargs.values()):
+            if any(has_nul(v) for v in kwargs.values()):
                 raise NotFound(_("There is nothing at this address."), code="not_found")
             if body is not None:
                 kwargs["body"] = body.parse()
