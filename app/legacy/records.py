@@ -18,6 +18,7 @@ import ijson
 
 from app.accounts.models import GENDER_FEMALE, GENDER_MALE
 from app.accounts.phone import InvalidPhone, normalize_phone
+from app.text import has_nul
 
 NAME_MAX = 100  # users.name and family_groups.name
 LEGACY_ID_MAX = 100  # family_groups.legacy_id
@@ -71,6 +72,8 @@ def _text(value: Any, where: str, *, required: bool = True, limit: int = NAME_MA
         return None
     if not isinstance(value, str):
         raise _Bad(f"{where} is missing or not a string")
+    if has_nul(value):
+        raise _Bad(f"{where} contains a NUL character")  # no text column can hold one
     tidy = " ".join(value.split())
     if not tidy:
         if required:

@@ -210,6 +210,25 @@ def test_every_bad_record_is_reported_by_position_and_the_rest_go_in(app, tmp_pa
             "family_1", "family_13"]
 
 
+def test_a_nul_in_any_text_is_a_bad_record_not_a_crash(app, tmp_path):
+    # PostgreSQL cannot store a NUL: before this check the whole import stopped on it.
+    records = [record("family_1", phone(10), admin_name="An\x00"),
+               record("family_\x002", phone(20)),
+               record("family_3", phone(30), family="Nhà\x00"),
+               family(4, patients=[41])]
+    result = run_import(app, write(tmp_path, records))
+    assert result.exit_code == 0, result.output
+    assert "record 1 (legacyId family_1): skipped, bad record: admin.name contains a NUL" \
+        in result.output
+    assert "record 2 (legacyId family_\x002): skipped, bad record: legacyId contains a NUL" \
+        in result.output
+    assert "record 3 (legacyId family_3): skipped, bad record: familyName contains a NUL" \
+        in result.output
+    assert summary(result)["bad records"] == 3
+    with app.app_context():
+        assert list(db.session.scalars(select(FamilyGroup.legacy_id))) == ["family_4"]
+
+
 def test_a_broken_array_stops_at_the_break_after_importing_what_came_before(app, tmp_path):
     good = json.dumps([family(1, patients=[11]), family(2, patients=[21])], ensure_ascii=False)
     path = tmp_path / "broken.json"
