@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import IO, Any
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.claims import claim_rows
@@ -358,16 +358,9 @@ class LegacyImport:
         old_ids = {uid for phone, (uid, _g) in plan.users.items() if phone not in plan.new_users}
         pairs = {(r["user_id"], r["linked_user_id"]) for r in rows
                  if r["user_id"] in old_ids and r["linked_user_id"] in old_ids}
-        existing = {}
-        for chunk in chunks(sorted({p for p, _c in pairs})):
-            patients = set(chunk)
-            for linked in chunks(sorted({c for p, c in pairs if p in patients})):
-                for row in db.session.execute(
-                        select(Connection.id, Connection.user_id, Connection.linked_user_id)
-                        .where(Connection.user_id.in_(chunk),
-                               Connection.linked_user_id.in_(linked))):
-                    if (row.user_id, row.linked_user_id) in pairs:
-                        existing[(row.user_id, row.linked_user_id)] = row.id
+        existing = {(row.user_id, row.linked_user_id): row.id for row in chunked_rows(
+            select(Connection.id, Connection.user_id, Connection.linked_user_id),
+            tuple_(Connection.user_id, Connection.linked_user_id), sorted(pairs))}
         fresh = [r for r in rows if (r["user_id"], r["linked_user_id"]) not in existing]
         reused = [dict(r, b_id=existing[(r["user_id"], r["linked_user_id"])])
                   for r in rows if (r["user_id"], r["linked_user_id"]) in existing]
