@@ -17,9 +17,9 @@ from flask_babel import gettext as _
 from sqlalchemy import func, insert, select, update
 
 from app.accounts.models import AccountClaim, User
-from app.accounts.passwords import hash_password, password_problem
+from app.accounts.passwords import hash_password
 from app.accounts.phone import InvalidPhone, normalize_phone
-from app.accounts.services import _password_message
+from app.accounts.services import password_error
 from app.audit.services import audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Gone, Invalid, NotFound
@@ -99,9 +99,8 @@ def account_claim(*, token: str, password: str, ip: str | None = None) -> User:
     if not user.is_active:
         raise Forbidden(_("This account is suspended. Contact support to restore it."),
                         code="account_suspended")
-    problem = password_problem(password or "", phone_digits=user.phone.lstrip("+"))
-    if problem:
-        message = _password_message(problem)
+    message = password_error(password, phone=user.phone)
+    if message:
         raise Invalid(message, code="weak_password", fields={"password": [message]})
     now = utcnow()
     won = db.session.execute(

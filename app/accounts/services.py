@@ -31,7 +31,12 @@ from app.extensions import db
 LOCALES = ("vi", "en")
 
 
-def _password_message(problem: str) -> str:
+def password_error(password: str | None, *, phone: str | None) -> str | None:
+    """What is wrong with a new password for the account of `phone` (E.164), in the
+    user's language; None when it is good."""
+    problem = password_problem(password or "", phone_digits=(phone or "").lstrip("+"))
+    if problem is None:
+        return None
     return {
         "too_short": _("Use at least %(n)d characters.", n=MIN_LENGTH),
         "too_long": _("Use at most 128 characters."),
@@ -100,9 +105,9 @@ def account_check_registration(*, phone: str, password: str, name: str, gender: 
         errors["gender"] = [_("Choose male or female.")]
     if locale not in LOCALES:
         errors["locale"] = [_("Choose Vietnamese or English.")]
-    problem = password_problem(password or "", phone_digits=(e164 or "").lstrip("+"))
-    if problem:
-        errors["password"] = [_password_message(problem)]
+    weak = password_error(password, phone=e164)
+    if weak:
+        errors["password"] = [weak]
         codes.append("weak_password")
     if errors:
         raise Invalid(next(iter(errors.values()))[0], code=(codes or ["invalid"])[0],
@@ -209,9 +214,8 @@ def account_change_password(*, actor: User, current_password: str, new_password:
     if not verify_password(actor.password_hash, current_password or ""):
         message = _("The current password is not right.")
         raise Invalid(message, code="bad_credentials", fields={"current_password": [message]})
-    problem = password_problem(new_password or "", phone_digits=actor.phone.lstrip("+"))
-    if problem:
-        message = _password_message(problem)
+    message = password_error(new_password, phone=actor.phone)
+    if message:
         raise Invalid(message, code="weak_password", fields={"new_password": [message]})
     actor.password_hash = hash_password(new_password)
     _end_all_sessions(actor)
