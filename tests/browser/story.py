@@ -1,0 +1,165 @@
+"""What the story test needs beside its steps: the people, the page text per language, and
+the few browser moves that every person makes (choose a language, sign up, screenshot).
+
+The texts are the msgids of the templates and their Vietnamese translations from
+app/translations/vi: a test run in English must see the first, one in Vietnamese the second.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playwright.sync_api import Locator, Page, expect
+
+from app.accounts.phone import display_phone
+from tests.factories import national, next_phone
+
+PASSWORD = "cau-chuyen-2026"
+
+TEXTS = {
+    "en": {
+        "switch_to": "English", "html_lang": "en",
+        "register_heading": "Create your account", "phone": "Phone number",
+        "name": "Full name", "male": "Male", "female": "Female", "password": "Password",
+        "sign_up": "Sign up", "hello": "Hello, {name}",
+        "plan_heading": "My plan", "code": "Activation code", "redeem": "Redeem",
+        "code_accepted": "Code accepted: your Family plan runs until",
+        "create_heading": "Create your family", "family_name": "Family name",
+        "created": "Your family “{name}” is ready.",
+        "invite_caregiver": "Invite a caregiver", "invite_patient": "Invite a patient",
+        "their_phone": "Their phone number", "patient": "Patient", "caregiver": "Caregiver",
+        "send_invite": "Send the invite", "invited": "{phone} is invited as {role}.",
+        "role_patient": "patient", "role_caregiver": "caregiver",
+        "invite_someone_else": "Invite someone else", "back_to_family": "Back to the family",
+        "invites_you": "{sender} invites you to join {family}",
+        "invited_as": "You are invited as a {role}.",
+        "signup_heading": "Create your account to answer your invite",
+        "accept": "Accept and join", "joined": "Welcome to {family}. You joined as {role}.",
+        "following": "Patients I follow", "nothing": "Nothing to show right now.",
+        "permissions": "Permissions", "turn_off": "Turn off", "on": "On", "off": "Off",
+        "turn_off_question": "Turn off “{permission}” for {caregiver}?",
+        "encouragement": "Call to encourage", "health": "View health overview",
+        "disconnect_all": "Disconnect from all patients",
+        "reason": "Reason (optional, private)",
+        "disconnected_flash": "{caregiver} is disconnected from every patient of this "
+                              "family. They were not told.",
+        "disconnected": "Disconnected", "refused": "You cannot see this patient's reports.",
+    },
+    "vi": {
+        "switch_to": "Tiếng Việt", "html_lang": "vi",
+        "register_heading": "Tạo tài khoản", "phone": "Số điện thoại",
+        "name": "Họ và tên", "male": "Nam", "female": "Nữ", "password": "Mật khẩu",
+        "sign_up": "Đăng ký", "hello": "Xin chào, {name}",
+        "plan_heading": "Gói của tôi", "code": "Mã kích hoạt", "redeem": "Kích hoạt",
+        "code_accepted": "Mã đã được chấp nhận: gói Gia đình của bạn có hiệu lực đến",
+        "create_heading": "Tạo gia đình của bạn", "family_name": "Tên gia đình",
+        "created": "Gia đình “{name}” của bạn đã sẵn sàng.",
+        "invite_caregiver": "Mời người thân", "invite_patient": "Mời người bệnh",
+        "their_phone": "Số điện thoại của người được mời", "patient": "Người bệnh",
+        "caregiver": "Người thân", "send_invite": "Gửi lời mời",
+        "invited": "Đã mời {phone} với vai trò {role}.",
+        "role_patient": "người bệnh", "role_caregiver": "người thân",
+        "invite_someone_else": "Mời người khác", "back_to_family": "Quay lại gia đình",
+        "invites_you": "{sender} mời bạn tham gia {family}",
+        "invited_as": "Bạn được mời với vai trò {role}.",
+        "signup_heading": "Tạo tài khoản để phản hồi lời mời của bạn",
+        "accept": "Chấp nhận và tham gia",
+        "joined": "Chào mừng bạn đến với {family}. Bạn đã tham gia với vai trò {role}.",
+        "following": "Người bệnh tôi theo dõi", "nothing": "Hiện chưa có gì để hiển thị.",
+        "permissions": "Quyền", "turn_off": "Tắt", "on": "Bật", "off": "Tắt",
+        "turn_off_question": "Tắt quyền “{permission}” của {caregiver}?",
+        "encouragement": "Gọi động viên", "health": "Xem tổng quan sức khỏe",
+        "disconnect_all": "Ngắt kết nối khỏi mọi người bệnh",
+        "reason": "Lý do (không bắt buộc, riêng tư)",
+        "disconnected_flash": "Đã ngắt kết nối {caregiver} khỏi mọi người bệnh trong gia "
+                              "đình này. Họ không được thông báo.",
+        "disconnected": "Đã ngắt kết nối",
+        "refused": "Bạn không thể xem báo cáo của người bệnh này.",
+    },
+}
+
+NAMES = {
+    "en": {"admin": "Mai Admin", "caregiver": "Lan Caregiver", "patient": "Binh Patient",
+           "family": "The Nguyen family"},
+    "vi": {"admin": "Trần Thị Mai", "caregiver": "Nguyễn Thị Lan",
+           "patient": "Nguyễn Văn Bình", "family": "Gia đình Nguyễn"},
+}
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone of the story, with a phone number no other story uses."""
+
+    name: str
+    gender: str  # the label text of the gender radio: "male" or "female" in TEXTS
+    phone: str = field(default_factory=next_phone)  # E.164, as the SMS gateway sees it
+
+    @property
+    def typed_phone(self) -> str:
+        """As a person types it: 10 digits starting with 0."""
+        return national(self.phone)
+
+    @property
+    def shown_phone(self) -> str:
+        """As the portal shows it: 0912 345 678."""
+        return display_phone(self.phone)
+
+
+class Shots:
+    """Numbered screenshots of the steps: NN-step.png in the test's folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+
+    def __call__(self, page: Page, step: str, focus: Locator | None = None) -> Path:
+        """The viewport (not the full page: the pictures stay small), scrolled so that
+        `focus`, when given, is in the middle."""
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{step}.png"
+        if focus is not None:
+            focus.evaluate("element => element.scrollIntoView({block: 'center'})")
+        page.screenshot(path=path)
+        return path
+
+
+def switch_language(page: Page, t: dict) -> None:
+    """Click the language switch of the page's header and wait for the page to come back
+    in that language."""
+    page.get_by_role("button", name=t["switch_to"], exact=True).click()
+    expect(page.locator("html")).to_have_attribute("lang", t["html_lang"])
+
+
+def fill_sign_up(page: Page, person: Person, t: dict) -> None:
+    """The sign-up form's fields (either form: the phone of the invite one is fixed)."""
+    page.get_by_label(t["name"], exact=True).fill(person.name)
+    page.get_by_label(t[person.gender], exact=True).check()
+    page.get_by_label(t["password"], exact=True).fill(PASSWORD)
+
+
+def sign_up_and_accept(page: Page, link: str, person: Person, *, t: dict, admin: Person,
+                       family: str, role: str, choose: str | None, shots: Shots) -> None:
+    """An invitee opens the texted link, maybe chooses a language, signs up from the link
+    and accepts: the family page welcomes them in the role they were invited to."""
+    page.goto(link)
+    if choose:
+        switch_language(page, TEXTS[choose])
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        t["invites_you"].format(sender=admin.name, family=family))
+    expect(page.locator("#invite-role")).to_have_text(
+        t["invited_as"].format(role=t[f"role_{role}"]))
+    shots(page, f"{role}-opens-link")
+    page.locator("main").get_by_role("link", name=t["sign_up"], exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(t["signup_heading"])
+    expect(page.get_by_label(t["phone"], exact=True)).to_have_value(person.shown_phone)
+    fill_sign_up(page, person, t)
+    page.get_by_role("button", name=t["sign_up"], exact=True).click()
+    page.wait_for_url(re.compile(r"/i/resume$"))
+    page.get_by_role("button", name=t["accept"], exact=True).click()
+    page.wait_for_url(re.compile(r"/family/\d+$"))
+    expect(page.locator(".flashes")).to_contain_text(
+        t["joined"].format(family=family, role=t[f"role_{role}"]))
+    expect(page.locator(f"#members-{role} .member").filter(has_text=person.name)).to_have_count(1)
+    shots(page, f"{role}-joined")
