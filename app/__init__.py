@@ -115,7 +115,9 @@ def _init_extensions(app: Flask) -> None:
     app.extensions["talisman"] = Talisman(
         app,
         force_https=app.config["FORCE_HTTPS"],
-        strict_transport_security=app.config["FORCE_HTTPS"],
+        # HSTS on every HTTPS answer outside development, whether or not we redirect:
+        # behind a proxy that terminates TLS, FORCE_HTTPS may be off (PROXY_FIX_HOPS).
+        strict_transport_security=app.config["APP_ENV"] != "development",
         session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
         session_cookie_http_only=True,
         content_security_policy=CSP,

@@ -136,6 +136,19 @@ def _positive_days(name: str, default: int) -> int:
     return days
 
 
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number.") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1.")
+    return value
+
+
 def _payment() -> dict:
     provider = os.environ.get("PAYMENT_PROVIDER", "local")
     if provider not in ("local", "http"):
@@ -197,12 +210,15 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_NAME": "fc_session",
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=int(os.environ.get("SESSION_HOURS", "12"))),
         "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        # The largest request body read (413 beyond): forms and JSON bodies are small.
+        "MAX_CONTENT_LENGTH": _positive_int("MAX_CONTENT_LENGTH", 1024 * 1024),
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
+        "LINK_RATE_LIMIT": os.environ.get("LINK_RATE_LIMIT", "20 per minute;100 per hour"),
         "FORCE_HTTPS": _bool("FORCE_HTTPS", production),
         "BABEL_DEFAULT_LOCALE": "vi",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "Asia/Ho_Chi_Minh"),

@@ -59,7 +59,7 @@ def _wants_json() -> bool:
 def _render(status: int, title: str, message: str):
     if _wants_json():
         code = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                410: "gone", 429: "rate_limited"}.get(status, "error")
+                410: "gone", 413: "too_large", 429: "rate_limited"}.get(status, "error")
         return jsonify(error={"code": code, "message": message}), status
     return render_template("errors/error.html", status=status, title=title,
                            message=message), status
@@ -83,6 +83,8 @@ def register_error_handlers(app: Flask) -> None:
             403: (_("Not allowed"), _("You do not have access to this page.")),
             404: (_("Page not found"), _("There is nothing at this address.")),
             405: (_("Not allowed"), _("This action is not available here.")),
+            413: (_("Too much at once"),
+                  _("What you sent is too large. Shorten it and try again.")),
             429: (_("Too many attempts"),
                   _("Too many attempts in a short time. Wait a minute and try again.")),
         }

@@ -50,12 +50,34 @@ limiter = Limiter(key_func=get_remote_address)
 # API's token route share the login page's (shared_limit(login_limit, scope=LOGIN_SCOPE)),
 # so together they allow no more guesses than the page alone.
 LOGIN_SCOPE = "accounts.login"
+# Sign-ups (each costs a password hash) share the API's register bucket the same way.
+SIGNUP_SCOPE = "api.auth_register"
 
 
 def login_limit() -> str:
     from flask import current_app
 
     return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+# Guessing link tokens (SPEC §4): the invite and claim links' misses — answers 404 — per
+# client address, one bucket for every route that takes a token (LINK_RATE_LIMIT). A link
+# that works, has expired or was used costs nothing: only guessing fills the bucket.
+LINK_SCOPE = "link-tokens"
+
+
+def link_limit() -> str:
+    from flask import current_app
+
+    return current_app.config["LINK_RATE_LIMIT"]
+
+
+def _link_missed(response) -> bool:
+    return response.status_code == 404
+
+
+def limit_link_guesses(view):
+    return limiter.shared_limit(link_limit, scope=LINK_SCOPE, deduct_when=_link_missed)(view)
 
 
 def login_key() -> str:

@@ -3,6 +3,8 @@ refusal answered to a plain post (flash + 303) or to htmx (the message + HX-Redi
 
 from __future__ import annotations
 
+import re
+
 from flask import flash, make_response, render_template, request
 from flask_login import current_user
 
@@ -10,6 +12,18 @@ from app.accounts.models import User
 from app.errors import DomainError
 from app.extensions import db
 from app.htmx import see_other, wants_fragment
+
+# A backslash or a control character lets a path leave the site: browsers read /\host and
+# /<tab>/host as //host, and werkzeug drops tabs and refuses newlines in Location (a 500).
+_NOT_IN_A_PATH = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def local_path(target: str | None, default: str) -> str:
+    """`target` when it is a path on this site (a `next` field), else `default`."""
+    if (target and target.startswith("/") and not target.startswith("//")
+            and not _NOT_IN_A_PATH.search(target)):
+        return target
+    return default
 
 
 def acting_user() -> User:

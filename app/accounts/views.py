@@ -38,18 +38,23 @@ from app.accounts.services import (
     account_register,
 )
 from app.errors import DomainError, Forbidden
-from app.extensions import db, limiter, login_key, login_limit
+from app.extensions import (
+    SIGNUP_SCOPE,
+    db,
+    limit_link_guesses,
+    limiter,
+    login_key,
+    login_limit,
+)
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
+from app.pages import local_path
 
 bp = Blueprint("accounts", __name__, url_prefix="/account")
 
 
 def _safe_next(default: str) -> str:
-    target = request.values.get("next") or ""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    return local_path(request.values.get("next"), default)
 
 
 def _render_form(template: str, partial: str, form, status: int = 200):
@@ -92,6 +97,7 @@ def check_registration_form(form, *, phone: str) -> None:
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.shared_limit(login_limit, scope=SIGNUP_SCOPE, methods=["POST"])
 def register():
     """Sign up with a Vietnamese phone number; logs the new user in."""
     if current_user.is_authenticated:
@@ -215,6 +221,7 @@ def _claim_state_page(state: str):
                            message=exc.message), exc.status
 
 
+@limit_link_guesses
 def claim(token: str):
     """An imported account's one-time link: GET shows the form and changes nothing; POST
     sets the password, once, and logs the user in."""

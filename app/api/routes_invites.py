@@ -13,7 +13,7 @@ from app.api.queries import users_by_id
 from app.api.routes_connections import NO_BODY, RELATIONSHIP
 from app.api.serializers import connection_json, family_json, invite_json
 from app.errors import NotFound
-from app.extensions import db
+from app.extensions import db, limit_link_guesses
 from app.groups.models import FamilyGroup
 from app.groups.queries import group_view
 from app.invites.models import ConnectionInvite
@@ -90,9 +90,11 @@ def _accept(invite: ConnectionInvite, relationship: str | None):
 
 
 @bp.post("/invites/accept")
+@limit_link_guesses
 @operation(body=Body(required={"token": text(description="The token of the link.")},
                      optional={"relationship": RELATIONSHIP}),
-           answers={200: "Accepted"}, refusals={**ACCEPT_REFUSALS, 404: ("not_found",)})
+           answers={200: "Accepted"}, refusals={**ACCEPT_REFUSALS, 404: ("not_found",)},
+           rate_limited=True)
 def invite_accept_token(body: dict):
     """Accept the invite a link's token names; 200 {family, role, connections}."""
     invite = invite_by_token(body["token"])

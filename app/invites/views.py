@@ -26,7 +26,15 @@ from app.accounts.views import authenticate_form, check_registration_form, start
 from app.connections.queries import permission_names, relationship_options
 from app.connections.services import initial_permission_map
 from app.errors import Conflict, DomainError, Gone, Invalid, NotFound
-from app.extensions import LOGIN_SCOPE, db, limiter, login_key, login_limit
+from app.extensions import (
+    LOGIN_SCOPE,
+    SIGNUP_SCOPE,
+    db,
+    limit_link_guesses,
+    limiter,
+    login_key,
+    login_limit,
+)
 from app.forms import copy_errors
 from app.groups.models import FamilyGroup
 from app.groups.services import role_label
@@ -151,6 +159,7 @@ def _show_link(token: str):
 
 
 @bp.get("/i/<token>")
+@limit_link_guesses
 def link(token: str):
     """The invite link: who invites you, to which family, as what, with which permissions."""
     return _show_link(token)
@@ -202,6 +211,7 @@ def login():
 
 
 @bp.route("/i/signup", methods=["GET", "POST"])
+@limiter.shared_limit(login_limit, scope=SIGNUP_SCOPE, methods=["POST"])
 def signup():
     """Sign up from an invite link: the phone is the invited number (the link proves it)."""
     if current_user.is_authenticated:
@@ -306,6 +316,7 @@ def _posted_link_invite(form: AnswerForm):
 
 
 @bp.post("/i/accept")
+@limit_link_guesses
 def accept():
     """Accept from the link page, with an optional relationship (BR-050)."""
     form = AnswerForm()
@@ -323,6 +334,7 @@ def accept():
 
 
 @bp.post("/i/reject")
+@limit_link_guesses
 def reject():
     """Decline from the link page: one click."""
     invite, answer = _posted_link_invite(AnswerForm())

@@ -1,0 +1,137 @@
+"""Rate limits (issue 7, item 3) beyond what the feature suites already prove.
+
+Already covered elsewhere, not repeated here: the login page per address and per account
+(tests/accounts/test_views.py), the API token route per address, per account and sharing
+the login page's bucket (tests/api/test_auth.py), the invite link's login sharing it too
+(tests/invites/test_views.py), the claim page's new-link form (tests/accounts/test_claims.py).
+
+Here: guessing link tokens (LINK_RATE_LIMIT: invite and claim links, pages and API, one
+bucket of misses per address), signing up (the page, the invite link's sign-up and the API
+share one bucket), and the 429 answers' message in the user's language, page and API.
+Creating invites has no rate of its own: the plan's slots bound it (pending invites take a
+slot), which the last test shows.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from flask_babel import force_locale, gettext
+
+from tests.factories import PASSWORD
+from tests.security.conftest import as_who, session_csrf
+
+WAIT = "Too many attempts in a short time. Wait a minute and try again."
+BAD = "A" * 43  # the shape of a real token, matching nothing
+
+
+def told(app, locale: str) -> str:
+    with app.test_request_context(), force_locale(locale):
+        return gettext(WAIT)
+
+
+def message(response) -> str:
+    if response.is_json:
+        return response.get_json()["error"]["message"]
+    return html.unescape(re.search(r'<p class="lead">(.*?)</p>', response.get_data(as_text=True),
+                                   re.S)[1])
+
+
+def english(client):
+    assert client.post("/language", data={"locale": "en", "csrf_token": session_csrf(client)}
+                       ).status_code == 303
+
+
+@pytest.fixture
+def limited(app, monkeypatch):
+    monkeypatch.setitem(app.config, "LINK_RATE_LIMIT", "3 per minute")
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "3 per minute")
+
+
+def test_guessing_invite_links_is_limited_per_address(app, world, limited):
+    client = app.test_client()
+    assert [client.get(f"/i/{BAD}{n}").status_code for n in range(3)] == [404] * 3
+    # Even the real link waits now, for this address; the message says so, in Vietnamese.
+    refused = client.get(f"/i/{world.invite_token}")
+    assert refused.status_code == 429
+    assert message(refused) == told(app, "vi")
+    assert told(app, "vi") != WAIT
+    # Another address is not held back.
+    other = client.get(f"/i/{world.invite_token}", environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert other.status_code == 200
+
+
+def test_links_that_work_cost_nothing(app, world, limited):
+    client = app.test_client()
+    assert {client.get(f"/i/{world.invite_token}").status_code for _ in range(8)} == {200}
+    assert {client.get(f"/claim/{world.claim_token}").status_code for _ in range(8)} == {200}
+
+
+def test_every_route_that_takes_a_token_shares_the_bucket(app, world, limited):
+    """A miss anywhere counts everywhere: the page, the claim link, the answer forms and
+    the API (whose 429 is JSON, in the caller's language)."""
+    invitee = as_who(app, world, "invitee")
+    english(invitee)
+    assert invitee.get(f"/claim/{BAD}").status_code == 404
+    assert invitee.post("/i/accept", data={"token": BAD, "csrf_token": session_csrf(invitee)}
+                        ).status_code == 404
+    bearer = {"Authorization": f"Bearer {world.api_tokens['invitee']}"}
+    assert invitee.post("/api/v1/invites/accept", json={"token": BAD},
+                        headers=bearer).status_code == 404
+    for attempt in (invitee.post("/i/reject", data={"token": world.invite_token,
+                                                    "csrf_token": session_csrf(invitee)}),
+                    invitee.get(f"/claim/{world.claim_token}"),
+                    invitee.post("/api/v1/invites/accept", json={"token": world.invite_token},
+                                 headers=bearer)):
+        assert attempt.status_code == 429
+        assert message(attempt) == WAIT  # the invitee reads English now
+    assert attempt.get_json()["error"]["code"] == "rate_limited"
+
+
+def test_signing_up_is_limited_across_the_page_the_link_and_the_api(app, world, limited):
+    client = app.test_client()
+    english(client)
+    bad = {"phone": "12", "password": "x", "name": "", "gender": "0"}
+    assert client.post("/account/register", data={**bad, "csrf_token": session_csrf(client)}
+                       ).status_code == 422
+    assert client.post("/api/v1/auth/register", json={"phone": "12"}).status_code == 422
+    signup = as_who(app, world, "signup")
+    assert signup.post("/i/signup", data={**bad, "csrf_token": session_csrf(signup)}
+                       ).status_code == 422
+    refused = client.post("/account/register", data={**bad, "csrf_token": session_csrf(client)})
+    assert refused.status_code == 429
+    assert message(refused) == WAIT
+    assert signup.post("/i/signup", data={**bad, "csrf_token": session_csrf(signup)}
+                       ).status_code == 429
+    api = client.post("/api/v1/auth/register", json={"phone": "12"})
+    assert (api.status_code, api.get_json()["error"]["code"]) == (429, "rate_limited")
+    # Looking at the forms is never limited.
+    assert client.get("/account/register").status_code == 200
+
+
+def test_login_429_speaks_english_to_an_english_visitor(app, world, limited):
+    client = app.test_client()
+    english(client)
+    for _ in range(3):
+        assert client.post("/account/login", data={
+            "login": world.phones["admin"], "password": "wrong-pass",
+            "csrf_token": session_csrf(client)}).status_code == 401
+    page = client.post("/account/login", data={"login": world.phones["admin"],
+                                               "password": PASSWORD,
+                                               "csrf_token": session_csrf(client)})
+    assert (page.status_code, message(page)) == (429, WAIT)
+    api = client.post("/api/v1/auth/token", json={"login": world.phones["admin"],
+                                                  "password": PASSWORD})
+    assert (api.status_code, message(api)) == (429, WAIT)
+
+
+def test_invites_are_bounded_by_the_plans_slots(app, world):
+    """No more live links than free places: the world's plan has 4 caregiver places, one
+    taken by its caregiver and two by pending invites."""
+    admin = as_who(app, world, "admin")
+    statuses = [admin.post(f"/family/{world.group_id}/invites", data={
+        "phone": f"0912 000 {n:03d}", "role": "caregiver", "csrf_token": session_csrf(admin)}
+    ).status_code for n in range(3)]
+    assert statuses == [201, 409, 409]
