@@ -22,6 +22,7 @@ from app.extensions import db
 from app.groups.membership import group_self_add, member_leave, member_remove
 from app.groups.models import ROLES, FamilyGroup, FamilyGroupMember
 from app.invites.services import invite_create
+from app.staff.services import staff_user_viewed
 
 
 @dataclass
@@ -54,6 +55,18 @@ def user_sight(viewer: User, user_id: int) -> Sight:
     return Sight(user=user, ties=seen, private=admin, full=False)
 
 
+def _staff_looked(viewer: User, sight: Sight, what: str, *, families: bool) -> None:
+    """SPEC §1: a staff member's look at a user (phone, email) and at the families shown
+    with it is recorded, as the staff pages and /staff/users record theirs: one row
+    whatever the number of families; a read, so committed here."""
+    if not viewer.is_staff or viewer.id == sight.user.id:
+        return
+    shown = sorted({g.id for g, _role in sight.ties}) if families else None
+    staff_user_viewed(actor=viewer, user=sight.user, what=what, ip=request.remote_addr,
+                      families=shown)
+    db.session.commit()
+
+
 def _families(ties: list[tuple[FamilyGroup, str]]) -> list[dict]:
     members = members_by_group(sorted({g.id for g, _role in ties}))
     return [{**family_json(g, members[g.id]), "role": role}
@@ -70,6 +83,7 @@ def user_get(user_id: int, args: dict):
                        private=sight.private)
     if expand:
         answer["families"] = _families(sight.ties)
+    _staff_looked(actor(), sight, "api user", families=bool(expand))
     return jsonify(answer)
 
 
@@ -81,7 +95,9 @@ def user_families(user_id: int):
     if not sight.full:
         raise Forbidden(_("Only this person and staff can list their families."),
                         code="forbidden")
-    return jsonify(items=_families(sight.ties))
+    items = _families(sight.ties)
+    _staff_looked(actor(), sight, "api user families", families=True)
+    return jsonify(items=items)
 
 
 @bp.post("/users/<int:user_id>/families/<int:group_id>")

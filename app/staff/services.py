@@ -24,13 +24,16 @@ def staff_check(actor: User | None) -> None:
         raise Forbidden(_("This part of the portal is for staff only."), code="staff_only")
 
 
-def staff_user_viewed(*, actor: User, user: User, what: str, ip: str | None = None) -> None:
-    """Record that a staff member looked at a user's data (staff.user_viewed); the caller
-    commits. A staff member looking at themselves is not recorded."""
+def staff_user_viewed(*, actor: User, user: User, what: str, ip: str | None = None,
+                      families: list[int] | None = None) -> None:
+    """Record that a staff member looked at a user's data (staff.user_viewed), with the
+    ids of the families shown beside it (one row, as a search records its results); the
+    caller commits. A staff member looking at themselves is not recorded."""
     staff_check(actor)
     if actor.id != user.id:
+        details = {"view": what} | ({"families": families} if families else {})
         audit_record(actor=actor, action="staff.user_viewed", subject=user, ip=ip,
-                     details={"view": what})
+                     details=details)
 
 
 def staff_searched(*, actor: User, what: str, query: str, found: int,
