@@ -1,0 +1,200 @@
+"""bench/load_bench.py stays runnable: the whole benchmark — database, data, gunicorn, wrk,
+report, checks — on a small database with one second per case, against the backend under
+test. No speed is asserted (the figures are the benchmark's, run by hand on a quiet
+machine: bench/README.md); what is asserted is that it runs and that its checks check."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from app.extensions import db
+from app.invites.tokens import token_hash
+from bench import load_app, load_bench, load_generate, load_wrk
+from tests.conftest import BACKEND, make_app
+
+GROUPS = 500  # room for about 800 pool invites
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None,
+                               reason="wrk is not installed (scripts/test installs it)")
+
+
+@pytest.fixture
+def generated(fresh_database_url):
+    """A migrated database filled by the generator: (app, fixture)."""
+    url = fresh_database_url()
+    app = make_app(url)
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+    fixture = load_generate.generate(url, groups=40, accepts=20, log=lambda _line: None)
+    return app, fixture
+
+
+@needs_wrk
+def test_the_whole_benchmark_runs_and_its_checks_pass(fresh_database_url, monkeypatch):
+    if BACKEND == "postgresql":  # a database next to the test server's, not a new server
+        monkeypatch.setenv("DATABASE_URL", fresh_database_url())
+    lines: list[str] = []
+    status = load_bench.run(db=BACKEND, groups=GROUPS, duration=1, warmup=0, accepts=700,
+                            seed=7, threads=2, connections=16, workers=2, keep=False,
+                            out=lines.append)
+    printed = "\n".join(lines)
+    assert status in (0, 3), printed  # 3: a speed target missed, reported
+    for needle in ("date: ", "machine: ", "load average before the run", "LOGIN_RATE_LIMIT",
+                   "/healthz (baseline", "GET /family/", "GET /following/",
+                   "GET /api/v1/families/", "permissions/<code>", "POST /i/accept",
+                   "target group page: ≥ ", "target permission toggle: ≥ ",
+                   "target ≤ 5 SQL statements per page: ",
+                   "check every request answered as expected, no socket error: ok",
+                   "check no slot exceeded ("):
+        assert needle in printed, needle
+    slots = next(line for line in lines if line.startswith("check no slot exceeded ("))
+    assert slots.endswith("): ok"), printed
+    assert lines[-1].startswith("load average after the run")
+    table = [line for line in lines if line.startswith("(")]
+    assert len(table) == 7  # six cases and the SQL note
+    assert "200:" in table[0]  # the baseline answered
+
+
+def test_the_generator_makes_the_measured_family_and_the_pool(generated):
+    app, fixture = generated
+    with app.app_context():
+        roles = dict(db.session.execute(text(
+            "SELECT role, count(*) FROM family_group_members WHERE group_id = :g "
+            "GROUP BY role"), {"g": fixture.group_id}).all())
+        assert roles == {"patient": 2, "caregiver": 4}
+        assert len(fixture.connections) == 8
+        permissions = db.session.execute(text(
+            "SELECT count(*), sum(CASE WHEN is_enabled THEN 1 ELSE 0 END) "
+            "FROM connection_permissions p JOIN user_emergency_contacts c "
+            "ON c.id = p.contact_id WHERE c.family_group_id = :g"),
+            {"g": fixture.group_id}).one()
+        assert tuple(permissions) == (48, 48)  # six each, all ON
+        assert db.session.scalar(text("SELECT count(*) FROM patient_reports "
+                                      "WHERE patient_id = :p"), {"p": fixture.patient_id}) == 12
+        invites = [*fixture.pool, *fixture.probes]
+        assert len(invites) == 22
+        for invite in invites:  # the link tokens hash as the app's do; each to its own user
+            row = db.session.execute(text(
+                "SELECT status, token_hash, receiver_phone FROM connection_invites "
+                "WHERE id = :i"), {"i": invite.invite_id}).one()
+            assert row.status == "pending"
+            assert row.token_hash == token_hash(invite.token)
+            assert row.receiver_phone == invite.phone
+        assert len({i.user_id for i in invites}) == 22
+        db.session.rollback()
+    # nobody is over a plan's slots at the start
+    assert load_app.slot_check(app, fixture) == ([], 0)
+
+
+def test_the_same_seed_makes_the_same_data(generated, fresh_database_url):
+    app, fixture = generated
+    url = fresh_database_url()
+    again_app = make_app(url)
+    with again_app.app_context():
+        upgrade()
+        db.session.remove()
+    again = load_generate.generate(url, groups=40, accepts=20, log=lambda _line: None)
+    assert again.pool == fixture.pool
+    assert again.written == fixture.written
+
+    def rows(application):
+        with application.app_context():
+            return (db.session.execute(text(
+                        "SELECT phone, name, gender FROM users ORDER BY id")).all(),
+                    db.session.execute(text(
+                        "SELECT receiver_phone, status, token_hash FROM connection_invites "
+                        "ORDER BY id")).all())
+
+    assert rows(app) == rows(again_app)
+
+
+def test_the_generator_refuses_a_database_with_data(generated):
+    app, _fixture = generated
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    with pytest.raises(load_generate.GenerateError, match="already has"):
+        load_generate.generate(url, groups=40, accepts=20, log=lambda _line: None)
+
+
+def test_the_slot_check_finds_a_group_over_its_plan(generated):
+    app, fixture = generated
+    with app.app_context():
+        db.session.execute(text("UPDATE subscriptions SET caregiver_slots = 3 WHERE id = "
+                                "(SELECT subscription_id FROM family_groups WHERE id = :g)"),
+                           {"g": fixture.group_id})
+        db.session.commit()
+    problems, _accepted = load_app.slot_check(app, fixture)
+    assert problems == [f"group {fixture.group_id}: 4 caregivers for 2/3 slots"]
+
+
+def test_wrk_summaries_are_read_whatever_surrounds_them():
+    line = ('BENCH-JSON {"requests": 500, "duration_us": 2000000, "bytes": 1, "errors": '
+            '{"connect": 0, "read": 1, "write": 0, "status": 3, "timeout": 0}, "latency_us": '
+            '{"p50": 1500, "p90": 2500, "p99": 9000, "mean": 1700.5, "max": 12000}, '
+            '"statuses": {"200": 497, "500": 3}, "issued_per_thread": 251, "exhausted": 0}')
+    result = load_wrk.parse(f"Running 2s test\n  2 threads\n{line}\nRequests/sec: 250\n")
+    assert (result.rate, result.p50_ms, result.p99_ms) == (250.0, 1.5, 9.0)
+    assert result.statuses == {200: 497, 500: 3}
+    assert (result.non_2xx_3xx, result.socket_error_count) == (3, 1)
+    with pytest.raises(load_wrk.WrkError, match="no summary"):
+        load_wrk.parse("Running 2s test\nunable to connect to 127.0.0.1:1\n")
+    with pytest.raises(load_wrk.WrkError, match="could not be read"):
+        load_wrk.parse('BENCH-JSON {"requests": 1}')
+
+
+def _outcome(key: str, statuses: dict[int, int], *, rate: float = 1000.0,
+             expected=frozenset({200}), read_errors: int = 0) -> load_bench.Outcome:
+    total = sum(statuses.values())
+    result = load_wrk.Result(requests=total, seconds=total / rate, p50_ms=5, p90_ms=8,
+                             p99_ms=20, max_ms=30, non_2xx_3xx=0,
+                             socket_errors={"connect": 0, "read": read_errors, "write": 0,
+                                            "timeout": 0},
+                             statuses=statuses)
+    return load_bench.Outcome(load_bench.Case(key, key, "get.lua", "/", expected, {}), None,
+                              result)
+
+
+def _report(outcomes, *, overflow: int = 1, problems=()):
+    counts = {key: load_app.Count(200, 3) for key in
+              ("baseline", "group", "patient", "api", "toggle", "toggle_off", "toggle_on",
+               "accept")}
+    fixture = load_generate.Fixture(group_id=1, admin_id=1, admin_phone="", caregiver_id=2,
+                                    caregiver_phone="", patient_id=3, connections=[], pool=[],
+                                    probes=[], overflow=overflow)
+    lines: list[str] = []
+    status = load_bench.report(outcomes, counts, db="sqlite", fixture=fixture,
+                               slot_problems=list(problems), accepted=5, out=lines.append)
+    return status, "\n".join(lines)
+
+
+def _fine(**accept) -> list[load_bench.Outcome]:
+    return [_outcome(key, {200: 100}) for key in ("baseline", "group", "patient", "api",
+                                                   "toggle")] + [
+        _outcome("accept", accept.get("statuses", {303: 100, 409: 1}),
+                 expected=frozenset({303, 409}))]
+
+
+def test_the_report_passes_fails_and_misses():
+    status, printed = _report(_fine())
+    assert status == 0, printed
+    assert "target group page: ≥ 300 req/s with p99 ≤ 150 ms on sqlite: PASS" in printed
+    # a failed request, a socket error, more refusals than invites without a place, a slot
+    for outcomes, kwargs, needle in (
+            ([*_fine()[:1], _outcome("group", {200: 99, 500: 1}), *_fine()[2:]], {}, "500"),
+            ([*_fine()[:2], _outcome("patient", {200: 9}, read_errors=1), *_fine()[3:]], {},
+             "'read': 1"),
+            (_fine(statuses={303: 10, 409: 2}), {}, "2 answers 409 for 1 invites"),
+            (_fine(), {"problems": ["group 9: 5 caregivers for 2/4 slots"]}, "group 9")):
+        status, printed = _report(outcomes, **kwargs)
+        assert status == 1, printed
+        assert "FAILED" in printed
+        assert needle in printed
+    slow = [_outcome("baseline", {200: 100}), _outcome("group", {200: 100}, rate=100.0),
+            *_fine()[2:]]
+    status, printed = _report(slow)
+    assert status == 3
+    assert "target group page: ≥ 300 req/s with p99 ≤ 150 ms on sqlite: MISS (100 req/s" \
+        in printed
