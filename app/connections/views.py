@@ -177,9 +177,10 @@ def _toggle(held_or_connection, code: str, back: str, *, status: int = 200,
     if isinstance(held_or_connection, Controlled):
         users = _parties(held_or_connection)
         held_or_connection = held_or_connection.connection
+    # Always a fragment answering an action on this switch: the focus comes back to it.
     return render_template("connections/_toggle.html", c=held_or_connection, code=code,
                            users=users, back=back, message=message, refusal=refusal,
-                           **_labels()), status
+                           refocus=True, **_labels()), status
 
 
 def _toggle_refused(error: DomainError, connection_id: int, code: str, back: str):
