@@ -73,6 +73,9 @@ def create_app(config: dict | None = None) -> Flask:
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_config(app.instance_path, config))
+    from app.api.body import JSONProvider
+
+    app.json = JSONProvider(app)  # JSON nested too deep is bad input, not a 500
     if not logging.getLogger().handlers:  # gunicorn and flask run leave the root bare
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("app").setLevel(app.config["LOG_LEVEL"])

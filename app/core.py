@@ -7,6 +7,7 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from app.extensions import csrf, db, limiter, talisman_view
+from app.pages import local_path
 
 bp = Blueprint("core", __name__)
 
@@ -43,7 +44,4 @@ def set_language():
         account_set_locale(actor=current_user, locale=locale)
         db.session.commit()
     session["locale"] = locale
-    target = request.form.get("next") or url_for("core.home")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("core.home")
-    return redirect(target, code=303)
+    return redirect(local_path(request.form.get("next"), url_for("core.home")), code=303)

@@ -369,6 +369,8 @@ def accept_by_id(invite_id: int):
         invite = invite_for_invitee(actor=current_user, invite_id=invite_id)
     except DomainError as exc:
         return _answer_error(exc)
+    if not form.validate():  # a NUL (PostgreSQL refuses it: a 500) or an overlong code
+        return _answer_error(Invalid(next(iter(form.errors.values()))[0], code="invalid"))
     return _accept(invite, form.relationship.data, _answer_error)
 
 

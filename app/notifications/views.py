@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
 from app.htmx import see_other
+from app.models_base import MAX_ID
 from app.notifications.messages import render_message
 from app.notifications.models import InviteNotification
 from app.notifications.queries import in_app_for_user, unread_count
@@ -66,6 +67,9 @@ def index():
 @login_required
 def mark_read():
     """Mark everything shown on the page as read (CSRF-checked like every POST)."""
-    notifications_mark_read(actor=current_user, up_to=request.form.get("up_to", type=int))
+    up_to = request.form.get("up_to", type=int)
+    if up_to is not None:  # past BIGINT the database fails (500): the same bound there
+        up_to = min(max(up_to, 0), MAX_ID)
+    notifications_mark_read(actor=current_user, up_to=up_to)
     db.session.commit()
     return see_other(url_for("notifications.index"))
