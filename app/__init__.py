@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, has_request_context, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -111,9 +111,13 @@ def _init_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=os.path.join(BASE_DIR, "migrations"),
                      render_as_batch=True, compare_type=True)
     csrf.init_app(app)
+    # Flask-WTF offers csrf_token() both ways (a global and a context processor).
+    app.jinja_env.globals["csrf_token"] = _csrf_token_once
+    app.context_processor(lambda: {"csrf_token": _csrf_token_once})
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=os.path.join(BASE_DIR, "app", "translations"))
+    _install_template_gettext(app)
     # One Talisman per app: it keeps its settings on the instance (see talisman_view).
     app.extensions["talisman"] = Talisman(
         app,
@@ -128,12 +132,13 @@ def _init_extensions(app: Flask) -> None:
         referrer_policy="same-origin",
     )
 
-    from app.accounts.services import load_user_from_session_id
+    from app.notifications.views import load_user_with_unread
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.session_protection = "basic"
-    login_manager.user_loader(load_user_from_session_id)
+    # The user and the header's unread count in one statement (issue 7: ≤ 5 per page).
+    login_manager.user_loader(load_user_with_unread)
 
     from flask_babel import lazy_gettext as _l
 
@@ -159,6 +164,39 @@ def _init_extensions(app: Flask) -> None:
         # Pages answer htmx with a fragment and browsers with a page: caches must keep both.
         response.vary.add("HX-Request")
         return response
+
+
+def _csrf_token_once() -> str:
+    """Templates' csrf_token(): the session's token, made once per request. Flask-WTF keeps
+    it for the request too, but reads its settings through the app context on every call,
+    and the permission matrix asks for it once per switch."""
+    from flask_wtf.csrf import generate_csrf
+
+    token = g.get("_fc_csrf_token")
+    if token is None:
+        token = g._fc_csrf_token = generate_csrf()
+    return token
+
+
+def _install_template_gettext(app: Flask) -> None:
+    """Templates call _() a few hundred times on a big page (the permission matrix), and
+    Flask-Babel finds the catalogue through the request context on every call: keep it
+    for the request, per locale object (force_locale switches it, and back)."""
+    from flask_babel import get_locale, get_translations
+
+    def translations():
+        locale = get_locale()
+        kept = g.get("_fc_translations")
+        if kept is None or kept[0] is not locale:
+            kept = g._fc_translations = (locale, get_translations())
+        return kept[1]
+
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n))
 
 
 def _register_blueprints(app: Flask) -> None:

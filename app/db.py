@@ -43,7 +43,8 @@ class UTCDateTime(TypeDecorator):
 
 
 def configure_sqlite(engine: Engine, busy_timeout_ms: int = 5000) -> None:
-    """Foreign keys on, WAL, a busy timeout, and write transactions that BEGIN IMMEDIATE.
+    """Foreign keys on, WAL, a busy timeout, and write transactions that BEGIN IMMEDIATE
+    (a GET's transaction only from its first write, if any).
 
     pysqlite's own transaction handling is switched off so that every transaction
     SQLAlchemy begins takes the write lock at once: two requests that read then write
@@ -65,4 +66,35 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int = 5000) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
+        if _safe_request():
+            # A page that only reads takes no lock: each statement reads what is committed
+            # (PostgreSQL's READ COMMITTED), so two workers serve pages side by side instead
+            # of one after the other. Should it write after all, BEGIN IMMEDIATE comes just
+            # before its first write (below), so its writes stay one transaction.
+            connection.info[_LAZY_BEGIN] = True
+            return
+        connection.info.pop(_LAZY_BEGIN, None)
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _begin_before_first_write(connection, _cursor, statement, *_args):
+        if connection.info.get(_LAZY_BEGIN) and statement.lstrip()[:9].upper().startswith(
+                _WRITES):
+            del connection.info[_LAZY_BEGIN]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _end(connection):
+        connection.info.pop(_LAZY_BEGIN, None)
+
+
+_LAZY_BEGIN = "fc_lazy_begin"
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT")
+
+
+def _safe_request() -> bool:
+    """Inside a GET/HEAD/OPTIONS request (pages and API reads)."""
+    from flask import has_request_context, request
+
+    return has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")

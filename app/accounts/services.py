@@ -3,6 +3,7 @@ personal API tokens."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from datetime import timedelta
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import GENDER_FEMALE, GENDER_MALE, ApiToken, User
@@ -27,6 +28,7 @@ from app.audit.services import audit_reason, audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid
 from app.extensions import db
+from app.models_base import MAX_ID
 
 LOCALES = ("vi", "en")
 
@@ -288,13 +290,31 @@ def staff_create(*, phone: str, name: str, password: str) -> User:
 
 def load_user_from_session_id(session_id: str) -> User | None:
     """Flask-Login loader: the id carries the session epoch, see User.session_epoch."""
+    found = user_from_session_id(session_id)
+    return found[0] if found else None
+
+
+@functools.cache
+def _user_statement(also: tuple):
+    """Built once per process for the same columns (every request runs it)."""
+    return select(User, *also).where(User.id == bindparam("user_id"))
+
+
+def user_from_session_id(session_id: str, *also) -> tuple[User, tuple] | None:
+    """The session's user, and in the same statement the values of the columns `also`
+    (correlated on users.id: what every page asks about its user, such as the unread
+    count of the header); None for a malformed id, an unknown or suspended user, or a
+    session of an older epoch."""
     user_id, _sep, epoch = (session_id or "").partition(":")
-    if not user_id.isdigit() or not epoch.isdigit():
+    if not user_id.isdigit() or not epoch.isdigit() or int(user_id) > MAX_ID:
         return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not user.is_active or user.session_epoch != int(epoch):
+    row = db.session.execute(_user_statement(also), {"user_id": int(user_id)}).first()
+    if row is None:
         return None
-    return user
+    user = row[0]
+    if not user.is_active or user.session_epoch != int(epoch):
+        return None
+    return user, tuple(row[1:])
 
 
 # --- personal API tokens (SPEC §7) -------------------------------------------------------

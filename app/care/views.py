@@ -11,7 +11,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from app.accounts.models import User
 from app.care.forms import RelationshipForm
@@ -32,7 +31,6 @@ from app.connections.queries import (
 from app.errors import DomainError, Forbidden, Invalid
 from app.extensions import db
 from app.forms import copy_errors
-from app.groups.models import FamilyGroup
 from app.htmx import see_other, wants_fragment
 from app.pages import acting_user
 from app.reports.services import patient_report_open, patient_reports
@@ -62,10 +60,9 @@ def _block_texts(name: str) -> dict[str, str]:
 def following():
     """Patients I follow, by family, each as I know them (BR-029/054)."""
     connections, users = current_connections(caregiver_id=current_user.id)
-    group_ids = sorted({c.family_group_id for c in connections})
-    groups = (list(db.session.scalars(select(FamilyGroup).where(FamilyGroup.id.in_(group_ids))
-                                      .order_by(FamilyGroup.name, FamilyGroup.id)))
-              if group_ids else [])
+    # The groups came with the connections (no second query).
+    groups = sorted({c.group.id: c.group for c in connections}.values(),
+                    key=lambda group: (group.name, group.id))
     families = [(g, [(c, users[c.user_id]) for c in connections if c.family_group_id == g.id])
                 for g in groups]
     return render_template("care/following.html", families=families,

@@ -13,7 +13,7 @@ Silent means silent: disconnect and restore write no outbox row, to anyone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -37,31 +37,39 @@ ADMIN, PATIENT, CAREGIVER = "admin", "patient", "caregiver"
 @dataclass
 class Controlled:
     """A current connection, locked, with both parties, its group and the actor's part:
-    admin or patient (the holders of the controls), or caregiver (relationship only)."""
+    admin or patient (the holders of the controls), or caregiver (relationship only).
+    block: every current connection of its patient (this one included), read with it,
+    and users their parties by id — what the pages show around a changed connection."""
 
     connection: Connection
     group: FamilyGroup
     patient: User
     caregiver: User
     part: str
+    block: list[Connection] = field(default_factory=list)
+    users: dict[int, User] = field(default_factory=dict)
 
 
 def not_found() -> NotFound:
     return NotFound(_("This connection does not exist or has ended."), code="not_found")
 
 
-def _locked(connection_id: int) -> tuple[Connection, dict[int, User]]:
-    """Lock the connection row, then load it, current, with its parties and permissions.
-    Raises NotFound when it is not current."""
-    locked = db.session.scalar(select(Connection.id).where(Connection.id == connection_id)
-                               .with_for_update())
-    if locked is None:
-        raise not_found()
+def _locked(connection_id: int) -> tuple[Connection, list[Connection], dict[int, User]]:
+    """Lock the connection row, then load it, current, with its parties and permissions,
+    and its patient's other current connections (one statement). Raises NotFound when it
+    is not current."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        # On SQLite the transaction's BEGIN IMMEDIATE already holds the write lock.
+        locked = db.session.scalar(select(Connection.id).where(Connection.id == connection_id)
+                                   .with_for_update())
+        if locked is None:
+            raise not_found()
     # fresh: what the previous lock holder committed, not the session's older copy.
-    connections, users = current_connections(connection_id=connection_id, fresh=True)
-    if not connections:
+    connections, users = current_connections(patient_of=connection_id, fresh=True)
+    connection = next((c for c in connections if c.id == connection_id), None)
+    if connection is None:
         raise not_found()
-    return connections[0], users
+    return connection, connections, users
 
 
 def connection_controlled(*, actor: User, connection_id: int,
@@ -72,8 +80,8 @@ def connection_controlled(*, actor: User, connection_id: int,
     Raises NotFound (not current, or the actor is a stranger: the same answer either
     way), Forbidden(no_control) for a party or staff who may see it but not change it.
     """
-    connection, users = _locked(connection_id)
-    group = db.session.get(FamilyGroup, connection.family_group_id)
+    connection, block, users = _locked(connection_id)
+    group = db.session.get(FamilyGroup, connection.family_group_id)  # loaded with it
     patient, caregiver = users[connection.user_id], users[connection.linked_user_id]
     # The admin who also follows this patient holds the controls as admin; for the
     # relationship, a party speaks as that party.
@@ -93,7 +101,7 @@ def connection_controlled(*, actor: User, connection_id: int,
         raise Forbidden(_("Only the patient and the family's admin can change this."),
                         code="no_control")
     return Controlled(connection=connection, group=group, patient=patient,
-                      caregiver=caregiver, part=part)
+                      caregiver=caregiver, part=part, block=block, users=users)
 
 
 def _set_all(connection: Connection, enabled: bool, actor: User) -> None:

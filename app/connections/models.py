@@ -8,6 +8,7 @@ existing app live in the same table with no linked user.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Boolean,
@@ -27,6 +28,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models_base import BigId, created_at, pk, updated_at
+
+if TYPE_CHECKING:
+    from app.groups.models import FamilyGroup
 
 PERMISSION_CODES = (
     "health_overview",
@@ -123,6 +127,8 @@ class Connection(db.Model):
     permissions: Mapped[list[ConnectionPermission]] = relationship(
         back_populates="connection", cascade="all, delete-orphan", passive_deletes=True,
         order_by="ConnectionPermission.id")
+    # Read only: filled by the reads that join the group anyway (current_connections).
+    group: Mapped[FamilyGroup | None] = relationship(viewonly=True)
 
 
 class ConnectionPermission(db.Model):

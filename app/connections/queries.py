@@ -10,14 +10,16 @@ no longer current.
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from flask import g, has_request_context
+from flask import current_app
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 
 from app.accounts.models import User
 from app.audit.models import AuditEvent
@@ -42,17 +44,26 @@ class LookupRow:
     is_active: bool
 
 
+# How long a process keeps the lookups' names (display only: the rules read the tables).
+LOOKUP_TTL_SECONDS = 300.0
+
+
 def _lookup(model) -> list[LookupRow]:
-    """A lookup table's rows in display order, read once per request (they are schema
-    data, filled by the migrations; nothing is kept between requests). Plain values, so
-    that a commit in between expires nothing."""
-    cache = g.setdefault("_lookups", {}) if has_request_context() else {}
-    if model not in cache:
-        cache[model] = [LookupRow(r.code, r.name_vi, r.name_en, r.is_active)
-                        for r in db.session.execute(
-                            select(model.code, model.name_vi, model.name_en, model.is_active)
-                            .order_by(model.display_order))]
-    return cache[model]
+    """A lookup table's rows in display order. They are schema data, filled and changed
+    by the migrations only, and every page names things with them: each process keeps
+    them for LOOKUP_TTL_SECONDS (per app) instead of reading them on every page. Only
+    names and the order of lists come from here; whether a code is valid is asked of the
+    table itself (relationship_check). Plain values, so a commit expires nothing."""
+    cache = current_app.extensions.setdefault("fc_lookups", {})
+    now = time.monotonic()
+    kept = cache.get(model)
+    if kept is None or kept[0] <= now:
+        rows = [LookupRow(r.code, r.name_vi, r.name_en, r.is_active)
+                for r in db.session.execute(
+                    select(model.code, model.name_vi, model.name_en, model.is_active)
+                    .order_by(model.display_order))]
+        kept = cache[model] = (now + LOOKUP_TTL_SECONDS, rows)
+    return kept[1]
 
 
 def relationship_options() -> list[tuple[str, str]]:
@@ -77,19 +88,17 @@ def permission_names() -> list[tuple[str, str]]:
 
 def permission_names_all_languages(codes: Iterable[str]) -> dict[str, dict[str, str]]:
     """{code: {"vi": …, "en": …}} for messages rendered later in the reader's language."""
-    codes = list(codes)
-    if not codes:
-        return {}
-    return {p.code: {"vi": p.name_vi, "en": p.name_en} for p in db.session.scalars(
-        select(PermissionType).where(PermissionType.code.in_(codes)))}
+    codes = set(codes)
+    return {p.code: {"vi": p.name_vi, "en": p.name_en} for p in _lookup(PermissionType)
+            if p.code in codes}
 
 
 # --- current connections --------------------------------------------------------------
 
 
 def _current_query():
-    """Connections with both parties, restricted to current ones (active group, both
-    parties members in their roles), permissions eager-loaded."""
+    """Connections with both parties and their group, restricted to current ones (active
+    group, both parties members in their roles), permissions joined in: one statement."""
     patient, caregiver = aliased(User), aliased(User)
     as_patient, as_caregiver = aliased(FamilyGroupMember), aliased(FamilyGroupMember)
     return (select(Connection, patient, caregiver)
@@ -103,32 +112,48 @@ def _current_query():
                                      as_caregiver.role == "caregiver"))
             .join(patient, patient.id == Connection.user_id)
             .join(caregiver, caregiver.id == Connection.linked_user_id)
-            .options(selectinload(Connection.permissions))
+            .options(joinedload(Connection.permissions), contains_eager(Connection.group))
             .order_by(patient.name, patient.id, caregiver.name, caregiver.id))
+
+
+def _filters() -> dict:
+    """current_connections' filters, each on a bound parameter of its own name."""
+    one = aliased(Connection)
+    return {
+        "group_id": Connection.family_group_id == bindparam("group_id"),
+        "user_id": or_(Connection.user_id == bindparam("user_id"),
+                       Connection.linked_user_id == bindparam("user_id")),
+        "patient_id": Connection.user_id == bindparam("patient_id"),
+        "caregiver_id": Connection.linked_user_id == bindparam("caregiver_id"),
+        "connection_id": Connection.id == bindparam("connection_id"),
+        "patient_of": Connection.user_id == select(one.user_id)
+        .where(one.id == bindparam("patient_of")).scalar_subquery(),
+    }
+
+
+@functools.cache
+def _statement(names: tuple[str, ...], fresh: bool):
+    """The statement for one combination of filters, built once per process: building it
+    costs more CPU than running it (the values travel as parameters)."""
+    filters = _filters()
+    query = _current_query().where(*(filters[name] for name in names))
+    return query.execution_options(populate_existing=True) if fresh else query
 
 
 def current_connections(*, group_id: int | None = None, user_id: int | None = None,
                         patient_id: int | None = None, caregiver_id: int | None = None,
-                        connection_id: int | None = None, fresh: bool = False,
-                        ) -> tuple[list[Connection], dict[int, User]]:
+                        connection_id: int | None = None, patient_of: int | None = None,
+                        fresh: bool = False) -> tuple[list[Connection], dict[int, User]]:
     """Current connections of a group, of a person (user_id: either side; or one side),
-    or one by id, with both parties by id: two statements whatever the number.
+    or one by id, or those of the patient of connection `patient_of`, with both parties
+    by id: one statement whatever the number. Their groups come with them
+    (connection.group; db.session.get then finds them without a query).
     fresh: overwrite the copies the session already holds (after taking a lock)."""
-    query = _current_query()
-    if fresh:
-        query = query.execution_options(populate_existing=True)
-    if group_id is not None:
-        query = query.where(Connection.family_group_id == group_id)
-    if user_id is not None:
-        query = query.where(or_(Connection.user_id == user_id,
-                                Connection.linked_user_id == user_id))
-    if patient_id is not None:
-        query = query.where(Connection.user_id == patient_id)
-    if caregiver_id is not None:
-        query = query.where(Connection.linked_user_id == caregiver_id)
-    if connection_id is not None:
-        query = query.where(Connection.id == connection_id)
-    rows = db.session.execute(query).tuples().all()
+    given = {"group_id": group_id, "user_id": user_id, "patient_id": patient_id,
+             "caregiver_id": caregiver_id, "connection_id": connection_id,
+             "patient_of": patient_of}
+    params = {name: value for name, value in given.items() if value is not None}
+    rows = db.session.execute(_statement(tuple(params), fresh), params).unique().tuples().all()
     users = {u.id: u for _c, p, c in rows for u in (p, c)}
     return [c for c, _p, _c in rows], users
 

@@ -49,7 +49,7 @@ from app.groups.models import FamilyGroup
 from app.groups.queries import GroupView
 from app.groups.services import role_label
 from app.htmx import see_other, wants_fragment
-from app.pages import acting_user, refused, run_service
+from app.pages import acting_user, refused
 
 bp = Blueprint("connections", __name__)
 
@@ -70,7 +70,18 @@ def _labels() -> dict:
     permissions = permission_names()
     return {"permissions": permissions, "permission_label": dict(permissions),
             "relationship_names": relationship_names(), "permission_state": permission_state,
-            "related": RELATED_ENDPOINT in current_app.view_functions}
+            "related": RELATED_ENDPOINT in current_app.view_functions,
+            "toggle_url": _toggle_url_maker()}
+
+
+def _toggle_url_maker():
+    """toggle_url(connection_id, code): url_for once per page instead of once per switch
+    (the matrix has six per connection, and url_for was the switch's biggest cost)."""
+    marker_id, marker_code = 987654321, "__code__"
+    sample = url_for("connections.permission_toggle", connection_id=marker_id, code=marker_code)
+    head, rest = sample.split(str(marker_id), 1)
+    middle, tail = rest.split(marker_code, 1)
+    return lambda connection_id, code: f"{head}{int(connection_id)}{middle}{code}{tail}"
 
 
 def matrix_context(view: GroupView) -> dict:
@@ -231,12 +242,23 @@ def _toggle_ask(connection_id: int, code: str, back: str):
 def _toggled(held: Controlled, code: str, back: str, *, changed: bool = True):
     """After a toggle: the fragment and, for emergency alerts, the counter out of band; or
     a flash and the page."""
-    connection_id, patient_id = held.connection.id, held.patient.id
+    answer, message = _toggled_answer(held, code, back, changed=changed)
+    if message:
+        flash(message, "success")
+    return answer
+
+
+def _toggled_answer(held: Controlled, code: str, back: str, *, changed: bool = True):
+    """The answer to a toggle, made from the rows the service read and changed (its
+    patient's block came with it): (response, the message to flash or None)."""
+    connection_id = held.connection.id
     if wants_fragment():
-        block, users = _patient_block(patient_id)
+        users = {**held.users, held.patient.id: held.patient}
+        block = matrix_blocks([held.patient], held.block)[0]
         return render_template("connections/_toggled.html", c=_in_block(block, connection_id),
                                code=code, block=block, users=users, back=back,
-                               oob=changed and code == EMERGENCY, **_labels())
+                               oob=changed and code == EMERGENCY, **_labels()), None
+    message = None
     if changed:
         on = permission_state(held.connection).get(code)
         names = dict(permission_names())
@@ -244,8 +266,7 @@ def _toggled(held: Controlled, code: str, back: str, *, changed: bool = True):
                      caregiver=held.caregiver.name) if on else
                    _("“%(permission)s” is off for %(caregiver)s.",
                      permission=names.get(code, code), caregiver=held.caregiver.name))
-        flash(message, "success")
-    return see_other(_back_url(back, held.group.id, connection_id))
+    return see_other(_back_url(back, held.group.id, connection_id)), message
 
 
 @bp.post("/connections/<int:connection_id>/permissions/<code>")
@@ -260,11 +281,19 @@ def permission_toggle(connection_id: int, code: str):
         return _toggle_invalid(form, connection_id, code, back)
     if not form.turned_on and not form.is_confirmed:
         return _toggle_ask(connection_id, code, back)
-    held, error = run_service(permissions_set, connection_id=connection_id,
-                       changes={code: form.turned_on})
-    if error is not None:
-        return _toggle_refused(error, connection_id, code, back)
-    return _toggled(held, code, back)
+    try:
+        held = permissions_set(actor=acting_user(), connection_id=connection_id,
+                               changes={code: form.turned_on}, ip=request.remote_addr)
+        # The answer is made before the commit, from the rows the service holds: after it
+        # every row would be expired and read again.
+        answer, message = _toggled_answer(held, code, back)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        return _toggle_refused(exc, connection_id, code, back)
+    if message:
+        flash(message, "success")
+    return answer
 
 
 @bp.get("/connections/<int:connection_id>/permissions/<code>")

@@ -47,6 +47,23 @@ def group_view(group: FamilyGroup, *, with_invites: bool = True) -> GroupView:
     return GroupView(group=group, members=members, invites=invites)
 
 
+def group_with_members(group_id: int, *, with_invites) -> GroupView | None:
+    """The group and its members with their users in one statement (None: no such
+    group); its live pending invites in a second when with_invites(group) says so."""
+    rows = db.session.execute(
+        select(FamilyGroup, FamilyGroupMember, User)
+        .outerjoin(FamilyGroupMember, FamilyGroupMember.group_id == FamilyGroup.id)
+        .outerjoin(User, User.id == FamilyGroupMember.user_id)
+        .where(FamilyGroup.id == group_id)
+        .order_by(FamilyGroupMember.joined_at, FamilyGroupMember.id)).tuples().all()
+    if not rows:
+        return None
+    group = rows[0][0]
+    members = [(m, u) for _g, m, u in rows if m is not None]
+    invites = pending_invites(group.id) if with_invites(group) else []
+    return GroupView(group=group, members=members, invites=invites)
+
+
 def pending_invites(group_id: int) -> list[ConnectionInvite]:
     """Pending invites that have not expired, oldest first."""
     return list(db.session.scalars(

@@ -14,7 +14,7 @@ from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
 from app.groups.models import ROLES, FamilyGroup, FamilyGroupMember
-from app.groups.queries import group_view, slot_counts
+from app.groups.queries import group_with_members, slot_counts
 from app.permissions import can_view_group
 
 NAME_MAX = 100
@@ -195,11 +195,9 @@ def group_for_viewer(*, actor: User, group_id: int):
 
     Raises NotFound for anyone else, without saying whether the group exists.
     """
-    group = db.session.get(FamilyGroup, group_id)
-    if group is None:
-        raise NotFound(_("This family does not exist or you cannot see it."), code="not_found")
-    view = group_view(group, with_invites=actor.is_staff or group.admin_user_id == actor.id)
-    if not can_view_group(actor, group, view.member_ids):
+    view = group_with_members(
+        group_id, with_invites=lambda group: actor.is_staff or group.admin_user_id == actor.id)
+    if view is None or not can_view_group(actor, view.group, view.member_ids):
         raise NotFound(_("This family does not exist or you cannot see it."), code="not_found")
     return view
 

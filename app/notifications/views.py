@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, has_request_context, render_template, request, url_for
+from flask import Blueprint, g, has_request_context, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.accounts.models import User
+from app.accounts.services import user_from_session_id
 from app.extensions import db
 from app.htmx import see_other
 from app.models_base import MAX_ID
 from app.notifications.messages import render_message
 from app.notifications.models import InviteNotification
-from app.notifications.queries import in_app_for_user, unread_count
+from app.notifications.queries import in_app_for_user, unread_count, unread_count_of
 from app.notifications.services import notifications_mark_read
 
 log = logging.getLogger("app.notifications")
@@ -41,10 +44,31 @@ class Item:
                    unread=row.status == "sent")
 
 
+@functools.cache
+def _unread_column():
+    return unread_count_of(User.id)  # one object, so the user's statement is built once
+
+
+def load_user_with_unread(session_id: str) -> User | None:
+    """Flask-Login loader: the session's user and, in the same statement, their unread
+    count for the header (kept for this request only, see notification_context)."""
+    found = user_from_session_id(session_id, _unread_column())
+    if found is None:
+        return None
+    user, (unread,) = found
+    g.unread_notifications = (user.id, unread or 0)
+    return user
+
+
 def notification_context() -> dict[str, Any]:
-    """Template context: the logged-in user's unread count for the header link."""
+    """Template context: the logged-in user's unread count for the header link — as the
+    user's load read it at the start of this request, else counted now (a bearer-token
+    caller, a test that logs in by hand)."""
     if not has_request_context() or not current_user.is_authenticated:
         return {}
+    loaded = g.get("unread_notifications")
+    if loaded is not None and loaded[0] == current_user.id:
+        return {"unread_notifications": loaded[1]}
     try:
         return {"unread_notifications": unread_count(current_user.id)}
     except SQLAlchemyError:

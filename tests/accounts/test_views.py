@@ -429,7 +429,8 @@ def test_logout_ends_every_session_of_the_user(app, client, account, login, csrf
 
     assert is_logged_out(client)
     assert is_logged_out(other)
-    assert fetch(select(AuditEvent.action).where(AuditEvent.actor_id == user.id))[-1] == (
+    assert fetch(select(AuditEvent.action).where(AuditEvent.actor_id == user.id)
+                 .order_by(AuditEvent.id))[-1] == (
         "account.logout")
 
 

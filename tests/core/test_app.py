@@ -137,6 +137,46 @@ def test_sqlite_transactions_begin_immediate(tmp_path):
         db.engine.dispose()
 
 
+def test_sqlite_get_takes_the_lock_only_at_its_first_write(tmp_path):
+    """A GET reads without the write lock (two workers serve pages side by side); its first
+    write begins IMMEDIATE, so the lock is held from there and its writes are one
+    transaction: a rollback takes back every one of them."""
+    path = tmp_path / "lazy.sqlite3"
+    app = make_app("sqlite:///" + str(path))
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    other = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+
+    def can_lock() -> bool:
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        other.execute("ROLLBACK")
+        return True
+
+    try:
+        with app.test_request_context("/", method="GET"):
+            db.session.execute(text("SELECT count(*) FROM t"))
+            assert can_lock(), "a GET that only reads holds the write lock"
+            db.session.execute(text("INSERT INTO t VALUES (1)"))
+            assert not can_lock(), "a GET's write ran outside a transaction"
+            db.session.execute(text("INSERT INTO t VALUES (2)"))
+            db.session.rollback()
+            assert can_lock()
+            assert db.session.execute(text("SELECT count(*) FROM t")).scalar() == 0
+            db.session.remove()
+        with app.test_request_context("/", method="POST"):
+            db.session.execute(text("SELECT count(*) FROM t"))
+            assert not can_lock(), "a POST must take the lock when it begins"
+            db.session.rollback()
+            db.session.remove()
+    finally:
+        other.close()
+        with app.app_context():
+            db.engine.dispose()
+
+
 def test_concurrent_writers_on_sqlite_queue_instead_of_failing(tmp_path):
     app = make_app("sqlite:///" + str(tmp_path / "queue.sqlite3"))
     with app.app_context(), db.engine.begin() as conn:
