@@ -123,30 +123,22 @@ def _risk_thresholds(raw: str | None) -> dict[str, int]:
     return {**DEFAULT_RISK_THRESHOLDS, **given}
 
 
-def _positive_days(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number of days.") from None
-    if days < 1:
-        raise ConfigError(f"{name} must be at least 1.")
-    return days
-
-
-def _positive_int(name: str, default: int) -> int:
+def _int_at_least(name: str, default: int, minimum: int, *, unit: str = "") -> int:
+    """The whole number in the environment variable `name` (`unit`: " of days"…)."""
     raw = os.environ.get(name)
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number.") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1.")
+        raise ConfigError(f"{name} must be a whole number{unit}.") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}.")
     return value
+
+
+def _positive_days(name: str, default: int) -> int:
+    return _int_at_least(name, default, 1, unit=" of days")
 
 
 def _payment() -> dict:
@@ -211,7 +203,7 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=int(os.environ.get("SESSION_HOURS", "12"))),
         "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
         # The largest request body read (413 beyond): forms and JSON bodies are small.
-        "MAX_CONTENT_LENGTH": _positive_int("MAX_CONTENT_LENGTH", 1024 * 1024),
+        "MAX_CONTENT_LENGTH": _int_at_least("MAX_CONTENT_LENGTH", 1024 * 1024, 1),
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
@@ -219,6 +211,8 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
         "LINK_RATE_LIMIT": os.environ.get("LINK_RATE_LIMIT", "20 per minute;100 per hour"),
+        # One invite text per phone per family in this many seconds (resend, re-invite).
+        "INVITE_MESSAGE_SECONDS": _int_at_least("INVITE_MESSAGE_SECONDS", 60, 0),
         "FORCE_HTTPS": _bool("FORCE_HTTPS", production),
         "BABEL_DEFAULT_LOCALE": "vi",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "Asia/Ho_Chi_Minh"),

@@ -52,6 +52,13 @@ class Invalid(DomainError):
     code = "invalid"
 
 
+class TooSoon(DomainError):
+    """A rule of pace (not Flask-Limiter's per-address buckets): try again later."""
+
+    status = 429
+    code = "rate_limited"
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 

@@ -64,6 +64,8 @@ def make_app(database_url: str, *, keep: bool = False, **overrides):
         # The test client speaks plain HTTP, so the suite turns the Secure cookie flag off
         # (APP_ENV=test alone keeps it on, as everywhere but development).
         config.setdefault("SESSION_COOKIE_SECURE", False)
+        # Tests resend and re-invite at once; tests/invites/test_pace.py turns the pace on.
+        config.setdefault("INVITE_MESSAGE_SECONDS", 0)
     application = create_app(config)
     if not keep:
         _made_apps.append(application)

@@ -197,7 +197,7 @@ def family_caregiver_restore(group_id: int, caregiver_id: int, body: dict):
 @operation(body=Body(required={"phone": text(description="A Vietnamese mobile number, "
                                                          "however typed."),
                                "role": text(enum=list(ROLES))}),
-           answers={201: "Invite"}, refusals=INVITE_REFUSALS)
+           answers={201: "Invite"}, refusals=INVITE_REFUSALS, rate_limited=True)
 def family_invite(group_id: int, body: dict):
     """Invite a phone number as patient or caregiver (the admin); 201 invite + acceptUrl."""
     issued = invite_create(actor=actor(), group=group_visible(actor(), group_id),

@@ -50,7 +50,8 @@ def invite_delete(invite_id: int):
            refusals={403: ("not_admin", "subscription_inactive"),
                      409: ("invite_not_pending", "no_slot", "already_in_group",
                            "group_not_active"),
-                     503: ("payment_unavailable",)})
+                     503: ("payment_unavailable",)},
+           rate_limited=True)
 def invite_resend_link(invite_id: int, body: dict):
     """A new link for a pending invite (the admin); the old link stops working."""
     issued = invite_resend(actor=actor(),

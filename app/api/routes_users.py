@@ -104,7 +104,8 @@ def user_families(user_id: int):
 @operation(body=Body(required={"role": text(enum=list(ROLES))},
                      optional={"relationship": RELATIONSHIP}),
            answers={201: "Membership", 202: "InviteSent"},
-           refusals={**INVITE_REFUSALS, 422: ("unknown_relationship", "self_invite")})
+           refusals={**INVITE_REFUSALS, 422: ("unknown_relationship", "self_invite")},
+           rate_limited=True)
 def user_family_add(user_id: int, group_id: int, body: dict):
     """The admin adds themselves (201 membership, BR-049) or invites the user to their
     phone (202 {invite})."""

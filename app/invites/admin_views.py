@@ -93,8 +93,11 @@ def _pending_invite(group_id: int, phone: str) -> ConnectionInvite | None:
 
 def _action_error(exc: DomainError):
     db.session.rollback()
+    # htmx swaps only 409 and 422 among refusals (base.html): a resend refused for its
+    # pace (429) is shown in place as 422, and is 429 to a plain post.
+    status = 422 if exc.status == 429 and wants_fragment() else exc.status
     return render_template("invites/refused.html", title=_("Request refused"),
-                           message=exc.message), exc.status
+                           message=exc.message), status
 
 
 @bp.post("/invites/<int:invite_id>/cancel")

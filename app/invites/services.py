@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import User
@@ -19,7 +19,7 @@ from app.accounts.services import parse_phone
 from app.audit.services import audit_record
 from app.connections.services import relationship_check
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from app.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooSoon
 from app.extensions import db
 from app.groups.membership import JoinResult, member_join
 from app.groups.models import FamilyGroup
@@ -84,6 +84,24 @@ def _issue_link(invite: ConnectionInvite, sender: User, group: FamilyGroup) -> s
     return token
 
 
+def message_pace_check(*, group_id: int, phone: str) -> None:
+    """An invite's text goes to a phone at most once per INVITE_MESSAGE_SECONDS from one
+    family, whether by a resend or by cancelling and inviting again: an admin cannot turn
+    the portal into a way to flood someone's phone (issue 7). Call it under the group lock.
+
+    Raises TooSoon(rate_limited)."""
+    seconds = current_app.config["INVITE_MESSAGE_SECONDS"]
+    if not seconds:
+        return
+    last = db.session.scalar(
+        select(func.max(ConnectionInvite.updated_at))
+        .where(ConnectionInvite.family_group_id == group_id,
+               ConnectionInvite.receiver_phone == phone))
+    if last is not None and utcnow() - last < timedelta(seconds=seconds):
+        raise TooSoon(_("An invite was sent to this number a moment ago. Wait a minute before "
+                        "sending it again."))
+
+
 def invite_create(*, actor: User, group: FamilyGroup, phone: str, role: str,
                   initial_permissions: dict | None = None,
                   ip: str | None = None) -> IssuedInvite:
@@ -92,7 +110,7 @@ def invite_create(*, actor: User, group: FamilyGroup, phone: str, role: str,
 
     Raises Invalid(invalid_phone | self_invite | invalid), Forbidden(not_admin |
     subscription_inactive), Conflict(duplicate_pending | no_slot | already_in_group |
-    group_not_active), PaymentUnavailable.
+    group_not_active), TooSoon(rate_limited), PaymentUnavailable.
     """
     role_check(role)
     e164 = parse_phone(phone)
@@ -115,6 +133,7 @@ def invite_create(*, actor: User, group: FamilyGroup, phone: str, role: str,
     if receiver is not None:
         single_group_check(user_id=receiver.id, group_id=group.id, role=role)
     free_slot_check(group_id=group.id, info=info, role=role)
+    message_pace_check(group_id=group.id, phone=e164)
     invite = ConnectionInvite(
         sender_id=actor.id, family_group_id=group.id, receiver_phone=e164,
         receiver_id=receiver.id if receiver else None,
@@ -182,7 +201,7 @@ def invite_resend(*, actor: User, invite: ConnectionInvite, ip: str | None = Non
     the message sent again. A lapsed invite takes its slot again, so the slot is checked.
 
     Raises Forbidden(not_admin | subscription_inactive), Conflict(invite_not_pending |
-    no_slot | already_in_group), PaymentUnavailable.
+    no_slot | already_in_group), TooSoon(rate_limited), PaymentUnavailable.
     """
     group = db.session.get(FamilyGroup, invite.family_group_id)
     if group is None:
@@ -197,6 +216,7 @@ def invite_resend(*, actor: User, invite: ConnectionInvite, ip: str | None = Non
         single_group_check(user_id=invite.receiver_id, group_id=group.id, role=invite.role)
     if invite_is_expired(invite):
         free_slot_check(group_id=group.id, info=info, role=invite.role)
+    message_pace_check(group_id=group.id, phone=invite.receiver_phone)
     cancel_invite_messages(invite.id, superseded=True)
     invite.updated_at = utcnow()
     token = _issue_link(invite, actor, group)

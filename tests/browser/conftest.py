@@ -98,6 +98,18 @@ def live(fresh_database_url):
         db.engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def world(live):
+    """The accessibility and keyboard tests' family (tests/browser/world.py), seeded once
+    per module on the live server's database."""
+    from tests.browser.world import seed_world
+
+    with live.app.app_context():
+        seeded = seed_world()
+        db.session.remove()
+    return seeded
+
+
 @pytest.fixture(scope="session")
 def browser() -> Browser:
     if not os.access(CHROMIUM, os.X_OK):

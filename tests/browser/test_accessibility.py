@@ -23,10 +23,9 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from app.connections.models import PERMISSION_CODES
-from app.extensions import db
 from tests.browser.axe import axe_preload, axe_source, axe_violations, blocking, describe
 from tests.browser.conftest import ROOT
-from tests.browser.world import World, seed_world
+from tests.browser.world import World
 from tests.conftest import BACKEND
 from tests.factories import PASSWORD, national
 
@@ -57,14 +56,6 @@ _SKIP_LINK_FIRST = """() => {
   const main = document.getElementById("main");
   return !!first && first.getAttribute("href") === "#main" && !!main && main.tagName === "MAIN";
 }"""
-
-
-@pytest.fixture(scope="module")
-def world(live) -> World:
-    with live.app.app_context():
-        seeded = seed_world()
-        db.session.remove()
-    return seeded
 
 
 class Audit:

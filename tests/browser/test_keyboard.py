@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from app.connections.models import Connection, ConnectionPermission
 from app.extensions import db
-from tests.browser.world import World, seed_world
 from tests.factories import PASSWORD, national
 
 MAX_TABS = 150
@@ -35,14 +33,6 @@ _FOCUS = """() => {
                + (e.className && typeof e.className === "string" ? "." + e.className : "");
   return {what, ring, onScreen, text: (e.innerText || e.value || "").trim().slice(0, 40)};
 }"""
-
-
-@pytest.fixture(scope="module")
-def world(live) -> World:
-    with live.app.app_context():
-        seeded = seed_world()
-        db.session.remove()
-    return seeded
 
 
 def focus_shown(page: Page) -> dict:
