@@ -8,8 +8,9 @@ the login page's bucket (tests/api/test_auth.py), the invite link's login sharin
 Here: guessing link tokens (LINK_RATE_LIMIT: invite and claim links, pages and API, one
 bucket of misses per address), signing up (the page, the invite link's sign-up and the API
 share one bucket), and the 429 answers' message in the user's language, page and API.
-Creating invites has no rate of its own: the plan's slots bound it (pending invites take a
-slot), which the last test shows.
+Invite texts are paced per phone and family (INVITE_MESSAGE_SECONDS: a resend or a new
+invite after a cancel, tests/invites/test_pace.py); how many invites are pending at once is
+bounded by the plan's slots, which the last test shows.
 """
 
 from __future__ import annotations
