@@ -150,8 +150,10 @@ def _init_extensions(app: Flask) -> None:
         from flask_babel import get_locale
 
         from app.accounts.phone import display_phone
+        from app.accounts.services import password_rule
 
-        return {"get_locale": get_locale, "display_phone": display_phone}
+        return {"get_locale": get_locale, "display_phone": display_phone,
+                "password_rule": password_rule}
 
     @app.after_request
     def _no_store_for_users(response):

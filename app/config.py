@@ -211,6 +211,14 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
         "LINK_RATE_LIMIT": os.environ.get("LINK_RATE_LIMIT", "20 per minute;100 per hour"),
+        # One-time SMS codes (ID-001/002): how long one lasts, how many tries it allows, how
+        # soon a new one may go to the same number, and how many a number gets (per number;
+        # per address the sign-up and login limits apply).
+        "PHONE_CODE_MINUTES": _int_at_least("PHONE_CODE_MINUTES", 10, 1),
+        "PHONE_CODE_TRIES": _int_at_least("PHONE_CODE_TRIES", 5, 1),
+        "PHONE_CODE_RESEND_SECONDS": _int_at_least("PHONE_CODE_RESEND_SECONDS", 60, 0),
+        "PHONE_CODE_RATE_LIMIT": os.environ.get("PHONE_CODE_RATE_LIMIT",
+                                                "5 per hour;10 per day"),
         # One invite text per phone per family in this many seconds (resend, re-invite).
         "INVITE_MESSAGE_SECONDS": _int_at_least("INVITE_MESSAGE_SECONDS", 60, 0),
         "FORCE_HTTPS": _bool("FORCE_HTTPS", production),

@@ -58,18 +58,23 @@ class TooSoon(DomainError):
     status = 429
     code = "rate_limited"
 
+    def __init__(self, message: str = "", code: str | None = None,
+                 fields: dict[str, list[str]] | None = None, *, retry_after: int | None = None):
+        super().__init__(message, code, fields)
+        self.retry_after = retry_after  # seconds
+
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
-def _render(status: int, title: str, message: str):
+def _render(status: int, title: str, message: str, code: str | None = None):
     if _wants_json():
         code = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                 410: "gone", 413: "too_large", 429: "rate_limited"}.get(status, "error")
         return jsonify(error={"code": code, "message": message}), status
     return render_template("errors/error.html", status=status, title=title,
-                           message=message), status
+                           message=message, code=code), status
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -81,7 +86,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(e: DomainError):
-        return _render(e.status, _("Request refused"), e.message)
+        return _render(e.status, _("Request refused"), e.message, e.code)
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):

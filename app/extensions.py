@@ -88,3 +88,56 @@ def login_key() -> str:
     from app.accounts.phone import normalize_login
 
     return "login:" + normalize_login(request.form.get("login"))
+
+
+# One-time SMS codes (ID-001/002): how many go to one number (PHONE_CODE_RATE_LIMIT,
+# one bucket for sign-ups, resends, resets and proofs), and how many codes one address
+# may try (the login limit, its own bucket).
+CODE_SEND_SCOPE = "sms-codes"
+CODE_CHECK_SCOPE = "sms-code-checks"
+
+
+def code_send_limit() -> str:
+    from flask import current_app
+
+    return current_app.config["PHONE_CODE_RATE_LIMIT"]
+
+
+def phone_key() -> str:
+    """Rate-limit key for the number a request is about: the `phone` of the form or JSON
+    body, else the logged-in user's own; one key however the number is written."""
+    from flask_login import current_user
+
+    from app.accounts.phone import normalize_login
+
+    raw = request.form.get("phone")
+    if raw is None and request.is_json:
+        data = request.get_json(silent=True)
+        raw = data.get("phone") if isinstance(data, dict) else None
+    if raw is None and current_user and current_user.is_authenticated:
+        raw = current_user.phone
+    return "phone:" + normalize_login(raw if isinstance(raw, str) else None)
+
+
+def limit_code_sending(view):
+    """Per number (PHONE_CODE_RATE_LIMIT) and per address (the sign-up bucket)."""
+    view = limiter.shared_limit(code_send_limit, scope=CODE_SEND_SCOPE, key_func=phone_key,
+                                methods=["POST"])(view)
+    return limiter.shared_limit(login_limit, scope=SIGNUP_SCOPE, methods=["POST"])(view)
+
+
+def limit_code_checks(view):
+    """Per address: each try at a code (a code itself allows PHONE_CODE_TRIES)."""
+    return limiter.shared_limit(login_limit, scope=CODE_CHECK_SCOPE, methods=["POST"])(view)
+
+
+def forget_login_failures(*logins: str | None) -> None:
+    """Empty the per-account login buckets of these logins (phone, email): a password
+    reset lets an owner locked out by someone else's guessing back in (ID-002, F6)."""
+    from limits import parse_many
+
+    from app.accounts.phone import normalize_login
+
+    for login in filter(None, logins):
+        for item in parse_many(login_limit()):
+            limiter.limiter.clear(item, "login:" + normalize_login(login), LOGIN_SCOPE)

@@ -1,6 +1,6 @@
 """Every model, imported in one place so that Alembic and the tests see the whole schema."""
 
-from app.accounts.models import ApiToken, User
+from app.accounts.models import AccountClaim, ApiToken, PhoneCode, User
 from app.audit.models import AuditEvent
 from app.billing.models import ActivationCode, Subscription
 from app.connections.models import (
@@ -17,6 +17,7 @@ from app.reports.models import CaregiverReportView, PatientReport
 from app.staff.models import StaffReview
 
 __all__ = [
+    "AccountClaim",
     "ActivationCode",
     "ApiToken",
     "AuditEvent",
@@ -29,6 +30,7 @@ __all__ = [
     "InviteNotification",
     "PatientReport",
     "PermissionType",
+    "PhoneCode",
     "Relationship",
     "RelationshipInverse",
     "StaffReview",

@@ -130,7 +130,7 @@ class World:
                         gender=gender, password_hash=self.password_hash,
                         locale="vi" if rng.random() < 0.93 else "en", is_staff=False,
                         is_active=True, session_epoch=0, last_login_at=None,
-                        created_at=created, updated_at=created)
+                        phone_verified_at=created, created_at=created, updated_at=created)
 
     def audit(self, at: float, actor: int | None, action: str, subject: tuple[str, int] | None,
               group: int | None, details: dict | None) -> None:

@@ -132,7 +132,8 @@ class Rows:
 
 COLUMNS = {
     "users": ("id", "phone", "email", "name", "gender", "password_hash", "locale", "is_staff",
-              "is_active", "session_epoch", "last_login_at", "created_at", "updated_at"),
+              "is_active", "session_epoch", "last_login_at", "phone_verified_at", "created_at",
+              "updated_at"),
     "subscriptions": ("id", "owner_user_id", "plan", "patient_slots", "caregiver_slots",
                       "status", "starts_at", "expires_at", "created_at", "updated_at"),
     "family_groups": ("id", "admin_user_id", "subscription_id", "name", "status",
@@ -393,9 +394,11 @@ class World:
                 email = f"{words[-1]}.{words[0]}{user_id}@{EMAIL_DOMAINS[user_id % 3]}"
             last_login = (_ts(created + rng.uniform(0, now - created))
                           if rng.random() < 0.7 else None)
+            # Most numbers proved by a code at sign-up (ID-001); some accounts never did.
+            proved = _ts(created) if rng.random() < 0.95 else None
             yield (user_id, self.phone(user_id), email, name, self.genders[user_id],
                    password_hash, "vi" if rng.random() < 0.93 else "en", False,
-                   rng.random() >= 0.003, 0, last_login, _ts(created), _ts(created))
+                   rng.random() >= 0.003, 0, last_login, proved, _ts(created), _ts(created))
 
 
 FAMILY_NAMES_KEYS = [n for n, _w in FAMILY_NAMES]

@@ -19,7 +19,7 @@ from sqlalchemy import func, insert, select, update
 from app.accounts.models import AccountClaim, User
 from app.accounts.passwords import hash_password
 from app.accounts.phone import InvalidPhone, normalize_phone
-from app.accounts.services import password_error
+from app.accounts.services import password_error, phone_proved
 from app.audit.services import audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Gone, Invalid, NotFound
@@ -99,7 +99,7 @@ def account_claim(*, token: str, password: str, ip: str | None = None) -> User:
     if not user.is_active:
         raise Forbidden(_("This account is suspended. Contact support to restore it."),
                         code="account_suspended")
-    message = password_error(password, phone=user.phone)
+    message = password_error(password, phone=user.phone, name=user.name)
     if message:
         raise Invalid(message, code="weak_password", fields={"password": [message]})
     now = utcnow()
@@ -114,6 +114,7 @@ def account_claim(*, token: str, password: str, ip: str | None = None) -> User:
     user.last_login_at = now
     audit_record(actor=user, action="account.claimed", subject=user, ip=ip,
                  details={"claim_id": claim.id})
+    phone_proved(user=user, how="claim_link", ip=ip)  # the link reached the number
     db.session.flush()
     return user
 

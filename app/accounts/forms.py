@@ -58,3 +58,46 @@ class NewClaimLinkForm(BaseForm):
     phone = TelField(_l("Phone number"), validators=[DataRequired(), Length(max=20)],
                      render_kw={"autocomplete": "tel", "inputmode": "numeric",
                                 "placeholder": "0912345678"})
+
+
+_CODE_FIELD = {"autocomplete": "one-time-code", "inputmode": "numeric", "placeholder": "123456"}
+
+
+class CodeForm(BaseForm):
+    """Sign-up's second step: the code the SMS brought to the number."""
+
+    phone = TelField(_l("Phone number"), validators=[DataRequired(), Length(max=20)],
+                     render_kw={"autocomplete": "tel", "inputmode": "numeric"})
+    code = StringField(_l("Code from the SMS"), validators=[DataRequired(), Length(max=20)],
+                       render_kw=_CODE_FIELD)
+
+
+class PhoneOnlyForm(BaseForm):
+    """A number, and nothing else: "send me a code" (sign-up resend, forgotten password)."""
+
+    phone = TelField(_l("Phone number"), validators=[DataRequired(), Length(max=20)],
+                     render_kw={"autocomplete": "tel", "inputmode": "numeric",
+                                "placeholder": "0912345678"})
+
+
+class ResetForm(BaseForm):
+    """Forgotten password, second step: the code and the new password."""
+
+    phone = TelField(_l("Phone number"), validators=[DataRequired(), Length(max=20)],
+                     render_kw={"autocomplete": "tel", "inputmode": "numeric"})
+    code = StringField(_l("Code from the SMS"), validators=[DataRequired(), Length(max=20)],
+                       render_kw=_CODE_FIELD)
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=128)],
+                             render_kw={"autocomplete": "new-password"})
+
+
+class ProveCodeForm(BaseForm):
+    """Proving the number of an existing account: the code only (the number is the
+    account's)."""
+
+    code = StringField(_l("Code from the SMS"), validators=[DataRequired(), Length(max=20)],
+                       render_kw=_CODE_FIELD)
+
+
+class SendCodeForm(BaseForm):
+    """Empty: carries the CSRF token of "send me a code"."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -35,7 +37,8 @@ class User(db.Model):
     )
 
     id: Mapped[int] = pk()
-    phone: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
+    # NULL once someone else proved the number (ID-001): the account lost it.
+    phone: Mapped[str | None] = mapped_column(String(16), unique=True)
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     gender: Mapped[int | None] = mapped_column(SmallInteger)
@@ -53,8 +56,15 @@ class User(db.Model):
     session_epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0,
                                                server_default=text("0"))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the phone proved the number (ID-001): an SMS code, an invite link or a claim
+    # link that reached it. NULL: the number is not an identity yet (no invites by it).
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+    @property
+    def phone_proved(self) -> bool:
+        return self.phone is not None and self.phone_verified_at is not None
 
     # Flask-Login protocol. The id carries the epoch, see session_epoch.
     @property
@@ -106,4 +116,38 @@ class AccountClaim(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = created_at()
+
+
+CODE_PURPOSES = ("register", "reset", "prove")
+
+
+class PhoneCode(db.Model):
+    """A one-time SMS code (ID-001, ID-002): one row per (purpose, phone), replaced by each
+    new code. Only a keyed hash of the code is stored; it lasts minutes and allows a few
+    tries. A registration waits here, with its password already hashed, until its code
+    comes back."""
+
+    __tablename__ = "phone_codes"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('register', 'reset', 'prove')",
+                        name="chk_phone_codes_purpose"),
+        CheckConstraint("attempts >= 0", name="chk_phone_codes_attempts"),
+        Index("idx_phone_codes_purpose_phone", "purpose", "phone", unique=True),
+    )
+
+    id: Mapped[int] = pk()
+    purpose: Mapped[str] = mapped_column(String(10), nullable=False)
+    phone: Mapped[str] = mapped_column(String(16), nullable=False)
+    # The account a reset or a proof is for; NULL for a registration.
+    user_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0,
+                                          server_default=text("0"))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A registration's checked values (name, gender, email, locale, password_hash).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = created_at()

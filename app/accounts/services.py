@@ -12,11 +12,12 @@ from datetime import timedelta
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.models import GENDER_FEMALE, GENDER_MALE, ApiToken, User
+from app.accounts.models import GENDER_FEMALE, GENDER_MALE, ApiToken, PhoneCode, User
 from app.accounts.passwords import (
+    MAX_LENGTH,
     MIN_LENGTH,
     hash_password,
     needs_rehash,
@@ -29,22 +30,32 @@ from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid
 from app.extensions import db
 from app.models_base import MAX_ID
+from app.notifications.models import InviteNotification
+from app.notifications.services import notify_in_app
 
 LOCALES = ("vi", "en")
 
 
-def password_error(password: str | None, *, phone: str | None) -> str | None:
-    """What is wrong with a new password for the account of `phone` (E.164), in the
-    user's language; None when it is good."""
-    problem = password_problem(password or "", phone_digits=(phone or "").lstrip("+"))
+def password_rule() -> str:
+    """The password rule in one sentence: the forms' hint, the API's description."""
+    return _("At least %(min)d characters, any characters, spaces too; not a common or easily "
+             "guessed password, and not made of your phone number or your name.", min=MIN_LENGTH)
+
+
+def password_error(password: str | None, *, phone: str | None, name: str = "") -> str | None:
+    """What is wrong with a new password for the account of `phone` (E.164) and `name`, in
+    the user's language; None when it is good (ID-003)."""
+    problem = password_problem(password or "", phone_digits=(phone or "").lstrip("+"),
+                               name=name or "")
     if problem is None:
         return None
     return {
         "too_short": _("Use at least %(n)d characters.", n=MIN_LENGTH),
-        "too_long": _("Use at most 128 characters."),
-        "too_common": _("This password is too common; choose another."),
-        "letters_and_digits": _("Use both letters and digits."),
+        "too_long": _("Use at most %(n)d characters.", n=MAX_LENGTH),
+        "too_guessable": _("This password is too common or too easy to guess. A few words "
+                           "of your own, with spaces between them, make a strong one."),
         "contains_phone": _("Do not use your phone number in the password."),
+        "contains_name": _("Do not make the password from your name."),
     }[problem]
 
 
@@ -107,7 +118,7 @@ def account_check_registration(*, phone: str, password: str, name: str, gender: 
         errors["gender"] = [_("Choose male or female.")]
     if locale not in LOCALES:
         errors["locale"] = [_("Choose Vietnamese or English.")]
-    weak = password_error(password, phone=e164)
+    weak = password_error(password, phone=e164, name=name)
     if weak:
         errors["password"] = [weak]
         codes.append("weak_password")
@@ -118,32 +129,80 @@ def account_check_registration(*, phone: str, password: str, name: str, gender: 
 
 
 def account_register(*, phone: str, password: str, name: str, gender: int | None,
-                     email: str | None = None, locale: str = "vi",
+                     proved_by: str, email: str | None = None, locale: str = "vi",
                      ip: str | None = None) -> User:
-    """Create an account.
+    """Create an account whose number `proved_by` has just proved: an invite link that
+    reached it (invite_link), create-staff (staff), the demo data (demo). Registering by
+    hand goes through an SMS code first (app/accounts/identity.py).
 
-    Raises Invalid (see account_check_registration) or Conflict (phone_taken,
-    email_taken). Nothing is written when it raises.
+    Raises Invalid (see account_check_registration) or Conflict (phone_taken, email_taken).
+    Nothing is written when it raises.
     """
     checked = account_check_registration(phone=phone, password=password, name=name,
                                          gender=gender, email=email, locale=locale)
-    e164, email_norm, name = checked.phone, checked.email, checked.name
-    if db.session.scalar(select(User.id).where(User.phone == e164)) is not None:
-        raise _phone_taken()
-    if email_norm and db.session.scalar(
-            select(User.id).where(func.lower(User.email) == email_norm)) is not None:
-        raise _email_taken()
+    return account_create(phone=checked.phone, password_hash=hash_password(password),
+                          name=checked.name, gender=gender, email=checked.email, locale=locale,
+                          proved_by=proved_by, ip=ip)
 
-    user = User(phone=e164, email=email_norm, name=name, gender=gender, locale=locale,
-                password_hash=hash_password(password))
+
+def account_create(*, phone: str, password_hash: str | None, name: str, gender: int | None,
+                   email: str | None, locale: str, proved_by: str,
+                   ip: str | None = None) -> User:
+    """Write an account for checked values, its number proved by `proved_by`. An account
+    holding the number without having proved it loses it (ID-001): audited, and told in
+    the portal.
+
+    Raises Conflict(phone_taken) when the holder has proved the number, Conflict(email_taken).
+    """
+    holder = db.session.scalar(select(User).where(User.phone == phone).with_for_update())
+    if holder is not None and holder.phone_proved:
+        raise _phone_taken()
+    if email and db.session.scalar(
+            select(User.id).where(func.lower(User.email) == email)) is not None:
+        raise _email_taken()
+    released = _release_number(holder) if holder is not None else None
+    user = User(phone=phone, email=email, name=name, gender=gender, locale=locale,
+                password_hash=password_hash, phone_verified_at=utcnow())
     try:
         with db.session.begin_nested():
             db.session.add(user)
     except IntegrityError as exc:
         # A concurrent registration won the race; the unique index is the last line.
         raise (_email_taken() if "email" in str(exc.orig).lower() else _phone_taken()) from None
-    audit_record(actor=user, action="account.register", subject=user, ip=ip)
+    if holder is not None:
+        audit_record(actor=user, action="account.phone_taken_over", subject=holder, ip=ip,
+                     details={"phone": released, "proved_by": proved_by})
+    audit_record(actor=user, action="account.register", subject=user, ip=ip,
+                 details={"phone_proved_by": proved_by})
     return user
+
+
+def _release_number(holder: User) -> str:
+    """Someone proved `holder`'s unproved number (ID-001): it leaves the account, with what
+    came with it (open codes, in-app copies of invites to it), and the holder is told in
+    the portal. Returns the number, for the audit."""
+    phone = holder.phone
+    holder.phone = None
+    db.session.flush()  # the unique index: the number is free before anyone takes it
+    db.session.execute(delete(PhoneCode).where(PhoneCode.user_id == holder.id))
+    N = InviteNotification
+    db.session.execute(
+        update(N).where(N.recipient_user_id == holder.id, N.channel == "in_app",
+                        N.notification_type == "INVITE_CREATED", N.status != "cancelled")
+        .values(status="cancelled", updated_at=utcnow())
+        .execution_options(synchronize_session=False))
+    notify_in_app(user=holder, notification_type="PHONE_TAKEN_OVER", payload={"phone": phone})
+    return phone
+
+
+def phone_proved(*, user: User, how: str, ip: str | None = None) -> None:
+    """Record that the user's number reached them: an SMS code, an invite link or a claim
+    link (ID-001). Nothing when it is proved already."""
+    if user.phone is None or user.phone_verified_at is not None:
+        return
+    user.phone_verified_at = utcnow()
+    audit_record(actor=user, action="account.phone_proved", subject=user, ip=ip,
+                 details={"phone": user.phone, "by": how})
 
 
 def _phone_taken() -> Conflict:
@@ -200,6 +259,12 @@ def _revoke_api_tokens(user: User) -> None:
                        .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
 
 
+def end_sessions_and_tokens(user: User) -> None:
+    """Every session of the user ends at its next request, every API token at once."""
+    _end_all_sessions(user)
+    _revoke_api_tokens(user)
+
+
 def account_logout(*, actor: User, ip: str | None = None) -> None:
     """End every session of the actor, on every device."""
     _end_all_sessions(actor)
@@ -216,7 +281,7 @@ def account_change_password(*, actor: User, current_password: str, new_password:
     if not verify_password(actor.password_hash, current_password or ""):
         message = _("The current password is not right.")
         raise Invalid(message, code="bad_credentials", fields={"current_password": [message]})
-    message = password_error(new_password, phone=actor.phone)
+    message = password_error(new_password, phone=actor.phone, name=actor.name)
     if message:
         raise Invalid(message, code="weak_password", fields={"new_password": [message]})
     actor.password_hash = hash_password(new_password)
@@ -280,8 +345,12 @@ def staff_create(*, phone: str, name: str, password: str) -> User:
     """Create a staff account, or make an existing account staff (the create-staff command)."""
     e164 = parse_phone(phone)
     user = db.session.scalar(select(User).where(User.phone == e164))
+    # A staff account's number is vouched for by whoever runs the command.
     if user is None:
-        user = account_register(phone=phone, password=password, name=name, gender=None)
+        user = account_register(phone=phone, password=password, name=name, gender=None,
+                                proved_by="staff")
+    else:
+        phone_proved(user=user, how="staff")
     user.is_staff = True
     audit_record(actor=None, action="staff.created", subject=user)
     db.session.flush()

@@ -27,7 +27,6 @@ from app.accounts.forms import (
     LogoutForm,
     NewClaimLinkForm,
     PasswordForm,
-    RegisterForm,
 )
 from app.accounts.models import User
 from app.accounts.services import (
@@ -35,11 +34,9 @@ from app.accounts.services import (
     account_change_password,
     account_check_registration,
     account_logout,
-    account_register,
 )
 from app.errors import DomainError, Forbidden
 from app.extensions import (
-    SIGNUP_SCOPE,
     db,
     limit_link_guesses,
     limiter,
@@ -96,31 +93,9 @@ def check_registration_form(form, *, phone: str) -> None:
         copy_errors(form, exc, fill_only=True)
 
 
-@bp.route("/register", methods=["GET", "POST"])
-@limiter.shared_limit(login_limit, scope=SIGNUP_SCOPE, methods=["POST"])
-def register():
-    """Sign up with a Vietnamese phone number; logs the new user in."""
-    if current_user.is_authenticated:
-        return redirect(url_for("core.home"))
-    form = RegisterForm()
-    if request.method == "GET":
-        return render_template("accounts/register.html", form=form)
-    if not form.validate():
-        check_registration_form(form, phone=form.phone.data or "")
-        return _render_form("accounts/register.html", "accounts/_register_form.html", form, 422)
-    try:
-        user = account_register(
-            phone=form.phone.data, password=form.password.data, name=form.name.data,
-            gender=int(form.gender.data), email=form.email.data,
-            locale=session.get("locale", "vi"), ip=request.remote_addr)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        copy_errors(form, exc)
-        return _render_form("accounts/register.html", "accounts/_register_form.html", form, 422)
-    login_user(user)
-    flash(_("Welcome, %(name)s. Your account is ready.", name=user.name), "success")
-    return see_other(_safe_next(url_for("core.home")))
+def redirect_home_if_logged_in():
+    """Sign-up pages are for visitors: a logged-in user goes home."""
+    return redirect(url_for("core.home")) if current_user.is_authenticated else None
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -268,3 +243,8 @@ def new_claim_link():
     claim_send_new_link(phone=form.phone.data, ip=request.remote_addr)
     db.session.commit()
     return render_template("accounts/claim_new_link.html", form=None, sent=True)
+
+
+# Sign-up with an SMS code, the forgotten password and proving a number register
+# themselves on bp.
+from app.accounts import identity_views  # noqa: E402, F401

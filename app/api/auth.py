@@ -14,7 +14,9 @@ from app.errors import DomainError
 from app.extensions import csrf, db, login_manager
 
 # Routes anyone may call.
-PUBLIC_ENDPOINTS = frozenset({"api.auth_register", "api.auth_token"})
+PUBLIC_ENDPOINTS = frozenset({"api.auth_register", "api.auth_register_verify",
+                              "api.auth_token", "api.auth_password_reset",
+                              "api.auth_password_reset_confirm"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -5,12 +5,21 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_babel import gettext as _
 
+from app.accounts.identity import (
+    password_reset_confirm,
+    password_reset_start,
+    phone_proof_confirm,
+    phone_proof_start,
+    registration_start,
+    registration_verify,
+)
 from app.accounts.models import GENDER_FEMALE, GENDER_MALE, User
+from app.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from app.accounts.services import (
     LOCALES,
     account_authenticate,
-    account_register,
     api_token_create,
+    password_rule,
 )
 from app.api import bp, error_response
 from app.api.auth import actor, json_login_key
@@ -20,15 +29,33 @@ from app.api.serializers import subscription_json, user_json
 from app.billing.provider import SubscriptionInfo
 from app.billing.services import subscription_of, subscription_redeem
 from app.errors import DomainError, Forbidden, Invalid
-from app.extensions import LOGIN_SCOPE, db, limiter, login_limit
+from app.extensions import (
+    LOGIN_SCOPE,
+    db,
+    forget_login_failures,
+    limit_code_checks,
+    limit_code_sending,
+    limiter,
+    login_limit,
+)
 
 GENDERS = {"male": GENDER_MALE, "female": GENDER_FEMALE, None: None}
+PHONE = text(description="A Vietnamese mobile number, however typed (0912 345 678, "
+                         "+84912345678).")
+CODE = text(description="The 6 digits of the SMS.")
+
+
+def _password_field():
+    return {"description": password_rule(), "minLength": MIN_LENGTH, "maxLength": MAX_LENGTH}
+
+
+PASSWORD = Field((str,), _password_field)
 REGISTRATION = Body(
-    required={"phone": text(description="A Vietnamese mobile number, however typed."),
-              "password": text(description="At least 10 characters, letters and digits."),
+    required={"phone": PHONE, "password": PASSWORD,
               "name": text(description="At most 100 characters once spaces are collapsed."),
               "gender": Field((str, None), {"enum": ["male", "female", None]})},
     optional={"email": text(nullable=True), "locale": text(enum=list(LOCALES))})
+CODE_SENT = {"verification": "sent"}
 
 
 def own_user_json(user: User) -> dict:
@@ -37,21 +64,102 @@ def own_user_json(user: User) -> dict:
     return user_json(user, roles=[(g.id, role) for g, role in ties], private=True)
 
 
+def _counted(exc: DomainError):
+    """A wrong code was counted: keep that count (the only write of a refused try)."""
+    if exc.code == "invalid_code":
+        db.session.commit()
+    raise exc
+
+
 @bp.post("/auth/register")
-@limiter.limit(login_limit)  # per address: each sign-up costs a password hash
-@operation(body=REGISTRATION, answers={201: "User"}, public=True, rate_limited=True,
-           refusals={422: ("invalid_phone", "invalid_email", "weak_password"),
-                     409: ("phone_taken", "email_taken")})
+@limit_code_sending
+@operation(body=REGISTRATION, answers={202: "CodeSent"}, public=True, rate_limited=True,
+           refusals={422: ("invalid_phone", "invalid_email", "weak_password")})
 def auth_register(body: dict):
-    """Create an account; 201 user."""
+    """Ask for an account: a code goes to the number by SMS (ID-001); 202, the same
+    answer whether or not the number has an account."""
     if body["gender"] not in GENDERS:
         message = _("Choose male or female.")
         raise Invalid(message, code="invalid", fields={"gender": [message]})
-    user = account_register(phone=body["phone"], password=body["password"], name=body["name"],
-                            gender=GENDERS[body["gender"]], email=body.get("email"),
-                            locale=body.get("locale", "vi"), ip=request.remote_addr)
+    registration_start(phone=body["phone"], password=body["password"], name=body["name"],
+                       gender=GENDERS[body["gender"]], email=body.get("email"),
+                       locale=body.get("locale", "vi"), ip=request.remote_addr)
     db.session.commit()
-    return jsonify(own_user_json(user)), 201
+    return jsonify(CODE_SENT), 202
+
+
+@bp.post("/auth/register/verify")
+@limit_code_checks
+@operation(body=Body(required={"phone": PHONE, "code": CODE}), answers={201: "Token"},
+           public=True, rate_limited=True, refusals={422: ("invalid_phone", "invalid_code")})
+def auth_register_verify(body: dict):
+    """The code from the SMS: the account exists from here, its number proved; 201
+    {token, user}."""
+    try:
+        user, _email_dropped = registration_verify(phone=body["phone"], code=body["code"],
+                                                   ip=request.remote_addr)
+    except DomainError as exc:
+        _counted(exc)
+    token = api_token_create(user=user, name="api")
+    answer = {"token": token, "user": own_user_json(user)}
+    db.session.commit()
+    return jsonify(answer), 201
+
+
+@bp.post("/auth/password-reset")
+@limit_code_sending
+@operation(body=Body(required={"phone": PHONE}), answers={202: "CodeSent"}, public=True,
+           rate_limited=True, refusals={422: ("invalid_phone",)})
+def auth_password_reset(body: dict):
+    """Forgotten password: a code to the account's proved number (ID-002); 202, the same
+    answer for any number."""
+    password_reset_start(phone=body["phone"], ip=request.remote_addr)
+    db.session.commit()
+    return jsonify(CODE_SENT), 202
+
+
+@bp.post("/auth/password-reset/confirm")
+@limit_code_checks
+@operation(body=Body(required={"phone": PHONE, "code": CODE, "password": PASSWORD}),
+           answers={200: "PasswordReset"}, public=True, rate_limited=True,
+           refusals={422: ("invalid_phone", "invalid_code", "weak_password")})
+def auth_password_reset_confirm(body: dict):
+    """A new password with the code; every session and API token of the account ends."""
+    try:
+        user = password_reset_confirm(phone=body["phone"], code=body["code"],
+                                      password=body["password"], ip=request.remote_addr)
+    except DomainError as exc:
+        _counted(exc)
+    logins = (user.phone, user.email)
+    db.session.commit()
+    forget_login_failures(*logins)
+    return jsonify(passwordReset=True)
+
+
+@bp.post("/me/phone-verification")
+@limit_code_sending
+@operation(body=Body(empty=True), answers={202: "CodeSent"}, rate_limited=True,
+           refusals={409: ("already_proved", "no_phone")})
+def me_phone_verification(body: dict):
+    """Prove my number, step 1: a code to it by SMS."""
+    phone_proof_start(actor=actor(), ip=request.remote_addr)
+    db.session.commit()
+    return jsonify(CODE_SENT), 202
+
+
+@bp.post("/me/phone-verification/confirm")
+@limit_code_checks
+@operation(body=Body(required={"code": CODE}), answers={200: "User"}, rate_limited=True,
+           refusals={409: ("already_proved", "no_phone"), 422: ("invalid_code",)})
+def me_phone_verification_confirm(body: dict):
+    """Prove my number, step 2: the code from the SMS; 200 me."""
+    try:
+        phone_proof_confirm(actor=actor(), code=body["code"], ip=request.remote_addr)
+    except DomainError as exc:
+        _counted(exc)
+    answer = own_user_json(actor())
+    db.session.commit()
+    return jsonify(answer)
 
 
 @bp.post("/auth/token")

@@ -29,7 +29,8 @@ from app.invites.services import (
 )
 
 # What accepting can meet (invite_accept).
-ACCEPT_REFUSALS = {403: ("phone_mismatch", "subscription_inactive"), 410: ("invite_expired",),
+ACCEPT_REFUSALS = {403: ("phone_mismatch", "phone_unverified", "subscription_inactive"),
+                   410: ("invite_expired",),
                    409: ("invite_not_pending", "no_slot", "already_in_group",
                          "group_not_active"),
                    422: ("unknown_relationship",), 503: ("payment_unavailable",)}
@@ -63,7 +64,7 @@ def invite_resend_link(invite_id: int, body: dict):
 
 
 @bp.get("/invites/pending")
-@operation(answers={200: "PendingInviteList"})
+@operation(answers={200: "PendingInviteList"}, refusals={403: ("phone_unverified",)})
 def invites_pending():
     """Open invites to the caller's phone, with the family's and the sender's names."""
     invites = invites_pending_for(actor())
@@ -78,9 +79,9 @@ def invites_pending():
     return jsonify(items=items)
 
 
-def _accept(invite: ConnectionInvite, relationship: str | None):
+def _accept(invite: ConnectionInvite, relationship: str | None, *, via_link: bool):
     joined = invite_accept(actor=actor(), invite=invite, relationship=relationship,
-                           ip=request.remote_addr)
+                           via_link=via_link, ip=request.remote_addr)
     view = group_view(joined.group, with_invites=False)
     users = users_by_id({uid for c in joined.connections for uid in (c.user_id, c.linked_user_id)})
     answer = {"family": family_json(joined.group, view.members), "role": joined.role,
@@ -101,7 +102,7 @@ def invite_accept_token(body: dict):
     invite = invite_by_token(body["token"])
     if invite is None:
         raise NotFound(_("This invite link is not valid."), code="not_found")
-    return _accept(invite, body.get("relationship"))
+    return _accept(invite, body.get("relationship"), via_link=True)  # the token proves it
 
 
 @bp.post("/invites/<int:invite_id>/accept")
@@ -110,12 +111,12 @@ def invite_accept_token(body: dict):
 def invite_accept_id(invite_id: int, body: dict):
     """Accept an invite to the caller's phone; 200 {family, role, connections}."""
     return _accept(invite_for_invitee(actor=actor(), invite_id=invite_id),
-                   body.get("relationship"))
+                   body.get("relationship"), via_link=False)
 
 
 @bp.post("/invites/<int:invite_id>/reject")
 @operation(body=NO_BODY, answers={200: "Invite"},
-           refusals={403: ("phone_mismatch",), 409: ("invite_not_pending",)})
+           refusals={403: ("phone_mismatch", "phone_unverified"), 409: ("invite_not_pending",)})
 def invite_reject_id(invite_id: int, body: dict):
     """Decline an invite to the caller's phone; 200 invite."""
     invite = invite_reject(actor=actor(),

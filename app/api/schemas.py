@@ -69,10 +69,12 @@ USER = obj(
      "familyIds": array(INT),
      "roles": array(obj({"familyId": INT,
                          "role": {"type": "string", "enum": [*ROLES, "admin"]}}))},
-    {"phone": STR, "email": STR_OR_NULL,
-     "families": array(ref("FamilyWithRole"))},
-    "phone and email only for the user, the admin of a family they are in, and staff; "
-    "families only with ?expand=families.")
+    {"phone": {**STR_OR_NULL,
+               "description": "null once someone else proved the number (ID-001)"},
+     "phoneVerified": {**BOOL, "description": "whether the phone proved the number (ID-001)"},
+     "email": STR_OR_NULL, "families": array(ref("FamilyWithRole"))},
+    "phone, phoneVerified and email only for the user, the admin of a family they are in, "
+    "and staff; families only with ?expand=families.")
 
 FAMILY = obj(
     {"id": INT, "name": STR_OR_NULL, "status": GROUP_STATUS, "adminId": INT,
@@ -133,6 +135,12 @@ COMPONENTS: dict[str, Schema] = {
         "type": "string", "enum": ["active", "cancelled", "expired"]}, "plan": STR,
         "slots": obj({"patient": INT, "caregiver": INT}), "expiresAt": TIME}),
     "Token": obj({"token": STR, "user": ref("User")}),
+    "CodeSent": obj({"verification": {"type": "string", "enum": ["sent"]}},
+                    description="The same answer whether or not the number has an account: "
+                    "a code goes to it by SMS, or a message saying it has one."),
+    "PasswordReset": obj({"passwordReset": {"type": "boolean", "const": True}},
+                         description="Every session and API token of the account has "
+                         "ended."),
     "AuditEvent": obj({"at": TIME, "actorId": INT_OR_NULL, "action": STR,
                        "subject": {"oneOf": [obj({"type": STR, "id": INT_OR_NULL}),
                                              {"type": "null"}]},
@@ -161,7 +169,7 @@ COMPONENTS: dict[str, Schema] = {
         "invitesReceived": array(ref("StaffInvite")),
         "notifications": array(ref("OutboxRow")),
         "groups": array(ref("GroupBrief")),
-        "people": array(obj({"id": INT, "name": STR, "phone": STR}))}),
+        "people": array(obj({"id": INT, "name": STR, "phone": STR_OR_NULL}))}),
     "ResentNotification": obj({"notification": ref("OutboxRow")}),
     "Codes": obj({"codes": array(STR), "plan": STR, "days": INT}),
     "Queue": obj({

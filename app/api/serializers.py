@@ -40,7 +40,7 @@ def user_json(user: User, *, roles: Iterable[tuple[int, str]], private: bool) ->
     roles = sorted(set(roles))
     answer: dict[str, Any] = {"id": user.id, "name": user.name}
     if private:
-        answer.update(phone=user.phone, email=user.email)
+        answer.update(phone=user.phone, phoneVerified=user.phone_proved, email=user.email)
     answer.update(gender=user.gender_name, locale=user.locale,
                   familyIds=sorted({family_id for family_id, _role in roles}),
                   roles=[{"familyId": family_id, "role": role} for family_id, role in roles])

@@ -14,8 +14,9 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts.identity import require_proved_phone
 from app.accounts.models import User
-from app.accounts.services import parse_phone
+from app.accounts.services import parse_phone, phone_proved
 from app.audit.services import audit_record
 from app.connections.services import relationship_check
 from app.db import utcnow
@@ -74,7 +75,7 @@ def _issue_link(invite: ConnectionInvite, sender: User, group: FamilyGroup) -> s
     payload = {"group_id": group.id, "group_name": group.name or "", "sender_name": sender.name,
                "role": invite.role, "expires_at": invite.expires_at.isoformat(),
                "sealed_token": seal(token)}
-    receiver = db.session.scalar(select(User).where(User.phone == invite.receiver_phone))
+    receiver = proved_holder(invite.receiver_phone)
     if receiver is not None:
         notify_user(user=receiver, notification_type="INVITE_CREATED", payload=payload,
                     invite_id=invite.id, group_id=group.id)
@@ -82,6 +83,13 @@ def _issue_link(invite: ConnectionInvite, sender: User, group: FamilyGroup) -> s
         notify_phone(phone=invite.receiver_phone, notification_type="INVITE_CREATED",
                      payload=payload, invite_id=invite.id, group_id=group.id)
     return token
+
+
+def proved_holder(phone: str) -> User | None:
+    """The account that holds `phone` and has proved it (ID-001); an account that has not
+    proved its number holds no claim on it: the invite goes to the number alone."""
+    user = db.session.scalar(select(User).where(User.phone == phone))
+    return user if user is not None and user.phone_proved else None
 
 
 def message_pace_check(*, group_id: int, phone: str) -> None:
@@ -129,7 +137,7 @@ def invite_create(*, actor: User, group: FamilyGroup, phone: str, role: str,
         ConnectionInvite.status == "pending"))
     if pending is not None:
         raise _duplicate_pending()
-    receiver = db.session.scalar(select(User).where(User.phone == e164))
+    receiver = proved_holder(e164)
     if receiver is not None:
         single_group_check(user_id=receiver.id, group_id=group.id, role=role)
     free_slot_check(group_id=group.id, info=info, role=role)
@@ -212,8 +220,9 @@ def invite_resend(*, actor: User, invite: ConnectionInvite, ip: str | None = Non
     db.session.refresh(invite)
     if invite.status != "pending":
         raise _not_pending(invite)
-    if invite.receiver_id is not None:
-        single_group_check(user_id=invite.receiver_id, group_id=group.id, role=invite.role)
+    receiver = proved_holder(invite.receiver_phone)
+    if receiver is not None:
+        single_group_check(user_id=receiver.id, group_id=group.id, role=invite.role)
     if invite_is_expired(invite):
         free_slot_check(group_id=group.id, info=info, role=invite.role)
     message_pace_check(group_id=group.id, phone=invite.receiver_phone)
@@ -235,7 +244,10 @@ def invite_by_token(token: str) -> ConnectionInvite | None:
 
 
 def invite_for_invitee(*, actor: User, invite_id: int) -> ConnectionInvite:
-    """An invite to the actor's phone. Raises NotFound for anyone else's."""
+    """An invite to the actor's phone. Raises Forbidden(phone_unverified) until the actor's
+    number is proved (whatever the id: nothing is told about it), NotFound for anyone
+    else's invite."""
+    require_proved_phone(actor)
     invite = db.session.get(ConnectionInvite, invite_id)
     if invite is None or invite.receiver_phone != actor.phone:
         raise NotFound(_("This invite does not exist or is not for you."), code="not_found")
@@ -243,7 +255,9 @@ def invite_for_invitee(*, actor: User, invite_id: int) -> ConnectionInvite:
 
 
 def invites_pending_for(user: User) -> list[ConnectionInvite]:
-    """Open invites to the user's phone, newest first."""
+    """Open invites to the user's phone, newest first. Raises Forbidden(phone_unverified)
+    until the number is proved."""
+    require_proved_phone(user)
     return list(db.session.scalars(select(ConnectionInvite).where(
         ConnectionInvite.receiver_phone == user.phone, ConnectionInvite.status == "pending",
         ConnectionInvite.expires_at > utcnow()).order_by(ConnectionInvite.created_at.desc())))
@@ -254,20 +268,33 @@ def _phone_mismatch() -> Forbidden:
                        "account of the invited number to answer it."), code="phone_mismatch")
 
 
+def _answerer_check(actor: User, invite: ConnectionInvite, *, via_link: bool,
+                    ip: str | None) -> None:
+    """Only the holder of the invited number answers. A link proves the number (it reached
+    it): answering through one proves the actor's; answering by id needs it proved."""
+    if invite.receiver_phone != actor.phone:
+        raise _phone_mismatch()
+    if via_link:
+        phone_proved(user=actor, how="invite_link", ip=ip)
+    else:
+        require_proved_phone(actor)
+
+
 def invite_accept(*, actor: User, invite: ConnectionInvite, relationship: str | None = None,
-                  ip: str | None = None) -> JoinResult:
+                  via_link: bool = False, ip: str | None = None) -> JoinResult:
     """Accept: join the group and be connected to every member of the other role, each
     connection with six permissions ON (BR-045/008/009). Every check runs again here,
     under the group lock (SEC-005); the invite flips with a conditional update, so a link
     works once.
 
     relationship: what the actor is to the other members (optional, BR-050).
-    Raises Forbidden(phone_mismatch | subscription_inactive), Gone(invite_expired),
+    via_link: answered through the invite's link (its token), which proves the number.
+    Raises Forbidden(phone_mismatch | phone_unverified | subscription_inactive),
+    Gone(invite_expired),
     Conflict(invite_not_pending | no_slot | already_in_group), Invalid(unknown_relationship),
     PaymentUnavailable.
     """
-    if invite.receiver_phone != actor.phone:
-        raise _phone_mismatch()
+    _answerer_check(actor, invite, via_link=via_link, ip=ip)
     relationship = relationship_check(relationship)
     _open_check(invite)
     group = db.session.get(FamilyGroup, invite.family_group_id)
@@ -310,15 +337,14 @@ def _open_check(invite: ConnectionInvite) -> None:
         raise _not_pending(invite)
 
 
-def invite_reject(*, actor: User, invite: ConnectionInvite,
+def invite_reject(*, actor: User, invite: ConnectionInvite, via_link: bool = False,
                   ip: str | None = None) -> ConnectionInvite:
     """Decline an invite (one click); the sender is told (BR-010). A new invite may follow
     (BR-011). A lapsed invite has nothing left to decline (invite_not_pending).
 
-    Raises Forbidden(phone_mismatch), Conflict(invite_not_pending).
+    Raises Forbidden(phone_mismatch | phone_unverified), Conflict(invite_not_pending).
     """
-    if invite.receiver_phone != actor.phone:
-        raise _phone_mismatch()
+    _answerer_check(actor, invite, via_link=via_link, ip=ip)
     now = utcnow()
     won = db.session.execute(
         update(ConnectionInvite)

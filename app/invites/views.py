@@ -49,10 +49,13 @@ from app.invites.services import (
     invite_status,
     invites_pending_for,
 )
+from app.invites.tokens import seal, unseal
 
 bp = Blueprint("invites", __name__)
 
-SESSION_KEY = "invite_token"
+# The link opened in this session, sealed (app/invites/tokens.py): the signed cookie is
+# readable by whoever holds it, and must not give the token away (F10).
+SESSION_KEY = "invite_link"
 # Pages that carry a link token (in their URL, the session or a hidden field).
 _LINK_ENDPOINTS = {"invites.link", "invites.resume", "invites.login", "invites.signup",
                    "invites.accept", "invites.reject"}
@@ -154,8 +157,14 @@ def _show_link(token: str):
     if not current_user.is_authenticated:
         # A session cookie, not a database write: /i/login and /i/signup read it back,
         # so the token never appears in another URL.
-        session[SESSION_KEY] = token
+        session[SESSION_KEY] = seal(token)
     return _link_page(invite, token)
+
+
+def _session_token() -> str:
+    """The token of the link opened in this session ("" when none or unreadable)."""
+    sealed = session.get(SESSION_KEY)
+    return (unseal(sealed) or "") if isinstance(sealed, str) else ""
 
 
 @bp.get("/i/<token>")
@@ -166,15 +175,16 @@ def link(token: str):
 
 
 @bp.get("/i/resume")
+@limit_link_guesses
 def resume():
     """The link page again after logging in or signing up, token from the session."""
-    return _show_link(session.get(SESSION_KEY) or "")
+    return _show_link(_session_token())
 
 
 def _session_invite():
     """The invite of the link opened in this session: (invite, None) when it is open,
     else (None, the response to give)."""
-    token = session.get(SESSION_KEY)
+    token = _session_token()
     if not token:
         return None, None
     invite = invite_by_token(token)
@@ -222,19 +232,23 @@ def signup():
     form = InviteSignupForm()
     form.phone.data = display_phone(invite.receiver_phone)  # whatever was posted
     partial = "invites/_signup_form.html" if wants_fragment() else "invites/signup.html"
+    holder = db.session.scalar(select(User).where(User.phone == invite.receiver_phone))
     if request.method == "GET":
-        if db.session.scalar(select(User.id).where(User.phone == invite.receiver_phone)):
+        if holder is not None and holder.phone_proved:
             flash(_("The invited number already has an account: log in to answer."), "info")
             return redirect(url_for("invites.login"))
-        return render_template("invites/signup.html", form=form, invite=invite)
+        return render_template("invites/signup.html", form=form, invite=invite,
+                               unproved_holder=holder is not None)
     if not form.validate():
         check_registration_form(form, phone=invite.receiver_phone)
         return render_template(partial, form=form, invite=invite), 422
     try:
+        # The link reached the number: it is proved (ID-001), and an account that held it
+        # without proving it loses it.
         user = account_register(
             phone=invite.receiver_phone, password=form.password.data, name=form.name.data,
             gender=int(form.gender.data), email=form.email.data,
-            locale=session.get("locale", "vi"), ip=request.remote_addr)
+            locale=session.get("locale", "vi"), proved_by="invite_link", ip=request.remote_addr)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
@@ -266,11 +280,12 @@ def _answer_error(exc: DomainError):
                            message=exc.message), exc.status
 
 
-def _accept(invite: ConnectionInvite, relationship: str | None, on_invalid):
+def _accept(invite: ConnectionInvite, relationship: str | None, on_invalid, *,
+            via_link: bool):
     """Accept, commit and go to the family page; on_invalid(exc) answers a bad
     relationship (the only Invalid that accept raises)."""
     try:
-        result = invite_accept(actor=current_user, invite=invite,
+        result = invite_accept(actor=current_user, invite=invite, via_link=via_link,
                                relationship=relationship or None, ip=request.remote_addr)
         group_id, group_name = result.group.id, result.group.name
         role = role_label(result.role)
@@ -286,9 +301,10 @@ def _accept(invite: ConnectionInvite, relationship: str | None, on_invalid):
     return see_other(_group_url(group_id))
 
 
-def _reject(invite: ConnectionInvite):
+def _reject(invite: ConnectionInvite, *, via_link: bool):
     try:
-        invite_reject(actor=current_user, invite=invite, ip=request.remote_addr)
+        invite_reject(actor=current_user, invite=invite, via_link=via_link,
+                      ip=request.remote_addr)
         group = db.session.get(FamilyGroup, invite.family_group_id)
         family = group.name if group else ""
         db.session.commit()
@@ -305,13 +321,13 @@ def _reject(invite: ConnectionInvite):
 def _posted_link_invite(form: AnswerForm):
     """The invite of a token posted by the link page: (invite, token) or a response."""
     token = form.token.data or ""
-    if not current_user.is_authenticated:
-        if token:
-            session[SESSION_KEY] = token
-        return None, see_other(url_for("invites.login"))
     invite = invite_by_token(token) if form.validate() else None
     if invite is None:
+        # Logged in or not, a token that names nothing is a 404, counted as a guess (F3).
         return None, _state_page(*_link_refusal(None))
+    if not current_user.is_authenticated:
+        session[SESSION_KEY] = seal(token)
+        return None, see_other(url_for("invites.login"))
     return invite, token
 
 
@@ -330,7 +346,7 @@ def accept():
             return _state_page(*refusal)
         return _link_page(invite, token, relationship_error=exc.message, status=422)
 
-    return _accept(invite, form.relationship.data, on_invalid)
+    return _accept(invite, form.relationship.data, on_invalid, via_link=True)
 
 
 @bp.post("/i/reject")
@@ -338,7 +354,7 @@ def accept():
 def reject():
     """Decline from the link page: one click."""
     invite, answer = _posted_link_invite(AnswerForm())
-    return answer if invite is None else _reject(invite)
+    return answer if invite is None else _reject(invite, via_link=True)
 
 
 # --- the invitee's pending invites ---------------------------------------------------
@@ -371,7 +387,7 @@ def accept_by_id(invite_id: int):
         return _answer_error(exc)
     if not form.validate():  # a NUL (PostgreSQL refuses it: a 500) or an overlong code
         return _answer_error(Invalid(next(iter(form.errors.values()))[0], code="invalid"))
-    return _accept(invite, form.relationship.data, _answer_error)
+    return _accept(invite, form.relationship.data, _answer_error, via_link=False)
 
 
 @bp.post("/invites/<int:invite_id>/reject")
@@ -382,7 +398,7 @@ def reject_by_id(invite_id: int):
         invite = invite_for_invitee(actor=current_user, invite_id=invite_id)
     except DomainError as exc:
         return _answer_error(exc)
-    return _reject(invite)
+    return _reject(invite, via_link=False)
 
 
 # The admin's routes register themselves on bp.

@@ -50,6 +50,8 @@ DUE_STATUSES = ("pending", "failed")
 LINKS: dict[str, tuple[Callable[[str], str], str, str]] = {
     "INVITE_CREATED": (accept_url, "invite link", "resend the invite"),
     "ACCOUNT_CLAIM": (claim_url, "claim link", "ask for a new one from the log-in page"),
+    # A one-time code (ID-001/002): the secret is the code itself.
+    "PHONE_CODE": (str, "code", "ask for a new code"),
 }
 
 
@@ -136,9 +138,11 @@ def _claim(limit: int) -> list[Claimed]:
     except Exception:
         db.session.rollback()
         raise
+    # A message to someone without an account yet (a sign-up's code) carries its language.
     return [Claimed(id=r.id, channel=r.channel, recipient=r.recipient,
                     notification_type=r.notification_type, payload=r.payload,
-                    locale=r.locale or DEFAULT_LOCALE, lease_until=lease_until)
+                    locale=r.locale or (r.payload or {}).get("locale") or DEFAULT_LOCALE,
+                    lease_until=lease_until)
             for r in rows]
 
 
@@ -176,6 +180,8 @@ def _send(job: Claimed) -> str | None:
     if job.channel not in ("sms", "email"):
         raise PermanentFailure(f"no delivery channel for {job.channel!r}")
     link = None
+    if job.notification_type == "PHONE_CODE" and _expired(payload.get("expires_at")):
+        raise PermanentFailure("the code expired before it could be sent")
     if job.notification_type in LINKS:
         make_link, what, remedy = LINKS[job.notification_type]
         sealed = payload.get("sealed_token")
@@ -189,6 +195,13 @@ def _send(job: Claimed) -> str | None:
         return send_sms(to=job.recipient, text=text, notification_type=job.notification_type)
     return send_email(to=job.recipient, subject=subject, text=text,
                       notification_type=job.notification_type)
+
+
+def _expired(value: Any) -> bool:
+    try:
+        return datetime.fromisoformat(str(value)) <= utcnow()
+    except ValueError:
+        return False
 
 
 def _error_text(exc: Exception) -> str:

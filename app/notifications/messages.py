@@ -10,8 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from flask import current_app
 from flask_babel import force_locale, format_datetime, get_locale
 from flask_babel import gettext as _
+
+from app.accounts.phone import display_phone
 
 LANGUAGES = ("vi", "en")
 DEFAULT_LOCALE = "vi"
@@ -109,4 +112,37 @@ def _render(kind: str, p: dict[str, Any], link: str | None) -> tuple[str, str]:
                               "%(link)s", name=name, link=link)
         return subject, _("Hello %(name)s, your family moved to the new Family Connect. "
                           "A sign-in link was sent to your phone.", name=name)
+    if kind == "PHONE_CODE":
+        return _phone_code(p, link or "")
+    if kind == "ACCOUNT_EXISTS":
+        url = current_app.config["PUBLIC_BASE_URL"] + "/account/password-reset"
+        return (_("Your Family Connect account"),
+                _("Someone asked to sign up to Family Connect with this number, which already "
+                  "has an account. If it was you, log in, or reset your password: %(url)s. "
+                  "If not, ignore this message.", url=url))
+    if kind == "PHONE_TAKEN_OVER":
+        phone = display_phone(p.get("phone"))
+        return (_("Your phone number moved to another account"),
+                _("The number %(phone)s was proved by another account, which now holds it. "
+                  "Your account never proved it, so it no longer has a phone number: log in "
+                  "with your email, or contact support.", phone=phone))
     return _("Family Connect"), _("There is news in your family group %(group)s.", group=group)
+
+
+def _phone_code(p: dict[str, Any], code: str) -> tuple[str, str]:
+    """The SMS of a one-time code; the code is given once the row is sent (never in-app)."""
+    minutes = p.get("minutes", 10)
+    purpose = p.get("purpose")
+    if purpose == "reset":
+        return (_("Your password reset code"),
+                _("Family Connect: your code to reset your password is %(code)s. It works for "
+                  "%(minutes)s minutes. If you did not ask for it, ignore this message; "
+                  "never give the code to anyone.", code=code, minutes=minutes))
+    if purpose == "prove":
+        return (_("Your code"),
+                _("Family Connect: your code to prove this phone number is %(code)s. It works "
+                  "for %(minutes)s minutes. Never give it to anyone.", code=code,
+                  minutes=minutes))
+    return (_("Your sign-up code"),
+            _("Family Connect: your sign-up code is %(code)s. It works for %(minutes)s "
+              "minutes. Never give it to anyone.", code=code, minutes=minutes))

@@ -25,6 +25,13 @@ NOTIFICATION_TYPES = (
     # Portal addition (migration 0007): the one-time link an imported user claims their
     # account with (SMS; invite_id is NULL).
     "ACCOUNT_CLAIM",
+    # Portal additions (migration 0008, ID-001/002): a one-time SMS code (SMS only, no
+    # email fallback); "this number already has an account" to the owner of a number
+    # someone tried to sign up with; in-app, to an account whose unproved number someone
+    # else proved.
+    "PHONE_CODE",
+    "ACCOUNT_EXISTS",
+    "PHONE_TAKEN_OVER",
 )
 CHANNELS = ("in_app", "sms", "email", "push", "payment")
 STATUSES = ("pending", "sent", "delivered", "failed", "cancelled")
@@ -36,7 +43,8 @@ class InviteNotification(db.Model):
         CheckConstraint(
             "notification_type IN ('INVITE_CREATED', 'INVITE_ACCEPTED', 'INVITE_REJECTED', "
             "'INVITE_CANCELLED', 'MEMBER_JOINED', 'MEMBER_REMOVED', 'MEMBER_LEFT', "
-            "'PERMISSION_ENABLED', 'ACCOUNT_CLAIM')",
+            "'PERMISSION_ENABLED', 'ACCOUNT_CLAIM', 'PHONE_CODE', 'ACCOUNT_EXISTS', "
+            "'PHONE_TAKEN_OVER')",
             name="chk_notification_type"),
         CheckConstraint("channel IN ('in_app', 'sms', 'email', 'push', 'payment')",
                         name="chk_notification_channel"),

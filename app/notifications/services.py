@@ -44,10 +44,13 @@ def notify_in_app(*, user: User, notification_type: str, payload: dict[str, Any]
 
 
 def notify_phone(*, phone: str, notification_type: str, payload: dict[str, Any],
-                 invite_id: int | None = None, group_id: int | None = None) -> None:
-    """Queue an SMS to a phone number that has no account yet."""
+                 invite_id: int | None = None, group_id: int | None = None,
+                 user: User | None = None) -> None:
+    """Queue an SMS to a phone number, whoever holds it; `user`: the account it is for,
+    when there is one (the message then speaks its language), though never in-app."""
     db.session.add(InviteNotification(
         invite_id=invite_id, recipient=phone, notification_type=notification_type,
+        recipient_user_id=user.id if user is not None else None,
         channel="sms", status="pending", next_attempt_at=utcnow(), family_group_id=group_id,
         payload=payload))
 

@@ -16,6 +16,7 @@ from app.extensions import db
 from app.groups.models import FamilyGroup
 from tests.api import Api, count, person, refused, scalar
 from tests.factories import PASSWORD, make_subscription, make_user, national
+from tests.sms import CODE_RE, texted_code, texts_to
 
 GOOD = {"phone": "0912345678", "password": "hoa-sen-2026", "name": "Trần Thị Lan",
         "gender": "female"}
@@ -29,17 +30,30 @@ def anon(client):
 # --- register ---------------------------------------------------------------------------
 
 
-def test_register_answers_the_user(app, anon):
+def test_register_sends_a_code_and_the_account_exists_after_it(app, anon, use_gateway):
     response = anon.post("/auth/register", json={**GOOD, "email": "Lan@Example.com",
                                                  "locale": "en"})
+    assert response.status_code == 202
+    assert response.get_json() == {"verification": "sent"}
+    assert count(app, User) == 0  # not before the code comes back (ID-001)
+
+    code = texted_code(app, use_gateway, "+84912345678")
+    response = anon.post("/auth/register/verify", json={"phone": "0912 345 678", "code": code})
     assert response.status_code == 201
     body = response.get_json()
-    assert body == {"id": body["id"], "name": "Trần Thị Lan", "phone": "+84912345678",
-                    "email": "lan@example.com", "gender": "female", "locale": "en",
-                    "familyIds": [], "roles": []}
-    assert isinstance(body["id"], int)
+    user = body["user"]
+    assert user == {"id": user["id"], "name": "Trần Thị Lan", "phone": "+84912345678",
+                    "phoneVerified": True, "email": "lan@example.com", "gender": "female",
+                    "locale": "en", "familyIds": [], "roles": []}
     assert response.headers["Cache-Control"] == "no-store"
-    assert scalar(app, select(User.name).where(User.id == body["id"])) == "Trần Thị Lan"
+    assert scalar(app, select(User.name).where(User.id == user["id"])) == "Trần Thị Lan"
+    # The token works at once.
+    me = anon.client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['token']}"})
+    assert me.status_code == 200
+    assert me.get_json()["id"] == user["id"]
+    # And the code works once.
+    refused(anon.post("/auth/register/verify", json={"phone": "0912345678", "code": code}),
+            422, "invalid_code")
 
 
 def test_register_invalid_phone(app, anon):
@@ -49,11 +63,26 @@ def test_register_invalid_phone(app, anon):
     assert count(app, User) == 0
 
 
-def test_register_phone_taken(app, anon):
-    assert anon.post("/auth/register", json=GOOD).status_code == 201
-    error = refused(anon.post("/auth/register", json={**GOOD, "name": "Khác"}),
-                    409, "phone_taken")
-    assert "phone" in error["fields"]
+def test_register_weak_password_says_the_rule(app, anon):
+    error = refused(anon.post("/auth/register", json={**GOOD, "password": "qwerty12"}),
+                    422, "weak_password")
+    assert "password" in error["fields"]
+    assert count(app, User) == 0
+
+
+def test_register_answers_the_same_for_a_number_with_an_account(app, anon, use_gateway):
+    """F7: no 409 phone_taken or email_taken; the owner is told by SMS instead."""
+    person(app, anon.client, phone="+84912345678", email="lan@example.com")
+    fresh = anon.post("/auth/register", json={**GOOD, "phone": "0912000999",
+                                              "email": "other@example.com"})
+    taken = anon.post("/auth/register", json={**GOOD, "email": "lan@example.com"})
+    assert (taken.status_code, taken.get_json()) == (fresh.status_code, fresh.get_json()) == (
+        202, {"verification": "sent"})
+    owner_sms = texts_to(app, use_gateway, "+84912345678")
+    assert len(owner_sms) == 1
+    assert "already has an account" not in owner_sms[0]
+    assert "/account/password-reset" in owner_sms[0]
+    assert not CODE_RE.search(owner_sms[0])  # no code goes to an owned number
     assert count(app, User) == 1
 
 

@@ -79,12 +79,16 @@ def test_demo_data_refuses_a_database_that_has_users(fresh):
 
 def test_create_staff_creates_or_promotes(fresh):
     runner = fresh.test_cli_runner()
+    named = runner.invoke(args=["create-staff", "0912 000 111", "--name", "Hỗ trợ",
+                                "--password", "hotro-2026"])
+    assert named.exit_code == 1  # made of the name (ID-003)
     result = runner.invoke(args=["create-staff", "0912 000 111", "--name", "Hỗ trợ",
-                                 "--password", "hotro-2026"])
+                                 "--password", "bàn làm việc 2026"])
     assert result.exit_code == 0, result.output
     staff = db.session.scalar(select(User).where(User.phone == "+84912000111"))
     assert staff.is_staff
     assert staff.name == "Hỗ trợ"
+    assert staff.phone_proved  # create-staff vouches for the number (ID-001)
 
     bad = runner.invoke(args=["create-staff", "12345", "--password", "hotro-2026"])
     assert bad.exit_code == 1

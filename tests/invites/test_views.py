@@ -23,6 +23,8 @@ from app.extensions import db
 from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.invites.models import ConnectionInvite
 from app.invites.services import invite_create
+from app.invites.tokens import unseal
+from app.invites.views import SESSION_KEY
 from app.logging_filters import RedactLinkTokens, install_log_redaction, redact
 from tests.conftest import csrf_from
 from tests.factories import (
@@ -193,7 +195,11 @@ def test_the_whole_joining_story(app, admin_client, db_read):
         assert 'href="/i/signup"' in body
         assert 'id="accept-form"' not in body
         with c.session_transaction() as sess:
-            assert sess["invite_token"] == token
+            # The link is kept for /i/login and /i/signup, sealed: the readable cookie
+            # does not give the token away (F10).
+            assert token not in str(dict(sess))
+            with app.app_context():
+                assert unseal(sess[SESSION_KEY]) == token
 
         signup = c.get("/i/signup")
         assert signup.status_code == 200
@@ -215,7 +221,7 @@ def test_the_whole_joining_story(app, admin_client, db_read):
         assert accepted.status_code == 303
         assert accepted.headers["Location"] == f"/family/{fam.group_id}"
         with c.session_transaction() as sess:
-            assert "invite_token" not in sess
+            assert SESSION_KEY not in sess
         joined[role] = db_read(lambda p=phone, o=other: (
             db.session.scalar(select(User.id).where(User.phone == p)),
             db.session.scalar(select(User.id).where(User.phone == o))))
@@ -352,7 +358,7 @@ def test_bad_link_states(app, client, family, invite, row_counts, change, status
     assert words in text(response)
     assert response.headers["Referrer-Policy"] == "no-referrer"
     with client.session_transaction() as sess:
-        assert "invite_token" not in sess
+        assert SESSION_KEY not in sess
     assert row_counts() == before
 
 
@@ -485,7 +491,7 @@ def test_signup_for_a_link_that_died_shows_its_state(app, family, invite):
         db.session.commit()
     assert c.get("/i/signup").status_code == 410
     with c.session_transaction() as sess:
-        assert "invite_token" not in sess
+        assert SESSION_KEY not in sess
 
 
 # --- answering --------------------------------------------------------------------------

@@ -22,7 +22,7 @@ HEAD_TABLES = {
     "patient_reports", "connection_invites", "user_emergency_contacts",
     "connection_permissions", "invite_notifications", "caregiver_report_views",
     "family_groups", "family_group_members", "subscriptions", "activation_codes",
-    "api_tokens", "audit_events", "staff_reviews", "account_claims",
+    "api_tokens", "audit_events", "staff_reviews", "account_claims", "phone_codes",
 }
 
 
