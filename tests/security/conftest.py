@@ -31,7 +31,8 @@ from tests.factories import make_connection, make_group, make_member, make_user,
 # Who a request is made as: one of PEOPLE, logged in; "anon", a fresh client; "link", a fresh
 # client that opened the invite link of `invitee` (the token is then in its session);
 # "signup", one that opened the other invite's link, to a number with no account yet.
-PEOPLE = ("admin", "patient", "caregiver", "invitee", "staff")
+# "unproved": an account whose number its phone never proved (ID-001).
+PEOPLE = ("admin", "patient", "caregiver", "invitee", "staff", "unproved")
 
 
 @dataclass
@@ -68,6 +69,7 @@ def build_world() -> World:
     caregiver = make_user(name="Người chăm Chi")
     invitee = make_user(name="Khách Dũng")
     staff = make_user(name="Nhân viên Em", is_staff=True)
+    unproved = make_user(name="Chưa xác minh Hà", phone_verified_at=None)
     group = make_group(admin, name="Gia đình An")
     make_member(group, patient, role="patient")
     make_member(group, caregiver, role="caregiver")
@@ -89,7 +91,7 @@ def build_world() -> World:
     db.session.execute(insert(AccountClaim).values(claim))
     db.session.execute(insert(InviteNotification).values(message))
     people = {"admin": admin, "patient": patient, "caregiver": caregiver, "invitee": invitee,
-              "staff": staff}
+              "staff": staff, "unproved": unproved}
     world = World(
         group_id=group.id, connection_id=connection.id, report_id=report.id,
         invite_id=issued.invite.id, invite_token=issued.token, other_invite_id=other.invite.id,

@@ -327,7 +327,8 @@ def seed_world() -> World:
     newcomer = make_user(name="Người mới Bảy")
     victim = make_user(name="Tài khoản Tám")
     suspended = make_user(name="Tài khoản Chín")
-    imported = make_user(name="Nhập Mười", password_hash=None)
+    imported = make_user(name="Nhập Mười", password_hash=None, phone_verified_at=None)
+    unproved = make_user(name="Chưa xác minh Mười Một", phone_verified_at=None)
     family = make_group(admin, subscription=make_subscription(admin, patients=2, caregivers=4))
     make_subscription(newcomer)
     make_member(family, patient, role="patient")
@@ -352,7 +353,7 @@ def seed_world() -> World:
                        .values(status="failed", retry_count=3, error="gateway down"))
     people = {"admin": admin, "patient": patient, "caregiver": caregiver, "gone": gone,
               "invitee": invitee, "staff": staff, "newcomer": newcomer, "victim": victim,
-              "suspended": suspended, "imported": imported}
+              "suspended": suspended, "imported": imported, "unproved": unproved}
     w.ids = {name: user.id for name, user in people.items()}
     w.phones = {name: user.phone for name, user in people.items()}
     w.phones["stranger"] = to_stranger.invite.receiver_phone
@@ -362,7 +363,8 @@ def seed_world() -> World:
     w.tokens = {"invite": to_member.token, "stranger_invite": to_stranger.token,
                 "claim": claim}
     w.api = {name: api_token_create(user=people[name], name="properties")
-             for name in ("admin", "patient", "caregiver", "invitee", "staff", "newcomer")}
+             for name in ("admin", "patient", "caregiver", "invitee", "staff", "newcomer",
+                          "unproved")}
     db.session.commit()
     return w
 

@@ -43,7 +43,13 @@ PAGES: dict[tuple[str, str], Case] = {
     ("POST", "/account/login"): Case("anon"),
     ("POST", "/account/logout"): Case("admin"),
     ("POST", "/account/new-link"): Case("anon"),
+    ("POST", "/account/password-reset"): Case("anon"),
+    ("POST", "/account/password-reset/confirm"): Case("anon"),
+    ("POST", "/account/phone/confirm"): Case("unproved"),
+    ("POST", "/account/phone/send"): Case("unproved"),
     ("POST", "/account/register"): Case("anon"),
+    ("POST", "/account/register/resend"): Case("anon"),
+    ("POST", "/account/register/verify"): Case("anon"),
     ("POST", "/account/settings/password"): Case("admin"),
     ("POST", "/claim/<token>"): Case("anon"),
     ("POST", "/connections/<int:connection_id>/disconnect"): Case("patient"),
@@ -84,6 +90,8 @@ API: dict[tuple[str, str], Case] = {
     ("PUT", "/api/v1/connections/<int:connection_id>/revoke"): Case("admin"),
     ("POST", "/api/v1/families"): Case("invitee"),
     ("PATCH", "/api/v1/families/<int:group_id>"): Case("admin"),
+    ("POST", "/api/v1/me/phone-verification"): Case("unproved"),
+    ("POST", "/api/v1/me/phone-verification/confirm"): Case("unproved"),
     ("DELETE", "/api/v1/families/<int:group_id>"): Case("admin"),
     ("PUT", "/api/v1/families/<int:group_id>/caregivers/<int:caregiver_id>/restore"):
         Case("admin"),
@@ -112,8 +120,18 @@ EXEMPT = {
         "answer only (no CORS, so another site cannot read it), no session is started, "
         "and the body must be application/json, which no cross-site form can send.",
     ("POST", "/api/v1/auth/register"):
-        "signing up through the API: anyone may, rate-limited per address; it starts no "
-        "session and takes application/json only, which no cross-site form can send.",
+        "signing up through the API: anyone may, rate-limited per address and number; it "
+        "starts no session and takes application/json only, which no cross-site form can "
+        "send.",
+    ("POST", "/api/v1/auth/register/verify"):
+        "the sign-up's code: the code is the proof; no session is started, the token is in "
+        "the JSON answer only, and the body is application/json.",
+    ("POST", "/api/v1/auth/password-reset"):
+        "asking for a reset code: anyone may, for any number, with the same answer; no "
+        "session, application/json only.",
+    ("POST", "/api/v1/auth/password-reset/confirm"):
+        "the reset's code is the proof; no session is started and the body is "
+        "application/json, which no cross-site form can send.",
 }
 
 
@@ -230,8 +248,16 @@ def test_a_bearer_request_never_uses_the_session(app, world):
 def test_an_exempt_rule_takes_only_json_and_starts_no_session(app, world, key):
     method, rule = key
     anon = app.test_client()
-    body = {"login": world.phones["admin"], "password": PASSWORD} if rule.endswith("/token") \
-        else {"phone": "0912345678", "password": PASSWORD, "name": "Lê Văn Mới", "gender": "male"}
+    new = {"phone": "0912345678", "password": PASSWORD, "name": "Lê Văn Mới", "gender": "male"}
+    # Each rule's JSON body, and its answer once the view has it (a wrong code: 422).
+    body, status = {
+        "/api/v1/auth/token": ({"login": world.phones["admin"], "password": PASSWORD}, 201),
+        "/api/v1/auth/register": (new, 202),
+        "/api/v1/auth/register/verify": ({"phone": "0912345678", "code": "000000"}, 422),
+        "/api/v1/auth/password-reset": ({"phone": world.phones["admin"]}, 202),
+        "/api/v1/auth/password-reset/confirm": (
+            {"phone": world.phones["admin"], "code": "000000", "password": PASSWORD}, 422),
+    }[rule]
     # What a cross-site form can send: text/plain (or a urlencoded body), never JSON.
     before = db_snapshot(app)
     as_form = anon.open(rule, method=method, data=json.dumps(body),
@@ -239,7 +265,9 @@ def test_an_exempt_rule_takes_only_json_and_starts_no_session(app, world, key):
     assert 400 <= as_form.status_code < 500
     assert db_snapshot(app) == before
     as_json = anon.open(rule, method=method, json=body)
-    assert as_json.status_code == 201
+    assert as_json.status_code == status
+    if status == 422:
+        assert as_json.get_json()["error"]["code"] == "invalid_code"
     assert "Set-Cookie" not in as_json.headers
     assert EXEMPT[key]
 

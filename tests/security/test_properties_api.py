@@ -65,6 +65,11 @@ def ids(**names: str) -> Callable[[World], dict[str, object]]:
 
 OPERATIONS: dict[str, Call] = {
     "auth_register": Call(None),
+    "auth_register_verify": Call(None),
+    "auth_password_reset": Call(None),
+    "auth_password_reset_confirm": Call(None),
+    "me_phone_verification": Call("unproved"),
+    "me_phone_verification_confirm": Call("unproved"),
     "auth_token": Call(None, audited=frozenset({"audit_events"})),  # a failed login's event
     "connection_permissions": Call("admin", ids(connection_id="connection")),
     "connection_relationship": Call("caregiver", ids(connection_id="connection")),

@@ -27,11 +27,16 @@ from werkzeug.datastructures import MultiDict
 
 from app.accounts.forms import (
     ClaimForm,
+    CodeForm,
     LoginForm,
     LogoutForm,
     NewClaimLinkForm,
     PasswordForm,
+    PhoneOnlyForm,
+    ProveCodeForm,
     RegisterForm,
+    ResetForm,
+    SendCodeForm,
 )
 from app.billing.forms import RedeemForm
 from app.care.forms import RelationshipForm
@@ -94,6 +99,18 @@ CASES: dict[str, Case] = {
     "accounts.register": Case(None, lambda w: "/account/register", RegisterForm,
                               lambda w: {"phone": next_phone(), "name": "Người Mới",
                                          "gender": "1", "email": "", "password": STRONG}),
+    "accounts.register_verify": Case(None, lambda w: "/account/register/verify", CodeForm,
+                                     lambda w: {"phone": next_phone(), "code": "123456"}),
+    "accounts.register_resend": Case(None, lambda w: "/account/register/resend",
+                                     PhoneOnlyForm, lambda w: {"phone": next_phone()}),
+    "accounts.password_reset": Case(None, lambda w: "/account/password-reset", PhoneOnlyForm,
+                                    lambda w: {"phone": w.phones["admin"]}),
+    "accounts.password_reset_confirm_page": Case(
+        None, lambda w: "/account/password-reset/confirm", ResetForm,
+        lambda w: {"phone": w.phones["admin"], "code": "123456", "password": STRONG}),
+    "accounts.phone_send": Case("unproved", lambda w: "/account/phone/send", SendCodeForm),
+    "accounts.phone_confirm": Case("unproved", lambda w: "/account/phone/confirm",
+                                   ProveCodeForm, lambda w: {"code": "123456"}),
     "accounts.change_password": Case("admin", lambda w: "/account/settings/password",
                                      PasswordForm, lambda w: {"current_password": PASSWORD,
                                                               "new_password": STRONG}),
