@@ -37,6 +37,7 @@ from app.accounts.services import (
     account_logout,
     account_register,
 )
+from app.accounts.tokens import api_tokens_of
 from app.errors import DomainError, Forbidden
 from app.extensions import (
     SIGNUP_SCOPE,
@@ -162,8 +163,9 @@ def logout():
 @bp.get("/settings")
 @login_required
 def settings():
-    """The user's settings: language and password."""
-    return render_template("accounts/settings.html", password_form=PasswordForm())
+    """The user's settings: language, password and API tokens."""
+    return render_template("accounts/settings.html", password_form=PasswordForm(),
+                           api_tokens=api_tokens_of(user=current_user))
 
 
 @bp.post("/settings/password")
@@ -185,7 +187,8 @@ def change_password():
             return see_other(url_for("accounts.settings"))
     if wants_fragment():
         return render_template("accounts/_password_form.html", password_form=form), 422
-    return render_template("accounts/settings.html", password_form=form), 422
+    return render_template("accounts/settings.html", password_form=form,
+                           api_tokens=api_tokens_of(user=current_user)), 422
 
 
 # --- claim links of imported accounts (SPEC §8) ------------------------------------------
@@ -268,3 +271,7 @@ def new_claim_link():
     claim_send_new_link(phone=form.phone.data, ip=request.remote_addr)
     db.session.commit()
     return render_template("accounts/claim_new_link.html", form=None, sent=True)
+
+
+# The settings page's API tokens (issue 15) register themselves on bp.
+from app.accounts import token_views  # noqa: E402, F401

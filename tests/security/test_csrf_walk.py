@@ -45,6 +45,7 @@ PAGES: dict[tuple[str, str], Case] = {
     ("POST", "/account/new-link"): Case("anon"),
     ("POST", "/account/register"): Case("anon"),
     ("POST", "/account/settings/password"): Case("admin"),
+    ("POST", "/account/tokens/<int:token_id>/revoke"): Case("admin"),
     ("POST", "/claim/<token>"): Case("anon"),
     ("POST", "/connections/<int:connection_id>/disconnect"): Case("patient"),
     ("POST", "/connections/<int:connection_id>/permissions/<code>"): Case("admin"),
