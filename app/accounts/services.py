@@ -12,7 +12,7 @@ from datetime import timedelta
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import GENDER_FEMALE, GENDER_MALE, ApiToken, PhoneCode, User
@@ -252,11 +252,14 @@ def _end_all_sessions(user: User) -> None:
     user.session_epoch = (user.session_epoch or 0) + 1
 
 
-def _revoke_api_tokens(user: User) -> None:
-    """A new password or a suspension also ends what the old credentials handed out."""
-    db.session.execute(update(ApiToken).where(ApiToken.user_id == user.id,
-                                              ApiToken.revoked_at.is_(None))
-                       .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
+def _revoke_api_tokens(user: User) -> int:
+    """A new password, a suspension or logging out also ends what the old credentials
+    handed out. Returns how many live tokens it revoked (expired ones stay as they are)."""
+    now = utcnow()
+    return db.session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None),
+                               or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now))
+        .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount
 
 
 def end_sessions_and_tokens(user: User) -> None:
@@ -266,9 +269,12 @@ def end_sessions_and_tokens(user: User) -> None:
 
 
 def account_logout(*, actor: User, ip: str | None = None) -> None:
-    """End every session of the actor, on every device."""
+    """End every session of the actor, on every device, and revoke every API token of
+    theirs (issue 15: "everywhere" includes the scripts holding a token)."""
     _end_all_sessions(actor)
-    audit_record(actor=actor, action="account.logout", subject=actor, ip=ip)
+    revoked = _revoke_api_tokens(actor)
+    audit_record(actor=actor, action="account.logout", subject=actor, ip=ip,
+                 details={"api_tokens_revoked": revoked})
     db.session.flush()
 
 

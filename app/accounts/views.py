@@ -35,6 +35,7 @@ from app.accounts.services import (
     account_check_registration,
     account_logout,
 )
+from app.accounts.tokens import api_tokens_of
 from app.errors import DomainError, Forbidden
 from app.extensions import (
     db,
@@ -137,8 +138,9 @@ def logout():
 @bp.get("/settings")
 @login_required
 def settings():
-    """The user's settings: language and password."""
-    return render_template("accounts/settings.html", password_form=PasswordForm())
+    """The user's settings: language, password and API tokens."""
+    return render_template("accounts/settings.html", password_form=PasswordForm(),
+                           api_tokens=api_tokens_of(user=current_user))
 
 
 @bp.post("/settings/password")
@@ -160,7 +162,8 @@ def change_password():
             return see_other(url_for("accounts.settings"))
     if wants_fragment():
         return render_template("accounts/_password_form.html", password_form=form), 422
-    return render_template("accounts/settings.html", password_form=form), 422
+    return render_template("accounts/settings.html", password_form=form,
+                           api_tokens=api_tokens_of(user=current_user)), 422
 
 
 # --- claim links of imported accounts (SPEC §8) ------------------------------------------
@@ -245,6 +248,6 @@ def new_claim_link():
     return render_template("accounts/claim_new_link.html", form=None, sent=True)
 
 
-# Sign-up with an SMS code, the forgotten password and proving a number register
-# themselves on bp.
-from app.accounts import identity_views  # noqa: E402, F401
+# Sign-up with an SMS code, the forgotten password, proving a number, and the settings
+# page's API tokens register themselves on bp.
+from app.accounts import identity_views, token_views  # noqa: E402, F401

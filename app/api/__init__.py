@@ -63,5 +63,6 @@ from app.api import (  # noqa: E402
     routes_notifications,  # noqa: F401
     routes_reports,  # noqa: F401
     routes_staff,  # noqa: F401
+    routes_tokens,  # noqa: F401
     routes_users,  # noqa: F401
 )

@@ -25,6 +25,14 @@ class Unauthorized(DomainError):
     code = "unauthorized"
 
 
+class TokenRequired(DomainError):
+    """A route about the bearer token itself (DELETE /auth/token) called with the browser
+    session, which holds none."""
+
+    status = 400
+    code = "token_required"
+
+
 def json_login_key() -> str:
     """login_key (app/extensions.py) for a JSON body: the same key for the same account."""
     data = request.get_json(silent=True)
@@ -49,6 +57,7 @@ def authenticate() -> None:
         # user, and Flask-Login never loads the session's.
         g._login_user = user
         g.api_user = user
+        g.api_bearer = token.strip()
         return
     if not current_user.is_authenticated:
         raise Unauthorized(_("Log in, or send an API token: Authorization: Bearer TOKEN."))
@@ -60,3 +69,8 @@ def authenticate() -> None:
 def actor() -> User:
     """The user calling this request (set by authenticate)."""
     return g.api_user
+
+
+def bearer_token() -> str | None:
+    """The token of a bearer request (set by authenticate); None with the session."""
+    return g.get("api_bearer")

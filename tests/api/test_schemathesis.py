@@ -89,7 +89,7 @@ def seed() -> dict[str, str]:
     assert db.session.get(Connection, 1).user_id == patients[0].id
     tokens = {role: api_token_create(user=user, name="schemathesis") for role, user in (
         ("ADMIN", admin), ("STAFF", staff), ("DISSOLVER", dissolver), ("INVITEE", invitee),
-        ("PATIENT", patients[0]))}
+        ("PATIENT", patients[0]), ("REVOKER", caregiver))}
     assert db.session.get(User, victim.id).is_active
     db.session.commit()
     return tokens

@@ -9,12 +9,15 @@ show real notifications, histories and states.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.accounts.models import GENDER_FEMALE, GENDER_MALE
+from app.accounts.models import GENDER_FEMALE, GENDER_MALE, ApiToken
+from app.accounts.services import api_token_create
 from app.connections.control import connection_revoke, permissions_set
 from app.connections.models import Connection
+from app.db import utcnow
 from app.extensions import db
 from app.invites.services import invite_accept, invite_create
 from app.reports.models import PatientReport
@@ -60,7 +63,8 @@ class World:
 def seed_world() -> World:
     """Inside an app context: an admin's family of two patients and four caregivers (the
     admin one of them), mixed permissions, one silent disconnect, a pending invite,
-    reports, notifications, a staff member and a plan owner without a family. Commits."""
+    reports, notifications, the admin's API tokens (one used, one revoked), a staff member
+    and a plan owner without a family. Commits."""
     names = {"an": "Nguyễn Văn An", "binh": "Nguyễn Văn Bình", "hoa": "Trần Thị Hoa",
              "cuc": "Nguyễn Thị Cúc", "dung": "Lê Văn Dũng", "lan": "Phạm Thị Lan",
              "staff": "Nhân viên Hỗ trợ", "owner": "Đỗ Minh Khoa"}
@@ -110,6 +114,13 @@ def seed_world() -> World:
                    ("binh", "2026-10", "Huyết áp trung bình 128/82, đi bộ 5 buổi mỗi tuần."),
                    ("hoa", "2026-10", "Đường huyết lúc đói 6,5 mmol/L."))]
     db.session.add_all(reports)
+    # The admin's API tokens on the settings page: one in use, one revoked.
+    for name in ("Máy tính bảng của An", "Script báo cáo cũ"):
+        api_token_create(user=users["an"], name=name)
+    tablet, old_script = db.session.scalars(select(ApiToken).where(
+        ApiToken.user_id == users["an"].id).order_by(ApiToken.id))
+    tablet.last_used_at = utcnow() - timedelta(hours=3)
+    old_script.revoked_at = utcnow() - timedelta(days=2)
     db.session.flush()
     world = World(people={key: Person(id=u.id, phone=u.phone, name=u.name)
                           for key, u in users.items()},

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from app.accounts.claims import claim_rows
-from app.accounts.models import AccountClaim
+from app.accounts.models import AccountClaim, ApiToken
 from app.accounts.services import api_token_create
 from app.connections.models import PERMISSION_CODES
 from app.db import utcnow
@@ -52,6 +52,7 @@ class World:
     users: dict[str, int] = field(default_factory=dict)
     phones: dict[str, str] = field(default_factory=dict)
     api_tokens: dict[str, str] = field(default_factory=dict)
+    api_token_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def signal(self) -> tuple[str, str]:
@@ -63,7 +64,8 @@ def build_world() -> World:
     """One active family (its admin, a patient, a caregiver connected to the patient), a
     report of the patient, a pending invite to a registered user and one to a new number
     (their SMS failed, for staff to resend), a staff member, an imported account with its
-    claim link, and an API token for each person. Inside an app context; commits."""
+    claim link, and an API token for each person (api_tokens, their ids in api_token_ids).
+    Inside an app context; commits."""
     admin = make_user(name="Quản trị An")
     patient = make_user(name="Bệnh nhân Bình", gender=1)
     caregiver = make_user(name="Người chăm Chi")
@@ -101,6 +103,8 @@ def build_world() -> World:
         phones={name: user.phone for name, user in people.items()},
         api_tokens={name: api_token_create(user=user, name="security")
                     for name, user in people.items()})
+    world.api_token_ids = {name: db.session.scalar(select(ApiToken.id).where(
+        ApiToken.user_id == user.id)) for name, user in people.items()}
     db.session.commit()
     return world
 
@@ -159,6 +163,7 @@ def fill(rule, world: World, **given) -> str:
         "code": PERMISSION_CODES[0], "role": "caregiver", "action": "suspend",
         "signal": world.signal[0], "key": world.signal[1], "filename": "css/app.css",
         "token": world.claim_token if rule.rule.startswith("/claim/") else world.invite_token,
+        "token_id": world.api_token_ids["admin"],
     }
     values = {}
     for name in rule.arguments:

@@ -27,7 +27,7 @@ from flask_migrate import upgrade
 from sqlalchemy import event, select, update
 
 from app.accounts.claims import claim_rows
-from app.accounts.models import AccountClaim
+from app.accounts.models import AccountClaim, ApiToken
 from app.accounts.phone import display_phone
 from app.accounts.services import api_token_create
 from app.audit.models import AuditEvent
@@ -268,7 +268,9 @@ def seed_world() -> tuple[dict[str, Person], dict[str, object]]:
            "revoked": revoked.id, "report": report.id, "invite": pending.invite.id,
            "invite_token": pending.token, "notification": failed_id,
            "claim_token": claim_token, "signal": "expired_invites", "signal_key": str(group.id),
-           "group_b": group_b.id}
+           "group_b": group_b.id,
+           "api_token": db.session.scalar(select(ApiToken.id).where(
+               ApiToken.user_id == admin_a.id))}
     return people, ids
 
 

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text, update
 
-from app.accounts.models import AccountClaim, User
+from app.accounts.models import AccountClaim, ApiToken, User
 from app.accounts.services import account_suspend, api_token_create
 from app.connections.control import caregiver_revoke
 from app.db import utcnow
@@ -365,6 +365,8 @@ def seed_world() -> World:
     w.api = {name: api_token_create(user=people[name], name="properties")
              for name in ("admin", "patient", "caregiver", "invitee", "staff", "newcomer",
                           "unproved")}
+    w.ids["api_token"] = db.session.scalar(select(ApiToken.id).where(
+        ApiToken.user_id == admin.id))
     db.session.commit()
     return w
 

@@ -75,6 +75,7 @@ INV = {"invite_id": "invite"}
 REPORTS = {"patient_id": "patient_a"}
 ROLE = {"role": "caregiver"}
 REASON = {"reason": "matrix"}
+TOKEN = {"token_id": "api_token"}  # admin_a's API token
 
 
 def _invite_phone(world) -> dict:
@@ -100,6 +101,11 @@ MATRIX: list[Route] = [
           query="role=caregiver"),
     Route("POST", "/family/<int:group_id>/leave", G, "caregiver_a", 303, 404, R404,
           body=ROLE),
+    # --- the account's API tokens (app/accounts/token_views.py): the owner's alone; any
+    # other user, staff included, gets 404 whether the token exists or not ------------
+    Route("POST", "/account/tokens/<int:token_id>/revoke", TOKEN, "admin_a", 303, 404, 404),
+    Route("POST", "/account/tokens/<int:token_id>/revoke", TOKEN, "admin_a", 200, 404, 404,
+          htmx=True),
     # --- invites, the admin's side (app/invites/admin_views.py) ------------------------
     Route("GET", "/family/<int:group_id>/invites", G, "admin_a", 200, 404, 404),
     Route("POST", "/family/<int:group_id>/invites", G, "admin_a", 201, 404, 404,

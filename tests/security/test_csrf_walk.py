@@ -51,6 +51,7 @@ PAGES: dict[tuple[str, str], Case] = {
     ("POST", "/account/register/resend"): Case("anon"),
     ("POST", "/account/register/verify"): Case("anon"),
     ("POST", "/account/settings/password"): Case("admin"),
+    ("POST", "/account/tokens/<int:token_id>/revoke"): Case("admin"),
     ("POST", "/claim/<token>"): Case("anon"),
     ("POST", "/connections/<int:connection_id>/disconnect"): Case("patient"),
     ("POST", "/connections/<int:connection_id>/permissions/<code>"): Case("admin"),
@@ -84,6 +85,8 @@ PAGES: dict[tuple[str, str], Case] = {
 }
 
 API: dict[tuple[str, str], Case] = {
+    # With the session (and its header) it is 400 token_required: no token to revoke.
+    ("DELETE", "/api/v1/auth/token"): Case("admin"),
     ("PUT", "/api/v1/connections/<int:connection_id>/permissions"): Case("admin"),
     ("PUT", "/api/v1/connections/<int:connection_id>/relationship"): Case("caregiver"),
     ("PUT", "/api/v1/connections/<int:connection_id>/restore"): Case("admin"),

@@ -114,6 +114,8 @@ CASES: dict[str, Case] = {
     "accounts.change_password": Case("admin", lambda w: "/account/settings/password",
                                      PasswordForm, lambda w: {"current_password": PASSWORD,
                                                               "new_password": STRONG}),
+    "accounts.token_revoke": Case("admin", lambda w: f"/account/tokens/{w.ids['api_token']}"
+                                                     "/revoke", page=lambda w: "/account/settings"),
     "accounts.claim": Case(None, lambda w: f"/claim/{w.tokens['claim']}", ClaimForm,
                            lambda w: {"password": STRONG}),
     "accounts.new_claim_link": Case(None, lambda w: "/account/new-link", NewClaimLinkForm,
