@@ -105,7 +105,8 @@ def code_send_limit() -> str:
 
 def phone_key() -> str:
     """Rate-limit key for the number a request is about: the `phone` of the form or JSON
-    body, else the logged-in user's own; one key however the number is written."""
+    body, else the caller's own (a route's limits are checked when its view is called, once
+    the API has found the bearer token's user); one key however the number is written."""
     from flask_login import current_user
 
     from app.accounts.phone import normalize_login
@@ -116,7 +117,9 @@ def phone_key() -> str:
         raw = data.get("phone") if isinstance(data, dict) else None
     if raw is None and current_user and current_user.is_authenticated:
         raw = current_user.phone
-    return "phone:" + normalize_login(raw if isinstance(raw, str) else None)
+    if not isinstance(raw, str):
+        return "phone:?" + (request.remote_addr or "")  # nobody's number: per address
+    return "phone:" + normalize_login(raw)
 
 
 def limit_code_sending(view):
