@@ -19,10 +19,10 @@ from sqlalchemy import func, insert, select, update
 from app.accounts.models import AccountClaim, User
 from app.accounts.passwords import hash_password
 from app.accounts.phone import InvalidPhone, normalize_phone
-from app.accounts.services import password_error, phone_proved
+from app.accounts.services import password_check, phone_proved
 from app.audit.services import audit_record
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.extensions import db
 from app.invites.tokens import new_token, seal, token_hash
 from app.notifications.models import InviteNotification
@@ -99,9 +99,7 @@ def account_claim(*, token: str, password: str, ip: str | None = None) -> User:
     if not user.is_active:
         raise Forbidden(_("This account is suspended. Contact support to restore it."),
                         code="account_suspended")
-    message = password_error(password, phone=user.phone, name=user.name)
-    if message:
-        raise Invalid(message, code="weak_password", fields={"password": [message]})
+    password_check(password, phone=user.phone, name=user.name)
     now = utcnow()
     won = db.session.execute(
         update(AccountClaim)

@@ -36,7 +36,7 @@ from app.accounts.services import (
     account_create,
     end_sessions_and_tokens,
     parse_phone,
-    password_error,
+    password_check,
     phone_proved,
 )
 from app.audit.services import audit_record
@@ -291,24 +291,18 @@ def password_reset_confirm(*, phone: str, code: str | None, password: str,
     caller commits (the try is counted).
     """
     e164 = parse_phone(phone)
-    _weak_check(password, phone=e164, name="")
+    password_check(password, phone=e164, name="")
     row = _check("reset", e164, code)
     user = db.session.get(User, row.user_id) if row.user_id is not None else None
     if user is None or user.phone != e164 or not user.phone_proved or not user.is_active:
         raise invalid_code()
-    _weak_check(password, phone=e164, name=user.name)
+    password_check(password, phone=e164, name=user.name)
     _use(row)
     user.password_hash = hash_password(password)
     end_sessions_and_tokens(user)
     audit_record(actor=user, action="account.password_reset", subject=user, ip=ip)
     db.session.flush()
     return user
-
-
-def _weak_check(password: str, *, phone: str, name: str) -> None:
-    message = password_error(password, phone=phone, name=name)
-    if message:
-        raise Invalid(message, code="weak_password", fields={"password": [message]})
 
 
 # --- proving the number of an existing account -------------------------------------

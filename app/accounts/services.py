@@ -59,6 +59,20 @@ def password_error(password: str | None, *, phone: str | None, name: str = "") -
     }[problem]
 
 
+def weak_password(message: str, field: str = "password") -> Invalid:
+    """Invalid(weak_password): the field says what is wrong, the message adds the rule."""
+    return Invalid(f"{message} {password_rule()}", code="weak_password",
+                   fields={field: [message]})
+
+
+def password_check(password: str | None, *, phone: str | None, name: str = "",
+                   field: str = "password") -> None:
+    """Raises weak_password() when the password breaks the rule (ID-003)."""
+    message = password_error(password, phone=phone, name=name)
+    if message:
+        raise weak_password(message, field)
+
+
 def parse_phone(raw: str, field: str = "phone") -> str:
     """Normalised phone, or Invalid(invalid_phone) with a message for the field."""
     try:
@@ -123,8 +137,10 @@ def account_check_registration(*, phone: str, password: str, name: str, gender: 
         errors["password"] = [weak]
         codes.append("weak_password")
     if errors:
-        raise Invalid(next(iter(errors.values()))[0], code=(codes or ["invalid"])[0],
-                      fields=errors)
+        first = (codes or ["invalid"])[0]
+        message = weak_password(weak).message if first == "weak_password" else \
+            next(iter(errors.values()))[0]
+        raise Invalid(message, code=first, fields=errors)
     return Registration(phone=e164, email=email_norm, name=name)
 
 
@@ -287,9 +303,7 @@ def account_change_password(*, actor: User, current_password: str, new_password:
     if not verify_password(actor.password_hash, current_password or ""):
         message = _("The current password is not right.")
         raise Invalid(message, code="bad_credentials", fields={"current_password": [message]})
-    message = password_error(new_password, phone=actor.phone, name=actor.name)
-    if message:
-        raise Invalid(message, code="weak_password", fields={"new_password": [message]})
+    password_check(new_password, phone=actor.phone, name=actor.name, field="new_password")
     actor.password_hash = hash_password(new_password)
     _end_all_sessions(actor)
     _revoke_api_tokens(actor)

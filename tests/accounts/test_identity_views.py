@@ -5,6 +5,8 @@ sign-up, and proving the number of an existing account."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from sqlalchemy import select
 
@@ -64,7 +66,7 @@ def test_the_login_page_links_the_forgotten_password(client):
 def test_a_reset_logs_in_and_ends_every_other_session_and_token(app, owner, use_gateway,
                                                                  login):
     phone, user_id, token = owner
-    elsewhere = login(type("Who", (), {"phone": phone})())
+    elsewhere = login(SimpleNamespace(phone=phone))
     assert elsewhere.get("/account/settings").status_code == 200
     c = app.test_client()
     done = reset(app, c, use_gateway, phone)
@@ -190,7 +192,7 @@ def unproved(app, login):
         user = make_user(phone_verified_at=None)
         db.session.commit()
         phone = user.phone
-    return phone, login(type("Who", (), {"phone": phone})())
+    return phone, login(SimpleNamespace(phone=phone))
 
 
 def test_an_unproved_account_proves_its_number_from_the_invites_refusal(app, unproved,
