@@ -198,3 +198,45 @@ def test_a_failed_upgrade_leaves_the_database_as_it_was(blank):
     columns = {c["name"] for c in sa.inspect(db.engine).get_columns("users")}
     assert "locale" not in columns
     assert scalar("SELECT count(*) FROM user_emergency_contacts") == 3
+
+
+def test_phone_proof_marks_only_the_accounts_with_a_proof(blank):
+    """Revision 0008 (ID-001): staff and accounts whose claim link was used count as
+    proved; everyone else must prove the number, and loses what in-app notifications told
+    them of invites to it. Downgrading refuses while an account has lost its number."""
+    upgrade(revision="0007_legacy_import")
+    with db.engine.begin() as conn:
+        for user_id, staff, password in ((1, False, "x"), (2, True, "x"), (3, False, None),
+                                         (4, False, None)):
+            conn.execute(sa.text(
+                "INSERT INTO users (id, phone, name, password_hash, is_staff) "
+                "VALUES (:id, :phone, 'Tên', :password, :staff)"),
+                {"id": user_id, "phone": f"+8491200000{user_id}", "password": password,
+                 "staff": staff})
+        conn.execute(sa.text(
+            "INSERT INTO account_claims (user_id, token_hash, expires_at, used_at) VALUES "
+            "(3, :a, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), (4, :b, CURRENT_TIMESTAMP, NULL)"),
+            {"a": "a" * 64, "b": "b" * 64})
+        conn.execute(sa.text(
+            "INSERT INTO invite_notifications (recipient, recipient_user_id, "
+            "notification_type, channel, status) VALUES "
+            "('1', 1, 'INVITE_CREATED', 'in_app', 'sent'), "
+            "('2', 2, 'INVITE_CREATED', 'in_app', 'delivered'), "
+            "('1', 1, 'MEMBER_JOINED', 'in_app', 'sent')"))
+    upgrade()
+    assert rows("SELECT id, phone_verified_at IS NOT NULL FROM users ORDER BY id") == [
+        (1, False), (2, True), (3, True), (4, False)]
+    assert rows("SELECT recipient_user_id, notification_type, status FROM invite_notifications "
+                "ORDER BY id") == [(1, "INVITE_CREATED", "cancelled"),
+                                   (2, "INVITE_CREATED", "delivered"),
+                                   (1, "MEMBER_JOINED", "sent")]
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE users SET phone = NULL WHERE id = 1"))
+    with pytest.raises(SystemExit):  # flask_migrate logs the RuntimeError's text and exits
+        downgrade(revision="0007_legacy_import")
+    assert scalar("SELECT version_num FROM alembic_version") == "0008_phone_proof"
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE users SET phone = '+84912000001' WHERE id = 1"))
+    downgrade(revision="0007_legacy_import")
+    assert "phone_codes" not in tables()
+    assert scalar("SELECT count(*) FROM users") == 4
