@@ -707,3 +707,27 @@ def test_a_staff_members_own_family_page_is_not_a_staff_look(app, login):
         me, group_id = person_of(admin), group.id
     assert login(me).get(f"/staff/groups/{group_id}").status_code == 200
     assert audits(app, "staff.group_viewed") == []
+
+
+def test_staff_see_whether_a_number_is_proved(app, as_staff):
+    """ID-001: the user's file and the search results say whether the phone proved the
+    number, and an account that lost its number to someone who proved it says so."""
+    with app.app_context():
+        proved = make_user(name="Đã Xác Minh")
+        unproved = make_user(name="Chưa Xác Minh", phone_verified_at=None)
+        lost = make_user(name="Mất Số", phone=None, phone_verified_at=None)
+        db.session.commit()
+        ids = (proved.id, unproved.id, lost.id)
+        unproved_phone = unproved.phone
+    shown = {}
+    for user_id in ids:
+        body = text(as_staff.get(f"/staff/users/{user_id}"))
+        shown[user_id] = body[body.index('id="profile-phone-proved"'):].split("</dd>")[0]
+    assert "proved " in shown[ids[0]]
+    assert "not proved" in shown[ids[1]]
+    assert "not proved" in shown[ids[2]]
+    lost_body = text(as_staff.get(f"/staff/users/{ids[2]}"))
+    assert 'id="profile-phone">none: another account proved the number' in lost_body
+    found = text(as_staff.get(f"/staff/?q={unproved_phone}"))
+    row = found[found.index(f'id="user-{ids[1]}"'):].split("</tr>")[0]
+    assert "not proved" in row
