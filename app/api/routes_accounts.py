@@ -58,6 +58,11 @@ REGISTRATION = Body(
 CODE_SENT = {"verification": "sent"}
 
 
+def reset_hint() -> str:
+    return _("Forgotten password: POST /api/v1/auth/password-reset with your phone number, "
+             "then …/confirm with the code from the SMS.")
+
+
 def own_user_json(user: User) -> dict:
     """The user as they see themselves: phone, email and every family tie."""
     ties = ties_of([user.id])[user.id]
@@ -177,6 +182,8 @@ def auth_token(body: dict):
                                     ip=request.remote_addr)
     except DomainError as exc:
         db.session.commit()  # keep the failed-attempt audit event, nothing else is pending
+        if exc.code == "bad_credentials":  # the way back in (ID-002)
+            exc.message = f"{exc.message} {reset_hint()}"
         return error_response(exc, 403 if isinstance(exc, Forbidden) else 401)
     token = api_token_create(user=user, name=body.get("name") or "api")
     answer = {"token": token, "user": own_user_json(user)}

@@ -132,9 +132,14 @@ def test_token_for_phone_or_email_stores_only_its_hash(app, anon):
 def test_token_bad_credentials(app, anon):
     user = person(app, anon.client)
     before = count(app, ApiToken)
+    messages = set()
     for login, password in ((user.phone, "sai-matkhau-1"), ("0999999999", PASSWORD)):
-        refused(anon.post("/auth/token", json={"login": login, "password": password}),
-                401, "bad_credentials")
+        messages.add(refused(anon.post("/auth/token", json={"login": login,
+                                                            "password": password}),
+                             401, "bad_credentials")["message"])
+    # One answer for both, and it shows the way back in (ID-002).
+    [message] = messages
+    assert "POST /api/v1/auth/password-reset" in message
     assert count(app, ApiToken) == before
     # the failed attempts are on the record
     assert count(app, AuditEvent, AuditEvent.action == "account.login_failed") == 2
