@@ -166,6 +166,12 @@ def _imported_unclaimed(user: User) -> bool:
     return user.password_hash is None
 
 
+def _owned(holder: User | None) -> bool:
+    """Whether the number belongs to an account: proved, or imported and waiting for its
+    claim (the import meant its number's holder). Otherwise whoever proves it gets it."""
+    return holder is not None and (holder.phone_proved or _imported_unclaimed(holder))
+
+
 def phone_unverified() -> Forbidden:
     return Forbidden(_("Prove your phone number first: we send a 6-digit code to it by SMS. "
                        "In the portal: Settings → Phone number. In the API: POST "
@@ -196,9 +202,11 @@ def registration_start(*, phone: str, password: str, name: str, gender: int | No
     checked = account_check_registration(phone=phone, password=password, name=name,
                                          gender=gender, email=email, locale=locale)
     holder = _holder(checked.phone)
-    fresh = holder is None or not (holder.phone_proved or _imported_unclaimed(holder))
+    fresh = not _owned(holder)
+    # Hashed either way: the answer takes as long whether or not the number has an account.
+    password_hash = hash_password(password)
     payload = {"name": checked.name, "gender": gender, "email": checked.email,
-               "locale": locale, "password_hash": hash_password(password)} if fresh else None
+               "locale": locale, "password_hash": password_hash} if fresh else None
     _issue(purpose="register", phone=checked.phone, user=None, send=fresh, payload=payload,
            locale=locale)
     if not fresh:
@@ -210,14 +218,14 @@ def registration_resend(*, phone: str, ip: str | None = None) -> None:
     same answer for any number. Raises Invalid(invalid_phone), TooSoon."""
     e164 = parse_phone(phone)
     row = _row("register", e164)
-    waiting = row is not None and row.payload is not None and row.used_at is None
     holder = _holder(e164)
-    if holder is not None and (holder.phone_proved or _imported_unclaimed(holder)):
-        waiting = False
+    owned = _owned(holder)
+    waiting = row is not None and row.payload is not None and row.used_at is None \
+        and not owned
     _issue(purpose="register", phone=e164, user=None, send=waiting,
            payload=row.payload if waiting else None,
            locale=(row.payload or {}).get("locale") if waiting else None)
-    if holder is not None and not waiting and row is not None:
+    if owned and row is not None:  # someone signed up with it: the owner hears of it again
         _tell_holder(holder, ip=ip)
 
 
@@ -244,9 +252,7 @@ def registration_verify(*, phone: str, code: str | None,
     e164 = parse_phone(phone)
     row = _check("register", e164, code)
     values = row.payload
-    holder = _holder(e164)
-    if values is None or (holder is not None
-                          and (holder.phone_proved or _imported_unclaimed(holder))):
+    if values is None or _owned(_holder(e164)):
         raise invalid_code()
     _use(row)
     email = values.get("email")
