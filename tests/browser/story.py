@@ -17,6 +17,18 @@ from app.accounts.phone import display_phone
 from tests.factories import national, next_phone
 
 PASSWORD = "cau-chuyen-2026"
+PHONE = {"width": 390, "height": 844}  # a common phone, in CSS pixels
+DESK = {"width": 1280, "height": 900}  # the new_page fixture's viewport
+# Everything on the page that sticks out of the viewport to the right (or left): on a
+# phone that is a page the person has to scroll sideways.
+TOO_WIDE = """(selector) => {
+  const width = document.documentElement.clientWidth;
+  const out = [...document.querySelectorAll(selector)].filter(e => {
+    const box = e.getBoundingClientRect();
+    return box.width > 0 && (box.right > width + 0.5 || box.left < -0.5);
+  }).map(e => e.outerHTML.slice(0, 80));
+  return {scroll: document.documentElement.scrollWidth, width, out};
+}"""
 
 TEXTS = {
     "en": {
@@ -24,6 +36,10 @@ TEXTS = {
         "register_heading": "Create your account", "phone": "Phone number",
         "name": "Full name", "male": "Male", "female": "Female", "password": "Password",
         "sign_up": "Sign up", "hello": "Hello, {name}",
+        "verify_heading": "Enter the code from the SMS", "sms_code": "Code from the SMS",
+        "create_account": "Create my account",
+        "welcome": "Welcome, {name}. Your account is ready.",
+        "signup_sms": "Family Connect: your sign-up code is {code}.",
         "plan_heading": "My plan", "code": "Activation code", "redeem": "Redeem",
         "code_accepted": "Code accepted: your Family plan runs until",
         "create_heading": "Create your family", "family_name": "Family name",
@@ -52,6 +68,10 @@ TEXTS = {
         "register_heading": "Tạo tài khoản", "phone": "Số điện thoại",
         "name": "Họ và tên", "male": "Nam", "female": "Nữ", "password": "Mật khẩu",
         "sign_up": "Đăng ký", "hello": "Xin chào, {name}",
+        "verify_heading": "Nhập mã trong SMS", "sms_code": "Mã trong SMS",
+        "create_account": "Tạo tài khoản của tôi",
+        "welcome": "Chào mừng {name}. Tài khoản của bạn đã sẵn sàng.",
+        "signup_sms": "Family Connect: mã đăng ký của bạn là {code}.",
         "plan_heading": "Gói của tôi", "code": "Mã kích hoạt", "redeem": "Kích hoạt",
         "code_accepted": "Mã đã được chấp nhận: gói Gia đình của bạn có hiệu lực đến",
         "create_heading": "Tạo gia đình của bạn", "family_name": "Tên gia đình",
@@ -123,6 +143,24 @@ class Shots:
             focus.evaluate("element => element.scrollIntoView({block: 'center'})")
         page.screenshot(path=path)
         return path
+
+    def phone_and_desk(self, page: Page, step: str, focus: Locator | None = None) -> None:
+        """The step at 390 px wide, where nothing may be wider than the screen, and at
+        1280 px; the page then goes back to the width it had."""
+        before = page.viewport_size
+        page.set_viewport_size(PHONE)
+        assert_fits(page)
+        self(page, f"{step}-390px", focus)
+        page.set_viewport_size(DESK)
+        self(page, f"{step}-1280px", focus)
+        page.set_viewport_size(before)
+
+
+def assert_fits(page: Page, selector: str = "body *") -> None:
+    """Nothing on the page is wider than the viewport (no sideways scrolling)."""
+    fit = page.evaluate(TOO_WIDE, selector)
+    assert fit["scroll"] <= fit["width"], fit
+    assert fit["out"] == [], fit
 
 
 def switch_language(page: Page, t: dict) -> None:
