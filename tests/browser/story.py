@@ -29,6 +29,27 @@ TOO_WIDE = """(selector) => {
   }).map(e => e.outerHTML.slice(0, 80));
   return {scroll: document.documentElement.scrollWidth, width, out};
 }"""
+# WCAG 2.2's minimum target size (2.5.8): what a finger presses in main is at least 24 × 24
+# CSS px. A radio or a checkbox is pressed through its label, which the check leaves out.
+_SMALL_TARGETS = """() => [...document.querySelectorAll(
+    "main button, main a.button, main select, main textarea,"
+    + " main input:not([type=hidden]):not([type=radio]):not([type=checkbox])")]
+  .filter(e => e.checkVisibility())
+  .map(e => ({html: e.outerHTML.slice(0, 80), box: e.getBoundingClientRect()}))
+  .filter(t => t.box.width < 24 || t.box.height < 24)
+  .map(t => `${t.html} ${t.box.width}x${t.box.height}`)"""
+# Whether a code field fits six digits, and no more than a few beyond: its inner width
+# against "000000" drawn in its own font, letter spacing included.
+_CODE_BOX = """e => {
+  const style = getComputedStyle(e);
+  const pen = document.createElement("canvas").getContext("2d");
+  pen.font = style.font;
+  const spacing = parseFloat(style.letterSpacing) || 0;
+  return {digits: pen.measureText("000000").width + 6 * spacing,
+          inner: e.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight),
+          em: parseFloat(style.fontSize)};
+}"""
+
 
 TEXTS = {
     "en": {
@@ -145,15 +166,24 @@ class Shots:
         return path
 
     def phone_and_desk(self, page: Page, step: str, focus: Locator | None = None) -> None:
-        """The step at 390 px wide, where nothing may be wider than the screen, and at
-        1280 px; the page then goes back to the width it had."""
+        """The step at 390 px wide, where nothing may be wider than the screen and every
+        control is large enough to press, and at 1280 px; the page then goes back to the
+        width it had."""
         before = page.viewport_size
         page.set_viewport_size(PHONE)
         assert_fits(page)
+        small = page.evaluate(_SMALL_TARGETS)
+        assert small == [], f"too small to press on a phone: {small}"
         self(page, f"{step}-390px", focus)
         page.set_viewport_size(DESK)
         self(page, f"{step}-1280px", focus)
         page.set_viewport_size(before)
+
+
+def sized_for_six_digits(field: Locator) -> None:
+    """The code field shows six digits whole, and is not much wider than that."""
+    box = field.evaluate(_CODE_BOX)
+    assert box["digits"] <= box["inner"] <= box["digits"] + 6 * box["em"], box
 
 
 def assert_fits(page: Page, selector: str = "body *") -> None:

@@ -34,6 +34,7 @@ from tests.browser.story import (
     Shots,
     fill_sign_up,
     sign_up_and_accept,
+    sized_for_six_digits,
     switch_language,
 )
 from tests.factories import make_user
@@ -140,6 +141,7 @@ def admin_starts(page: Page, live, lang: str, admin: Person, code: str, family: 
     assert sms.startswith(t["signup_sms"].format(code=texted)), sms
     assert code_traces(live, admin) == (1, 1, [texted])  # what the invitees must not have
     page.get_by_label(t["sms_code"], exact=True).fill(texted)
+    sized_for_six_digits(page.get_by_label(t["sms_code"], exact=True))
     shots.phone_and_desk(page, "admin-types-sms-code")
     page.get_by_role("button", name=t["create_account"], exact=True).click()
     page.wait_for_url(live.url("/"))
