@@ -2,10 +2,11 @@
 
 The app is served on 127.0.0.1 by a real HTTP server (werkzeug's, threaded) on its own
 freshly migrated database of the backend under test; its SMS channel is a real gateway
-on 127.0.0.1 (tests/notifications/servers.py), so an invite link reaches the test the way
-it reaches a phone. Chromium is /usr/bin/chromium (scripts/test installs it with apt when
-it is missing); `playwright install` is never run. Screenshots go to
-test-output/screenshots/<backend>/ (TEST_OUTPUT moves test-output/).
+on 127.0.0.1 (tests/notifications/servers.py), so an invite link or a one-time code
+reaches the test the way it reaches a phone (live.invite_link, live.sms_code). Chromium is
+/usr/bin/chromium (scripts/test installs it with apt when it is missing); `playwright
+install` is never run. Screenshots go to test-output/screenshots/<backend>/ (TEST_OUTPUT
+moves test-output/).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.extensions import db
 from app.notifications.delivery import deliver_due
 from tests.conftest import BACKEND, make_app
 from tests.notifications.servers import SmsGateway
+from tests.sms import CODE_RE
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -70,6 +72,28 @@ class LiveServer:
                     return match.group(0)
         raise AssertionError(f"no invite link was texted to {phone_e164}: "
                              f"{[r.body for r in self.gateway.requests]}")
+
+    def texts(self, phone_e164: str) -> list[str]:
+        """Deliver the outbox, then every SMS text the gateway received for phone_e164,
+        oldest first."""
+        self.deliver()
+        return [r.body.get("text") or "" for r in self.gateway.requests
+                if r.body.get("to") == phone_e164]
+
+    def codes(self, phone_e164: str) -> list[str]:
+        """Every 6-digit code texted to phone_e164, oldest first (after delivering). The
+        links are left out first: an invite link's token may hold six digits in a row."""
+        return [match.group(1) for text in self.texts(phone_e164)
+                for match in [CODE_RE.search(LINK_RE.sub("", text))] if match]
+
+    def sms_code(self, phone_e164: str) -> str:
+        """Deliver the outbox and return the newest 6-digit code texted to phone_e164, as
+        the person reads it on their phone."""
+        codes = self.codes(phone_e164)
+        if not codes:
+            raise AssertionError(f"no code was texted to {phone_e164}: "
+                                 f"{self.texts(phone_e164)}")
+        return codes[-1]
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,39 @@ from app.accounts.phone import display_phone
 from tests.factories import national, next_phone
 
 PASSWORD = "cau-chuyen-2026"
+PHONE = {"width": 390, "height": 844}  # a common phone, in CSS pixels
+DESK = {"width": 1280, "height": 900}  # the new_page fixture's viewport
+# Everything on the page that sticks out of the viewport to the right (or left): on a
+# phone that is a page the person has to scroll sideways.
+TOO_WIDE = """(selector) => {
+  const width = document.documentElement.clientWidth;
+  const out = [...document.querySelectorAll(selector)].filter(e => {
+    const box = e.getBoundingClientRect();
+    return box.width > 0 && (box.right > width + 0.5 || box.left < -0.5);
+  }).map(e => e.outerHTML.slice(0, 80));
+  return {scroll: document.documentElement.scrollWidth, width, out};
+}"""
+# WCAG 2.2's minimum target size (2.5.8): what a finger presses in main is at least 24 × 24
+# CSS px. A radio or a checkbox is pressed through its label, which the check leaves out.
+_SMALL_TARGETS = """() => [...document.querySelectorAll(
+    "main button, main a.button, main select, main textarea,"
+    + " main input:not([type=hidden]):not([type=radio]):not([type=checkbox])")]
+  .filter(e => e.checkVisibility())
+  .map(e => ({html: e.outerHTML.slice(0, 80), box: e.getBoundingClientRect()}))
+  .filter(t => t.box.width < 24 || t.box.height < 24)
+  .map(t => `${t.html} ${t.box.width}x${t.box.height}`)"""
+# Whether a code field fits six digits, and no more than a few beyond: its inner width
+# against "000000" drawn in its own font, letter spacing included.
+_CODE_BOX = """e => {
+  const style = getComputedStyle(e);
+  const pen = document.createElement("canvas").getContext("2d");
+  pen.font = style.font;
+  const spacing = parseFloat(style.letterSpacing) || 0;
+  return {digits: pen.measureText("000000").width + 6 * spacing,
+          inner: e.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight),
+          em: parseFloat(style.fontSize)};
+}"""
+
 
 TEXTS = {
     "en": {
@@ -24,6 +57,10 @@ TEXTS = {
         "register_heading": "Create your account", "phone": "Phone number",
         "name": "Full name", "male": "Male", "female": "Female", "password": "Password",
         "sign_up": "Sign up", "hello": "Hello, {name}",
+        "verify_heading": "Enter the code from the SMS", "sms_code": "Code from the SMS",
+        "create_account": "Create my account",
+        "welcome": "Welcome, {name}. Your account is ready.",
+        "signup_sms": "Family Connect: your sign-up code is {code}.",
         "plan_heading": "My plan", "code": "Activation code", "redeem": "Redeem",
         "code_accepted": "Code accepted: your Family plan runs until",
         "create_heading": "Create your family", "family_name": "Family name",
@@ -52,6 +89,10 @@ TEXTS = {
         "register_heading": "Tạo tài khoản", "phone": "Số điện thoại",
         "name": "Họ và tên", "male": "Nam", "female": "Nữ", "password": "Mật khẩu",
         "sign_up": "Đăng ký", "hello": "Xin chào, {name}",
+        "verify_heading": "Nhập mã trong SMS", "sms_code": "Mã trong SMS",
+        "create_account": "Tạo tài khoản của tôi",
+        "welcome": "Chào mừng {name}. Tài khoản của bạn đã sẵn sàng.",
+        "signup_sms": "Family Connect: mã đăng ký của bạn là {code}.",
         "plan_heading": "Gói của tôi", "code": "Mã kích hoạt", "redeem": "Kích hoạt",
         "code_accepted": "Mã đã được chấp nhận: gói Gia đình của bạn có hiệu lực đến",
         "create_heading": "Tạo gia đình của bạn", "family_name": "Tên gia đình",
@@ -123,6 +164,33 @@ class Shots:
             focus.evaluate("element => element.scrollIntoView({block: 'center'})")
         page.screenshot(path=path)
         return path
+
+    def phone_and_desk(self, page: Page, step: str, focus: Locator | None = None) -> None:
+        """The step at 390 px wide, where nothing may be wider than the screen and every
+        control is large enough to press, and at 1280 px; the page then goes back to the
+        width it had."""
+        before = page.viewport_size
+        page.set_viewport_size(PHONE)
+        assert_fits(page)
+        small = page.evaluate(_SMALL_TARGETS)
+        assert small == [], f"too small to press on a phone: {small}"
+        self(page, f"{step}-390px", focus)
+        page.set_viewport_size(DESK)
+        self(page, f"{step}-1280px", focus)
+        page.set_viewport_size(before)
+
+
+def sized_for_six_digits(field: Locator) -> None:
+    """The code field shows six digits whole, and is not much wider than that."""
+    box = field.evaluate(_CODE_BOX)
+    assert box["digits"] <= box["inner"] <= box["digits"] + 6 * box["em"], box
+
+
+def assert_fits(page: Page, selector: str = "body *") -> None:
+    """Nothing on the page is wider than the viewport (no sideways scrolling)."""
+    fit = page.evaluate(TOO_WIDE, selector)
+    assert fit["scroll"] <= fit["width"], fit
+    assert fit["out"] == [], fit
 
 
 def switch_language(page: Page, t: dict) -> None:

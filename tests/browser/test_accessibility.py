@@ -27,7 +27,7 @@ from tests.browser.axe import axe_preload, axe_source, axe_violations, blocking,
 from tests.browser.conftest import ROOT
 from tests.browser.world import World
 from tests.conftest import BACKEND
-from tests.factories import PASSWORD, national
+from tests.factories import PASSWORD, national, next_phone
 
 LANGUAGES = ["vi", "en"]
 SWITCH_TO = {"en": "English", "vi": "Tiếng Việt"}
@@ -189,7 +189,8 @@ def logged_in(new_page, live, phone: str, lang: str) -> Audit:
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_visitor_pages(live, world, new_page, request, lang):
-    """Home, login, sign-up (empty and refused), the invite link and its sign-up, a 404."""
+    """Home, login, sign-up (empty and refused), the invite link and its sign-up, a 404;
+    sign-up's code page and the forgotten password's two pages, each also refused."""
     page = new_page(refusals_ok=True)  # the refused sign-up (422) and the 404 are on purpose
     page.goto(live.url("/"))
     use_language(page, lang)
@@ -205,6 +206,31 @@ def test_visitor_pages(live, world, new_page, request, lang):
     audit.visit("/i/login")
     audit.visit("/i/signup")
     audit.visit("/no/such/page", status=404)
+    # Sign-up's second step (ID-001) as the register form leaves it, then refused.
+    page.goto(live.url("/account/register"))
+    page.locator("#phone").fill(national(next_phone()))
+    page.locator("#name").fill("Trần Thị Mai")
+    page.locator("#register-form input[name=gender]").first.check()
+    page.locator("#password").fill(PASSWORD)
+    page.locator("#register-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/account/register/verify$"))
+    audit.check("/account/register/verify")
+    page.locator("#register-verify-form button[type=submit]").click()  # no code
+    expect(page.locator("#register-verify-form .error").first).to_be_visible()
+    audit.check("/account/register/verify, refused")
+    # The forgotten password (ID-002): the number, then the code and the new password
+    # (a number with no account: the pages answer the same, and no SMS goes out).
+    page.goto(live.url("/account/login"))
+    page.locator("#forgot-password").click()
+    page.wait_for_url(re.compile(r"/account/password-reset$"))
+    audit.check("/account/password-reset")
+    page.locator("#phone").fill(national(next_phone()))
+    page.locator("#password-reset-form button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/account/password-reset/confirm$"))
+    audit.check("/account/password-reset/confirm")
+    page.locator("#password-reset-confirm-form button[type=submit]").click()  # empty
+    expect(page.locator("#password-reset-confirm-form .error").first).to_be_visible()
+    audit.check("/account/password-reset/confirm, refused")
     audit.done(request.node.name)
 
 
@@ -276,6 +302,25 @@ def test_patient_and_plan_owner_pages(live, world, new_page, request, lang):
     audit.visit("/family")
     audit.visit("/plan")
     audit.done(request.node.name + "-owner")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_unproved_account_pages(live, world, new_page, request, lang):
+    """An account whose number was never proved (ID-001): its phone page (send a code,
+    type it) and that page refusing an empty code, "My invites" refused (403
+    phone_unverified) with the button to prove the number, and settings saying so."""
+    audit = logged_in(new_page, live, world["tam"].phone, lang)
+    page = audit.page
+    audit.visit("/account/phone")
+    expect(page.locator("#phone-send-form")).to_be_visible()
+    page.locator("#phone-confirm-form button[type=submit]").click()  # no code
+    expect(page.locator("#phone-confirm-form .error").first).to_be_visible()
+    audit.check("/account/phone, refused")
+    audit.visit("/invites", status=403)
+    expect(page.locator("#prove-phone")).to_be_visible()
+    audit.visit("/account/settings")
+    expect(page.locator("#settings-phone a")).to_be_visible()
+    audit.done(request.node.name)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

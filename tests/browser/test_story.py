@@ -1,6 +1,8 @@
-"""The whole story in Chromium, once in English and once in Vietnamese: an admin redeems a
-code, creates the family and invites a caregiver and a patient; each opens the link that
-the SMS gateway received, signs up and accepts, in a browser context of their own; the
+"""The whole story in Chromium, once in English and once in Vietnamese: an admin signs up
+with the code that the SMS gateway received (ID-001: no account before it comes back),
+redeems an activation code, creates the family and invites a caregiver and a patient; each
+opens the link that the SMS gateway received, signs up and accepts, in a browser context
+of their own, with no code (the link proved the number, and no code went to them); the
 admin turns a permission off in place (htmx: the page does not reload) and silently
 disconnects the caregiver (BR-040/056: nobody is told); the caregiver's page for the
 patient loses the data.
@@ -19,7 +21,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
-from app.accounts.models import User
+from app.accounts.models import PhoneCode, User
 from app.billing.services import codes_issue
 from app.connections.models import Connection, ConnectionPermission
 from app.extensions import db
@@ -32,6 +34,7 @@ from tests.browser.story import (
     Shots,
     fill_sign_up,
     sign_up_and_accept,
+    sized_for_six_digits,
     switch_language,
 )
 from tests.factories import make_user
@@ -79,6 +82,29 @@ def user_facts(live, person: Person) -> tuple[int, str]:
         return user.id, user.locale
 
 
+def account_state(live, person: Person) -> str:
+    """"no account", "unproved" or "proved": the account of the person's number."""
+    with live.app.app_context():
+        user = db.session.scalars(select(User).where(User.phone == person.phone)).one_or_none()
+        db.session.remove()
+    if user is None:
+        return "no account"
+    return "proved" if user.phone_verified_at is not None else "unproved"
+
+
+def code_traces(live, person: Person) -> tuple[int, int, list[str]]:
+    """What a one-time code to the person's number would leave: its rows (phone_codes),
+    its outbox rows (PHONE_CODE) and the codes the gateway texted."""
+    with live.app.app_context():
+        rows = db.session.scalar(select(func.count()).select_from(PhoneCode).where(
+            PhoneCode.phone == person.phone))
+        queued = db.session.scalar(select(func.count()).select_from(InviteNotification).where(
+            InviteNotification.recipient == person.phone,
+            InviteNotification.notification_type == "PHONE_CODE"))
+        db.session.remove()
+    return rows, queued, live.codes(person.phone)
+
+
 def outbox_count(live) -> int:
     with live.app.app_context():
         return db.session.scalar(select(func.count()).select_from(InviteNotification))
@@ -105,7 +131,23 @@ def admin_starts(page: Page, live, lang: str, admin: Person, code: str, family: 
     page.get_by_label(t["phone"], exact=True).fill(admin.typed_phone)
     fill_sign_up(page, admin, t)
     page.get_by_role("button", name=t["sign_up"], exact=True).click()
+    # ID-001: no account yet; it waits for the code that the SMS brought to the number.
+    page.wait_for_url(re.compile(r"/account/register/verify$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(t["verify_heading"])
+    expect(page.get_by_label(t["phone"], exact=True)).to_have_value(admin.shown_phone)
+    assert account_state(live, admin) == "no account"
+    texted = live.sms_code(admin.phone)
+    [sms] = live.texts(admin.phone)  # the code, and nothing else, in the language chosen
+    assert sms.startswith(t["signup_sms"].format(code=texted)), sms
+    assert code_traces(live, admin) == (1, 1, [texted])  # what the invitees must not have
+    page.get_by_label(t["sms_code"], exact=True).fill(texted)
+    sized_for_six_digits(page.get_by_label(t["sms_code"], exact=True))
+    shots.phone_and_desk(page, "admin-types-sms-code")
+    page.get_by_role("button", name=t["create_account"], exact=True).click()
+    page.wait_for_url(live.url("/"))
+    expect(page.locator(".flashes")).to_contain_text(t["welcome"].format(name=admin.name))
     expect(page.get_by_role("heading", level=1)).to_have_text(t["hello"].format(name=admin.name))
+    assert account_state(live, admin) == "proved"
 
     page.goto(live.url("/plan"))
     expect(page.get_by_role("heading", level=1)).to_have_text(t["plan_heading"])
@@ -163,6 +205,9 @@ def test_the_whole_story(lang, live, new_page, screenshots):
     patient_page = new_page()
     sign_up_and_accept(patient_page, live.invite_link(patient.phone), patient, t=t,
                        admin=admin, family=family, role="patient", choose=choose, shots=shots)
+    for invitee in (caregiver, patient):  # ID-001: the link proved the number, no code
+        assert account_state(live, invitee) == "proved"
+        assert code_traces(live, invitee) == (0, 0, [])
     patient_id, patient_locale = user_facts(live, patient)
     assert patient_locale == user_facts(live, caregiver)[1] == lang
     report_id = file_report(live, patient)

@@ -13,19 +13,10 @@ from playwright.sync_api import Page, expect
 
 from app.accounts.services import api_token_create
 from app.extensions import db
+from tests.browser.story import PHONE, assert_fits
 from tests.browser.test_accessibility import Audit, log_in
 from tests.factories import PASSWORD, make_user, national
 
-PHONE = {"width": 390, "height": 844}
-# Everything in the page that sticks out of the viewport to the right (or left).
-_TOO_WIDE = """() => {
-  const width = document.documentElement.clientWidth;
-  const out = [...document.querySelectorAll("main *")].filter(e => {
-    const box = e.getBoundingClientRect();
-    return box.width > 0 && (box.right > width + 0.5 || box.left < -0.5);
-  }).map(e => e.outerHTML.slice(0, 80));
-  return {scroll: document.documentElement.scrollWidth, width, out};
-}"""
 LONG_NAME = "đồng-bộ-lịch-uống-thuốc-của-bố-mỗi-đêm-lúc-hai-giờ-sáng-qua-máy-chủ-nhà"
 
 
@@ -69,9 +60,7 @@ def test_the_list_reads_on_a_phone(live, holder, new_page, screenshots, request,
     section.scroll_into_view_if_needed()
     expect(page.locator("#api-token-list li.token")).to_have_count(3)
     expect(row(page, "Máy tính bảng").locator("button")).to_be_visible()
-    fit = page.evaluate(_TOO_WIDE)
-    assert fit["scroll"] <= fit["width"], fit
-    assert fit["out"] == [], fit
+    assert_fits(page, "main *")
     section.screenshot(path=screenshots / "01-tokens-390px.png")
     audit.done(request.node.name)
 

@@ -63,13 +63,15 @@ class World:
 def seed_world() -> World:
     """Inside an app context: an admin's family of two patients and four caregivers (the
     admin one of them), mixed permissions, one silent disconnect, a pending invite,
-    reports, notifications, the admin's API tokens (one used, one revoked), a staff member
-    and a plan owner without a family. Commits."""
+    reports, notifications, the admin's API tokens (one used, one revoked), a staff member,
+    a plan owner without a family, and an account whose number was never proved (ID-001:
+    Tâm, who signed up before numbers were proved). Commits."""
     names = {"an": "Nguyễn Văn An", "binh": "Nguyễn Văn Bình", "hoa": "Trần Thị Hoa",
              "cuc": "Nguyễn Thị Cúc", "dung": "Lê Văn Dũng", "lan": "Phạm Thị Lan",
-             "staff": "Nhân viên Hỗ trợ", "owner": "Đỗ Minh Khoa"}
+             "staff": "Nhân viên Hỗ trợ", "owner": "Đỗ Minh Khoa", "tam": "Võ Văn Tâm"}
     users = {key: make_user(name=name, is_staff=(key == "staff"),
-                            gender=GENDER_FEMALE if key in FEMALE else GENDER_MALE)
+                            gender=GENDER_FEMALE if key in FEMALE else GENDER_MALE,
+                            **({"phone_verified_at": None} if key == "tam" else {}))
              for key, name in names.items()}
     # Two patient places, five caregiver places: four taken, one held by the pending invite.
     group = make_group(users["an"], name="Gia đình Nguyễn",
