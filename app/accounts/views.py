@@ -63,13 +63,16 @@ def _render_form(template: str, partial: str, form, status: int = 200):
 def authenticate_form(form: LoginForm) -> tuple[User | None, int]:
     """Check a valid login form's credentials and commit. On refusal the message goes on
     the form and the status comes back: 401, or 403 for a suspended account (the failed
-    attempt's audit event is kept)."""
+    attempt's audit event is kept) — 422 to htmx, which swaps a refused form in place only
+    for 422 (base.html's htmx-config)."""
     try:
         user = account_authenticate(login=form.login.data, password=form.password.data,
                                     ip=request.remote_addr)
     except DomainError as exc:
         db.session.commit()  # keep the failed-attempt audit event, nothing else is pending
         form.form_errors.append(exc.message)
+        if wants_fragment():
+            return None, 422
         return None, 403 if isinstance(exc, Forbidden) else 401
     db.session.commit()
     return user, 200
