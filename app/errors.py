@@ -86,7 +86,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(e: DomainError):
-        return _render(e.status, _("Request refused"), e.message, e.code)
+        titles = {"phone_unverified": _("Your phone number is not proved yet")}
+        return _render(e.status, titles.get(e.code) or _("Request refused"), e.message, e.code)
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):

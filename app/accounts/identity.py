@@ -173,10 +173,19 @@ def _owned(holder: User | None) -> bool:
 
 
 def phone_unverified() -> Forbidden:
-    return Forbidden(_("Prove your phone number first: we send a 6-digit code to it by SMS. "
-                       "In the portal: Settings → Phone number. In the API: POST "
-                       "/api/v1/me/phone-verification, then …/confirm with the code."),
-                     code="phone_unverified")
+    """The refusal of ID-001; the API adds its routes to the message (api_hint), the page
+    its button (templates/errors/error.html)."""
+    return Forbidden(_("Prove your phone number first: invites go to phone numbers, so we "
+                       "send a 6-digit code to yours by SMS before you can see or answer "
+                       "them."), code="phone_unverified")
+
+
+def api_hint(code: str) -> str | None:
+    """What an API caller does about a refusal of this module, or None."""
+    if code == "phone_unverified":
+        return _("In the API: POST /api/v1/me/phone-verification, then "
+                 "POST /api/v1/me/phone-verification/confirm with the code.")
+    return None
 
 
 def require_proved_phone(user: User) -> None:

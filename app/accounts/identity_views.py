@@ -138,6 +138,10 @@ def register_resend():
     try:
         registration_resend(phone=form.phone.data, ip=request.remote_addr)
         db.session.commit()
+    except TooSoon as exc:
+        db.session.rollback()
+        flash(exc.message, "error")  # back to the page: a reload does not post again
+        return see_other(url_for("accounts.register_verify"))
     except DomainError as exc:
         return _verify_page(code_form, _refused(code_form, exc, "phone"))
     flash(_("If a sign-up is waiting for this number, a new code is on its way by SMS. "
@@ -222,8 +226,9 @@ def phone_send():
         phone_proof_start(actor=current_user, ip=request.remote_addr)
         db.session.commit()
     except DomainError as exc:
-        code_form = ProveCodeForm(formdata=None)
-        return _phone_page(code_form, _refused(code_form, exc, "code"))
+        db.session.rollback()
+        flash(exc.message, "error")  # the wait, or why there is nothing to send
+        return see_other(url_for("accounts.phone", next=request.args.get("next")))
     flash(_("A code is on its way to %(phone)s by SMS.",
             phone=display_phone(current_user.phone)), "info")
     return see_other(url_for("accounts.phone", next=request.args.get("next")))

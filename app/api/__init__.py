@@ -13,6 +13,7 @@ from flask import Blueprint, jsonify
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
+from app.accounts.identity import api_hint
 from app.api.auth import authenticate
 from app.errors import DomainError
 from app.extensions import db
@@ -36,6 +37,9 @@ def error_response(exc: DomainError, status: int | None = None):
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError):
     db.session.rollback()
+    hint = api_hint(exc.code)
+    if hint:  # the API's own way out, where the page has a button
+        exc.message = f"{exc.message} {hint}"
     return error_response(exc)
 
 

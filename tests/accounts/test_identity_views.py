@@ -8,12 +8,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.accounts.models import ApiToken, User
 from app.accounts.passwords import verify_password
 from app.accounts.services import api_token_create
 from app.extensions import db
+from app.notifications.models import InviteNotification
 from tests.conftest import csrf_from
 from tests.factories import PASSWORD, make_user, national
 from tests.pages import errors, text
@@ -162,8 +163,12 @@ def test_a_new_code_is_paced(app, client, use_gateway):
               gender="1", email="", password="hoa-sen-2026")
     again = form_post(client, "/account/register/verify", "/account/register/resend",
                       phone="0912345678")
-    assert again.status_code == 429
-    assert "Một mã vừa được gửi tới số này." in text(again)
+    # Back to the code page with the wait said (a reload does not post again).
+    assert again.status_code == 303
+    assert again.headers["Location"] == "/account/register/verify"
+    assert "Một mã vừa được gửi tới số này." in text(client.get(again.headers["Location"]))
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(InviteNotification)) == 1
 
 
 def test_signing_up_starts_a_new_session(app, client, csrf, use_gateway):
@@ -228,3 +233,15 @@ def test_a_wrong_proof_code_is_refused_in_place(app, unproved, use_gateway):
     assert bad.status_code == 422
     assert WRONG_CODE_VI in errors(bad)
     assert c.get("/invites").status_code == 403
+
+
+def test_asking_for_a_second_proof_code_too_soon_says_to_wait(app, unproved, use_gateway):
+    _phone, c = unproved
+    page = c.get("/account/phone")
+    assert c.post("/account/phone/send", data={"csrf_token": csrf_from(text(page))}
+                  ).status_code == 303
+    again = c.post("/account/phone/send", data={"csrf_token": csrf_from(text(page))})
+    assert again.status_code == 303
+    shown = text(c.get(again.headers["Location"]))
+    assert "Một mã vừa được gửi tới số này." in shown
+    assert 'aria-invalid="true"' not in shown  # the code field did nothing wrong

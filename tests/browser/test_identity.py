@@ -47,8 +47,9 @@ TEXTS = {
                    "account has ended.",
         "hello": "Hello, {name}", "login": "Phone number or email", "password": "Password",
         "log_in": "Log in", "login_refused": "The phone number, email or password is not right.",
-        "my_invites": "My invites", "refused": "Request refused",
-        "prove_first": "Prove your phone number first: we send a 6-digit code to it by SMS.",
+        "my_invites": "My invites", "refused": "Your phone number is not proved yet",
+        "prove_first": "Prove your phone number first: invites go to phone numbers, so we "
+                       "send a 6-digit code to yours by SMS before you can see or answer them.",
         "prove_phone": "Prove my phone number", "phone_heading": "Phone number",
         "not_proved": "{phone} is not proved yet.", "send_sms": "Send me a code by SMS",
         "on_its_way": "A code is on its way to {phone} by SMS.",
@@ -68,9 +69,10 @@ TEXTS = {
         "hello": "Xin chào, {name}", "login": "Số điện thoại hoặc email",
         "password": "Mật khẩu", "log_in": "Đăng nhập",
         "login_refused": "Số điện thoại, email hoặc mật khẩu không đúng.",
-        "my_invites": "Lời mời của tôi", "refused": "Yêu cầu bị từ chối",
-        "prove_first": "Hãy xác minh số điện thoại trước: chúng tôi gửi một mã 6 chữ số tới "
-                       "số đó qua SMS.",
+        "my_invites": "Lời mời của tôi", "refused": "Số điện thoại của bạn chưa được xác minh",
+        "prove_first": "Hãy xác minh số điện thoại trước: lời mời được gửi tới số điện thoại, "
+                       "nên chúng tôi gửi một mã 6 chữ số tới số của bạn qua SMS trước khi "
+                       "bạn có thể xem hay trả lời lời mời.",
         "prove_phone": "Xác minh số điện thoại của tôi", "phone_heading": "Số điện thoại",
         "not_proved": "Số {phone} chưa được xác minh.", "send_sms": "Gửi mã cho tôi qua SMS",
         "on_its_way": "Mã đang được gửi tới {phone} qua SMS.",
