@@ -32,20 +32,25 @@ CSP = {
 
 
 def digits_up_to(limit: int) -> str:
-    """A regex of the numbers 0…limit written in at most as many digits as limit."""
+    """A regex of the numbers 0…limit written in at most as many ASCII digits as limit
+    (`\\d` would also match other scripts' digits, which int() reads: ١ is 1)."""
     digits = str(limit)
-    parts = [rf"\d{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    parts = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
     for i, digit in enumerate(digits):
         rest = len(digits) - i - 1
         if digit != "0":
-            parts.append(digits[:i] + f"[0-{int(digit) - 1}]" + (rf"\d{{{rest}}}" if rest else ""))
+            tail = f"[0-9]{{{rest}}}" if rest else ""
+            parts.append(digits[:i] + f"[0-{int(digit) - 1}]" + tail)
     return "(?:" + "|".join([*parts, digits]) + ")"
 
 
 class IdConverter(IntegerConverter):
     """`<int:…>` bounded to the database's BIGINT range — in its regex too: a larger number
     then matches no rule (404), where a failed conversion would let werkzeug answer 405
-    when the same path has a rule for another method."""
+    when the same path has a rule for another method. ASCII digits only: werkzeug's `\\d+`
+    matches ١ or １, and int() reads them, so /families/١ was family 1."""
+
+    regex = "[0-9]+"
 
     def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's parameter name
         kwargs.setdefault("max", MAX_ID)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import flask_babel
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms import IntegerField
 
 from app.errors import DomainError
-from app.text import NUL_NOT_ALLOWED, has_nul
+from app.text import NUL_NOT_ALLOWED, has_nul, whole_number
 
 # WTForms' own messages that our forms can show; listed so that extraction puts them in
 # our catalogues (WTForms ships no Vietnamese translation).
@@ -49,6 +50,16 @@ class BaseForm(FlaskForm):
                 field.errors = [*field.errors, str(NUL_NOT_ALLOWED)]
                 valid = False
         return valid
+
+
+class WholeNumberField(IntegerField):
+    """IntegerField that reads ASCII digits only (WTForms' int() takes "١٢" and "１２").
+    Anything else leaves the data None, for the field's NumberRange to refuse with its
+    own message (WTForms' "Not a valid integer value." is not in our catalogues)."""
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            self.data = whole_number(valuelist[0].strip())
 
 
 def copy_errors(form: FlaskForm, error: DomainError, default_field: str | None = None, *,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -22,3 +23,15 @@ def has_nul(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(has_nul(v) for v in value)
     return False
+
+
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+def whole_number(raw: str | None) -> int | None:
+    """The number `raw` writes in ASCII digits only, else None. Python's int() also reads
+    other scripts' digits ('١', '１'), signs, spaces and underscores ('1_0'), and str's
+    isdigit() also passes '²', which int() then refuses: an id or count is 0-9 or nothing."""
+    if raw is None or not _ASCII_DIGITS.fullmatch(raw):
+        return None
+    return int(raw)

@@ -32,6 +32,7 @@ from app.extensions import db
 from app.models_base import MAX_ID
 from app.notifications.models import InviteNotification
 from app.notifications.services import notify_in_app
+from app.text import whole_number
 
 LOCALES = ("vi", "en")
 
@@ -394,14 +395,15 @@ def user_from_session_id(session_id: str, *also) -> tuple[User, tuple] | None:
     (correlated on users.id: what every page asks about its user, such as the unread
     count of the header); None for a malformed id, an unknown or suspended user, or a
     session of an older epoch."""
-    user_id, _sep, epoch = (session_id or "").partition(":")
-    if not user_id.isdigit() or not epoch.isdigit() or int(user_id) > MAX_ID:
+    id_text, _sep, epoch_text = (session_id or "").partition(":")
+    user_id, epoch = whole_number(id_text), whole_number(epoch_text)
+    if user_id is None or epoch is None or user_id > MAX_ID:
         return None
-    row = db.session.execute(_user_statement(also), {"user_id": int(user_id)}).first()
+    row = db.session.execute(_user_statement(also), {"user_id": user_id}).first()
     if row is None:
         return None
     user = row[0]
-    if not user.is_active or user.session_epoch != int(epoch):
+    if not user.is_active or user.session_epoch != epoch:
         return None
     return user, tuple(row[1:])
 

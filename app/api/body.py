@@ -13,6 +13,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask_babel import gettext as _
 
 from app.errors import Invalid
+from app.text import whole_number
 
 # A field's allowed types; None in the tuple means null is allowed.
 Types = tuple[type | None, ...]
@@ -70,10 +71,11 @@ def int_arg(name: str, *, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+    value = whole_number(raw)
+    if value is None or not low <= value <= high:
         raise _invalid({name: [_("Use a whole number from %(low)d to %(high)d.",
                                  low=low, high=high)]})
-    return int(raw)
+    return value
 
 
 def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
@@ -99,6 +101,7 @@ def cursor_arg(name: str = "cursor") -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     prefix, _sep, number = text.partition(":")
-    if prefix != "id" or not (number.isascii() and number.isdigit()):
+    last_id = whole_number(number)
+    if prefix != "id" or last_id is None:
         raise _invalid({name: [_("This cursor is not valid.")]})
-    return int(number)
+    return last_id

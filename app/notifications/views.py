@@ -9,11 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, g, has_request_context, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.accounts.models import User
 from app.accounts.services import user_from_session_id
+from app.errors import Invalid
 from app.extensions import db
 from app.htmx import see_other
 from app.models_base import MAX_ID
@@ -21,6 +23,7 @@ from app.notifications.messages import render_message
 from app.notifications.models import InviteNotification
 from app.notifications.queries import in_app_for_user, unread_count, unread_count_of
 from app.notifications.services import notifications_mark_read
+from app.text import whole_number
 
 log = logging.getLogger("app.notifications")
 
@@ -91,9 +94,12 @@ def index():
 @login_required
 def mark_read():
     """Mark everything shown on the page as read (CSRF-checked like every POST)."""
-    up_to = request.form.get("up_to", type=int)
+    raw = request.form.get("up_to") or None
+    up_to = whole_number(raw)  # ASCII digits only: int() reads "١" as 1
+    if raw is not None and up_to is None:
+        raise Invalid(_("The request could not be understood."))
     if up_to is not None:  # past BIGINT the database fails (500): the same bound there
-        up_to = min(max(up_to, 0), MAX_ID)
+        up_to = min(up_to, MAX_ID)
     notifications_mark_read(actor=current_user, up_to=up_to)
     db.session.commit()
     return see_other(url_for("notifications.index"))

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, NumberRange
 
 from app.billing.services import MAX_CODES_PER_RUN
-from app.forms import BaseForm
+from app.forms import BaseForm, WholeNumberField
 
 MAX_DAYS = 3660
 BETWEEN = _l("Enter a whole number from %(min)d to %(max)d.")
@@ -27,9 +27,9 @@ class CodesForm(BaseForm):
     """Issue activation codes; the view fills the plan choices from the configuration."""
 
     plan = SelectField(_l("Plan"), choices=[])
-    days = IntegerField(_l("Days"), default=365, validators=[
+    days = WholeNumberField(_l("Days"), default=365, validators=[
         InputRequired(), NumberRange(min=1, max=MAX_DAYS, message=BETWEEN)])
-    count = IntegerField(_l("How many codes"), default=1, validators=[
+    count = WholeNumberField(_l("How many codes"), default=1, validators=[
         InputRequired(), NumberRange(min=1, max=MAX_CODES_PER_RUN, message=BETWEEN)])
     reason = TextAreaField(_l("Reason"), render_kw={"rows": 2, "maxlength": 500})
 

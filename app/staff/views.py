@@ -59,6 +59,7 @@ from app.staff.queries import (
     users_by_id,
 )
 from app.staff.services import staff_audit_exported, staff_check, staff_searched, staff_user_viewed
+from app.text import whole_number
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -120,10 +121,11 @@ def id_arg(name: str) -> int | None:
     raw = request.args.get(name) or None
     if raw is None:
         return None
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ID:
+    value = whole_number(raw)
+    if value is None or value > MAX_ID:
         raise Invalid(_("This page link is not valid. Go back to the first page."),
                       code="invalid", fields={name: [_("Not a valid page.")]})
-    return int(raw)
+    return value
 
 
 def found_or_404(model, object_id: int):

@@ -509,7 +509,7 @@ def test_codes_under_htmx_are_the_partial(app, as_staff):
     ({"reason": ""}, "Say why, in a few words: the reason is kept in the audit trail."),
     ({"reason": None}, "Say why, in a few words: the reason is kept in the audit trail."),
     ({"days": "0"}, "Enter a whole number from 1 to 3660."),
-    ({"days": "abc"}, "Not a valid integer value."),
+    ({"days": "abc"}, "Enter a whole number from 1 to 3660."),
     ({"days": ""}, "This field is required."),
     ({"count": "1001"}, "Enter a whole number from 1 to 1000."),
     ({"plan": "gold"}, "Not a valid choice."),
