@@ -43,6 +43,7 @@ from app.extensions import (
     limiter,
     login_key,
     login_limit,
+    phone_key,
 )
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
@@ -237,7 +238,7 @@ def claim(token: str):
 
 @bp.route("/new-link", methods=["GET", "POST"])
 @limiter.limit(login_limit, methods=["POST"])
-@limiter.limit(login_limit, methods=["POST"], key_func=login_key)
+@limiter.limit(login_limit, methods=["POST"], key_func=phone_key)
 def new_claim_link():
     """"Got an SMS from the old app?": a new sign-in link for an unclaimed imported
     account, sent to the phone on record; the same answer whatever the phone."""

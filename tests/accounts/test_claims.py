@@ -236,6 +236,31 @@ def test_asking_for_new_links_is_rate_limited_like_login(app, imported, client):
     assert codes[10] == 429
 
 
+def test_the_new_link_limit_per_account_is_per_phone(app, imported, monkeypatch):
+    """The per-account bucket is keyed on the phone the form posts (issue 15, F2): it was
+    keyed on a `login` field the form does not have, so every request shared one bucket and
+    anyone could stop every imported user from asking for a link. Each request comes from
+    a new address, so that only the per-phone bucket can refuse."""
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "3 per minute")
+    addresses = (f"10.15.2.{n}" for n in range(1, 100))
+
+    def ask(phone: str) -> int:
+        client = app.test_client()
+        address = {"REMOTE_ADDR": next(addresses)}
+        csrf = csrf_from(client.get("/account/new-link", environ_base=address)
+                         .get_data(as_text=True))
+        return client.post("/account/new-link", data={"phone": phone, "csrf_token": csrf},
+                           environ_base=address).status_code
+
+    assert [ask("0912 000 011") for _ in range(3)] == [200] * 3
+    # the same phone however typed shares the bucket
+    assert [ask(typed) for typed in ("0912000011", "+84 912 000 011", "0912.000.011")] == [
+        429] * 3
+    # another phone is not refused, known or not
+    assert ask("0912 000 012") == 200
+    assert ask("0912 999 999") == 200
+
+
 def test_the_claim_token_never_reaches_a_log_line():
     record_ = logging.LogRecord("werkzeug", logging.INFO, __file__, 1,
                                 '%s - - "%s" 200 -', ("127.0.0.1",
