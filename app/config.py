@@ -10,6 +10,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ENVIRONMENTS = ("development", "production", "test")
 
@@ -141,6 +142,22 @@ def _positive_days(name: str, default: int) -> int:
     return _int_at_least(name, default, 1, unit=" of days")
 
 
+def _trusted_hosts(production: bool, public_base_url: str) -> list[str] | None:
+    """The Host names requests may carry (Flask's TRUSTED_HOSTS; another is a 400): in
+    production the host of PUBLIC_BASE_URL and those TRUSTED_HOSTS adds (comma-separated,
+    e.g. the address a load balancer's health check uses). None: any host (development and
+    tests, unless TRUSTED_HOSTS is set)."""
+    extra = [name.strip().lower() for name in os.environ.get("TRUSTED_HOSTS", "").split(",")
+             if name.strip()]
+    if not production and not extra:
+        return None
+    host = urlsplit(public_base_url).hostname
+    if not host:
+        raise ConfigError("PUBLIC_BASE_URL must be an address such as https://family.example.vn: "
+                          "requests for any other host are refused.")
+    return [host, *(name for name in extra if name != host)]
+
+
 def _payment() -> dict:
     provider = os.environ.get("PAYMENT_PROVIDER", "local")
     if provider not in ("local", "http"):
@@ -183,6 +200,8 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
     production = env == "production"
     url = database_url(overrides.pop("DATABASE_URL", None) or os.environ.get("DATABASE_URL"),
                        instance_path)
+    public_base_url = (overrides.pop("PUBLIC_BASE_URL", None)
+                       or os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")).rstrip("/")
     config = {
         "APP_ENV": env,
         "TESTING": env == "test",
@@ -190,7 +209,9 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "SQLALCHEMY_DATABASE_URI": url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SQLITE_BUSY_TIMEOUT_MS": int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "5000")),
-        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "PUBLIC_BASE_URL": public_base_url,
+        # Redirects and any URL built from the request use its Host: only ours (F9).
+        "TRUSTED_HOSTS": _trusted_hosts(production, public_base_url),
         "INVITE_TTL_DAYS": int(os.environ.get("INVITE_TTL_DAYS", "7")),
         # flask import-legacy: how long imported plans and account claim links last.
         "IMPORT_PLAN_DAYS": _positive_days("IMPORT_PLAN_DAYS", 365),

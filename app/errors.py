@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -68,7 +70,18 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
+def _bind_urls_to_our_address() -> None:
+    """A request whose Host is not one of ours (TRUSTED_HOSTS) is refused before Flask can
+    bind its URL adapter to that host, so the error page could build no link; its links
+    are built for PUBLIC_BASE_URL instead (relative ones, as always)."""
+    if request_ctx.url_adapter is None:
+        public = urlsplit(current_app.config["PUBLIC_BASE_URL"])
+        request_ctx.url_adapter = current_app.url_map.bind(
+            public.netloc, script_name=request.root_path or "/", url_scheme=public.scheme)
+
+
 def _render(status: int, title: str, message: str, code: str | None = None):
+    _bind_urls_to_our_address()
     if _wants_json():
         code = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                 410: "gone", 413: "too_large", 429: "rate_limited"}.get(status, "error")

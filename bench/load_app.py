@@ -43,10 +43,15 @@ def settings(database_url: str, secret: str, base_url: str) -> dict[str, str]:
 
 
 def build_app(database_url: str, secret: str, base_url: str) -> Flask:
+    """The server's app in this process, for its test client (which addresses it as
+    localhost, a host production refuses unless trusted)."""
+    from urllib.parse import urlsplit
+
     from app import create_app
 
     env = settings(database_url, secret, base_url)
-    return create_app({**env, "FORCE_HTTPS": False, "SESSION_COOKIE_SECURE": False})
+    return create_app({**env, "FORCE_HTTPS": False, "SESSION_COOKIE_SECURE": False,
+                       "TRUSTED_HOSTS": [urlsplit(base_url).hostname, "localhost"]})
 
 
 def csrf_of(html: str) -> str:

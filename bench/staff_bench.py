@@ -97,8 +97,9 @@ def build_app(database_url: str) -> Flask:
     return create_app({
         "APP_ENV": "production", "DATABASE_URL": database_url,
         "SECRET_KEY": secrets.token_urlsafe(48), "FORCE_HTTPS": False,
-        "SESSION_COOKIE_SECURE": False, "PUBLIC_BASE_URL": "http://bench.invalid",
-        "LOG_LEVEL": "WARNING"})
+        "SESSION_COOKIE_SECURE": False, "LOG_LEVEL": "WARNING",
+        # the test client's host: production answers only its public address's host
+        "PUBLIC_BASE_URL": "http://localhost"})
 
 
 def staff_client(app: Flask) -> FlaskClient:

@@ -59,6 +59,10 @@ def make_app(database_url: str, *, keep: bool = False, **overrides):
     (unless keep=True, for the session's app)."""
     config = {"APP_ENV": "test", "DATABASE_URL": database_url, "SECRET_KEY": "test-" + "k" * 40,
               "PUBLIC_BASE_URL": "http://portal.test"}
+    if overrides.get("APP_ENV") == "production":
+        # Production answers only the host of its public address (TRUSTED_HOSTS), and the
+        # test client addresses the app as localhost.
+        config["PUBLIC_BASE_URL"] = "https://localhost"
     config.update(overrides)
     if config["APP_ENV"] == "test":
         # The test client speaks plain HTTP, so the suite turns the Secure cookie flag off

@@ -700,7 +700,7 @@ def test_session_cookie_is_secure_in_production(app, client):
         prod_client = production.test_client()
         # production forces HTTPS
         assert prod_client.get("/").status_code == 302
-        flags = cookie_flags(session_cookie(prod_client.get("/", base_url="https://portal.test")))
+        flags = cookie_flags(session_cookie(prod_client.get("/", base_url="https://localhost")))
         assert {"secure", "httponly", "samesite=lax"} <= flags
         # Making a production app changes nothing for the apps already running.
         assert client.get("/").status_code == 200

@@ -38,7 +38,8 @@ def app_for(app, monkeypatch):
 
     def build(env: str):
         built = create_app({"APP_ENV": env, "SECRET_KEY": "cookie-test-" + "k" * 40,
-                            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]})
+                            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+                            "PUBLIC_BASE_URL": HTTPS})
         made.append(built)
         return built
 
