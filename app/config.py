@@ -229,7 +229,9 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
-        "RATELIMIT_HEADERS_ENABLED": True,
+        # No X-RateLimit-* headers: they cost a store round trip per limited request, and
+        # rewrote the 429's Retry-After (app/errors.py sets it, with the wait it states).
+        "RATELIMIT_HEADERS_ENABLED": False,
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
         "LINK_RATE_LIMIT": os.environ.get("LINK_RATE_LIMIT", "20 per minute;100 per hour"),
         # One-time SMS codes (ID-001/002): how long one lasts, how many tries it allows, how

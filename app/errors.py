@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask.globals import request_ctx
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -54,16 +56,45 @@ class Invalid(DomainError):
     code = "invalid"
 
 
+def wait_phrase(seconds: float) -> str:
+    """How long to wait, in the user's language: seconds under a minute, then minutes
+    under an hour, then hours, always rounded up (never "come back" before it is time)."""
+    seconds = max(1, math.ceil(seconds))
+    minutes = math.ceil(seconds / 60)
+    if seconds < 60:
+        return ngettext("%(num)d second", "%(num)d seconds", seconds)
+    if minutes < 60:
+        return ngettext("%(num)d minute", "%(num)d minutes", minutes)
+    return ngettext("%(num)d hour", "%(num)d hours", math.ceil(seconds / 3600))
+
+
+def try_again_in(seconds: float) -> str:
+    """The 429 message of a limit: how long until it lets the request through."""
+    return _("Too many attempts. Try again in %(wait)s.", wait=wait_phrase(seconds))
+
+
 class TooSoon(DomainError):
-    """A rule of pace (not Flask-Limiter's per-address buckets): try again later."""
+    """A rule of pace (not Flask-Limiter's per-address buckets): try again later.
+
+    retry_after: seconds until the rule lets the request through, when known; it is sent
+    as Retry-After, and without a message of its own the answer says try_again_in() it."""
 
     status = 429
     code = "rate_limited"
 
     def __init__(self, message: str = "", code: str | None = None,
-                 fields: dict[str, list[str]] | None = None, *, retry_after: int | None = None):
+                 fields: dict[str, list[str]] | None = None, *,
+                 retry_after: float | None = None):
+        self.retry_after = max(1, math.ceil(retry_after)) if retry_after is not None else None
+        if not message and self.retry_after is not None:
+            message = try_again_in(self.retry_after)
         super().__init__(message, code, fields)
-        self.retry_after = retry_after  # seconds
+
+
+def retry_after_header(exc: Exception) -> dict[str, str]:
+    """Retry-After for a refusal that knows its wait (TooSoon), else nothing."""
+    seconds = getattr(exc, "retry_after", None)
+    return {"Retry-After": str(seconds)} if seconds else {}
 
 
 def _wants_json() -> bool:
@@ -100,7 +131,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(e: DomainError):
         titles = {"phone_unverified": _("Your phone number is not proved yet")}
-        return _render(e.status, titles.get(e.code) or _("Request refused"), e.message, e.code)
+        body, status = _render(e.status, titles.get(e.code) or _("Request refused"), e.message,
+                               e.code)
+        return body, status, retry_after_header(e)
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):
@@ -111,14 +144,21 @@ def register_error_handlers(app: Flask) -> None:
             405: (_("Not allowed"), _("This action is not available here.")),
             413: (_("Too much at once"),
                   _("What you sent is too large. Shorten it and try again.")),
-            429: (_("Too many attempts"),
-                  _("Too many attempts in a short time. Wait a minute and try again.")),
         }
+        headers = {}
+        if e.code == 429:  # Flask-Limiter's: say how long, from the limits that refused
+            from app.extensions import rate_limit_wait
+
+            wait = rate_limit_wait(e)
+            titles[429] = (_("Too many attempts"), try_again_in(wait))
+            headers["Retry-After"] = str(wait)
         title, message = titles.get(e.code or 500, (_("Error"), _("Something went wrong.")))
         body, status = _render(e.code or 500, title, message)
         # A 405 names the methods that work (RFC 9110), as werkzeug's own page does.
         allowed = getattr(e, "valid_methods", None)
-        return body, status, {"Allow": ", ".join(allowed)} if allowed else {}
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

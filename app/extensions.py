@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 from flask import request
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -144,3 +147,16 @@ def forget_login_failures(*logins: str | None) -> None:
     for login in filter(None, logins):
         for item in parse_many(login_limit()):
             limiter.limiter.clear(item, "login:" + normalize_login(login), LOGIN_SCOPE)
+
+
+def rate_limit_wait(exceeded) -> int:
+    """Seconds until the limits that refused this request (a RateLimitExceeded) let it
+    through: the latest reset among its limits that are used up, the breached one and any
+    other with nothing left (Flask-Limiter stops at the first breach, so a later limit it
+    did not reach is not known yet). Whole seconds, rounded up."""
+    # window.reset_time, not reset_at, which adds a second: an hour's window read 3,601 s.
+    resets = [limit.window.reset_time for limit in limiter.current_limits
+              if limit.breached or limit.window.remaining <= 0]
+    if not resets:  # no window known: the whole window of the limit that was hit
+        return max(1, exceeded.limit.limit.get_expiry())
+    return max(1, math.ceil(max(resets) - time.time()))

@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFError
 
 from app.accounts.identity import api_hint
 from app.api.auth import authenticate
-from app.errors import DomainError
+from app.errors import DomainError, retry_after_header
 from app.extensions import db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -29,6 +29,8 @@ def error_response(exc: DomainError, status: int | None = None):
         error["fields"] = exc.fields
     response = jsonify(error=error)
     response.status_code = status or exc.status
+    if response.status_code == 429:
+        response.headers.update(retry_after_header(exc))
     if response.status_code == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
     return response

@@ -93,6 +93,10 @@ def describe(rule: Rule, method: str, view: Any) -> tuple[str, dict[str, Any]]:
     for status, codes in sorted(refusals.items()):
         responses[str(status)] = {"description": STATUS_TEXT.get(status, "Refused"),
                                   "content": _content(error_schema(codes))}
+    if "429" in responses:  # the wait the message states
+        responses["429"]["headers"] = {"Retry-After": {
+            "description": "Seconds until the request may be made again.", "required": True,
+            "schema": {"type": "integer", "minimum": 1}}}
     doc = (view.__doc__ or "").strip()
     described: dict[str, Any] = {
         "operationId": rule.endpoint.removeprefix(bp.name + "."),

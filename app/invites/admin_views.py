@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.accounts.services import parse_phone
-from app.errors import DomainError, Invalid, NotFound
+from app.errors import DomainError, Invalid, NotFound, retry_after_header
 from app.extensions import db
 from app.forms import copy_errors
 from app.groups.models import ROLES, FamilyGroup
@@ -97,7 +97,8 @@ def _action_error(exc: DomainError):
     # pace (429) is shown in place as 422, and is 429 to a plain post.
     status = 422 if exc.status == 429 and wants_fragment() else exc.status
     return render_template("invites/refused.html", title=_("Request refused"),
-                           message=exc.message), status
+                           message=exc.message), status, (
+        retry_after_header(exc) if status == 429 else {})
 
 
 @bp.post("/invites/<int:invite_id>/cancel")

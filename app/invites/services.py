@@ -20,7 +20,7 @@ from app.accounts.services import parse_phone, phone_proved
 from app.audit.services import audit_record
 from app.connections.services import relationship_check
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooSoon
+from app.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooSoon, wait_phrase
 from app.extensions import db
 from app.groups.membership import JoinResult, member_join
 from app.groups.models import FamilyGroup
@@ -105,9 +105,10 @@ def message_pace_check(*, group_id: int, phone: str) -> None:
         select(func.max(ConnectionInvite.updated_at))
         .where(ConnectionInvite.family_group_id == group_id,
                ConnectionInvite.receiver_phone == phone))
-    if last is not None and utcnow() - last < timedelta(seconds=seconds):
-        raise TooSoon(_("An invite was sent to this number a moment ago. Wait a minute before "
-                        "sending it again."))
+    wait = seconds - (utcnow() - last).total_seconds() if last is not None else 0
+    if wait > 0:
+        raise TooSoon(_("An invite was sent to this number a moment ago. You can send it "
+                        "again in %(wait)s.", wait=wait_phrase(wait)), retry_after=wait)
 
 
 def invite_create(*, actor: User, group: FamilyGroup, phone: str, role: str,

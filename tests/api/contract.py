@@ -1,7 +1,8 @@
 """Every answer the API tests get, checked against the OpenAPI document (app/api/openapi.py):
 the operation is the one Flask's URL adapter finds for the request; its status must be
 documented; a JSON body must validate against that status's schema, which for an error
-lists the codes the operation may answer.
+lists the codes the operation may answer; a header it requires (a 429's Retry-After) is
+there.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class DocumentChecker:
             f"{method} {url}: {status} is not documented for {op_method.upper()} {path}: "
             f"{response.get_data(as_text=True)[:300]}")
         documented = op["responses"][status]
+        for name, header in documented.get("headers", {}).items():  # Retry-After of a 429
+            if header.get("required"):
+                assert response.headers.get(name, "").isdigit(), (method, url, name)
         if "content" not in documented:
             assert not response.get_data(), f"{method} {url}: {status} has a body"
             return

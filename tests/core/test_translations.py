@@ -13,8 +13,18 @@ ROOT = Path(__file__).resolve().parents[2]
 VI = ROOT / "app" / "translations" / "vi" / "LC_MESSAGES"
 
 
+def _id(message) -> str:
+    """A message's id; a plural's is its singular."""
+    return message.id if isinstance(message.id, str) else message.id[0]
+
+
+def _strings(message) -> tuple[str, ...]:
+    """A message's translations: one, or one per plural form."""
+    return (message.string,) if isinstance(message.string, str) else tuple(message.string)
+
+
 def _ids(catalog) -> set[str]:
-    return {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
+    return {_id(m) for m in catalog if m.id}
 
 
 def test_every_extracted_string_is_translated_to_vietnamese(tmp_path):
@@ -29,14 +39,14 @@ def test_every_extracted_string_is_translated_to_vietnamese(tmp_path):
     # A catalogue without its header reads as fuzzy, and pybabel compile skips it.
     assert not vi.fuzzy, "the .po header is missing or fuzzy"
     assert str(vi.locale) == "vi"
-    translated = {m.id for m in vi if m.id and m.string and not m.fuzzy}
+    translated = {_id(m) for m in vi if m.id and all(_strings(m)) and not m.fuzzy}
     assert extracted, "extraction found no strings"
     assert sorted(extracted - translated) == []
 
 
 def test_compiled_vietnamese_catalogue_matches_the_po_file():
     with (VI / "messages.po").open("rb") as f:
-        po = {m.id: m.string for m in read_po(f) if m.id and m.string}
+        po = {_id(m): _strings(m) for m in read_po(f) if m.id and all(_strings(m))}
     with (VI / "messages.mo").open("rb") as f:
-        mo = {m.id: m.string for m in read_mo(f) if m.id}
+        mo = {_id(m): _strings(m) for m in read_mo(f) if m.id}
     assert mo == po, "run scripts/i18n compile"

@@ -7,7 +7,8 @@ the login page's bucket (tests/api/test_auth.py), the invite link's login sharin
 
 Here: guessing link tokens (LINK_RATE_LIMIT: invite and claim links, pages and API, one
 bucket of misses per address), signing up (the page, the invite link's sign-up and the API
-share one bucket), and the 429 answers' message in the user's language, page and API.
+share one bucket), and the 429 answers' message in the user's language, page and API: how
+long to wait for the limit that was hit (issue 15), as their Retry-After header says.
 Invite texts are paced per phone and family (INVITE_MESSAGE_SECONDS: a resend or a new
 invite after a cancel, tests/invites/test_pace.py); how many invites are pending at once is
 bounded by the plan's slots, which the last test shows.
@@ -19,18 +20,28 @@ import html
 import re
 
 import pytest
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale
 
+from app.errors import try_again_in, wait_phrase
 from tests.factories import PASSWORD
 from tests.security.conftest import as_who, session_csrf
 
-WAIT = "Too many attempts in a short time. Wait a minute and try again."
 BAD = "A" * 43  # the shape of a real token, matching nothing
 
 
-def told(app, locale: str) -> str:
+def told(app, locale: str, seconds: int) -> str:
     with app.test_request_context(), force_locale(locale):
-        return gettext(WAIT)
+        return try_again_in(seconds)
+
+
+def waits(app, response, locale: str, *, within: int = 60) -> int:
+    """A 429 whose message, in `locale`, says to wait what its Retry-After says (at most
+    `within` seconds, the window of the limit hit); the seconds."""
+    assert response.status_code == 429
+    seconds = int(response.headers["Retry-After"])
+    assert 1 <= seconds <= within
+    assert message(response) == told(app, locale, seconds)
+    return seconds
 
 
 def message(response) -> str:
@@ -55,10 +66,8 @@ def test_guessing_invite_links_is_limited_per_address(app, world, limited):
     client = app.test_client()
     assert [client.get(f"/i/{BAD}{n}").status_code for n in range(3)] == [404] * 3
     # Even the real link waits now, for this address; the message says so, in Vietnamese.
-    refused = client.get(f"/i/{world.invite_token}")
-    assert refused.status_code == 429
-    assert message(refused) == told(app, "vi")
-    assert told(app, "vi") != WAIT
+    seconds = waits(app, client.get(f"/i/{world.invite_token}"), "vi")
+    assert told(app, "vi", seconds) != told(app, "en", seconds)
     # Another address is not held back.
     other = client.get(f"/i/{world.invite_token}", environ_base={"REMOTE_ADDR": "10.9.9.9"})
     assert other.status_code == 200
@@ -86,8 +95,7 @@ def test_every_route_that_takes_a_token_shares_the_bucket(app, world, limited):
                     invitee.get(f"/claim/{world.claim_token}"),
                     invitee.post("/api/v1/invites/accept", json={"token": world.invite_token},
                                  headers=bearer)):
-        assert attempt.status_code == 429
-        assert message(attempt) == WAIT  # the invitee reads English now
+        waits(app, attempt, "en")  # the invitee reads English now
     assert attempt.get_json()["error"]["code"] == "rate_limited"
 
 
@@ -101,9 +109,8 @@ def test_signing_up_is_limited_across_the_page_the_link_and_the_api(app, world, 
     signup = as_who(app, world, "signup")
     assert signup.post("/i/signup", data={**bad, "csrf_token": session_csrf(signup)}
                        ).status_code == 422
-    refused = client.post("/account/register", data={**bad, "csrf_token": session_csrf(client)})
-    assert refused.status_code == 429
-    assert message(refused) == WAIT
+    waits(app, client.post("/account/register", data={**bad, "csrf_token": session_csrf(client)}),
+          "en")
     assert signup.post("/i/signup", data={**bad, "csrf_token": session_csrf(signup)}
                        ).status_code == 429
     api = client.post("/api/v1/auth/register", json={"phone": "12"})
@@ -122,10 +129,45 @@ def test_login_429_speaks_english_to_an_english_visitor(app, world, limited):
     page = client.post("/account/login", data={"login": world.phones["admin"],
                                                "password": PASSWORD,
                                                "csrf_token": session_csrf(client)})
-    assert (page.status_code, message(page)) == (429, WAIT)
+    waits(app, page, "en")
     api = client.post("/api/v1/auth/token", json={"login": world.phones["admin"],
                                                   "password": PASSWORD})
-    assert (api.status_code, message(api)) == (429, WAIT)
+    waits(app, api, "en")
+    assert api.get_json()["error"]["code"] == "rate_limited"
+
+
+def test_the_hourly_limit_says_to_wait_the_hour_not_a_minute(app, world, monkeypatch):
+    """Every 429 used to say "wait a minute", even when the limit hit was the hourly one."""
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "100 per minute;3 per hour")
+    client = app.test_client()
+    for _ in range(3):
+        assert client.post("/api/v1/auth/token", json={"login": world.phones["admin"],
+                                                       "password": "wrong-pass"}
+                           ).status_code == 401
+    api = client.post("/api/v1/auth/token", json={"login": world.phones["admin"],
+                                                  "password": PASSWORD})
+    seconds = waits(app, api, "vi", within=3600)
+    assert seconds > 3500
+    assert message(api) == told(app, "vi", seconds) == "Quá nhiều lần thử. Vui lòng thử lại " \
+                                                       "sau 1 giờ."
+    english(client)
+    page = client.post("/account/login", data={"login": world.phones["admin"],
+                                               "password": PASSWORD,
+                                               "csrf_token": session_csrf(client)})
+    waits(app, page, "en", within=3600)
+    assert message(page) == "Too many attempts. Try again in 1 hour."
+
+
+@pytest.mark.parametrize(("seconds", "en", "vi"), [
+    (0.2, "1 second", "1 giây"), (1, "1 second", "1 giây"), (42, "42 seconds", "42 giây"),
+    (59.5, "1 minute", "1 phút"), (60, "1 minute", "1 phút"), (61, "2 minutes", "2 phút"),
+    (2519, "42 minutes", "42 phút"), (3540, "59 minutes", "59 phút"), (3541, "1 hour", "1 giờ"),
+    (3600, "1 hour", "1 giờ"), (3601, "2 hours", "2 giờ"), (86400, "24 hours", "24 giờ")])
+def test_the_wait_is_rounded_up_and_plural_aware(app, seconds, en, vi):
+    with app.test_request_context():
+        for locale, expected in (("en", en), ("vi", vi)):
+            with force_locale(locale):
+                assert wait_phrase(seconds) == expected
 
 
 def test_invites_are_bounded_by_the_plans_slots(app, world):
