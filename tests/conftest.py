@@ -39,6 +39,16 @@ def pg_server():
 
 
 @pytest.fixture(scope="session")
+def redis_server():
+    """The run's Redis server (tests/redisserver.py), started only when a test asks for it."""
+    from tests.redisserver import RedisServer
+
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def fresh_database_url(request, tmp_path_factory):
     """A factory of empty databases of the backend under test."""
 
