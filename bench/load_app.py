@@ -35,22 +35,27 @@ class BenchError(Exception):
     """The app did not answer as the benchmark expects (before any load)."""
 
 
-def settings(database_url: str, secret: str, base_url: str) -> dict[str, str]:
-    """The server's environment: production, plain HTTP on loopback, limits high."""
+def settings(database_url: str, secret: str, base_url: str,
+             limits_url: str = "memory://") -> dict[str, str]:
+    """The server's environment: production, plain HTTP on loopback, limits high, counted
+    in `limits_url` (the gunicorn workers share a Redis, as production's must)."""
     return {"APP_ENV": "production", "DATABASE_URL": database_url, "SECRET_KEY": secret,
             "FORCE_HTTPS": "0", "SESSION_COOKIE_SECURE": "0", "PUBLIC_BASE_URL": base_url,
-            "LOGIN_RATE_LIMIT": HIGH_LIMIT, "LOG_LEVEL": "WARNING", "PAYMENT_PROVIDER": "local"}
+            "LOGIN_RATE_LIMIT": HIGH_LIMIT, "RATELIMIT_STORAGE_URI": limits_url,
+            "LOG_LEVEL": "WARNING", "PAYMENT_PROVIDER": "local"}
 
 
 def build_app(database_url: str, secret: str, base_url: str) -> Flask:
     """The server's app in this process, for its test client (which addresses it as
-    localhost, a host production refuses unless trusted)."""
+    localhost, a host production refuses unless trusted). One process: its limits count
+    in its memory (WEB_CONCURRENCY=1 says so)."""
     from urllib.parse import urlsplit
 
     from app import create_app
 
     env = settings(database_url, secret, base_url)
     return create_app({**env, "FORCE_HTTPS": False, "SESSION_COOKIE_SECURE": False,
+                       "WEB_CONCURRENCY": 1,
                        "TRUSTED_HOSTS": [urlsplit(base_url).hostname, "localhost"]})
 
 

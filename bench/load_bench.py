@@ -6,7 +6,8 @@
 
 It makes a fresh database, migrates it (`flask db upgrade`), fills it with
 bench/load_generate.py (10,000 family groups), serves it with gunicorn (2 sync workers,
-APP_ENV=production on plain-HTTP loopback, LOGIN_RATE_LIMIT raised out of the way), logs
+APP_ENV=production on plain-HTTP loopback, LOGIN_RATE_LIMIT raised out of the way, the
+rate limits counted in a throw-away Redis on 127.0.0.1 as production's workers share one), logs
 in over HTTP, and drives each case with wrk (2 threads, 16 connections) for a warm-up and
 then --duration seconds: a trivial baseline (/healthz), the group page, the caregiver's
 patient page, the API's family, a permission toggle and the invite accept. It prints
@@ -143,6 +144,31 @@ def database(kind: str, folder: Path, keep: bool) -> Iterator[tuple[str, str]]:
         elif not keep:
             with psycopg.connect(f"{host}/postgres", autocommit=True) as conn:
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def redis_store() -> Iterator[str]:
+    """A throw-away Redis on 127.0.0.1 (tests/redisserver.py) for the workers' rate limits:
+    production refuses several workers counting each in its own memory."""
+    from tests.redisserver import RedisServer
+
+    try:
+        server = RedisServer().start()
+    except RuntimeError as exc:
+        raise load_app.BenchError(str(exc)) from None
+    try:
+        yield server.url(0)
+    finally:
+        server.stop()
+
+
+def redis_version() -> str:
+    found = shutil.which("redis-server")
+    if found is None:
+        return "?"
+    answer = subprocess.run([found, "--version"], capture_output=True, text=True,  # noqa: S603
+                            check=False).stdout.split()
+    return next((word.removeprefix("v=") for word in answer if word.startswith("v=")), "?")
 
 
 def migrate(app) -> None:
@@ -320,7 +346,7 @@ def run(*, db: str, groups: int, duration: float, warmup: float, accepts: int | 
     ensure_wrk(out)
     accepts = accepts or math.ceil(ACCEPTS_PER_SECOND * (duration + warmup)) + 200
     with tempfile.TemporaryDirectory(prefix="fc_load_bench_") as tmp, \
-            database(db, Path(tmp), keep) as (url, version):
+            database(db, Path(tmp), keep) as (url, version), contextlib.ExitStack() as stack:
         folder = Path(tmp)
         out("command: " + " ".join(["python -m bench.load_bench", *(command or [])]))
         for line in machine_info(db, version):
@@ -328,10 +354,12 @@ def run(*, db: str, groups: int, duration: float, warmup: float, accepts: int | 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         secret = secrets.token_urlsafe(48)
-        env = {**os.environ, **load_app.settings(url, secret, base),
+        limits = stack.enter_context(redis_store())
+        env = {**os.environ, **load_app.settings(url, secret, base, limits),
                "INSTANCE_PATH": str(folder / "instance")}
         out(f"settings: APP_ENV=production FORCE_HTTPS=0 SESSION_COOKIE_SECURE=0 "
-            f"LOGIN_RATE_LIMIT='{load_app.HIGH_LIMIT}' (rate limits on, out of the way); "
+            f"LOGIN_RATE_LIMIT='{load_app.HIGH_LIMIT}' (rate limits on, out of the way, "
+            f"counted in Redis {redis_version()}); "
             f"gunicorn {workers} sync workers; wrk -t{threads} -c{connections}, "
             f"{warmup:g} s warm-up + {duration:g} s per case")
         started = time.monotonic()
