@@ -11,7 +11,7 @@ from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app.config import load_config
+from app.config import load_config, per_process_limits, running_a_command
 from app.db import configure_sqlite
 from app.extensions import babel, csrf, db, limiter, login_manager, migrate
 from app.models_base import MAX_ID
@@ -84,6 +84,12 @@ def create_app(config: dict | None = None) -> Flask:
     if not logging.getLogger().handlers:  # gunicorn and flask run leave the root bare
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("app").setLevel(app.config["LOG_LEVEL"])
+    if (app.config["APP_ENV"] == "production" and per_process_limits(app.config)
+            and not running_a_command()):  # allowed for one declared process: say so
+        logging.getLogger("app.config").warning(
+            "Rate limits are counted in this process's memory (RATELIMIT_STORAGE_URI="
+            "memory://, WEB_CONCURRENCY=1): start a second process only with a shared "
+            "store, RATELIMIT_STORAGE_URI=redis://HOST:6379/0.")
     from app.logging_filters import install_log_redaction
 
     install_log_redaction()  # invite tokens never reach werkzeug's or gunicorn's logs

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -158,6 +159,38 @@ def _trusted_hosts(production: bool, public_base_url: str) -> list[str] | None:
     return [host, *(name for name in extra if name != host)]
 
 
+def per_process_limits(config: Mapping | None = None) -> bool:
+    """Rate limits on and counted in each process's own memory (Flask-Limiter's memory://),
+    by the app's config, or by the environment (gunicorn.conf.py, before any app)."""
+    if config is None:
+        config = {"RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+                  "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "")}
+    store = config.get("RATELIMIT_STORAGE_URI") or "memory://"
+    return bool(config.get("RATELIMIT_ENABLED", True)) and store.startswith("memory://")
+
+
+def shared_limits_advice(processes: int | None) -> str:
+    """Why production refuses memory:// with several processes, and what to set instead."""
+    how_many = (f"{processes} worker processes" if processes
+                else "no WEB_CONCURRENCY=1 (so perhaps several processes)")
+    times = f"up to {processes} times" if processes else "several times"
+    return (f"APP_ENV=production with {how_many} and RATELIMIT_STORAGE_URI=memory://: each "
+            f"process would count the rate limits on its own, letting through {times} the "
+            "login attempts allowed. Set RATELIMIT_STORAGE_URI=redis://HOST:6379/0, a "
+            "Redis server that every process shares (install the client with "
+            "pip install '.[redis]'), or run a single process and declare it with "
+            "WEB_CONCURRENCY=1.")
+
+
+def running_a_command() -> bool:
+    """A click command (`flask db upgrade`, `flask notifications deliver`…) is loading the
+    app: its process serves no request, or with `flask run` serves every one itself, so
+    counting in its own memory is counting right."""
+    import click
+
+    return click.get_current_context(silent=True) is not None
+
+
 def _payment() -> dict:
     provider = os.environ.get("PAYMENT_PROVIDER", "local")
     if provider not in ("local", "http"):
@@ -228,6 +261,8 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # gunicorn's worker count (gunicorn reads it too); 1 declares a single process.
+        "WEB_CONCURRENCY": _int_at_least("WEB_CONCURRENCY", 0, 1) or None,
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         # No X-RateLimit-* headers: they cost a store round trip per limited request, and
         # rewrote the 429's Retry-After (app/errors.py sets it, with the wait it states).
@@ -258,4 +293,10 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
     config.update(_payment())
     config.update(_notifications())
     config.update(overrides)
+    # Several processes on memory:// each count their own limits: the login limit of 10 a
+    # minute let 25-38 tries through 4 workers (issue 15, F1). gunicorn.conf.py refuses
+    # the same when gunicorn is given more than one worker.
+    if (production and per_process_limits(config) and config["WEB_CONCURRENCY"] != 1
+            and not running_a_command()):
+        raise ConfigError(shared_limits_advice(config["WEB_CONCURRENCY"]))
     return config

@@ -98,6 +98,7 @@ def build_app(database_url: str) -> Flask:
         "APP_ENV": "production", "DATABASE_URL": database_url,
         "SECRET_KEY": secrets.token_urlsafe(48), "FORCE_HTTPS": False,
         "SESSION_COOKIE_SECURE": False, "LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": 1,  # this one process: its rate limits count in its memory
         # the test client's host: production answers only its public address's host
         "PUBLIC_BASE_URL": "http://localhost"})
 

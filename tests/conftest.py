@@ -73,6 +73,9 @@ def make_app(database_url: str, *, keep: bool = False, **overrides):
         # Production answers only the host of its public address (TRUSTED_HOSTS), and the
         # test client addresses the app as localhost.
         config["PUBLIC_BASE_URL"] = "https://localhost"
+        # The test client is this one process: its memory:// rate limits count every
+        # request (production refuses memory:// unless one process is declared).
+        config["WEB_CONCURRENCY"] = 1
     config.update(overrides)
     if config["APP_ENV"] == "test":
         # The test client speaks plain HTTP, so the suite turns the Secure cookie flag off

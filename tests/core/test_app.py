@@ -229,7 +229,8 @@ def test_session_cookie_is_secure_outside_development(monkeypatch, tmp_path, env
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
     monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
-    app = create_app({"APP_ENV": env, "DATABASE_URL": f"sqlite:///{tmp_path}/c.sqlite3"})
+    app = create_app({"APP_ENV": env, "DATABASE_URL": f"sqlite:///{tmp_path}/c.sqlite3",
+                      "WEB_CONCURRENCY": 1})  # one process: production allows memory://
     assert app.config["SESSION_COOKIE_SECURE"] is secure
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"

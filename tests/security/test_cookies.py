@@ -39,7 +39,7 @@ def app_for(app, monkeypatch):
     def build(env: str):
         built = create_app({"APP_ENV": env, "SECRET_KEY": "cookie-test-" + "k" * 40,
                             "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-                            "PUBLIC_BASE_URL": HTTPS})
+                            "PUBLIC_BASE_URL": HTTPS, "WEB_CONCURRENCY": 1})
         made.append(built)
         return built
 
