@@ -41,7 +41,7 @@ from app.accounts.services import (
 )
 from app.audit.services import audit_record
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, Invalid, TooSoon
+from app.errors import Conflict, Forbidden, Invalid, TooSoon, wait_phrase
 from app.extensions import db
 from app.invites.tokens import seal
 from app.notifications.services import notify_phone
@@ -87,8 +87,13 @@ def _pace_check(row: PhoneCode | None, now: datetime) -> None:
         return
     wait = current_app.config["PHONE_CODE_RESEND_SECONDS"] - (now - row.sent_at).total_seconds()
     if wait > 0:
-        raise TooSoon(_("A code was sent to this number a moment ago. Wait a little before "
-                        "asking for another."), retry_after=int(wait) + 1)
+        raise _code_too_soon(wait)
+
+
+def _code_too_soon(wait: float) -> TooSoon:
+    """The pace's refusal, saying how long is left, as every 429 does."""
+    return TooSoon(_("A code was sent to this number a moment ago. You can ask for another "
+                     "in %(wait)s.", wait=wait_phrase(wait)), retry_after=wait)
 
 
 def _issue(*, purpose: str, phone: str, user: User | None, send: bool,
@@ -107,9 +112,7 @@ def _issue(*, purpose: str, phone: str, user: User | None, send: bool,
             with db.session.begin_nested():
                 db.session.add(row)
         except IntegrityError:  # the same number asked at the same moment
-            raise TooSoon(_("A code was sent to this number a moment ago. Wait a little "
-                            "before asking for another."),
-                          retry_after=current_app.config["PHONE_CODE_RESEND_SECONDS"]) from None
+            raise _code_too_soon(current_app.config["PHONE_CODE_RESEND_SECONDS"]) from None
     row.user_id = user.id if user is not None else None
     row.code_hash = _code_hash(purpose, phone, code)
     row.expires_at = now + timedelta(minutes=code_minutes())

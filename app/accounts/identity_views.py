@@ -4,7 +4,7 @@ app/accounts/identity.py; these pages load, call, commit once and answer."""
 
 from __future__ import annotations
 
-from flask import flash, render_template, request, session, url_for
+from flask import after_this_request, flash, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -36,7 +36,7 @@ from app.accounts.views import (
     redirect_home_if_logged_in,
     start_session,
 )
-from app.errors import DomainError, Invalid, TooSoon
+from app.errors import DomainError, Invalid, TooSoon, retry_after_header
 from app.extensions import db, forget_login_failures, limit_code_checks, limit_code_sending
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
@@ -54,7 +54,16 @@ def _refused(form, exc: DomainError, default_field: str | None = None) -> int:
         db.session.rollback()
     copy_errors(form, exc, default_field)
     if isinstance(exc, TooSoon):
-        return 422 if wants_fragment() else 429  # htmx swaps 422 in place (base.html)
+        if wants_fragment():
+            return 422  # htmx swaps 422 in place (base.html)
+        headers = retry_after_header(exc)  # the wait the message states
+
+        @after_this_request
+        def _retry_after(response):
+            response.headers.update(headers)
+            return response
+
+        return 429
     return exc.status
 
 

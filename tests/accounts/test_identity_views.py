@@ -166,9 +166,17 @@ def test_a_new_code_is_paced(app, client, use_gateway):
     # Back to the code page with the wait said (a reload does not post again).
     assert again.status_code == 303
     assert again.headers["Location"] == "/account/register/verify"
-    assert "Một mã vừa được gửi tới số này." in text(client.get(again.headers["Location"]))
+    shown = text(client.get(again.headers["Location"]))
+    # how long is left (issue 15): a minute, just after the code
+    assert "Một mã vừa được gửi tới số này. Bạn có thể yêu cầu mã khác sau 1 phút." in shown
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(InviteNotification)) == 1
+    # Signing up again at once is refused on the form, with the wait as Retry-After.
+    refused = form_post(client, "/account/register", phone="0912345678", name="Trần Thị Lan",
+                        gender="1", email="", password="hoa-sen-2026")
+    assert refused.status_code == 429
+    assert "Bạn có thể yêu cầu mã khác sau 1 phút." in text(refused)
+    assert 59 <= int(refused.headers["Retry-After"]) <= 60
 
 
 def test_signing_up_starts_a_new_session(app, client, csrf, use_gateway):
