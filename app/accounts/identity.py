@@ -29,6 +29,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts.claims import claim_send_new_link
 from app.accounts.models import PhoneCode, User
 from app.accounts.passwords import hash_password
 from app.accounts.services import (
@@ -243,8 +244,6 @@ def registration_resend(*, phone: str, ip: str | None = None) -> None:
 
 def _tell_holder(holder: User, *, ip: str | None) -> None:
     if _imported_unclaimed(holder):
-        from app.accounts.claims import claim_send_new_link
-
         claim_send_new_link(phone=holder.phone, ip=ip)
         return
     notify_phone(phone=holder.phone, notification_type="ACCOUNT_EXISTS", user=holder,
@@ -294,8 +293,6 @@ def password_reset_start(*, phone: str, ip: str | None = None) -> None:
         audit_record(actor=None, action="account.password_reset_requested", subject=owner,
                      ip=ip)
     elif holder is not None and _imported_unclaimed(holder):
-        from app.accounts.claims import claim_send_new_link
-
         claim_send_new_link(phone=e164, ip=ip)
 
 
@@ -326,28 +323,28 @@ def password_reset_confirm(*, phone: str, code: str | None, password: str,
 # --- proving the number of an existing account -------------------------------------
 
 
-def _no_phone() -> Conflict:
-    return Conflict(_("Your account has no phone number any more: someone else proved the "
-                      "number it had. Contact support to add a new one."), code="no_phone")
+def _provable_check(actor: User) -> None:
+    """An account proves its number once, and only while it has one. Raises
+    Conflict(no_phone | already_proved)."""
+    if actor.phone is None:
+        raise Conflict(_("Your account has no phone number any more: someone else proved "
+                         "the number it had. Contact support to add a new one."),
+                       code="no_phone")
+    if actor.phone_verified_at is not None:
+        raise Conflict(_("Your phone number is already proved."), code="already_proved")
 
 
 def phone_proof_start(*, actor: User, ip: str | None = None) -> None:
     """A code to the actor's own number. Raises Conflict(already_proved | no_phone),
     TooSoon."""
-    if actor.phone is None:
-        raise _no_phone()
-    if actor.phone_verified_at is not None:
-        raise Conflict(_("Your phone number is already proved."), code="already_proved")
+    _provable_check(actor)
     _issue(purpose="prove", phone=actor.phone, user=actor, send=True)
 
 
 def phone_proof_confirm(*, actor: User, code: str | None, ip: str | None = None) -> None:
     """The code came back: the actor's number is proved. Raises Invalid(invalid_code)
     (the caller commits: the try is counted), Conflict(already_proved | no_phone)."""
-    if actor.phone is None:
-        raise _no_phone()
-    if actor.phone_verified_at is not None:
-        raise Conflict(_("Your phone number is already proved."), code="already_proved")
+    _provable_check(actor)
     row = _check("prove", actor.phone, code)
     if row.user_id != actor.id:
         raise invalid_code()
