@@ -196,3 +196,25 @@ def test_a_proved_holder_is_sent_to_log_in_from_the_link(app):
     page = visitor.get("/i/signup")
     assert page.status_code == 302
     assert page.headers["Location"] == "/i/login"
+
+
+def test_signing_up_without_the_code_gives_nothing_to_log_in_with(app, client):
+    """The probe's first step today: sign up with somebody else's number and never see the
+    code. No account exists, so there is nothing to log in with, to list invites with or
+    to accept them by id; the admin's invite goes to the number alone."""
+    anon = Api(client)
+    phone = "+84912555777"
+    assert anon.post("/auth/register", json={
+        "phone": phone, "password": "hoa sen nở sớm", "name": "Kẻ Mạo Danh",
+        "gender": "male"}).status_code == 202
+    refused(anon.post("/auth/token", json={"login": phone, "password": "hoa sen nở sớm"}),
+            401, "bad_credentials")
+    admin = person(app, client, name="Quản Trị")
+    group_id = family(app, admin)
+    invite_id, _token = invite(app, admin, group_id, phone)
+    with app.app_context():
+        assert db.session.scalar(select(User.id).where(User.phone == phone)) is None
+        rows = {(n.channel, n.recipient, n.recipient_user_id) for n in db.session.scalars(
+            select(InviteNotification).where(InviteNotification.invite_id == invite_id))}
+    assert rows == {("sms", phone, None)}
+    assert members(app, group_id) == set()  # nobody joined
