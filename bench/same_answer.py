@@ -29,6 +29,7 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from app import create_app
+    from app.accounts.passwords import hash_password
     from app.db import utcnow
     from app.extensions import db
     from app.models import User
@@ -38,10 +39,11 @@ def main() -> None:
                       "PHONE_CODE_RESEND_SECONDS": 0})
     with app.app_context():
         upgrade()
+        hashed = hash_password("mật khẩu của phép đo")
         db.session.add_all([
-            User(phone="+84912000001", name="Đã Xác Minh", password_hash="x",
+            User(phone="+84912000001", name="Đã Xác Minh", password_hash=hashed,
                  phone_verified_at=utcnow()),
-            User(phone="+84912000002", name="Chưa Xác Minh", password_hash="x")])
+            User(phone="+84912000002", name="Chưa Xác Minh", password_hash=hashed)])
         db.session.commit()
     client = app.test_client()
     cases = {"no account": "+84912000003", "unproved account": "+84912000002",
