@@ -183,15 +183,16 @@ def migrate(app) -> None:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], port: int, workers: int, log: Path) -> Iterator[str]:
-    """gunicorn with `workers` sync workers on 127.0.0.1:port until /healthz answers."""
+def serving(command: list[str], *, env: dict[str, str], port: int,
+            log: Path) -> Iterator[subprocess.Popen]:
+    """`command` (a gunicorn) run from the checkout until /healthz answers on
+    127.0.0.1:port, its output in `log`; stopped (SIGTERM, then kill) on leaving. Raises
+    BenchError with the log's end when it does not start. tests/core/test_shared_limits.py
+    serves through it too."""
     base = f"http://127.0.0.1:{port}"
     with log.open("w") as sink, httpx.Client(timeout=2) as probe:
-        child = subprocess.Popen(  # noqa: S603 - our own command line
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class",
-             "sync", "--bind", f"127.0.0.1:{port}", "--timeout", "60", "--log-level",
-             "warning", "wsgi:app"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink,  # noqa: S603
+                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -199,9 +200,9 @@ def gunicorn(env: dict[str, str], port: int, workers: int, log: Path) -> Iterato
                     if probe.get(f"{base}/healthz").status_code == 200:
                         break
                 if child.poll() is not None or time.monotonic() > deadline:
-                    raise load_app.BenchError("gunicorn did not start:\n" + log.read_text()[-2000:])
-                time.sleep(0.3)
-            yield base
+                    raise load_app.BenchError("gunicorn did not start:\n" + log.read_text()[-3000:])
+                time.sleep(0.2)
+            yield child
         finally:
             child.send_signal(signal.SIGTERM)
             try:
@@ -209,6 +210,16 @@ def gunicorn(env: dict[str, str], port: int, workers: int, log: Path) -> Iterato
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], port: int, workers: int, log: Path) -> Iterator[str]:
+    """gunicorn with `workers` sync workers on 127.0.0.1:port until /healthz answers."""
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class",
+               "sync", "--bind", f"127.0.0.1:{port}", "--timeout", "60", "--log-level",
+               "warning", "wsgi:app"]
+    with serving(command, env=env, port=port, log=log):
+        yield f"http://127.0.0.1:{port}"
 
 
 def http_login(base: str, phone: str, page: str) -> tuple[str, str]:

@@ -14,10 +14,8 @@ import contextlib
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +27,8 @@ from flask_migrate import upgrade
 from app import create_app
 from app.config import ConfigError, load_config
 from app.extensions import db
+from bench.load_app import BenchError
+from bench.load_bench import serving
 from tests.conftest import make_app
 from tests.redisserver import _free_port
 
@@ -73,26 +73,11 @@ def gunicorn_command(port: int, *options: str) -> list[str]:
 @contextlib.contextmanager
 def gunicorn(env: dict[str, str], port: int, log: Path, *options: str):
     """gunicorn until /healthz answers; on leaving, stopped (SIGTERM) and its log whole."""
-    with log.open("w") as sink:
-        child = subprocess.Popen(gunicorn_command(port, *options), cwd=ROOT, env=env,  # noqa: S603
-                                 stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                        break
-                if child.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("gunicorn did not start:\n" + log.read_text()[-3000:])
-                time.sleep(0.2)
+    try:
+        with serving(gunicorn_command(port, *options), env=env, port=port, log=log) as child:
             yield child
-        finally:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+    except BenchError as exc:
+        pytest.fail(str(exc))
 
 
 def failed_logins(port: int) -> list[int]:
