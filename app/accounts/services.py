@@ -4,7 +4,6 @@ personal API tokens."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +24,7 @@ from app.accounts.passwords import (
     verify_password,
 )
 from app.accounts.phone import InvalidPhone, normalize_login, normalize_phone
+from app.accounts.tokens import token_digest
 from app.audit.services import audit_reason, audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid
@@ -421,7 +421,7 @@ def api_token_create(*, user: User, name: str, ttl: timedelta | None = None) -> 
     token = secrets.token_urlsafe(32)
     days = current_app.config.get("API_TOKEN_TTL_DAYS", API_TOKEN_TTL_DAYS)
     row = ApiToken(user_id=user.id, name=(name or "api")[:100],
-                   token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                   token_hash=token_digest(token),
                    expires_at=utcnow() + (ttl if ttl is not None else timedelta(days=days)))
     db.session.add(row)
     db.session.flush()
@@ -437,7 +437,7 @@ def api_token_user(token: str | None) -> User | None:
         return None
     row = db.session.execute(
         select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest())).first()
+        .where(ApiToken.token_hash == token_digest(token))).first()
     if row is None:
         return None
     api_token, user = row
