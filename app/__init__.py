@@ -143,7 +143,7 @@ def _init_extensions(app: Flask) -> None:
         referrer_policy="same-origin",
     )
 
-    from app.notifications.views import load_user_with_unread
+    from app.accounts.loader import load_user_with_unread
 
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
@@ -160,8 +160,8 @@ def _init_extensions(app: Flask) -> None:
     def _template_helpers():
         from flask_babel import get_locale
 
-        from app.accounts.phone import display_phone
         from app.accounts.services import password_rule
+        from app.phone import display_phone
 
         return {"get_locale": get_locale, "display_phone": display_phone,
                 "password_rule": password_rule}
@@ -219,8 +219,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.care.views import bp as care_bp
     from app.connections.views import bp as connections_bp
     from app.core import bp as core_bp
-    from app.groups.views import bp as groups_bp
     from app.invites.views import bp as invites_bp
+    from app.membership.views import bp as groups_bp
     from app.notifications.views import bp as notifications_bp
     from app.notifications.views import notification_context
     from app.staff.views import bp as staff_bp

@@ -7,7 +7,7 @@ from flask import Flask
 
 from app.errors import DomainError
 from app.extensions import db
-from app.notifications.cli import notifications_cli
+from app.outbox.cli import notifications_cli
 
 
 def register_cli(app: Flask) -> None:

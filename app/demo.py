@@ -12,22 +12,22 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from app.accounts.models import GENDER_FEMALE, GENDER_MALE, User
 from app.accounts.passwords import hash_password
-from app.accounts.phone import display_phone, normalize_phone
 from app.audit.services import audit_record
-from app.billing.models import Subscription
 from app.billing.services import codes_issue
 from app.connections.control import connection_restore, connection_revoke
-from app.connections.models import PERMISSION_CODES, Connection, ConnectionPermission
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
+from app.invites.links import accept_url
 from app.invites.services import invite_create
-from app.invites.tokens import accept_url
-from app.notifications.models import InviteNotification
-from app.reports.models import PatientReport
+from app.models.accounts import GENDER_FEMALE, GENDER_MALE, User
+from app.models.billing import Subscription
+from app.models.connections import PERMISSION_CODES, Connection, ConnectionPermission
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.models.reports import PatientReport
+from app.phone import display_phone, normalize_phone
 
 PASSWORD = "giadinh2026"  # noqa: S105 - the demo's published password, printed on load
 

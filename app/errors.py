@@ -56,6 +56,11 @@ class Invalid(DomainError):
     code = "invalid"
 
 
+def invalid_fields(fields: dict[str, list[str]]) -> Invalid:
+    """A request whose fields are missing or malformed, each with its own message."""
+    return Invalid(_("Some fields are missing or not right."), code="invalid", fields=fields)
+
+
 def wait_phrase(seconds: float) -> str:
     """How long to wait, in the user's language: seconds under a minute, then minutes
     under an hour, then hours, always rounded up (never "come back" before it is time)."""

@@ -88,7 +88,7 @@ def login_key() -> str:
 
     Keyed like the lookup itself: a phone counts once however it is written.
     """
-    from app.accounts.phone import normalize_login
+    from app.phone import normalize_login
 
     return "login:" + normalize_login(request.form.get("login"))
 
@@ -112,7 +112,7 @@ def phone_key() -> str:
     the API has found the bearer token's user); one key however the number is written."""
     from flask_login import current_user
 
-    from app.accounts.phone import normalize_login
+    from app.phone import normalize_login
 
     raw = request.form.get("phone")
     if raw is None and request.is_json:
@@ -142,7 +142,7 @@ def forget_login_failures(*logins: str | None) -> None:
     reset lets an owner locked out by someone else's guessing back in (ID-002, F6)."""
     from limits import parse_many
 
-    from app.accounts.phone import normalize_login
+    from app.phone import normalize_login
 
     for login in filter(None, logins):
         for item in parse_many(login_limit()):

@@ -8,10 +8,10 @@ import re
 from flask import flash, make_response, render_template, request
 from flask_login import current_user
 
-from app.accounts.models import User
 from app.errors import DomainError
 from app.extensions import db
 from app.htmx import see_other, wants_fragment
+from app.models.accounts import User
 
 # A backslash or a control character lets a path leave the site: browsers read /\host and
 # /<tab>/host as //host, and werkzeug drops tabs and refuses newlines in Location (a 500).

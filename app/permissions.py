@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from app.accounts.models import User
-from app.groups.models import FamilyGroup
+from app.models.accounts import User
+from app.models.groups import FamilyGroup
 
 
 def is_group_admin(user: User, group: FamilyGroup) -> bool:

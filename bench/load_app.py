@@ -68,7 +68,7 @@ def csrf_of(html: str) -> str:
 
 def api_token(app: Flask, user_id: int) -> str:
     """A personal API token for the user, made by the app's service."""
-    from app.accounts.models import User
+    from app.models.accounts import User
     from app.accounts.services import api_token_create
     from app.extensions import db
 
@@ -215,7 +215,7 @@ def invitee_sessions(app: Flask, invites: Iterable[PoolInvite]) -> list[tuple[st
     from flask import g, session
     from flask_wtf.csrf import generate_csrf
 
-    from app.accounts.models import User
+    from app.models.accounts import User
     from app.accounts.views import start_session
     from app.extensions import db
 

@@ -109,7 +109,7 @@ def staff_client(app: Flask) -> FlaskClient:
     from app.extensions import db
 
     with app.app_context():
-        from app.accounts.models import User
+        from app.models.accounts import User
 
         staff = db.session.scalar(db.select(User).where(User.phone == STAFF_PHONE))
         if staff is None or not staff.is_staff:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
-from app.accounts.models import User
 from app.accounts.passwords import hash_password
-from app.billing.models import Subscription
-from app.connections.models import PERMISSION_CODES, Connection, ConnectionPermission
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
+from app.models.accounts import User
+from app.models.billing import Subscription
+from app.models.connections import PERMISSION_CODES, Connection, ConnectionPermission
+from app.models.groups import FamilyGroup, FamilyGroupMember
 
 PASSWORD = "matkhau-2026"
 _phones = itertools.count(1)

@@ -12,17 +12,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from app.accounts.models import User
-from app.audit.models import AuditEvent
-from app.billing.models import ActivationCode, Subscription
-from app.connections.models import PERMISSION_CODES, Connection, ConnectionPermission
 from app.db import utcnow
 from app.errors import DomainError
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
 from app.invites.services import IssuedInvite, invite_accept, invite_create
-from app.notifications.models import InviteNotification
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.billing import ActivationCode, Subscription
+from app.models.connections import PERMISSION_CODES, Connection, ConnectionPermission
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
 from tests.factories import make_group, make_subscription, make_user
 
 COUNTED = {

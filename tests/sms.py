@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from app.extensions import db
-from app.notifications.delivery import deliver_due
+from app.outbox.delivery import deliver_due
 
 CODE_RE = re.compile(r"\b([0-9]{6})\b")
 

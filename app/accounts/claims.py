@@ -2,7 +2,7 @@
 the first time through a one-time link sent to their phone — never by merely typing the
 number.
 
-The link machinery is the invite links' (SPEC §4, app/invites/tokens.py): 256 random bits,
+The link machinery is the invite links' (SPEC §4, app/tokens.py): 256 random bits,
 only the SHA-256 stored, the token sealed in the outbox row until the SMS has gone out, a
 conditional update so that a link works once, and the token kept out of every log line.
 """
@@ -16,16 +16,16 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, insert, select, update
 
-from app.accounts.models import AccountClaim, User
 from app.accounts.passwords import hash_password
-from app.accounts.phone import InvalidPhone, normalize_phone
 from app.accounts.services import password_check, phone_proved
 from app.audit.services import audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.extensions import db
-from app.invites.tokens import new_token, seal, token_hash
-from app.notifications.models import InviteNotification
+from app.models.accounts import AccountClaim, User
+from app.models.notifications import InviteNotification
+from app.phone import InvalidPhone, normalize_phone
+from app.tokens import new_token, seal, token_hash
 
 CLAIM_TYPE = "ACCOUNT_CLAIM"
 CLAIM_LINK_DAYS = 30

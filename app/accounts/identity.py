@@ -30,7 +30,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.claims import claim_send_new_link
-from app.accounts.models import PhoneCode, User
 from app.accounts.passwords import hash_password
 from app.accounts.services import (
     account_check_registration,
@@ -44,8 +43,9 @@ from app.audit.services import audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, TooSoon, wait_phrase
 from app.extensions import db
-from app.invites.tokens import seal
+from app.models.accounts import PhoneCode, User
 from app.notifications.services import notify_phone
+from app.tokens import seal
 
 CODE_TYPE = "PHONE_CODE"
 _CODE_RE = re.compile(r"[0-9]{6}")

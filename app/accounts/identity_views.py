@@ -26,7 +26,6 @@ from app.accounts.identity import (
     registration_start,
     registration_verify,
 )
-from app.accounts.phone import display_phone
 from app.accounts.services import parse_phone
 from app.accounts.views import (
     _render_form,
@@ -40,6 +39,7 @@ from app.errors import DomainError, Invalid, TooSoon, retry_after_header
 from app.extensions import db, forget_login_failures, limit_code_checks, limit_code_sending
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
+from app.phone import display_phone
 
 SIGNUP_PHONE = "signup_phone"  # the number waiting for its code (not a secret)
 RESET_PHONE = "reset_phone"

@@ -14,7 +14,6 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.models import GENDER_FEMALE, GENDER_MALE, ApiToken, PhoneCode, User
 from app.accounts.passwords import (
     MAX_LENGTH,
     MIN_LENGTH,
@@ -23,16 +22,17 @@ from app.accounts.passwords import (
     password_problem,
     verify_password,
 )
-from app.accounts.phone import InvalidPhone, normalize_login, normalize_phone
-from app.accounts.tokens import token_digest
 from app.audit.services import audit_reason, audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid
 from app.extensions import db
+from app.models.accounts import GENDER_FEMALE, GENDER_MALE, ApiToken, PhoneCode, User
+from app.models.notifications import InviteNotification
 from app.models_base import MAX_ID
-from app.notifications.models import InviteNotification
 from app.notifications.services import notify_in_app
+from app.phone import InvalidPhone, normalize_login, normalize_phone
 from app.text import whole_number
+from app.tokens import token_hash
 
 LOCALES = ("vi", "en")
 
@@ -421,7 +421,7 @@ def api_token_create(*, user: User, name: str, ttl: timedelta | None = None) -> 
     token = secrets.token_urlsafe(32)
     days = current_app.config.get("API_TOKEN_TTL_DAYS", API_TOKEN_TTL_DAYS)
     row = ApiToken(user_id=user.id, name=(name or "api")[:100],
-                   token_hash=token_digest(token),
+                   token_hash=token_hash(token),
                    expires_at=utcnow() + (ttl if ttl is not None else timedelta(days=days)))
     db.session.add(row)
     db.session.flush()
@@ -437,7 +437,7 @@ def api_token_user(token: str | None) -> User | None:
         return None
     row = db.session.execute(
         select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == token_digest(token))).first()
+        .where(ApiToken.token_hash == token_hash(token))).first()
     if row is None:
         return None
     api_token, user = row

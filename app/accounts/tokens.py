@@ -7,18 +7,18 @@ revokes every token of the user there too (issue 15).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
-from app.accounts.models import ApiToken, User
 from app.audit.services import audit_record
 from app.db import utcnow
 from app.errors import NotFound
 from app.extensions import db
+from app.models.accounts import ApiToken, User
+from app.tokens import token_hash
 
 # The settings page lists every live token and those that ended (revoked or expired) in
 # the last ENDED_SHOWN_DAYS, newest first, at most SHOWN_AT_MOST of them.
@@ -51,11 +51,6 @@ def token_state(token: ApiToken, *, now: datetime) -> str:
     if token.expires_at is not None and token.expires_at <= now:
         return EXPIRED
     return LIVE
-
-
-def token_digest(token: str) -> str:
-    """What api_tokens.token_hash holds for a clear token."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def api_tokens_of(*, user: User) -> TokenList:
@@ -109,7 +104,7 @@ def api_token_revoke_current(*, actor: User, token: str, ip: str | None = None) 
     Raises NotFound when it is not a token of the actor.
     """
     row = db.session.scalar(select(ApiToken).where(
-        ApiToken.token_hash == token_digest(token), ApiToken.user_id == actor.id)
+        ApiToken.token_hash == token_hash(token), ApiToken.user_id == actor.id)
         .with_for_update())
     if row is None:
         raise NotFound(_("This API token was not found among yours."), code="not_found")

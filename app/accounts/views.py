@@ -28,7 +28,6 @@ from app.accounts.forms import (
     NewClaimLinkForm,
     PasswordForm,
 )
-from app.accounts.models import User
 from app.accounts.services import (
     account_authenticate,
     account_change_password,
@@ -47,6 +46,7 @@ from app.extensions import (
 )
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
+from app.models.accounts import User
 from app.pages import local_path
 
 bp = Blueprint("accounts", __name__, url_prefix="/account")

@@ -7,11 +7,11 @@ from flask import g, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.accounts.models import User
-from app.accounts.phone import normalize_login
 from app.accounts.services import api_token_user
 from app.errors import DomainError
 from app.extensions import csrf, db, login_manager
+from app.models.accounts import User
+from app.phone import normalize_login
 
 # Routes anyone may call.
 PUBLIC_ENDPOINTS = frozenset({"api.auth_register", "api.auth_register_verify",

@@ -4,15 +4,13 @@ The routes declare their input through app/api/contract.py, which calls these.""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from flask import request
 from flask.json.provider import DefaultJSONProvider
 from flask_babel import gettext as _
 
-from app.errors import Invalid
+from app.errors import Invalid, invalid_fields
 from app.text import whole_number
 
 # A field's allowed types; None in the tuple means null is allowed.
@@ -39,10 +37,6 @@ def _type_ok(value: Any, types: Types) -> bool:
     return any(t is not None and t is not bool and isinstance(value, t) for t in types)
 
 
-def _invalid(fields: dict[str, list[str]]) -> Invalid:
-    return Invalid(_("Some fields are missing or not right."), code="invalid", fields=fields)
-
-
 def json_body(*, required: dict[str, Types] | None = None,
               optional: dict[str, Types] | None = None) -> dict[str, Any]:
     """The request's JSON object, checked: every required key present, no unknown key,
@@ -62,7 +56,7 @@ def json_body(*, required: dict[str, Types] | None = None,
         if key in data and not _type_ok(data[key], types):
             fields[key] = [_("This value has the wrong type.")]
     if fields:
-        raise _invalid(fields)
+        raise invalid_fields(fields)
     return data
 
 
@@ -73,7 +67,7 @@ def int_arg(name: str, *, default: int, low: int, high: int) -> int:
         return default
     value = whole_number(raw)
     if value is None or not low <= value <= high:
-        raise _invalid({name: [_("Use a whole number from %(low)d to %(high)d.",
+        raise invalid_fields({name: [_("Use a whole number from %(low)d to %(high)d.",
                                  low=low, high=high)]})
     return value
 
@@ -82,26 +76,5 @@ def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
     """A query argument that is one of `choices`, or None when absent or empty."""
     raw = request.args.get(name) or None
     if raw is not None and raw not in choices:
-        raise _invalid({name: [_("Use one of: %(choices)s.", choices=", ".join(choices))]})
+        raise invalid_fields({name: [_("Use one of: %(choices)s.", choices=", ".join(choices))]})
     return raw
-
-
-def encode_cursor(last_id: int) -> str:
-    """An opaque keyset cursor: the last id of a page."""
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
-
-
-def cursor_arg(name: str = "cursor") -> int | None:
-    """The id a cursor made by encode_cursor carries, or None when absent."""
-    raw = request.args.get(name) or None
-    if raw is None:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    prefix, _sep, number = text.partition(":")
-    last_id = whole_number(number)
-    if prefix != "id" or last_id is None:
-        raise _invalid({name: [_("This cursor is not valid.")]})
-    return last_id

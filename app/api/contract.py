@@ -25,7 +25,8 @@ from typing import Any
 from flask import request
 from flask_babel import gettext as _
 
-from app.api.body import Types, choice_arg, cursor_arg, int_arg, json_body
+from app.api.body import Types, choice_arg, int_arg, json_body
+from app.cursors import cursor_arg
 from app.errors import Invalid, NotFound
 from app.text import NUL_NOT_ALLOWED, has_nul
 

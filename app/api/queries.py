@@ -8,15 +8,15 @@ from collections import defaultdict
 from flask_babel import gettext as _
 from sqlalchemy import and_, or_, select
 
-from app.accounts.models import User
-from app.audit.models import AuditEvent
-from app.billing.provider import PaymentUnavailable, payment_provider
 from app.db import utcnow
 from app.errors import NotFound
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.groups.queries import GroupView, counts_from_view, slots_summary
-from app.invites.models import ConnectionInvite
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.payments.provider import PaymentUnavailable, payment_provider
 
 Members = list[tuple[FamilyGroupMember, User]]
 
@@ -44,21 +44,6 @@ def members_by_group(group_ids: list[int]) -> dict[int, Members]:
                 .order_by(FamilyGroupMember.joined_at, FamilyGroupMember.id)).tuples():
             found[member.group_id].append((member, user))
     return found
-
-
-def ties_of(user_ids: list[int]) -> dict[int, list[tuple[FamilyGroup, str]]]:
-    """Each user's families with the role held there — patient, caregiver, or admin of
-    an active group — in two queries."""
-    ties: dict[int, list[tuple[FamilyGroup, str]]] = {uid: [] for uid in user_ids}
-    for member, group in db.session.execute(
-            select(FamilyGroupMember, FamilyGroup)
-            .join(FamilyGroup, FamilyGroup.id == FamilyGroupMember.group_id)
-            .where(FamilyGroupMember.user_id.in_(user_ids))).tuples():
-        ties[member.user_id].append((group, member.role))
-    for group in db.session.scalars(select(FamilyGroup).where(
-            FamilyGroup.admin_user_id.in_(user_ids), FamilyGroup.status == "active")):
-        ties[group.admin_user_id].append((group, "admin"))
-    return ties
 
 
 def view_slots(view: GroupView) -> dict | None:

@@ -13,7 +13,6 @@ from app.accounts.identity import (
     registration_start,
     registration_verify,
 )
-from app.accounts.models import GENDER_FEMALE, GENDER_MALE, User
 from app.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from app.accounts.services import (
     LOCALES,
@@ -24,9 +23,7 @@ from app.accounts.services import (
 from app.api import bp, error_response
 from app.api.auth import actor, json_login_key
 from app.api.contract import Body, Field, operation, text
-from app.api.queries import ties_of
 from app.api.serializers import subscription_json, user_json
-from app.billing.provider import SubscriptionInfo
 from app.billing.services import subscription_of, subscription_redeem
 from app.errors import DomainError, Forbidden, Invalid
 from app.extensions import (
@@ -38,6 +35,9 @@ from app.extensions import (
     limiter,
     login_limit,
 )
+from app.groups.queries import ties_of
+from app.models.accounts import GENDER_FEMALE, GENDER_MALE, User
+from app.payments.provider import SubscriptionInfo
 
 GENDERS = {"male": GENDER_MALE, "female": GENDER_FEMALE, None: None}
 PHONE = text(description="A Vietnamese mobile number, however typed (0912 345 678, "

@@ -9,7 +9,6 @@ from __future__ import annotations
 from flask import jsonify, request
 from sqlalchemy import select
 
-from app.accounts.models import User
 from app.api import bp
 from app.api.auth import actor
 from app.api.contract import Body, Field, operation, text
@@ -21,13 +20,14 @@ from app.connections.control import (
     permissions_set,
     relationship_set,
 )
-from app.connections.models import PERMISSION_CODES, Relationship
 from app.connections.queries import (
     connection_for_history,
     connection_history,
     current_connections,
 )
 from app.extensions import db
+from app.models.accounts import User
+from app.models.connections import PERMISSION_CODES, Relationship
 
 # Actions without input accept no body, or an empty JSON object.
 NO_BODY = Body(empty=True)

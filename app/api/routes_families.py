@@ -6,10 +6,8 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_babel import gettext as _
 
-from app.accounts.models import User
 from app.api import bp
 from app.api.auth import actor
-from app.api.body import encode_cursor
 from app.api.contract import (
     Body,
     ChoiceArg,
@@ -30,18 +28,20 @@ from app.api.routes_connections import NO_BODY, REASON_BODY, controlled_json
 from app.api.serializers import audit_json, connection_json, family_json, invite_json
 from app.connections.control import caregiver_restore, caregiver_revoke
 from app.connections.queries import current_connections
+from app.cursors import encode_cursor
 from app.errors import Forbidden
 from app.extensions import db
-from app.groups.membership import group_dissolve
-from app.groups.models import ROLES, FamilyGroup
 from app.groups.services import (
     group_create,
     group_for_viewer,
     group_rename,
     group_staff_look,
 )
-from app.invites.models import INVITE_STATUSES
 from app.invites.services import invite_create
+from app.membership.services import group_dissolve
+from app.models.accounts import User
+from app.models.groups import ROLES, FamilyGroup
+from app.models.invites import INVITE_STATUSES
 from app.permissions import can_manage_invites
 from app.staff.queries import QUERY_MAX, clean_query, groups_search
 from app.staff.services import staff_searched

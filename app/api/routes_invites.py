@@ -14,9 +14,7 @@ from app.api.routes_connections import NO_BODY, RELATIONSHIP
 from app.api.serializers import connection_json, family_json, invite_json
 from app.errors import NotFound
 from app.extensions import db, limit_link_guesses
-from app.groups.models import FamilyGroup
 from app.groups.queries import group_view
-from app.invites.models import ConnectionInvite
 from app.invites.services import (
     invite_accept,
     invite_by_token,
@@ -27,6 +25,8 @@ from app.invites.services import (
     invite_resend,
     invites_pending_for,
 )
+from app.models.groups import FamilyGroup
+from app.models.invites import ConnectionInvite
 
 # What accepting can meet (invite_accept).
 ACCEPT_REFUSALS = {403: ("phone_mismatch", "phone_unverified", "subscription_inactive"),

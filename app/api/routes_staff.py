@@ -13,12 +13,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.accounts.models import User
 from app.accounts.services import account_reactivate, account_suspend
 from app.api import bp
 from app.api.auth import actor
 from app.api.contract import Body, TextArg, integer, operation, text
-from app.api.queries import ties_of
 from app.api.serializers import (
     connection_json,
     flag_json,
@@ -32,9 +30,11 @@ from app.api.serializers import (
     user_json,
 )
 from app.billing.services import MAX_CODES_PER_RUN
-from app.connections.models import Connection, ConnectionPermission
 from app.errors import Invalid, NotFound
 from app.extensions import db
+from app.groups.queries import ties_of
+from app.models.accounts import User
+from app.models.connections import Connection, ConnectionPermission
 from app.staff.queries import QUERY_MAX, clean_query, user_file, user_search
 from app.staff.services import (
     codes_issue_reasoned,

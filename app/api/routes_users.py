@@ -9,19 +9,20 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from app.accounts.models import User
 from app.api import bp
 from app.api.auth import actor
 from app.api.contract import Body, ChoiceArg, operation, text
-from app.api.queries import group_visible, members_by_group, ties_of
+from app.api.queries import group_visible, members_by_group
 from app.api.routes_connections import RELATIONSHIP
 from app.api.routes_families import INVITE_REFUSALS
 from app.api.serializers import family_json, invite_json, membership_json, user_json
 from app.errors import Forbidden, Invalid, NotFound
 from app.extensions import db
-from app.groups.membership import group_self_add, member_leave, member_remove
-from app.groups.models import ROLES, FamilyGroup, FamilyGroupMember
+from app.groups.queries import ties_of
 from app.invites.services import invite_create
+from app.membership.services import group_self_add, member_leave, member_remove
+from app.models.accounts import User
+from app.models.groups import ROLES, FamilyGroup, FamilyGroupMember
 from app.staff.services import staff_user_viewed
 
 

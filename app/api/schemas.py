@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from app.accounts.services import LOCALES
-from app.connections.models import PERMISSION_CODES
-from app.groups.models import ROLES
-from app.invites.models import INVITE_STATUSES
-from app.notifications.models import STATUSES as OUTBOX_STATUSES
+from app.models.connections import PERMISSION_CODES
+from app.models.groups import ROLES
+from app.models.invites import INVITE_STATUSES
+from app.models.notifications import STATUSES as OUTBOX_STATUSES
 
 Schema = dict[str, Any]
 

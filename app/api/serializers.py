@@ -10,18 +10,18 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from app.accounts.models import User
-from app.audit.models import AuditEvent
-from app.billing.provider import SubscriptionInfo
-from app.connections.models import PERMISSION_CODES, Connection
 from app.connections.queries import enabled_codes, private_details
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
+from app.invites.links import accept_url
 from app.invites.services import invite_status
-from app.invites.tokens import accept_url
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.connections import PERMISSION_CODES, Connection
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.models.reports import PatientReport
 from app.notifications.messages import render_message
-from app.notifications.models import InviteNotification
-from app.reports.models import PatientReport
+from app.payments.provider import SubscriptionInfo
 
 # Payload keys that never leave the server (the sealed invite token, SPEC §4).
 HIDDEN_PAYLOAD_KEYS = frozenset({"sealed_token"})
@@ -197,7 +197,7 @@ def reviewed_json(item: Any) -> dict[str, Any]:
 
 
 def review_json(review: Any) -> dict[str, Any]:
-    """A staff review of a flagged item (app.staff.models.StaffReview)."""
+    """A staff review of a flagged item (app.models.staff.StaffReview)."""
     return {"id": review.id, "signal": review.signal, "key": review.subject_key,
             "level": review.level, "note": review.note, "reviewedBy": review.reviewed_by,
             "createdAt": iso(review.created_at)}

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from app.audit.models import AuditEvent
 from app.errors import Invalid
 from app.extensions import db
+from app.models.audit import AuditEvent
 
 REASON_MAX = 500
 

@@ -11,13 +11,13 @@ from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.models import User
 from app.audit.services import audit_record
-from app.billing.models import ActivationCode, Subscription
-from app.billing.provider import SubscriptionInfo, payment_provider
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
+from app.models.accounts import User
+from app.models.billing import ActivationCode, Subscription
+from app.payments.provider import SubscriptionInfo, payment_provider
 
 # Crockford's base32 without look-alikes (no I, L, O, U): codes are read out and typed.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -9,13 +9,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app.billing.forms import RedeemForm
-from app.billing.provider import PaymentUnavailable
 from app.billing.services import subscription_of, subscription_redeem
 from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
 from app.forms import copy_errors
 from app.groups.queries import active_group_of_admin
 from app.htmx import see_other, wants_fragment
+from app.payments.provider import PaymentUnavailable
 
 bp = Blueprint("billing", __name__, url_prefix="/plan")
 

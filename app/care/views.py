@@ -12,7 +12,6 @@ from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app.accounts.models import User
 from app.care.forms import RelationshipForm
 from app.connections.control import (
     CAREGIVER,
@@ -32,6 +31,7 @@ from app.errors import DomainError, Forbidden, Invalid
 from app.extensions import db
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
+from app.models.accounts import User
 from app.pages import acting_user
 from app.reports.services import patient_report_open, patient_reports
 

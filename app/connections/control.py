@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.accounts.models import User
 from app.audit.services import audit_record
-from app.connections.models import PERMISSION_CODES, Connection
 from app.connections.queries import current_connections, permission_names_all_languages
 from app.connections.services import inverse_table, relationship_check, relationship_inverse
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.groups.services import not_admin
+from app.models.accounts import User
+from app.models.connections import PERMISSION_CODES, Connection
+from app.models.groups import FamilyGroup, FamilyGroupMember
 from app.notifications.services import notify_in_app
 
 REASON_MAX = 500

@@ -8,7 +8,6 @@ from flask import flash, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from app.accounts.models import User
 from app.connections.control import (
     Controlled,
     caregiver_check,
@@ -34,6 +33,7 @@ from app.forms import copy_errors
 from app.groups.queries import GroupView
 from app.groups.services import group_for_viewer
 from app.htmx import see_other, wants_fragment
+from app.models.accounts import User
 from app.pages import acting_user, refused, run_service
 
 # --- silent disconnect and restore, per connection ------------------------------------

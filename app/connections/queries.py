@@ -21,12 +21,12 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import aliased, contains_eager, joinedload
 
-from app.accounts.models import User
-from app.audit.models import AuditEvent
-from app.connections.models import Connection, PermissionType, Relationship
 from app.errors import NotFound
 from app.extensions import db
-from app.groups.models import ROLE_PATIENT, FamilyGroup, FamilyGroupMember
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.connections import Connection, PermissionType, Relationship
+from app.models.groups import ROLE_PATIENT, FamilyGroup, FamilyGroupMember
 
 EMERGENCY = "emergency_alert"
 HEALTH = "health_overview"

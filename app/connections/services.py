@@ -8,20 +8,20 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, select, tuple_, update
 from sqlalchemy.orm import selectinload
 
-from app.accounts.models import User
-from app.audit.models import AuditEvent
 from app.audit.services import audit_record
-from app.connections.models import (
+from app.db import utcnow
+from app.errors import Invalid
+from app.extensions import db
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.connections import (
     PERMISSION_CODES,
     Connection,
     ConnectionPermission,
     Relationship,
     RelationshipInverse,
 )
-from app.db import utcnow
-from app.errors import Invalid
-from app.extensions import db
-from app.groups.models import ROLE_PATIENT, FamilyGroup, FamilyGroupMember
+from app.models.groups import ROLE_PATIENT, FamilyGroup, FamilyGroupMember
 
 
 def relationship_check(code: str | None) -> str | None:

@@ -22,14 +22,12 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from app.accounts.models import User
 from app.connections.control import (
     Controlled,
     connection_controlled,
     permissions_set,
 )
 from app.connections.forms import BACKS, ToggleForm
-from app.connections.models import PERMISSION_CODES, Connection
 from app.connections.queries import (
     EMERGENCY,
     PatientBlock,
@@ -45,10 +43,12 @@ from app.connections.queries import (
 )
 from app.errors import DomainError
 from app.extensions import db
-from app.groups.models import FamilyGroup
 from app.groups.queries import GroupView
 from app.groups.services import role_label
 from app.htmx import see_other, wants_fragment
+from app.models.accounts import User
+from app.models.connections import PERMISSION_CODES, Connection
+from app.models.groups import FamilyGroup
 from app.pages import acting_user, refused
 
 bp = Blueprint("connections", __name__)

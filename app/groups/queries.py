@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from app.accounts.models import User
-from app.billing.provider import SubscriptionInfo
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import ROLES, FamilyGroup, FamilyGroupMember
-from app.invites.models import INVITE_ADD_PATIENT, ConnectionInvite
+from app.models.accounts import User
+from app.models.groups import ROLES, FamilyGroup, FamilyGroupMember
+from app.models.invites import INVITE_ADD_PATIENT, ConnectionInvite
+from app.payments.provider import SubscriptionInfo
 
 
 @dataclass
@@ -118,3 +118,18 @@ def memberships_of(user_id: int) -> list[tuple[FamilyGroupMember, FamilyGroup]]:
         .join(FamilyGroup, FamilyGroup.id == FamilyGroupMember.group_id)
         .where(FamilyGroupMember.user_id == user_id)
         .order_by(FamilyGroupMember.role)).tuples())
+
+
+def ties_of(user_ids: list[int]) -> dict[int, list[tuple[FamilyGroup, str]]]:
+    """Each user's families with the role held there — patient, caregiver, or admin of
+    an active group — in two queries."""
+    ties: dict[int, list[tuple[FamilyGroup, str]]] = {uid: [] for uid in user_ids}
+    for member, group in db.session.execute(
+            select(FamilyGroupMember, FamilyGroup)
+            .join(FamilyGroup, FamilyGroup.id == FamilyGroupMember.group_id)
+            .where(FamilyGroupMember.user_id.in_(user_ids))).tuples():
+        ties[member.user_id].append((group, member.role))
+    for group in db.session.scalars(select(FamilyGroup).where(
+            FamilyGroup.admin_user_id.in_(user_ids), FamilyGroup.status == "active")):
+        ties[group.admin_user_id].append((group, "admin"))
+    return ties

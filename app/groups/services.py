@@ -7,14 +7,14 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.models import User
 from app.audit.services import audit_record
-from app.billing.provider import SubscriptionInfo, payment_provider
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
-from app.groups.models import ROLES, FamilyGroup, FamilyGroupMember
 from app.groups.queries import group_with_members, slot_counts
+from app.models.accounts import User
+from app.models.groups import ROLES, FamilyGroup, FamilyGroupMember
+from app.payments.provider import SubscriptionInfo, payment_provider
 from app.permissions import can_view_group
 
 NAME_MAX = 100

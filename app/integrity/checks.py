@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Select, insert
 
-from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.extensions import db
+from app.models.audit import AuditEvent
 
 BATCH = 500  # violations repaired per round: memory stays flat however many there are
 STREAM = 1000  # rows fetched at a time while a find() streams

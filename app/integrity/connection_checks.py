@@ -13,19 +13,19 @@ from typing import Any
 from sqlalchemy import and_, case, delete, exists, func, not_, or_, select, update
 from sqlalchemy.orm import aliased
 
-from app.accounts.models import User
-from app.connections.models import (
+from app.connections.services import connection_put, pair_connections
+from app.db import utcnow
+from app.extensions import db
+from app.integrity.checks import RepairableCheck, Violation, ids_of
+from app.models.accounts import User
+from app.models.connections import (
     PERMISSION_CODES,
     Connection,
     ConnectionPermission,
     PermissionType,
     RelationshipInverse,
 )
-from app.connections.services import connection_put, pair_connections
-from app.db import utcnow
-from app.extensions import db
-from app.groups.models import ROLE_CAREGIVER, ROLE_PATIENT, FamilyGroup, FamilyGroupMember
-from app.integrity.checks import RepairableCheck, Violation, ids_of
+from app.models.groups import ROLE_CAREGIVER, ROLE_PATIENT, FamilyGroup, FamilyGroupMember
 
 TABLE = Connection.__tablename__
 LINKED = Connection.linked_user_id.is_not(None)

@@ -24,13 +24,13 @@ from sqlalchemy import (
     update,
 )
 
-from app.billing.models import Subscription
 from app.connections.services import connections_revoke_for_group
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import ROLE_CAREGIVER, ROLE_PATIENT, FamilyGroup, FamilyGroupMember
 from app.integrity.checks import Check, RepairableCheck, Violation, ids_of
-from app.invites.models import INVITE_ADD_PATIENT, ConnectionInvite
+from app.models.billing import Subscription
+from app.models.groups import ROLE_CAREGIVER, ROLE_PATIENT, FamilyGroup, FamilyGroupMember
+from app.models.invites import INVITE_ADD_PATIENT, ConnectionInvite
 from app.notifications.services import cancel_invite_messages, notify_payment_sync
 
 INVITES = ConnectionInvite.__tablename__

@@ -13,11 +13,10 @@ from app.accounts.services import parse_phone
 from app.errors import DomainError, Invalid, NotFound, retry_after_header
 from app.extensions import db
 from app.forms import copy_errors
-from app.groups.models import ROLES, FamilyGroup
 from app.groups.services import role_label
 from app.htmx import see_other, wants_fragment
 from app.invites.forms import InviteForm
-from app.invites.models import ConnectionInvite
+from app.invites.links import accept_url
 from app.invites.services import (
     IssuedInvite,
     invite_cancel,
@@ -25,8 +24,9 @@ from app.invites.services import (
     invite_for_admin,
     invite_resend,
 )
-from app.invites.tokens import accept_url
 from app.invites.views import _group_url, bp
+from app.models.groups import ROLES, FamilyGroup
+from app.models.invites import ConnectionInvite
 
 
 def _admin_group(group_id: int) -> FamilyGroup:

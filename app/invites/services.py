@@ -15,15 +15,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.identity import require_proved_phone
-from app.accounts.models import User
 from app.accounts.services import parse_phone, phone_proved
 from app.audit.services import audit_record
 from app.connections.services import relationship_check
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooSoon, wait_phrase
 from app.extensions import db
-from app.groups.membership import JoinResult, member_join
-from app.groups.models import FamilyGroup
 from app.groups.services import (
     admin_grant_check,
     free_slot_check,
@@ -34,9 +31,12 @@ from app.groups.services import (
     role_check,
     single_group_check,
 )
-from app.invites.models import INVITE_ADD_CAREGIVER, INVITE_ADD_PATIENT, ConnectionInvite
-from app.invites.tokens import new_token, seal, token_hash
+from app.membership.services import JoinResult, member_join
+from app.models.accounts import User
+from app.models.groups import FamilyGroup
+from app.models.invites import INVITE_ADD_CAREGIVER, INVITE_ADD_PATIENT, ConnectionInvite
 from app.notifications.services import cancel_invite_messages, notify_phone, notify_user
+from app.tokens import new_token, seal, token_hash
 
 
 @dataclass

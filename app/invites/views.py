@@ -17,8 +17,6 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.accounts.forms import LoginForm
-from app.accounts.models import User
-from app.accounts.phone import display_phone
 from app.accounts.services import (
     account_register,
 )
@@ -36,11 +34,9 @@ from app.extensions import (
     login_limit,
 )
 from app.forms import copy_errors
-from app.groups.models import FamilyGroup
 from app.groups.services import role_label
 from app.htmx import see_other, wants_fragment
 from app.invites.forms import AnswerForm, InviteSignupForm
-from app.invites.models import ConnectionInvite
 from app.invites.services import (
     invite_accept,
     invite_by_token,
@@ -49,11 +45,15 @@ from app.invites.services import (
     invite_status,
     invites_pending_for,
 )
-from app.invites.tokens import seal, unseal
+from app.models.accounts import User
+from app.models.groups import FamilyGroup
+from app.models.invites import ConnectionInvite
+from app.phone import display_phone
+from app.tokens import seal, unseal
 
 bp = Blueprint("invites", __name__)
 
-# The link opened in this session, sealed (app/invites/tokens.py): the signed cookie is
+# The link opened in this session, sealed (app/tokens.py): the signed cookie is
 # readable by whoever holds it, and must not give the token away (F10).
 SESSION_KEY = "invite_link"
 # Pages that carry a link token (in their URL, the session or a hidden field).

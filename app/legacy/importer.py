@@ -24,19 +24,9 @@ from sqlalchemy import bindparam, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.claims import claim_rows
-from app.accounts.models import AccountClaim, User
-from app.audit.models import AuditEvent
-from app.billing.models import Subscription
-from app.connections.models import (
-    PERMISSION_CODES,
-    Connection,
-    ConnectionPermission,
-    Relationship,
-)
 from app.connections.services import inverse_table, relationship_inverse
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import ROLE_CAREGIVER, ROLE_PATIENT, FamilyGroup, FamilyGroupMember
 from app.legacy.bulk import chunked_rows, chunked_scalars, chunks, insert_returning, insert_rows
 from app.legacy.records import (
     BadRecord,
@@ -46,7 +36,17 @@ from app.legacy.records import (
     check_record,
     read_records,
 )
-from app.notifications.models import InviteNotification
+from app.models.accounts import AccountClaim, User
+from app.models.audit import AuditEvent
+from app.models.billing import Subscription
+from app.models.connections import (
+    PERMISSION_CODES,
+    Connection,
+    ConnectionPermission,
+    Relationship,
+)
+from app.models.groups import ROLE_CAREGIVER, ROLE_PATIENT, FamilyGroup, FamilyGroupMember
+from app.models.notifications import InviteNotification
 
 IMPORT_PLAN_DAYS = 365
 DEFAULT_BATCH = 1000

@@ -16,8 +16,8 @@ from typing import IO, Any
 
 import ijson
 
-from app.accounts.models import GENDER_FEMALE, GENDER_MALE
-from app.accounts.phone import InvalidPhone, normalize_phone
+from app.models.accounts import GENDER_FEMALE, GENDER_MALE
+from app.phone import InvalidPhone, normalize_phone
 from app.text import has_nul
 
 NAME_MAX = 100  # users.name and family_groups.name

@@ -14,7 +14,7 @@ from flask import current_app
 from flask_babel import force_locale, format_datetime, get_locale
 from flask_babel import gettext as _
 
-from app.accounts.phone import display_phone
+from app.phone import display_phone
 
 LANGUAGES = ("vi", "en")
 DEFAULT_LOCALE = "vi"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ScalarSelect, func, select
 
 from app.extensions import db
-from app.notifications.models import InviteNotification
+from app.models.notifications import InviteNotification
 
 N = InviteNotification
 PAGE_SIZE = 50

@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import update
 
-from app.accounts.models import User
 from app.db import utcnow
 from app.extensions import db
-from app.notifications.models import InviteNotification
+from app.models.accounts import User
+from app.models.notifications import InviteNotification
 
 
 def notify_user(*, user: User, notification_type: str, payload: dict[str, Any],

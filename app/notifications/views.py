@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,15 +12,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.accounts.models import User
-from app.accounts.services import user_from_session_id
 from app.errors import Invalid
 from app.extensions import db
 from app.htmx import see_other
+from app.models.notifications import InviteNotification
 from app.models_base import MAX_ID
 from app.notifications.messages import render_message
-from app.notifications.models import InviteNotification
-from app.notifications.queries import in_app_for_user, unread_count, unread_count_of
+from app.notifications.queries import in_app_for_user, unread_count
 from app.notifications.services import notifications_mark_read
 from app.text import whole_number
 
@@ -45,22 +42,6 @@ class Item:
         subject, text = render_message(row, locale)
         return cls(id=row.id, subject=subject, text=text, created_at=row.created_at,
                    unread=row.status == "sent")
-
-
-@functools.cache
-def _unread_column():
-    return unread_count_of(User.id)  # one object, so the user's statement is built once
-
-
-def load_user_with_unread(session_id: str) -> User | None:
-    """Flask-Login loader: the session's user and, in the same statement, their unread
-    count for the header (kept for this request only, see notification_context)."""
-    found = user_from_session_id(session_id, _unread_column())
-    if found is None:
-        return None
-    user, (unread,) = found
-    g.unread_notifications = (user.id, unread or 0)
-    return user
 
 
 def notification_context() -> dict[str, Any]:

@@ -15,12 +15,12 @@ from flask_babel import gettext as _
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.models import User
-from app.connections.models import Connection
 from app.connections.queries import HEALTH, current_connections, enabled_codes
 from app.errors import Forbidden, NotFound
 from app.extensions import db
-from app.reports.models import CaregiverReportView, PatientReport
+from app.models.accounts import User
+from app.models.connections import Connection
+from app.models.reports import CaregiverReportView, PatientReport
 
 
 @dataclass

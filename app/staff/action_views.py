@@ -10,13 +10,13 @@ from flask import current_app, flash, render_template, request, url_for
 from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
 
-from app.accounts.models import User
 from app.accounts.services import account_reactivate, account_suspend
 from app.billing.views import plan_name
 from app.errors import Invalid
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
-from app.notifications.models import InviteNotification
+from app.models.accounts import User
+from app.models.notifications import InviteNotification
 from app.pages import refused, run_service
 from app.staff.forms import CodesForm, ReasonForm
 from app.staff.services import codes_issue_reasoned, notification_resend

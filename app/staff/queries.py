@@ -12,18 +12,18 @@ from datetime import datetime, timedelta
 import phonenumbers
 from sqlalchemy import and_, func, or_, select
 
-from app.accounts.models import ApiToken, User
-from app.audit.models import AuditEvent
-from app.billing.provider import PaymentUnavailable, SubscriptionInfo, payment_provider
-from app.connections.models import Connection, ConnectionPermission
 from app.connections.queries import current_connections, matrix_blocks
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.groups.queries import GroupView, counts_from_view, group_view, slots_summary
-from app.invites.models import ConnectionInvite
+from app.groups.queries import GroupView, counts_from_view, group_view, slots_summary, ties_of
+from app.models.accounts import ApiToken, User
+from app.models.audit import AuditEvent
+from app.models.connections import Connection, ConnectionPermission
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
 from app.models_base import MAX_ID
-from app.notifications.models import InviteNotification
+from app.payments.provider import PaymentUnavailable, SubscriptionInfo, payment_provider
 
 USER_RESULTS = 50
 GROUP_PAGE = 25
@@ -227,9 +227,6 @@ class UserFile:
 def user_file(user: User) -> UserFile:
     """A user's groups and roles, connections, invites sent and received, notifications
     and sign-in status."""
-    # Imported here: app.api's routes import this module (the API serves staff too).
-    from app.api.queries import ties_of
-
     ties = ties_of([user.id])[user.id]
     connections = list(db.session.scalars(
         select(Connection).where(Connection.linked_user_id.is_not(None),

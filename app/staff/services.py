@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from app.accounts.models import User
 from app.audit.services import audit_reason, audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
-from app.groups.models import FamilyGroup
-from app.invites.models import ConnectionInvite
-from app.notifications.models import InviteNotification
-from app.staff.models import StaffReview
+from app.models.accounts import User
+from app.models.groups import FamilyGroup
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.models.staff import StaffReview
 
 SEARCH_AUDIT_MAX = 100
 

@@ -23,16 +23,16 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.accounts.models import User
-from app.accounts.phone import display_phone
-from app.audit.models import AuditEvent
 from app.config import DEFAULT_RISK_THRESHOLDS
-from app.connections.models import Connection
 from app.db import UTCDateTime, utcnow
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
-from app.notifications.models import InviteNotification
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.connections import Connection
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.phone import display_phone
 
 EVIDENCE_ROWS = 200
 CONNECTIONS = Connection.__tablename__

@@ -17,10 +17,10 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import func, select, tuple_
 
-from app.accounts.models import User
 from app.errors import NotFound
 from app.extensions import db
-from app.staff.models import StaffReview
+from app.models.accounts import User
+from app.models.staff import StaffReview
 from app.staff.signal_kinds import (  # noqa: F401 - EVIDENCE_ROWS: the evidence page's cap
     EVIDENCE_ROWS,
     SIGNALS,

@@ -26,8 +26,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from app.accounts.models import User
-from app.api.body import cursor_arg, encode_cursor
 from app.billing.views import plan_name
 from app.connections.queries import (
     permission_names,
@@ -35,11 +33,13 @@ from app.connections.queries import (
     private_details,
     relationship_names,
 )
+from app.cursors import cursor_arg, encode_cursor
 from app.db import utcnow
 from app.errors import Invalid
 from app.extensions import db
-from app.groups.models import FamilyGroup
 from app.groups.services import group_staff_look
+from app.models.accounts import User
+from app.models.groups import FamilyGroup
 from app.models_base import MAX_ID
 from app.pages import acting_user
 from app.staff.forms import GroupFilterForm, ReasonForm, SearchForm

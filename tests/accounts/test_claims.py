@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import select, update
 
 from app.accounts.claims import account_claim
-from app.accounts.models import AccountClaim, User
-from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.errors import DomainError
 from app.extensions import db
 from app.logging_filters import RedactLinkTokens
-from app.notifications.delivery import deliver_due
-from app.notifications.models import InviteNotification
+from app.models.accounts import AccountClaim, User
+from app.models.audit import AuditEvent
+from app.models.notifications import InviteNotification
+from app.outbox.delivery import deliver_due
 from tests.conftest import BACKEND, csrf_from
 from tests.legacy.helpers import record, run_import, snapshot, write
 

@@ -20,16 +20,16 @@ from app.accounts.identity import (
     registration_verify,
     require_proved_phone,
 )
-from app.accounts.models import AccountClaim, ApiToken, PhoneCode, User
 from app.accounts.passwords import verify_password
 from app.accounts.services import account_register, api_token_user, staff_create
-from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, TooSoon
 from app.extensions import db
-from app.notifications.delivery import deliver_due
-from app.notifications.models import InviteNotification
+from app.models.accounts import AccountClaim, ApiToken, PhoneCode, User
+from app.models.audit import AuditEvent
+from app.models.notifications import InviteNotification
 from app.notifications.services import notify_user
+from app.outbox.delivery import deliver_due
 from tests.factories import PASSWORD, make_user
 from tests.sms import CODE_RE
 

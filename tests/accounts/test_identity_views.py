@@ -10,11 +10,11 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from app.accounts.models import ApiToken, User
 from app.accounts.passwords import verify_password
 from app.accounts.services import api_token_create
 from app.extensions import db
-from app.notifications.models import InviteNotification
+from app.models.accounts import ApiToken, User
+from app.models.notifications import InviteNotification
 from tests.conftest import csrf_from
 from tests.factories import PASSWORD, make_user, national
 from tests.pages import errors, text
@@ -108,7 +108,7 @@ def test_a_wrong_code_is_counted_and_told_in_the_users_language(app, owner, use_
         "password": NEW_PASSWORD, "csrf_token": csrf_from(text(page))})
     assert bad.status_code == 422
     assert WRONG_CODE_VI in errors(bad)
-    from app.accounts.models import PhoneCode
+    from app.models.accounts import PhoneCode
 
     with app.app_context():
         assert db.session.scalar(select(PhoneCode.attempts)) == 1  # kept past the 422

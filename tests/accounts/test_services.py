@@ -8,7 +8,6 @@ from flask_babel import force_locale
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.models import User
 from app.accounts.passwords import verify_password
 from app.accounts.services import (
     account_authenticate,
@@ -21,9 +20,10 @@ from app.accounts.services import (
     parse_phone,
     staff_create,
 )
-from app.audit.models import AuditEvent
 from app.errors import Conflict, Forbidden, Invalid
 from app.extensions import db
+from app.models.accounts import User
+from app.models.audit import AuditEvent
 from tests.factories import PASSWORD, make_user, national
 
 GOOD_PASSWORD = "hoa-sen-2026"

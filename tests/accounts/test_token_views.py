@@ -11,12 +11,12 @@ import pytest
 from babel.dates import format_datetime
 from sqlalchemy import select
 
-from app.accounts.models import ApiToken
 from app.accounts.services import api_token_create
-from app.accounts.tokens import token_digest
-from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.extensions import db
+from app.models.accounts import ApiToken
+from app.models.audit import AuditEvent
+from app.tokens import token_hash
 from tests.conftest import csrf_from, person_of
 from tests.factories import make_user
 from tests.pages import HX, flashes, text
@@ -39,7 +39,7 @@ class Holder:
 
 
 def hash_of(token: str) -> ApiToken:
-    return db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    return db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
 
 
 USED_AT = datetime(2026, 3, 1, 17, 30, tzinfo=UTC)  # 00:30 on 2 March in Hà Nội

@@ -9,7 +9,6 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import select
 
-from app.accounts.models import ApiToken
 from app.accounts.services import (
     account_change_password,
     account_logout,
@@ -22,12 +21,13 @@ from app.accounts.tokens import (
     api_token_revoke,
     api_token_revoke_current,
     api_tokens_of,
-    token_digest,
 )
-from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.errors import NotFound
 from app.extensions import db
+from app.models.accounts import ApiToken
+from app.models.audit import AuditEvent
+from app.tokens import token_hash
 from tests.factories import PASSWORD, make_user
 
 
@@ -38,7 +38,7 @@ def ctx(app_ctx):
 
 
 def row_of(token: str) -> ApiToken:
-    return db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    return db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
 
 
 def events(action: str) -> list[AuditEvent]:

@@ -8,11 +8,11 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import func, select
 
-from app.accounts.models import User
 from app.accounts.passwords import verify_password
 from app.accounts.services import account_suspend
-from app.audit.models import AuditEvent
 from app.extensions import db
+from app.models.accounts import User
+from app.models.audit import AuditEvent
 from tests.conftest import csrf_from, make_app
 from tests.factories import PASSWORD, make_user, national
 from tests.pages import errors, text

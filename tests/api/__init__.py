@@ -11,13 +11,13 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from app.accounts.models import User
 from app.accounts.services import api_token_create
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import FamilyGroup
-from app.invites.models import ConnectionInvite
 from app.invites.services import invite_create
+from app.models.accounts import User
+from app.models.groups import FamilyGroup
+from app.models.invites import ConnectionInvite
 from tests.api.contract import check_answer
 from tests.factories import make_group, make_member, make_subscription, make_user
 

@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from app.billing.models import Subscription
-from app.connections.models import PERMISSION_CODES, Connection
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
+from app.models.billing import Subscription
+from app.models.connections import PERMISSION_CODES, Connection
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
 from tests.api import count, expire_invite, family, invite, person, refused, scalar
 
 INVITEE = "+84987000001"

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from app.accounts.models import ApiToken, User
 from app.accounts.services import api_token_create, api_token_user
-from app.audit.models import AuditEvent
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import FamilyGroup
+from app.models.accounts import ApiToken, User
+from app.models.audit import AuditEvent
+from app.models.groups import FamilyGroup
 from tests.api import Api, count, person, refused, scalar
 from tests.factories import PASSWORD, make_subscription, make_user, national
 from tests.sms import CODE_RE, texted_code, texts_to

@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from app.accounts.models import User
-from app.audit.models import AuditEvent
-from app.connections.models import PERMISSION_CODES
 from app.extensions import db
-from app.groups.models import FamilyGroup
-from app.notifications.models import InviteNotification
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.connections import PERMISSION_CODES
+from app.models.groups import FamilyGroup
+from app.models.notifications import InviteNotification
 from tests.api import Api, count, family, person, refused
 from tests.factories import PASSWORD, make_connection, make_group, make_member, make_user
 from tests.service_helpers import (

@@ -8,13 +8,13 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from app.accounts.models import User
 from app.accounts.services import api_token_create
-from app.audit.models import AuditEvent
-from app.connections.models import Connection, ConnectionPermission
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.connections import Connection, ConnectionPermission
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
 from tests.api import Api, count, family, invite, person, refused, scalar
 from tests.conftest import make_app
 from tests.factories import make_connection, make_group, make_subscription, make_user

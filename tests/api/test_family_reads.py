@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.accounts.models import User
-from app.audit.models import AuditEvent
-from app.connections.models import PERMISSION_CODES, Connection
 from app.extensions import db
-from app.groups.models import FamilyGroup
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.connections import PERMISSION_CODES, Connection
+from app.models.groups import FamilyGroup
 from tests.api import count, expire_invite, family, invite, person, refused
 from tests.factories import make_connection, make_member, make_user
 

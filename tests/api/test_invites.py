@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.invites.models import ConnectionInvite
-from app.notifications.models import InviteNotification
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
 from tests.api import count, family, invite, person, refused, scalar
 from tests.factories import national
 

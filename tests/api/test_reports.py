@@ -9,11 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.accounts.models import User
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import FamilyGroup
-from app.reports.models import CaregiverReportView, PatientReport
+from app.models.accounts import User
+from app.models.groups import FamilyGroup
+from app.models.reports import CaregiverReportView, PatientReport
 from tests.api import count, family, person, refused
 from tests.service_helpers import connection_between, join
 

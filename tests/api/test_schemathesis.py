@@ -24,15 +24,15 @@ from schemathesis.engine import Status, StopReason, events
 from sqlalchemy import select, update
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from app.accounts.models import User
 from app.accounts.services import api_token_create
-from app.connections.models import Connection
 from app.extensions import db, limiter
-from app.groups.models import FamilyGroup
-from app.invites.models import ConnectionInvite
 from app.invites.services import invite_create
-from app.notifications.models import InviteNotification
-from app.reports.models import PatientReport
+from app.models.accounts import User
+from app.models.connections import Connection
+from app.models.groups import FamilyGroup
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.models.reports import PatientReport
 from tests.conftest import make_app
 from tests.factories import (
     make_connection,

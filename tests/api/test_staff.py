@@ -9,14 +9,14 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select, update
 
-from app.accounts.models import User
-from app.audit.models import AuditEvent
-from app.billing.models import ActivationCode
 from app.extensions import db
-from app.groups.models import FamilyGroup
-from app.invites.models import ConnectionInvite
-from app.notifications.models import InviteNotification
-from app.staff.models import StaffReview
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.billing import ActivationCode
+from app.models.groups import FamilyGroup
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.models.staff import StaffReview
 from tests.api import Api, count, family, invite, person, refused
 from tests.factories import make_group, make_user, national
 from tests.service_helpers import connection_between, join, row_counts

@@ -8,10 +8,10 @@ then counted with the count_queries fixture; the counts are printed (pytest -s).
 
 from __future__ import annotations
 
-from app.accounts.models import User
-from app.connections.models import PERMISSION_CODES
 from app.extensions import db
-from app.groups.models import FamilyGroup
+from app.models.accounts import User
+from app.models.connections import PERMISSION_CODES
+from app.models.groups import FamilyGroup
 from tests.api import Api, Person, family, invite, person
 from tests.factories import make_connection, make_member, make_user
 

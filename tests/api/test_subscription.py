@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.billing.models import ActivationCode, Subscription
 from app.billing.services import codes_issue
 from app.extensions import db
+from app.models.billing import ActivationCode, Subscription
 from tests.api import count, person, refused
 
 

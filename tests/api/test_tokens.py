@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.accounts.models import ApiToken, User
 from app.accounts.services import api_token_create
-from app.audit.models import AuditEvent
 from app.extensions import db
+from app.models.accounts import ApiToken, User
+from app.models.audit import AuditEvent
 from tests.api import Api, count, person, refused
 from tests.factories import PASSWORD
 

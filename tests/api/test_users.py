@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.accounts.models import User
-from app.connections.models import Connection
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
+from app.models.accounts import User
+from app.models.connections import Connection
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
 from tests.api import count, family, invite, person, refused
 from tests.factories import make_connection
 

@@ -10,17 +10,17 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import func, select, update
 
-from app.billing.provider import PaymentUnavailable
 from app.db import utcnow
 from app.errors import Forbidden
 from app.extensions import db
-from app.groups.membership import member_remove
-from app.groups.models import FamilyGroupMember
 from app.groups.services import group_create
-from app.invites.models import ConnectionInvite
 from app.invites.services import invite_accept, invite_cancel, invite_create
-from app.notifications.delivery import deliver_due
-from app.notifications.models import InviteNotification
+from app.membership.services import member_remove
+from app.models.groups import FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.outbox.delivery import deliver_due
+from app.payments.provider import PaymentUnavailable
 from tests.conftest import make_app
 from tests.factories import make_user
 from tests.payment_server import PaymentServer, subscription_json

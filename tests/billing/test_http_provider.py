@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.billing.http_provider import HttpProvider, backoff_seconds
-from app.billing.provider import PaymentUnavailable, payment_provider
 from app.config import ConfigError
+from app.payments.http_provider import HttpProvider, backoff_seconds
+from app.payments.provider import PaymentUnavailable, payment_provider
 from tests.conftest import make_app
 from tests.payment_server import PaymentServer, down_url, subscription_json
 
@@ -215,7 +215,7 @@ def test_an_answer_off_contract_fails_closed(server, make_provider, answer):
 def test_failures_are_logged_without_the_token(server, provider, caplog):
     server.fail_next = 10
 
-    with caplog.at_level(logging.WARNING, logger="app.billing.http_provider"), \
+    with caplog.at_level(logging.WARNING, logger="app.payments.http_provider"), \
             pytest.raises(PaymentUnavailable):
         provider.subscription_for(7)
 
@@ -247,7 +247,7 @@ def test_a_forked_process_gets_its_own_client(server, provider, monkeypatch):
     provider.subscription_for(7)
     parents = provider._http()
 
-    monkeypatch.setattr("app.billing.http_provider.os.getpid", lambda: -1)
+    monkeypatch.setattr("app.payments.http_provider.os.getpid", lambda: -1)
     child = provider._http()
     monkeypatch.undo()
 

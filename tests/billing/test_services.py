@@ -10,9 +10,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from app.audit.models import AuditEvent
-from app.billing.models import ActivationCode, Subscription
-from app.billing.provider import LocalProvider, SubscriptionInfo, payment_provider
 from app.billing.services import (
     codes_issue,
     normalize_code,
@@ -23,6 +20,9 @@ from app.billing.services import (
 from app.db import utcnow
 from app.errors import DomainError
 from app.extensions import db
+from app.models.audit import AuditEvent
+from app.models.billing import ActivationCode, Subscription
+from app.payments.provider import LocalProvider, SubscriptionInfo, payment_provider
 from tests.factories import make_subscription, make_user
 from tests.service_helpers import audit_since, refused, row_counts
 

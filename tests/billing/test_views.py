@@ -10,13 +10,13 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from app.accounts.models import User
-from app.audit.models import AuditEvent
-from app.billing.models import ActivationCode, Subscription
-from app.billing.provider import PaymentUnavailable, SubscriptionInfo
 from app.billing.services import codes_issue
 from app.db import utcnow
 from app.extensions import db
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.billing import ActivationCode, Subscription
+from app.payments.provider import PaymentUnavailable, SubscriptionInfo
 from tests.conftest import csrf_from
 from tests.factories import make_group, make_subscription, make_user
 from tests.pages import HX, errors, flashes, text

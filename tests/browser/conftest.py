@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app.extensions import db
-from app.notifications.delivery import deliver_due
+from app.outbox.delivery import deliver_due
 from tests.conftest import BACKEND, make_app
 from tests.notifications.servers import SmsGateway
 from tests.sms import CODE_RE

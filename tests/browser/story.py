@@ -13,7 +13,7 @@ from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
-from app.accounts.phone import display_phone
+from app.phone import display_phone
 from tests.factories import national, next_phone
 
 PASSWORD = "cau-chuyen-2026"

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
-from app.connections.models import PERMISSION_CODES
+from app.models.connections import PERMISSION_CODES
 from tests.browser.axe import axe_preload, axe_source, axe_violations, blocking, describe
 from tests.browser.conftest import ROOT
 from tests.browser.world import World

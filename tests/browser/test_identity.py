@@ -23,10 +23,10 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
-from app.accounts.models import User
-from app.accounts.phone import display_phone
 from app.extensions import db
 from app.invites.services import invite_create
+from app.models.accounts import User
+from app.phone import display_phone
 from tests.browser.story import PHONE, Shots, sized_for_six_digits
 from tests.browser.test_accessibility import log_in, use_language
 from tests.factories import PASSWORD, make_group, make_user, national

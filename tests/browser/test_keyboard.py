@@ -15,8 +15,8 @@ import re
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from app.connections.models import Connection, ConnectionPermission
 from app.extensions import db
+from app.models.connections import Connection, ConnectionPermission
 from tests.factories import PASSWORD, national
 
 MAX_TABS = 150

@@ -21,12 +21,12 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
-from app.accounts.models import PhoneCode, User
 from app.billing.services import codes_issue
-from app.connections.models import Connection, ConnectionPermission
 from app.extensions import db
-from app.notifications.models import InviteNotification
-from app.reports.models import PatientReport
+from app.models.accounts import PhoneCode, User
+from app.models.connections import Connection, ConnectionPermission
+from app.models.notifications import InviteNotification
+from app.models.reports import PatientReport
 from tests.browser.story import (
     NAMES,
     TEXTS,

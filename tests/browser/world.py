@@ -13,14 +13,14 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.accounts.models import GENDER_FEMALE, GENDER_MALE, ApiToken
 from app.accounts.services import api_token_create
 from app.connections.control import connection_revoke, permissions_set
-from app.connections.models import Connection
 from app.db import utcnow
 from app.extensions import db
 from app.invites.services import invite_accept, invite_create
-from app.reports.models import PatientReport
+from app.models.accounts import GENDER_FEMALE, GENDER_MALE, ApiToken
+from app.models.connections import Connection
+from app.models.reports import PatientReport
 from tests.factories import (
     make_connection,
     make_group,

@@ -12,15 +12,15 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from app.accounts.models import User
 from app.connections.control import connection_revoke, permissions_set
-from app.connections.models import PERMISSION_CODES, Connection, PermissionType
 from app.db import utcnow
 from app.extensions import db
-from app.groups.membership import group_self_add
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.notifications.models import InviteNotification
-from app.reports.models import CaregiverReportView, PatientReport
+from app.membership.services import group_self_add
+from app.models.accounts import User
+from app.models.connections import PERMISSION_CODES, Connection, PermissionType
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.notifications import InviteNotification
+from app.models.reports import CaregiverReportView, PatientReport
 from tests.conftest import csrf_from, person_of
 from tests.factories import make_user
 from tests.pages import HX, errors, flashes, text

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from app.accounts.models import User
 from app.connections.control import connection_revoke, permissions_set
-from app.connections.models import PERMISSION_CODES
 from app.extensions import db
+from app.models.accounts import User
+from app.models.connections import PERMISSION_CODES
 from tests.invites.test_concurrency import run_together
 from tests.service_helpers import admin_group, connection_between, join, permission_map
 
@@ -25,7 +25,7 @@ def _family(app):
 
 def _state(app, connection_id: int) -> tuple[bool, dict[str, bool]]:
     with app.app_context():
-        from app.connections.models import Connection
+        from app.models.connections import Connection
 
         connection = db.session.get(Connection, connection_id)
         return connection.permission_revoked, permission_map(connection)

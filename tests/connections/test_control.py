@@ -14,7 +14,6 @@ from app.connections.control import (
     permissions_set,
     relationship_set,
 )
-from app.connections.models import PERMISSION_CODES
 from app.connections.queries import (
     connection_history,
     current_connections,
@@ -23,8 +22,9 @@ from app.connections.queries import (
     uncovered_patients,
 )
 from app.extensions import db
-from app.groups.membership import member_leave, member_remove
-from app.notifications.models import InviteNotification
+from app.membership.services import member_leave, member_remove
+from app.models.connections import PERMISSION_CODES
+from app.models.notifications import InviteNotification
 from tests.factories import make_user
 from tests.service_helpers import (
     ALL_OFF,
@@ -445,7 +445,7 @@ def test_history_tells_the_connections_story_and_keeps_the_reason_private(family
 
 def test_the_admin_who_also_follows_a_patient_holds_the_controls_and_speaks_as_caregiver(
         family):
-    from app.groups.membership import group_self_add
+    from app.membership.services import group_self_add
 
     group_self_add(actor=family["admin"], group=family["group"], role="caregiver")
     own = connection_between(family["father"], family["admin"])

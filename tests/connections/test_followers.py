@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.connections.models import PERMISSION_CODES
+from app.models.connections import PERMISSION_CODES
 from tests.connections.test_views import (
     ALL_OFF,
     audit_last,

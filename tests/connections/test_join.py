@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from app.connections.models import PERMISSION_CODES, Connection, ConnectionPermission
 from app.connections.services import (
     connections_for_new_member,
     initial_permission_map,
@@ -16,8 +15,9 @@ from app.connections.services import (
 )
 from app.errors import DomainError
 from app.extensions import db
-from app.groups.membership import group_self_add, member_remove
 from app.invites.services import invite_accept, invite_create
+from app.membership.services import group_self_add, member_remove
+from app.models.connections import PERMISSION_CODES, Connection, ConnectionPermission
 from tests.factories import make_member, make_user
 from tests.service_helpers import (
     ALL_ON,

@@ -9,12 +9,12 @@ from types import SimpleNamespace
 
 from sqlalchemy import func, select
 
-from app.accounts.models import User
-from app.connections.models import Connection
 from app.extensions import db
-from app.groups.membership import member_remove
-from app.groups.models import FamilyGroup
-from app.notifications.models import InviteNotification
+from app.membership.services import member_remove
+from app.models.accounts import User
+from app.models.connections import Connection
+from app.models.groups import FamilyGroup
+from app.models.notifications import InviteNotification
 from tests.conftest import csrf_from, log_in, person_of
 from tests.factories import make_user
 from tests.notifications.test_delivery import deliver

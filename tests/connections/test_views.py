@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.accounts.models import User
 from app.connections.control import connection_revoke, permissions_set
-from app.connections.models import PERMISSION_CODES, Connection
 from app.extensions import db
-from app.groups.membership import group_self_add, member_remove
-from app.groups.models import FamilyGroup
+from app.membership.services import group_self_add, member_remove
+from app.models.accounts import User
+from app.models.connections import PERMISSION_CODES, Connection
+from app.models.groups import FamilyGroup
 from tests.conftest import csrf_from, person_of
 from tests.factories import make_user
 from tests.pages import HX, flashes, text
@@ -95,14 +95,14 @@ def counts(app) -> dict[str, int]:
 
 def outbox_last(app) -> int:
     with app.app_context():
-        from app.notifications.models import InviteNotification
+        from app.models.notifications import InviteNotification
 
         return last_id(InviteNotification)
 
 
 def audit_last(app) -> int:
     with app.app_context():
-        from app.audit.models import AuditEvent
+        from app.models.audit import AuditEvent
 
         return last_id(AuditEvent)
 

@@ -8,16 +8,16 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
-from app.accounts.models import User
 from app.accounts.services import account_authenticate
-from app.billing.models import ActivationCode
 from app.billing.services import code_hash
-from app.connections.models import Connection, ConnectionPermission
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
 from app.invites.services import invite_by_token
-from app.reports.models import PatientReport
+from app.models.accounts import User
+from app.models.billing import ActivationCode
+from app.models.connections import Connection, ConnectionPermission
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.models.reports import PatientReport
 from tests.conftest import make_app
 
 
@@ -120,7 +120,7 @@ def test_codes_issue_refuses_an_unknown_plan_and_writes_nothing(fresh):
 
 
 def test_demo_data_gives_staff_a_failed_sms_and_a_flagged_connection(fresh):
-    from app.notifications.models import InviteNotification
+    from app.models.notifications import InviteNotification
     from app.staff.signals import flags
 
     assert fresh.test_cli_runner().invoke(args=["demo-data"]).exit_code == 0

@@ -12,7 +12,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from app.extensions import db
-from app.invites.tokens import token_hash
+from app.tokens import token_hash
 from bench import load_app, load_bench, load_generate, load_wrk
 from tests.conftest import BACKEND, make_app
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.connections.models import PermissionType, Relationship, RelationshipInverse
 from app.extensions import db
+from app.models.connections import PermissionType, Relationship, RelationshipInverse
 from tests.spec_data import SPEC_INVERSES
 
 pytestmark = pytest.mark.usefixtures("app_ctx")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from app.accounts.models import User
 from app.extensions import db
-from app.groups.models import FamilyGroup
+from app.models.accounts import User
+from app.models.groups import FamilyGroup
 from tests.conftest import csrf_from
 from tests.factories import PASSWORD, make_subscription, make_user
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from app.accounts.models import User
 from app.accounts.services import api_token_create
-from app.connections.models import Connection
 from app.extensions import db
-from app.groups.models import FamilyGroup
 from app.invites.services import invite_create
+from app.models.accounts import User
+from app.models.connections import Connection
+from app.models.groups import FamilyGroup
 from app.notifications.services import notify_in_app
 from tests.conftest import BACKEND, csrf_from
 from tests.factories import make_connection, make_group, make_member, make_subscription, make_user

@@ -6,23 +6,23 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from app.audit.models import AuditEvent
-from app.billing.models import Subscription
-from app.connections.models import Connection
 from app.db import utcnow
 from app.extensions import db
-from app.groups.membership import (
+from app.groups.services import group_create
+from app.invites.services import invite_cancel
+from app.membership.services import (
     group_dissolve,
     group_self_add,
     member_join,
     member_leave,
     member_remove,
 )
-from app.groups.models import FamilyGroup
-from app.groups.services import group_create
-from app.invites.models import ConnectionInvite
-from app.invites.services import invite_cancel
-from app.notifications.models import InviteNotification
+from app.models.audit import AuditEvent
+from app.models.billing import Subscription
+from app.models.connections import Connection
+from app.models.groups import FamilyGroup
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
 from tests.factories import make_user
 from tests.service_helpers import (
     ALL_OFF,

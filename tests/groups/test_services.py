@@ -9,13 +9,9 @@ from flask_babel import force_locale
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.billing.models import Subscription
-from app.billing.provider import PaymentUnavailable
 from app.db import utcnow
 from app.errors import DomainError
 from app.extensions import db
-from app.groups.membership import group_dissolve, group_self_add, member_leave, member_remove
-from app.groups.models import FamilyGroup
 from app.groups.services import (
     admin_grant_check,
     free_slot_check,
@@ -26,6 +22,10 @@ from app.groups.services import (
     single_group_check,
 )
 from app.invites.services import invite_accept, invite_cancel, invite_create, invite_resend
+from app.membership.services import group_dissolve, group_self_add, member_leave, member_remove
+from app.models.billing import Subscription
+from app.models.groups import FamilyGroup
+from app.payments.provider import PaymentUnavailable
 from tests.factories import make_group, make_member, make_subscription, make_user
 from tests.service_helpers import (
     admin_group,
@@ -72,7 +72,7 @@ class CountingProvider:
 
 @pytest.fixture
 def counting_provider(app, monkeypatch):
-    from app.billing.provider import payment_provider
+    from app.payments.provider import payment_provider
 
     with app.app_context():
         provider = CountingProvider(payment_provider())

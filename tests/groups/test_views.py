@@ -10,13 +10,13 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from app.accounts.models import User
-from app.audit.models import AuditEvent
-from app.billing.provider import PaymentUnavailable
 from app.billing.services import codes_issue
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.invites.services import invite_create
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.payments.provider import PaymentUnavailable
 from tests.conftest import csrf_from, person_of
 from tests.factories import (
     make_connection,

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import select
 
-from app.audit.models import AuditEvent
 from app.extensions import db
+from app.models.audit import AuditEvent
 
 LINE = re.compile(r"^(remains: )?\[([a-z_.]+)\] (.*) \((.*); (repairable|not repairable)\)$")
 

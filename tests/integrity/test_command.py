@@ -12,12 +12,12 @@ from pathlib import Path
 from flask_migrate import upgrade
 from sqlalchemy import delete, update
 
-from app.accounts.models import User
 from app.connections.control import connection_revoke, permissions_set
-from app.connections.models import Connection, ConnectionPermission
 from app.extensions import db
-from app.groups.membership import group_dissolve, group_self_add, member_leave, member_remove
 from app.integrity.cli import CHECKS
+from app.membership.services import group_dissolve, group_self_add, member_leave, member_remove
+from app.models.accounts import User
+from app.models.connections import Connection, ConnectionPermission
 from tests.conftest import make_app
 from tests.factories import make_connection, make_member, make_user
 from tests.integrity import check, repair_events, violations

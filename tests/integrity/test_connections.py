@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from app.accounts.models import User
-from app.connections.models import PERMISSION_CODES, Connection, ConnectionPermission
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.notifications.models import InviteNotification
+from app.models.accounts import User
+from app.models.connections import PERMISSION_CODES, Connection, ConnectionPermission
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.notifications import InviteNotification
 from tests.factories import (
     make_connection,
     make_group,

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
-from app.accounts.models import User
-from app.billing.models import Subscription
-from app.connections.models import PERMISSION_CODES, Connection
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
-from app.notifications.models import InviteNotification
+from app.models.accounts import User
+from app.models.billing import Subscription
+from app.models.connections import PERMISSION_CODES, Connection
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
 from tests.factories import make_connection, make_group, make_member, make_subscription, make_user
 from tests.integrity import check, repair_events, repaired, reported, violations, where
 from tests.service_helpers import admin_group, invite, lapse, permission_map

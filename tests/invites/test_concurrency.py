@@ -15,18 +15,18 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select, update
 
-from app.accounts.models import User
-from app.audit.models import AuditEvent
-from app.billing.models import Subscription
 from app.billing.services import codes_issue, subscription_redeem
-from app.connections.models import Connection, ConnectionPermission
 from app.errors import DomainError
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.groups.services import group_create
-from app.invites.models import ConnectionInvite
 from app.invites.services import invite_accept, invite_create
-from app.notifications.models import InviteNotification
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.billing import Subscription
+from app.models.connections import Connection, ConnectionPermission
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
 from tests.factories import make_subscription, make_user, next_phone
 from tests.service_helpers import admin_group, invite, join
 

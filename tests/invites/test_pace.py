@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 
 from app.db import utcnow
 from app.extensions import db
-from app.invites.models import ConnectionInvite
-from app.notifications.models import InviteNotification
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
 from tests.api import count, family, invite, person, refused, scalar
 from tests.conftest import csrf_from
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app.accounts.models import User
 from app.extensions import db
-from app.groups.models import FamilyGroupMember
-from app.notifications.models import InviteNotification
+from app.models.accounts import User
+from app.models.groups import FamilyGroupMember
+from app.models.notifications import InviteNotification
 from tests.api import Api, family, invite, person, refused
 from tests.conftest import csrf_from, log_in
 from tests.factories import make_user

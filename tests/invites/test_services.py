@@ -13,14 +13,9 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.audit.models import AuditEvent
-from app.billing.models import Subscription
-from app.connections.models import Connection
 from app.db import utcnow
 from app.errors import Gone
 from app.extensions import db
-from app.groups.membership import group_dissolve, group_self_add
-from app.invites.models import ConnectionInvite
 from app.invites.services import (
     invite_accept,
     invite_by_token,
@@ -32,8 +27,13 @@ from app.invites.services import (
     invite_resend,
     invites_pending_for,
 )
-from app.invites.tokens import unseal
-from app.notifications.models import InviteNotification
+from app.membership.services import group_dissolve, group_self_add
+from app.models.audit import AuditEvent
+from app.models.billing import Subscription
+from app.models.connections import Connection
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.tokens import unseal
 from tests.factories import make_member, make_user, national
 from tests.service_helpers import (
     ALL_ON,

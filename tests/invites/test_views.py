@@ -12,20 +12,20 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select, update
 
-from app.accounts.models import User
-from app.accounts.phone import display_phone
-from app.audit.models import AuditEvent
-from app.billing.models import Subscription
-from app.billing.provider import PaymentUnavailable
-from app.connections.models import Connection, ConnectionPermission, PermissionType
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
 from app.invites.services import invite_create
-from app.invites.tokens import unseal
 from app.invites.views import SESSION_KEY
 from app.logging_filters import RedactLinkTokens, install_log_redaction, redact
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.billing import Subscription
+from app.models.connections import Connection, ConnectionPermission, PermissionType
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.payments.provider import PaymentUnavailable
+from app.phone import display_phone
+from app.tokens import unseal
 from tests.conftest import csrf_from
 from tests.factories import (
     PASSWORD,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from app.accounts.phone import normalize_phone
+from app.phone import normalize_phone
 from bench import import_bench, import_generate
 from tests.conftest import BACKEND
 

@@ -8,14 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, func, insert, select, text
 
-from app.accounts.models import AccountClaim, User
-from app.audit.models import AuditEvent
-from app.billing.models import Subscription
-from app.connections.models import PERMISSION_CODES, Connection
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.legacy import importer
-from app.notifications.models import InviteNotification
+from app.models.accounts import AccountClaim, User
+from app.models.audit import AuditEvent
+from app.models.billing import Subscription
+from app.models.connections import PERMISSION_CODES, Connection
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.notifications import InviteNotification
 from tests.conftest import BACKEND
 from tests.factories import make_group, make_member, make_subscription, make_user
 from tests.legacy.helpers import (

@@ -14,15 +14,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.models import User
-from app.billing.models import ActivationCode
-from app.connections.models import Connection, ConnectionPermission
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
-from app.notifications.models import InviteNotification
-from app.reports.models import CaregiverReportView, PatientReport
+from app.models.accounts import User
+from app.models.billing import ActivationCode
+from app.models.connections import Connection, ConnectionPermission
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.models.reports import CaregiverReportView, PatientReport
 from tests.conftest import BACKEND
 from tests.factories import (
     make_connection,

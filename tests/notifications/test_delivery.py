@@ -16,16 +16,17 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, text, update
 
-from app.accounts.models import User
 from app.db import utcnow
 from app.extensions import db
-from app.invites.models import ConnectionInvite
-from app.invites.tokens import accept_url, new_token, seal, token_hash
-from app.notifications.cli import run_worker
-from app.notifications.delivery import deliver_due
+from app.invites.links import accept_url
+from app.models.accounts import User
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
 from app.notifications.messages import render_message
-from app.notifications.models import InviteNotification
 from app.notifications.services import notify_payment_sync, notify_phone, notify_user
+from app.outbox.cli import run_worker
+from app.outbox.delivery import deliver_due
+from app.tokens import new_token, seal, token_hash
 from tests.conftest import BACKEND
 from tests.factories import make_group, make_user, next_phone
 from tests.notifications.servers import SmsGateway

@@ -7,10 +7,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from app.accounts.models import User
 from app.extensions import db
+from app.models.accounts import User
+from app.models.notifications import InviteNotification
 from app.notifications.messages import render_message
-from app.notifications.models import InviteNotification
 from app.notifications.services import notify_user
 from tests.factories import PASSWORD, make_user
 from tests.pages import text

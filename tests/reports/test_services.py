@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from app.connections.control import connection_restore, connection_revoke, permissions_set
 from app.db import utcnow
 from app.extensions import db
-from app.groups.membership import member_remove
-from app.reports.models import CaregiverReportView, PatientReport
+from app.membership.services import member_remove
+from app.models.reports import CaregiverReportView, PatientReport
 from app.reports.services import patient_report_open, patient_reports
 from tests.factories import make_user
 from tests.service_helpers import admin_group, connection_between, join, refused

@@ -16,15 +16,15 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from app.accounts.claims import claim_rows
-from app.accounts.models import AccountClaim, ApiToken
 from app.accounts.services import api_token_create
-from app.connections.models import PERMISSION_CODES
 from app.db import utcnow
 from app.extensions import db
 from app.invites.services import invite_create
-from app.invites.tokens import unseal
-from app.notifications.models import InviteNotification
-from app.reports.models import PatientReport
+from app.models.accounts import AccountClaim, ApiToken
+from app.models.connections import PERMISSION_CODES
+from app.models.notifications import InviteNotification
+from app.models.reports import PatientReport
+from app.tokens import unseal
 from tests.conftest import csrf_from, log_in
 from tests.factories import make_connection, make_group, make_member, make_user, next_phone
 

@@ -27,17 +27,17 @@ from flask_migrate import upgrade
 from sqlalchemy import event, select, update
 
 from app.accounts.claims import claim_rows
-from app.accounts.models import AccountClaim, ApiToken
-from app.accounts.phone import display_phone
 from app.accounts.services import api_token_create
-from app.audit.models import AuditEvent
 from app.connections.control import connection_revoke, permissions_set
 from app.db import utcnow
 from app.extensions import db
 from app.invites.services import invite_create
-from app.invites.tokens import unseal
-from app.notifications.models import InviteNotification
-from app.reports.models import PatientReport
+from app.models.accounts import AccountClaim, ApiToken
+from app.models.audit import AuditEvent
+from app.models.notifications import InviteNotification
+from app.models.reports import PatientReport
+from app.phone import display_phone
+from app.tokens import unseal
 from tests.conftest import csrf_from, log_in, make_app
 from tests.factories import make_user, national, next_phone
 from tests.service_helpers import admin_group, connection_between, join

@@ -28,16 +28,16 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text, update
 
-from app.accounts.models import AccountClaim, ApiToken, User
 from app.accounts.services import account_suspend, api_token_create
 from app.connections.control import caregiver_revoke
 from app.db import utcnow
 from app.extensions import db
 from app.invites.services import invite_create
-from app.invites.tokens import new_token, token_hash
+from app.models.accounts import AccountClaim, ApiToken, User
+from app.models.notifications import InviteNotification
+from app.models.reports import PatientReport
 from app.models_base import MAX_ID
-from app.notifications.models import InviteNotification
-from app.reports.models import PatientReport
+from app.tokens import new_token, token_hash
 from tests.factories import (
     make_connection,
     make_group,

@@ -14,7 +14,7 @@ import pytest
 
 from app.accounts.services import user_from_session_id
 from app.extensions import db
-from app.notifications.models import InviteNotification
+from app.models.notifications import InviteNotification
 from tests.security.conftest import as_who, session_csrf
 
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")

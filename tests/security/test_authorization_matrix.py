@@ -45,8 +45,8 @@ import pytest
 from sqlalchemy import select
 from werkzeug.routing import AnyConverter
 
-from app.audit.models import AuditEvent
 from app.extensions import db
+from app.models.audit import AuditEvent
 from tests.security.matrix import (
     R403,
     R404,
@@ -83,7 +83,7 @@ def _invite_phone(world) -> dict:
 
 
 MATRIX: list[Route] = [
-    # --- the family page and the admin's actions (app/groups/views.py) -----------------
+    # --- the family page and the admin's actions (app/membership/views.py) -----------------
     Route("GET", "/family/<int:group_id>", G, "admin_a", 200, 404, 200),
     Route("GET", "/family/<int:group_id>/slots/<any(patient, caregiver):role>",
           {**G, "role": "caregiver"}, "admin_a", 200, 404, 200, htmx=True, quiet=True),

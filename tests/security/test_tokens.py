@@ -24,7 +24,7 @@ from app.accounts.services import api_token_create
 from app.billing.services import CODE_ALPHABET, codes_issue
 from app.db import utcnow
 from app.extensions import db
-from app.invites.tokens import new_token, seal, unseal
+from app.tokens import new_token, seal, unseal
 from tests.conftest import csrf_from
 from tests.factories import PASSWORD, make_user, next_phone
 from tests.security.conftest import as_who, session_csrf
@@ -153,7 +153,7 @@ def test_no_clear_token_anywhere_in_the_database(app, minted):
 
 
 def test_the_outbox_keeps_links_sealed_under_the_secret_key(app, minted, monkeypatch):
-    from app.notifications.models import InviteNotification
+    from app.models.notifications import InviteNotification
 
     with app.app_context():
         sealed = [row.payload["sealed_token"] for row in db.session.scalars(

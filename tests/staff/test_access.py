@@ -27,15 +27,15 @@ import pytest
 from sqlalchemy import select, update
 from werkzeug.routing import AnyConverter
 
-from app.accounts.models import User
-from app.accounts.phone import display_phone
 from app.accounts.services import api_token_create
-from app.audit.models import AuditEvent
 from app.connections.control import connection_revoke
 from app.extensions import db
-from app.groups.models import FamilyGroup
 from app.invites.services import invite_create
-from app.notifications.models import InviteNotification
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.groups import FamilyGroup
+from app.models.notifications import InviteNotification
+from app.phone import display_phone
 from app.staff.signals import flags
 from tests.conftest import csrf_from, log_in
 from tests.factories import make_user, national

@@ -11,15 +11,15 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select, update
 
-from app.accounts.models import User
 from app.accounts.services import account_suspend
-from app.audit.models import AuditEvent
-from app.billing.models import ActivationCode
 from app.billing.services import code_hash, subscription_redeem
 from app.extensions import db
-from app.invites.models import ConnectionInvite
-from app.notifications.delivery import deliver_due
-from app.notifications.models import InviteNotification
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.billing import ActivationCode
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.outbox.delivery import deliver_due
 from tests.conftest import csrf_from, person_of
 from tests.factories import PASSWORD, make_user
 from tests.pages import HX, errors, flashes, text

@@ -9,11 +9,11 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import func, select
 
-from app.accounts.models import User
-from app.connections.models import Connection, ConnectionPermission
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
+from app.models.accounts import User
+from app.models.connections import Connection, ConnectionPermission
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
 from app.staff.queries import GROUP_PAGE
 from bench import staff_bench
 from bench.staff_generate import GenerateError, generate, main, phone_of

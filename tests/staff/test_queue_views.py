@@ -8,14 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.accounts.phone import display_phone
-from app.audit.models import AuditEvent
 from app.connections.control import connection_restore, connection_revoke
 from app.db import utcnow
 from app.extensions import db
-from app.invites.models import ConnectionInvite
-from app.notifications.models import InviteNotification
-from app.staff.models import StaffReview
+from app.models.audit import AuditEvent
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.models.staff import StaffReview
+from app.phone import display_phone
 from tests.conftest import csrf_from, person_of
 from tests.factories import make_group, make_user, next_phone
 from tests.pages import HX, errors, flashes, text

@@ -9,19 +9,19 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import func, select, update
 
-from app.accounts.phone import display_phone
-from app.audit.models import AuditEvent
 from app.config import ConfigError, load_config
 from app.connections.control import connection_restore, connection_revoke, permissions_set
 from app.db import utcnow
 from app.errors import DomainError
 from app.extensions import db
-from app.groups.models import FamilyGroupMember
-from app.invites.models import ConnectionInvite
 from app.invites.services import invite_cancel
-from app.notifications.models import InviteNotification
+from app.models.audit import AuditEvent
+from app.models.groups import FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.models.staff import StaffReview
+from app.phone import display_phone
 from app.staff import signals
-from app.staff.models import StaffReview
 from app.staff.services import review_mark
 from tests.factories import make_connection, make_group, make_user, next_phone
 from tests.service_helpers import admin_group, connection_between, invite, join, row_counts

@@ -14,17 +14,17 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select, update
 
-from app.accounts.models import User
-from app.api.body import encode_cursor
-from app.audit.models import AuditEvent
 from app.audit.services import audit_record
-from app.billing.provider import PaymentUnavailable
 from app.connections.control import connection_revoke
+from app.cursors import encode_cursor
 from app.db import utcnow
 from app.extensions import db
-from app.groups.models import FamilyGroup
-from app.invites.models import ConnectionInvite
-from app.notifications.models import InviteNotification
+from app.models.accounts import User
+from app.models.audit import AuditEvent
+from app.models.groups import FamilyGroup
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.payments.provider import PaymentUnavailable
 from app.staff.queries import GROUP_PAGE
 from tests.conftest import person_of
 from tests.factories import PASSWORD, make_group, make_member, make_subscription, make_user

@@ -1,9 +1,5 @@
-"""The payment service behind one interface (SPEC §6): who is an admin, with which plan.
-
-`payment_provider()` answers the configured provider: `local` (our own subscriptions and
-activation codes) or `http` (a payment service's JSON API, app/billing/http_provider.py).
-Services ask it at every check (BR-041) and never cache its answer across requests.
-"""
+"""What every payment provider answers (SPEC §6): a subscription's places and expiry, or
+PaymentUnavailable when the service cannot be asked."""
 
 from __future__ import annotations
 
@@ -11,13 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from app.db import utcnow
 from app.errors import DomainError
-from app.extensions import db
 
 
 class PaymentUnavailable(DomainError):
@@ -75,42 +68,3 @@ class PaymentProvider(Protocol):
         Called by the outbox worker, never inside a request. Raises on failure so the
         worker retries.
         """
-
-
-class LocalProvider:
-    """Subscriptions and activation codes kept in our own tables."""
-
-    name = "local"
-
-    def subscription_for(self, user_id: int) -> SubscriptionInfo | None:
-        from app.billing.models import Subscription
-
-        sub = db.session.scalar(
-            select(Subscription).where(Subscription.owner_user_id == user_id)
-            .order_by(Subscription.status != "active", Subscription.expires_at.desc())
-            .limit(1))
-        if sub is None:
-            return None
-        return SubscriptionInfo(subscription_id=sub.id, owner_user_id=sub.owner_user_id,
-                                status=sub.status, plan=sub.plan,
-                                patient_slots=sub.patient_slots,
-                                caregiver_slots=sub.caregiver_slots, expires_at=sub.expires_at)
-
-    def sync_member(self, *, subscription_id: int, action: str, user_id: int,
-                    role: str) -> None:
-        return None  # our own tables are the record: nothing to tell
-
-
-def payment_provider() -> PaymentProvider:
-    """The provider the configuration names (PAYMENT_PROVIDER)."""
-    ext = current_app.extensions
-    provider = ext.get("payment_provider")
-    if provider is None:
-        if current_app.config["PAYMENT_PROVIDER"] == "http":
-            from app.billing.http_provider import HttpProvider
-
-            provider = HttpProvider.from_config(current_app.config)
-        else:
-            provider = LocalProvider()
-        ext["payment_provider"] = provider
-    return provider

@@ -1,7 +1,8 @@
-"""Invite link tokens (SPEC §4): random, stored only as SHA-256, sealed in the outbox.
+"""Secret tokens in links and bearer headers (SPEC §4): random, stored only as SHA-256,
+sealed while they wait in the outbox or the session.
 
-The token itself exists in three places only: the answer to the admin who made or resent
-the invite, the link sent to the invitee, and — until that message is sent — the outbox
+An invite or claim token exists in three places only: the answer to the admin who made or
+resent it, the link sent to the person, and — until that message is sent — the outbox
 row, encrypted with a key derived from SECRET_KEY (Fernet), so a copy of the database
 alone never yields a working link.
 """
@@ -23,11 +24,6 @@ def new_token() -> str:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def accept_url(token: str) -> str:
-    """The link, built from PUBLIC_BASE_URL and never from the request's Host header."""
-    return f"{current_app.config['PUBLIC_BASE_URL']}/i/{token}"
 
 
 def _fernet() -> Fernet:

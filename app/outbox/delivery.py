@@ -32,14 +32,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.claims import claim_url
-from app.accounts.models import User
-from app.billing.provider import payment_provider
 from app.db import utcnow
 from app.extensions import db
-from app.invites.tokens import accept_url, unseal
+from app.invites.links import accept_url
+from app.models.accounts import User
+from app.models.notifications import InviteNotification
 from app.notifications.channels import ChannelError, redact, send_email, send_sms
 from app.notifications.messages import DEFAULT_LOCALE, render_message
-from app.notifications.models import InviteNotification
+from app.payments.provider import payment_provider
+from app.tokens import unseal
 
 log = logging.getLogger("app.notifications")
 

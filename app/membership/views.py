@@ -16,8 +16,6 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
-from app.accounts.models import User
-from app.billing.provider import PaymentUnavailable, payment_provider
 from app.billing.services import subscription_of
 from app.connections.queries import relationship_options
 from app.connections.views import matrix_context
@@ -25,8 +23,6 @@ from app.errors import Invalid, NotFound
 from app.extensions import db
 from app.forms import copy_errors
 from app.groups.forms import GroupNameForm, RoleForm, SelfAddForm
-from app.groups.membership import group_dissolve, group_self_add, member_leave, member_remove
-from app.groups.models import ROLES, FamilyGroup
 from app.groups.queries import (
     GroupView,
     active_group_of_admin,
@@ -44,7 +40,11 @@ from app.groups.services import (
     subscription_inactive,
 )
 from app.htmx import see_other, wants_fragment
+from app.membership.services import group_dissolve, group_self_add, member_leave, member_remove
+from app.models.accounts import User
+from app.models.groups import ROLES, FamilyGroup
 from app.pages import acting_user, refused, run_service
+from app.payments.provider import PaymentUnavailable, payment_provider
 from app.permissions import can_manage_invites, is_group_admin
 
 bp = Blueprint("groups", __name__, url_prefix="/family")

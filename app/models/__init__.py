@@ -1,20 +1,20 @@
 """Every model, imported in one place so that Alembic and the tests see the whole schema."""
 
-from app.accounts.models import AccountClaim, ApiToken, PhoneCode, User
-from app.audit.models import AuditEvent
-from app.billing.models import ActivationCode, Subscription
-from app.connections.models import (
+from app.models.accounts import AccountClaim, ApiToken, PhoneCode, User
+from app.models.audit import AuditEvent
+from app.models.billing import ActivationCode, Subscription
+from app.models.connections import (
     Connection,
     ConnectionPermission,
     PermissionType,
     Relationship,
     RelationshipInverse,
 )
-from app.groups.models import FamilyGroup, FamilyGroupMember
-from app.invites.models import ConnectionInvite
-from app.notifications.models import InviteNotification
-from app.reports.models import CaregiverReportView, PatientReport
-from app.staff.models import StaffReview
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
+from app.models.notifications import InviteNotification
+from app.models.reports import CaregiverReportView, PatientReport
+from app.models.staff import StaffReview
 
 __all__ = [
     "AccountClaim",

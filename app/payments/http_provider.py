@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from app.billing.provider import PaymentUnavailable, SubscriptionInfo
 from app.config import ConfigError
+from app.payments.types import PaymentUnavailable, SubscriptionInfo
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from app.extensions import db
 from app.models_base import BigId, created_at, pk, updated_at
 
 if TYPE_CHECKING:
-    from app.groups.models import FamilyGroup
+    from app.models.groups import FamilyGroup
 
 PERMISSION_CODES = (
     "health_overview",

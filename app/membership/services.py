@@ -10,9 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.models import User
 from app.audit.services import audit_record
-from app.connections.models import Connection
 from app.connections.services import (
     connections_for_new_member,
     connections_revoke_for_group,
@@ -23,7 +21,6 @@ from app.connections.services import (
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, NotFound
 from app.extensions import db
-from app.groups.models import FamilyGroup, FamilyGroupMember
 from app.groups.services import (
     admin_grant_check,
     free_slot_check,
@@ -34,7 +31,10 @@ from app.groups.services import (
     role_label,
     single_group_check,
 )
-from app.invites.models import ConnectionInvite
+from app.models.accounts import User
+from app.models.connections import Connection
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
 from app.notifications.services import (
     cancel_invite_messages,
     notify_payment_sync,

@@ -11,7 +11,7 @@ import click
 from flask.cli import AppGroup
 
 from app.extensions import db
-from app.notifications.delivery import default_worker_id, deliver_due
+from app.outbox.delivery import default_worker_id, deliver_due
 
 log = logging.getLogger("app.notifications")
 
