@@ -213,18 +213,47 @@ def _install_template_gettext(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.accounts.views import bp as accounts_bp
-    from app.api import bp as api_bp
+    """Each feature's blueprint lives in a module of its own (`blueprint.py`, or its one
+    views module); its route modules import it and register their routes on it when
+    they are imported, here. Nothing else imports a route module (docs/architecture.md)."""
+    from app.accounts import identity_views, token_views
+    from app.accounts import views as account_views
+    from app.accounts.blueprint import bp as accounts_bp
+    from app.api import (
+        openapi,
+        routes_accounts,
+        routes_connections,
+        routes_families,
+        routes_invites,
+        routes_notifications,
+        routes_reports,
+        routes_staff,
+        routes_tokens,
+        routes_users,
+    )
+    from app.api.blueprint import bp as api_bp
+    from app.api.docs import bp as api_docs_bp
     from app.billing.views import bp as billing_bp
     from app.care.views import bp as care_bp
-    from app.connections.views import bp as connections_bp
+    from app.connections import disconnect_views
+    from app.connections import views as connection_views
+    from app.connections.blueprint import bp as connections_bp
     from app.core import bp as core_bp
-    from app.invites.views import bp as invites_bp
+    from app.invites import admin_views
+    from app.invites import views as invite_views
+    from app.invites.blueprint import bp as invites_bp
     from app.membership.views import bp as groups_bp
     from app.notifications.views import bp as notifications_bp
     from app.notifications.views import notification_context
-    from app.staff.views import bp as staff_bp
+    from app.staff import action_views, queue_views
+    from app.staff import views as staff_views
+    from app.staff.blueprint import bp as staff_bp
 
+    del (identity_views, token_views, account_views, openapi, routes_accounts,
+         routes_connections, routes_families, routes_invites, routes_notifications,
+         routes_reports, routes_staff, routes_tokens, routes_users, disconnect_views,
+         connection_views, admin_views, invite_views, action_views, queue_views,
+         staff_views)  # imported for the routes they register
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(billing_bp)
@@ -239,6 +268,4 @@ def _register_blueprints(app: Flask) -> None:
     # by the API itself), see app/api/auth.py.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
-    from app.api.docs import bp as api_docs_bp
-
     app.register_blueprint(api_docs_bp)  # /api/docs, the page of /api/v1/openapi.json

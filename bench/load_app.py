@@ -68,9 +68,9 @@ def csrf_of(html: str) -> str:
 
 def api_token(app: Flask, user_id: int) -> str:
     """A personal API token for the user, made by the app's service."""
-    from app.models.accounts import User
     from app.accounts.services import api_token_create
     from app.extensions import db
+    from app.models.accounts import User
 
     with app.app_context():
         token = api_token_create(user=db.session.get(User, user_id), name="load bench")
@@ -215,9 +215,9 @@ def invitee_sessions(app: Flask, invites: Iterable[PoolInvite]) -> list[tuple[st
     from flask import g, session
     from flask_wtf.csrf import generate_csrf
 
-    from app.models.accounts import User
-    from app.accounts.views import start_session
+    from app.accounts.signin import start_session
     from app.extensions import db
+    from app.models.accounts import User
 
     invites = list(invites)
     signer = app.session_interface.get_signing_serializer(app)

@@ -8,6 +8,7 @@ from flask import after_this_request, flash, render_template, request, session, 
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from app.accounts.blueprint import bp, redirect_home_if_logged_in, render_form, safe_next
 from app.accounts.forms import (
     CodeForm,
     PhoneOnlyForm,
@@ -27,14 +28,7 @@ from app.accounts.identity import (
     registration_verify,
 )
 from app.accounts.services import parse_phone
-from app.accounts.views import (
-    _render_form,
-    _safe_next,
-    bp,
-    check_registration_form,
-    redirect_home_if_logged_in,
-    start_session,
-)
+from app.accounts.signin import check_registration_form, start_session
 from app.errors import DomainError, Invalid, TooSoon, retry_after_header
 from app.extensions import db, forget_login_failures, limit_code_checks, limit_code_sending
 from app.forms import copy_errors
@@ -89,7 +83,7 @@ def register():
         return render_template("accounts/register.html", form=form)
     if not form.validate():
         check_registration_form(form, phone=form.phone.data or "")
-        return _render_form("accounts/register.html", "accounts/_register_form.html", form, 422)
+        return render_form("accounts/register.html", "accounts/_register_form.html", form, 422)
     try:
         registration_start(
             phone=form.phone.data, password=form.password.data, name=form.name.data,
@@ -98,7 +92,7 @@ def register():
         db.session.commit()
     except DomainError as exc:
         status = _refused(form, exc, "phone")
-        return _render_form("accounts/register.html", "accounts/_register_form.html", form,
+        return render_form("accounts/register.html", "accounts/_register_form.html", form,
                             status)
     session[SIGNUP_PHONE] = _number_of(form.phone.data)
     return see_other(url_for("accounts.register_verify", next=request.args.get("next")))
@@ -132,7 +126,7 @@ def register_verify():
     flash(_("Welcome, %(name)s. Your account is ready.", name=user.name), "success")
     if email_dropped:
         flash(_("Your email address was not saved: another account uses it."), "info")
-    return see_other(_safe_next(url_for("core.home")))
+    return see_other(safe_next(url_for("core.home")))
 
 
 @bp.post("/register/resend")
@@ -213,7 +207,7 @@ def password_reset_confirm_page():
 def _phone_page(code_form: ProveCodeForm | None = None, status: int = 200):
     return render_template("accounts/phone.html", send_form=SendCodeForm(),
                            code_form=code_form or ProveCodeForm(), minutes=code_minutes(),
-                           next=_safe_next("")), status
+                           next=safe_next("")), status
 
 
 @bp.get("/phone")
@@ -257,4 +251,4 @@ def phone_confirm():
     except DomainError as exc:
         return _phone_page(form, _refused(form, exc, "code"))
     flash(_("Your phone number is proved. Invites to it are yours to answer."), "success")
-    return see_other(_safe_next(url_for("invites.mine")))
+    return see_other(safe_next(url_for("invites.mine")))

@@ -7,8 +7,8 @@ from flask import flash, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
+from app.accounts.blueprint import bp
 from app.accounts.tokens import api_token_revoke
-from app.accounts.views import bp
 from app.htmx import see_other, wants_fragment
 from app.pages import refused, run_service
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import (
-    Blueprint,
     flash,
     redirect,
     render_template,
@@ -14,6 +13,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
+from app.accounts.blueprint import bp, render_form, safe_next
 from app.accounts.claims import (
     account_claim,
     claim_by_token,
@@ -29,13 +29,12 @@ from app.accounts.forms import (
     PasswordForm,
 )
 from app.accounts.services import (
-    account_authenticate,
     account_change_password,
-    account_check_registration,
     account_logout,
 )
+from app.accounts.signin import authenticate_form, start_session
 from app.accounts.tokens import api_tokens_of
-from app.errors import DomainError, Forbidden
+from app.errors import DomainError
 from app.extensions import (
     db,
     limit_link_guesses,
@@ -47,60 +46,6 @@ from app.extensions import (
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
 from app.models.accounts import User
-from app.pages import local_path
-
-bp = Blueprint("accounts", __name__, url_prefix="/account")
-
-
-def _safe_next(default: str) -> str:
-    return local_path(request.values.get("next"), default)
-
-
-def _render_form(template: str, partial: str, form, status: int = 200):
-    name = partial if wants_fragment() else template
-    return render_template(name, form=form), status
-
-
-def authenticate_form(form: LoginForm) -> tuple[User | None, int]:
-    """Check a valid login form's credentials and commit. On refusal the message goes on
-    the form and the status comes back: 401, or 403 for a suspended account (the failed
-    attempt's audit event is kept) — 422 to htmx, which swaps a refused form in place only
-    for 422 (base.html's htmx-config)."""
-    try:
-        user = account_authenticate(login=form.login.data, password=form.password.data,
-                                    ip=request.remote_addr)
-    except DomainError as exc:
-        db.session.commit()  # keep the failed-attempt audit event, nothing else is pending
-        form.form_errors.append(exc.message)
-        if wants_fragment():
-            return None, 422
-        return None, 403 if isinstance(exc, Forbidden) else 401
-    db.session.commit()
-    return user, 200
-
-
-def start_session(user: User, **keep) -> None:
-    """Log in with a fresh session (no fixation): the user's language, plus `keep`."""
-    session.clear()
-    session["locale"] = user.locale
-    session.update(keep)
-    login_user(user)
-
-
-def check_registration_form(form, *, phone: str) -> None:
-    """For a form that failed its shape checks: add the service's findings on the other
-    fields too, so one submit shows every problem."""
-    try:
-        account_check_registration(phone=phone, password=form.password.data or "",
-                                   name=form.name.data or "", gender=None,
-                                   email=form.email.data)
-    except DomainError as exc:
-        copy_errors(form, exc, fill_only=True)
-
-
-def redirect_home_if_logged_in():
-    """Sign-up pages are for visitors: a logged-in user goes home."""
-    return redirect(url_for("core.home")) if current_user.is_authenticated else None
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -109,17 +54,17 @@ def redirect_home_if_logged_in():
 def login():
     """Log in with phone or email; one generic message for any failure."""
     if current_user.is_authenticated:
-        return redirect(_safe_next(url_for("core.home")))
+        return redirect(safe_next(url_for("core.home")))
     form = LoginForm()
     if request.method == "GET":
         return render_template("accounts/login.html", form=form)
     if not form.validate():
-        return _render_form("accounts/login.html", "accounts/_login_form.html", form, 422)
+        return render_form("accounts/login.html", "accounts/_login_form.html", form, 422)
     user, status = authenticate_form(form)
     if user is None:
-        return _render_form("accounts/login.html", "accounts/_login_form.html", form, status)
+        return render_form("accounts/login.html", "accounts/_login_form.html", form, status)
     start_session(user)
-    return see_other(_safe_next(url_for("core.home")))
+    return see_other(safe_next(url_for("core.home")))
 
 
 @bp.post("/logout")
@@ -250,8 +195,3 @@ def new_claim_link():
     claim_send_new_link(phone=form.phone.data, ip=request.remote_addr)
     db.session.commit()
     return render_template("accounts/claim_new_link.html", form=None, sent=True)
-
-
-# Sign-up with an SMS code, the forgotten password, proving a number, and the settings
-# page's API tokens register themselves on bp.
-from app.accounts import identity_views, token_views  # noqa: E402, F401

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, current_app, jsonify
 from werkzeug.routing import AnyConverter, IntegerConverter, Rule
 
-from app.api import bp
+from app.api.blueprint import bp
 from app.api.contract import OPERATION_ATTR, Operation, operation
 from app.api.schemas import COMPONENTS, ref
 

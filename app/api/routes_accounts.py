@@ -20,8 +20,8 @@ from app.accounts.services import (
     api_token_create,
     password_rule,
 )
-from app.api import bp, error_response
 from app.api.auth import actor, json_login_key
+from app.api.blueprint import bp, error_response
 from app.api.contract import Body, Field, operation, text
 from app.api.serializers import subscription_json, user_json
 from app.billing.services import subscription_of, subscription_redeem

@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask import jsonify, request
 from sqlalchemy import select
 
-from app.api import bp
 from app.api.auth import actor
+from app.api.blueprint import bp
 from app.api.contract import Body, Field, operation, text
 from app.api.serializers import audit_json, connection_json
 from app.connections.control import (

@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_babel import gettext as _
 
-from app.api import bp
 from app.api.auth import actor
+from app.api.blueprint import bp
 from app.api.contract import (
     Body,
     ChoiceArg,

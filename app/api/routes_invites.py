@@ -6,8 +6,8 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.api import bp
 from app.api.auth import actor
+from app.api.blueprint import bp
 from app.api.contract import Body, operation, text
 from app.api.queries import users_by_id
 from app.api.routes_connections import NO_BODY, RELATIONSHIP

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from app.api import bp
 from app.api.auth import actor
+from app.api.blueprint import bp
 from app.api.contract import IntArg, operation
 from app.api.serializers import notification_json
 from app.notifications.queries import in_app_for_user

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from app.api import bp
 from app.api.auth import actor
+from app.api.blueprint import bp
 from app.api.contract import IntArg, operation
 from app.api.serializers import report_json
 from app.extensions import db

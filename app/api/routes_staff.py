@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.services import account_reactivate, account_suspend
-from app.api import bp
 from app.api.auth import actor
+from app.api.blueprint import bp
 from app.api.contract import Body, TextArg, integer, operation, text
 from app.api.serializers import (
     connection_json,

@@ -7,8 +7,8 @@ from flask import request
 from flask_babel import gettext as _
 
 from app.accounts.tokens import api_token_revoke_current
-from app.api import bp
 from app.api.auth import TokenRequired, actor, bearer_token
+from app.api.blueprint import bp
 from app.api.contract import operation
 from app.extensions import db
 

@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from app.api import bp
 from app.api.auth import actor
+from app.api.blueprint import bp
 from app.api.contract import Body, ChoiceArg, operation, text
 from app.api.queries import group_visible, members_by_group
 from app.api.routes_connections import RELATIONSHIP

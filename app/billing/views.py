@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from app.billing.forms import RedeemForm
+from app.billing.names import STATUS_NAMES, plan_name
 from app.billing.services import subscription_of, subscription_redeem
 from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
@@ -19,14 +19,8 @@ from app.payments.provider import PaymentUnavailable
 
 bp = Blueprint("billing", __name__, url_prefix="/plan")
 
-PLAN_NAMES = {"family_basic": _l("Family Basic"), "family": _l("Family"),
-              "family_plus": _l("Family Plus")}
-STATUS_NAMES = {"active": _l("Active"), "expired": _l("Expired"), "cancelled": _l("Cancelled")}
 
 
-def plan_name(code: str) -> str:
-    """A configured plan's display name; plans added by configuration show their code."""
-    return str(PLAN_NAMES.get(code, code))
 
 
 @bp.context_processor

@@ -8,6 +8,15 @@ from flask import flash, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
+from app.connections.blueprint import (
+    back_key,
+    bp,
+    failed_get,
+    held_controls,
+    in_block,
+    page_back_url,
+    patient_block_now,
+)
 from app.connections.control import (
     Controlled,
     caregiver_check,
@@ -17,17 +26,8 @@ from app.connections.control import (
     connection_revoke,
 )
 from app.connections.forms import BackForm, DisconnectForm
+from app.connections.matrix import labels
 from app.connections.queries import current_connections, newly_uncovered
-from app.connections.views import (
-    _back,
-    _back_url,
-    _failed_get,
-    _held,
-    _in_block,
-    _labels,
-    _patient_block,
-    bp,
-)
 from app.errors import DomainError, Invalid
 from app.forms import copy_errors
 from app.groups.queries import GroupView
@@ -46,7 +46,7 @@ def _disconnect_step(held: Controlled, form: DisconnectForm, *, status: int = 20
     uncovered = newly_uncovered(connections, without=[held.connection.id])
     back = form.back_to
     context = {"held": held, "form": form, "uncovered": bool(uncovered), "back": back,
-               "back_url": _back_url(back, held.group.id, held.connection.id)}
+               "back_url": page_back_url(back, held.group.id, held.connection.id)}
     if not wants_fragment():
         return render_template("connections/disconnect.html", inline=False, **context), status
     response = make_response(
@@ -61,22 +61,22 @@ def _row_changed(held: Controlled, back: str, message: str):
     """After a disconnect or restore: the row and the counter out of band, or a flash."""
     connection_id, patient_id, group_id = held.connection.id, held.patient.id, held.group.id
     if wants_fragment():
-        block, users = _patient_block(patient_id)
+        block, users = patient_block_now(patient_id)
         return render_template("connections/_row_changed.html",
-                               c=_in_block(block, connection_id), block=block, users=users,
-                               back=back, **_labels())
+                               c=in_block(block, connection_id), block=block, users=users,
+                               back=back, **labels())
     flash(message, "success")
-    return see_other(_back_url(back, group_id, connection_id))
+    return see_other(page_back_url(back, group_id, connection_id))
 
 
 @bp.get("/connections/<int:connection_id>/disconnect")
 @login_required
 def disconnect_confirm(connection_id: int):
     """Ask before a silent disconnect, with an optional private reason."""
-    back = _back(request.args.get("back"))
-    held, error = _held(connection_id)
+    back = back_key(request.args.get("back"))
+    held, error = held_controls(connection_id)
     if error is not None:
-        return _failed_get(error, _back_url(back))
+        return failed_get(error, page_back_url(back))
     return _disconnect_step(held, DisconnectForm(formdata=None, back=back))
 
 
@@ -94,11 +94,11 @@ def disconnect(connection_id: int):
                 "%(caregiver)s is disconnected from %(patient)s. They were not told.",
                 caregiver=held.caregiver.name, patient=held.patient.name))
         if not isinstance(error, Invalid):
-            return refused(error, _back_url(back))
+            return refused(error, page_back_url(back))
         copy_errors(form, error, "reason")
-    held, error = _held(connection_id)
+    held, error = held_controls(connection_id)
     if error is not None:
-        return refused(error, _back_url(back))
+        return refused(error, page_back_url(back))
     return _disconnect_step(held, form, status=422)
 
 
@@ -110,7 +110,7 @@ def restore(connection_id: int):
     back = form.back_to
     held, error = run_service(connection_restore, connection_id=connection_id)
     if error is not None:
-        return refused(error, _back_url(back))
+        return refused(error, page_back_url(back))
     return _row_changed(held, back, _(
         "%(caregiver)s is connected to %(patient)s again, with every permission on. They "
         "were not told.", caregiver=held.caregiver.name, patient=held.patient.name))

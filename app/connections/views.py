@@ -10,9 +10,7 @@ band), and a plain form post with a 303 back to the page it came from.
 from __future__ import annotations
 
 from flask import (
-    Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -22,15 +20,24 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import login_required
 
+from app.connections.blueprint import (
+    back_key,
+    bp,
+    dry_run,
+    failed_get,
+    held_controls,
+    in_block,
+    page_back_url,
+    parties,
+)
 from app.connections.control import (
     Controlled,
-    connection_controlled,
     permissions_set,
 )
-from app.connections.forms import BACKS, ToggleForm
+from app.connections.forms import ToggleForm
+from app.connections.matrix import labels
 from app.connections.queries import (
     EMERGENCY,
-    PatientBlock,
     connection_for_history,
     connection_history,
     current_connections,
@@ -39,129 +46,39 @@ from app.connections.queries import (
     permission_names,
     permission_state,
     private_details,
-    relationship_names,
 )
 from app.errors import DomainError
 from app.extensions import db
-from app.groups.queries import GroupView
 from app.groups.services import role_label
 from app.htmx import see_other, wants_fragment
 from app.models.accounts import User
-from app.models.connections import PERMISSION_CODES, Connection
+from app.models.connections import PERMISSION_CODES
 from app.models.groups import FamilyGroup
 from app.pages import acting_user, refused
-
-bp = Blueprint("connections", __name__)
-
-RELATED_ENDPOINT = "care.relationship"
-
-
-@bp.after_request
-def _vary(response):
-    response.vary.add("HX-Request")
-    return response
-
 
 # --- helpers --------------------------------------------------------------------------
 
 
-def _labels() -> dict:
-    """What every matrix row and toggle needs to name things in the reader's language."""
-    permissions = permission_names()
-    return {"permissions": permissions, "permission_label": dict(permissions),
-            "relationship_names": relationship_names(), "permission_state": permission_state,
-            "related": RELATED_ENDPOINT in current_app.view_functions,
-            "toggle_url": _toggle_url_maker()}
 
 
-def _toggle_url_maker():
-    """toggle_url(connection_id, code): url_for once per page instead of once per switch
-    (the matrix has six per connection, and url_for was the switch's biggest cost)."""
-    marker_id, marker_code = 987654321, "__code__"
-    sample = url_for("connections.permission_toggle", connection_id=marker_id, code=marker_code)
-    head, rest = sample.split(str(marker_id), 1)
-    middle, tail = rest.split(marker_code, 1)
-    return lambda connection_id, code: f"{head}{int(connection_id)}{middle}{code}{tail}"
 
 
-def matrix_context(view: GroupView) -> dict:
-    """The group page's permission matrix (its admin only): one block per patient, and per
-    caregiver how many of their connections are live or disconnected. Four statements
-    whatever the size of the family."""
-    connections, users = current_connections(group_id=view.group.id)
-    patients = [user for _member, user in view.users_in("patient")]
-    per_caregiver: dict[int, dict[str, int]] = {}
-    for c in connections:
-        counts = per_caregiver.setdefault(c.linked_user_id, {"live": 0, "revoked": 0})
-        counts["revoked" if c.permission_revoked else "live"] += 1
-    return {"matrix": matrix_blocks(patients, connections), "matrix_users": users,
-            "caregiver_connections": per_caregiver, **_labels()}
 
 
-def _back(value: str | None) -> str:
-    return value if value in BACKS else "group"
 
 
-def _back_url(back: str, group_id: int | None = None, connection_id: int | None = None) -> str:
-    """The page an action came from; a refusal that proved nothing goes to My family."""
-    if back == "followers":
-        url = url_for("connections.followers")
-    elif group_id is not None:
-        url = url_for("groups.show", group_id=group_id)
-    else:
-        return url_for("groups.index")
-    return url + (f"#connection-{connection_id}" if connection_id else "")
 
 
-def _dry_run(service, **kwargs):
-    """Ask a service whether it would accept a change, keeping nothing: its writes are
-    rolled back with a savepoint. So the confirmation step is offered only for a change
-    the rules allow, and the rules stay in the service."""
-    savepoint = db.session.begin_nested()
-    try:
-        result = service(actor=acting_user(), ip=request.remote_addr, **kwargs)
-    except DomainError as exc:
-        savepoint.rollback()
-        db.session.rollback()
-        return None, exc
-    savepoint.rollback()
-    return result, None
 
 
-def _held(connection_id: int):
-    """The connection if the current user holds its controls (the service's own check;
-    its row lock ends with the request): (Controlled, None) or (None, error)."""
-    try:
-        return connection_controlled(actor=acting_user(), connection_id=connection_id), None
-    except DomainError as exc:
-        db.session.rollback()
-        return None, exc
 
 
-def _failed_get(error: DomainError, back: str):
-    """A refused GET: the error page (404/403); htmx goes back to the page with a flash."""
-    if wants_fragment():
-        return refused(error, back)
-    raise error
 
 
-def _patient_block(patient_id: int) -> tuple[PatientBlock, dict[int, User]]:
-    """A patient's block of the matrix as it is now (after a commit)."""
-    connections, users = current_connections(patient_id=patient_id)
-    patient = users.get(patient_id) or db.session.get(User, patient_id)
-    users[patient_id] = patient
-    return matrix_blocks([patient], connections)[0], users
 
 
-def _in_block(block: PatientBlock, connection_id: int) -> Connection:
-    connection = next((c for c in block.connections if c.id == connection_id), None)
-    if connection is None:
-        abort(404)
-    return connection
 
 
-def _parties(held: Controlled) -> dict[int, User]:
-    return {held.patient.id: held.patient, held.caregiver.id: held.caregiver}
 
 
 # --- Who follows me -------------------------------------------------------------------
@@ -176,7 +93,7 @@ def followers():
     users[me.id] = me
     block = matrix_blocks([me], connections)[0]
     return render_template("connections/followers.html", block=block, users=users,
-                           back="followers", **_labels())
+                           back="followers", **labels())
 
 
 # --- permission toggles ---------------------------------------------------------------
@@ -186,12 +103,12 @@ def _toggle(held_or_connection, code: str, back: str, *, status: int = 200,
             users: dict[int, User] | None = None, message: str | None = None,
             refusal: str | None = None):
     if isinstance(held_or_connection, Controlled):
-        users = _parties(held_or_connection)
+        users = parties(held_or_connection)
         held_or_connection = held_or_connection.connection
     # Always a fragment answering an action on this switch: the focus comes back to it.
     return render_template("connections/_toggle.html", c=held_or_connection, code=code,
                            users=users, back=back, message=message, refusal=refusal,
-                           refocus=True, **_labels()), status
+                           refocus=True, **labels()), status
 
 
 def _toggle_refused(error: DomainError, connection_id: int, code: str, back: str):
@@ -205,17 +122,17 @@ def _toggle_refused(error: DomainError, connection_id: int, code: str, back: str
                 return _toggle(connection, code, back, status=error.status, users=users,
                                message=error.message, refusal=error.code)
             flash(error.message, "error")
-            return see_other(_back_url(back, connection.family_group_id, connection_id))
-    return refused(error, _back_url(back))
+            return see_other(page_back_url(back, connection.family_group_id, connection_id))
+    return refused(error, page_back_url(back))
 
 
 def _toggle_invalid(form: ToggleForm, connection_id: int, code: str, back: str):
     """A malformed toggle post (not a click on our form): 422 and what was wrong."""
     message = next((e for f in form for e in f.errors), _("The request was not understood."))
     if wants_fragment():
-        held, error = _held(connection_id)
+        held, error = held_controls(connection_id)
         if error is not None:
-            return refused(error, _back_url(back))
+            return refused(error, page_back_url(back))
         return _toggle(held, code, back, status=422, message=message)
     return render_template("errors/error.html", status=422, title=_("Request refused"),
                            message=message), 422
@@ -224,7 +141,7 @@ def _toggle_invalid(form: ToggleForm, connection_id: int, code: str, back: str):
 def _toggle_ask(connection_id: int, code: str, back: str):
     """Turning OFF asks first (BR-024), with the stronger warning for emergency alerts
     (BR-018) and, when it would leave the patient with nobody alerted, that too."""
-    held, error = _dry_run(permissions_set, connection_id=connection_id,
+    held, error = dry_run(permissions_set, connection_id=connection_id,
                            changes={code: False})
     if error is not None:
         return _toggle_refused(error, connection_id, code, back)
@@ -232,8 +149,8 @@ def _toggle_ask(connection_id: int, code: str, back: str):
         return _toggled(held, code, back, changed=False)  # already off: nothing to ask
     connections, _users = current_connections(patient_id=held.patient.id)
     uncovered = newly_uncovered(connections, switched_off=(held.connection.id, code))
-    context = {"c": held.connection, "code": code, "users": _parties(held), "back": back,
-               "uncovered": bool(uncovered), **_labels()}
+    context = {"c": held.connection, "code": code, "users": parties(held), "back": back,
+               "uncovered": bool(uncovered), **labels()}
     if wants_fragment():
         return render_template("connections/_toggle_confirm.html", inline=True, **context)
     return render_template("connections/toggle_confirm.html", inline=False, **context)
@@ -255,9 +172,9 @@ def _toggled_answer(held: Controlled, code: str, back: str, *, changed: bool = T
     if wants_fragment():
         users = {**held.users, held.patient.id: held.patient}
         block = matrix_blocks([held.patient], held.block)[0]
-        return render_template("connections/_toggled.html", c=_in_block(block, connection_id),
+        return render_template("connections/_toggled.html", c=in_block(block, connection_id),
                                code=code, block=block, users=users, back=back,
-                               oob=changed and code == EMERGENCY, **_labels()), None
+                               oob=changed and code == EMERGENCY, **labels()), None
     message = None
     if changed:
         on = permission_state(held.connection).get(code)
@@ -266,7 +183,7 @@ def _toggled_answer(held: Controlled, code: str, back: str, *, changed: bool = T
                      caregiver=held.caregiver.name) if on else
                    _("“%(permission)s” is off for %(caregiver)s.",
                      permission=names.get(code, code), caregiver=held.caregiver.name))
-    return see_other(_back_url(back, held.group.id, connection_id)), message
+    return see_other(page_back_url(back, held.group.id, connection_id)), message
 
 
 @bp.post("/connections/<int:connection_id>/permissions/<code>")
@@ -302,12 +219,12 @@ def permission_show(connection_id: int, code: str):
     """One toggle as it is ("Keep it on"); without htmx, back to the page."""
     if code not in PERMISSION_CODES:
         abort(404)
-    back = _back(request.args.get("back"))
-    held, error = _held(connection_id)
+    back = back_key(request.args.get("back"))
+    held, error = held_controls(connection_id)
     if error is not None:
-        return _failed_get(error, _back_url(back))
+        return failed_get(error, page_back_url(back))
     if not wants_fragment():
-        return redirect(_back_url(back, held.group.id, connection_id))
+        return redirect(page_back_url(back, held.group.id, connection_id))
     return _toggle(held, code, back)
 
 
@@ -332,8 +249,6 @@ def history(connection_id: int):
         "connections/history.html", connection=connection, entries=entries, actors=actors,
         patient=db.session.get(User, connection.user_id),
         caregiver=db.session.get(User, connection.linked_user_id), group=group,
-        back_url=back_url, role_label=role_label, **_labels())
+        back_url=back_url, role_label=role_label, **labels())
 
 
-# The disconnect and restore routes register themselves on bp.
-from app.connections import disconnect_views  # noqa: E402, F401

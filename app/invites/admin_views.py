@@ -15,6 +15,7 @@ from app.extensions import db
 from app.forms import copy_errors
 from app.groups.services import role_label
 from app.htmx import see_other, wants_fragment
+from app.invites.blueprint import bp, group_url
 from app.invites.forms import InviteForm
 from app.invites.links import accept_url
 from app.invites.services import (
@@ -24,7 +25,6 @@ from app.invites.services import (
     invite_for_admin,
     invite_resend,
 )
-from app.invites.views import _group_url, bp
 from app.models.groups import ROLES, FamilyGroup
 from app.models.invites import ConnectionInvite
 
@@ -116,7 +116,7 @@ def cancel(invite_id: int):
         # The row goes away (empty body); the group page may refresh its slot line.
         return "", 200, {"HX-Trigger": "invites-changed"}
     flash(_("The invite was cancelled. Its link no longer works."), "success")
-    return see_other(_group_url(group_id))
+    return see_other(group_url(group_id))
 
 
 @bp.post("/invites/<int:invite_id>/resend")

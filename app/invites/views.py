@@ -4,7 +4,6 @@ answering, and the pending invites. The admin's actions are in app/invites/admin
 from __future__ import annotations
 
 from flask import (
-    Blueprint,
     flash,
     redirect,
     render_template,
@@ -20,7 +19,7 @@ from app.accounts.forms import LoginForm
 from app.accounts.services import (
     account_register,
 )
-from app.accounts.views import authenticate_form, check_registration_form, start_session
+from app.accounts.signin import authenticate_form, check_registration_form, start_session
 from app.connections.queries import permission_names, relationship_options
 from app.connections.services import initial_permission_map
 from app.errors import Conflict, DomainError, Gone, Invalid, NotFound
@@ -36,6 +35,7 @@ from app.extensions import (
 from app.forms import copy_errors
 from app.groups.services import role_label
 from app.htmx import see_other, wants_fragment
+from app.invites.blueprint import bp, group_url
 from app.invites.forms import AnswerForm, InviteSignupForm
 from app.invites.services import (
     invite_accept,
@@ -51,34 +51,15 @@ from app.models.invites import ConnectionInvite
 from app.phone import display_phone
 from app.tokens import seal, unseal
 
-bp = Blueprint("invites", __name__)
-
 # The link opened in this session, sealed (app/tokens.py): the signed cookie is
 # readable by whoever holds it, and must not give the token away (F10).
 SESSION_KEY = "invite_link"
-# Pages that carry a link token (in their URL, the session or a hidden field).
-_LINK_ENDPOINTS = {"invites.link", "invites.resume", "invites.login", "invites.signup",
-                   "invites.accept", "invites.reject"}
 
 
-@bp.record_once
-def _install_link_headers(state) -> None:
-    # Talisman sets Referrer-Policy on every response and cannot vary it per view, and
-    # Flask runs after_request functions last-registered-first: put this one first in the
-    # list so that it runs after Talisman's and has the last word on the link pages.
-    state.app.after_request_funcs.setdefault(None, []).insert(0, _link_headers)
 
 
-def _link_headers(response):
-    """SPEC §4: the link pages leak their URL to no one (no Referer, no cache)."""
-    if request.endpoint in _LINK_ENDPOINTS:
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-    return response
 
 
-def _group_url(group_id: int) -> str:
-    return url_for("groups.show", group_id=group_id)
 
 
 def _permissions(invite: ConnectionInvite) -> list[tuple[str, str, bool]]:
@@ -298,7 +279,7 @@ def _accept(invite: ConnectionInvite, relationship: str | None, on_invalid, *,
     session.pop(SESSION_KEY, None)
     flash(_("Welcome to %(family)s. You joined as %(role)s.", family=group_name, role=role),
           "success")
-    return see_other(_group_url(group_id))
+    return see_other(group_url(group_id))
 
 
 def _reject(invite: ConnectionInvite, *, via_link: bool):
@@ -399,7 +380,3 @@ def reject_by_id(invite_id: int):
     except DomainError as exc:
         return _answer_error(exc)
     return _reject(invite, via_link=False)
-
-
-# The admin's routes register themselves on bp.
-from app.invites import admin_views  # noqa: E402, F401

@@ -17,8 +17,8 @@ from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
 from app.billing.services import subscription_of
+from app.connections.matrix import matrix_context
 from app.connections.queries import relationship_options
-from app.connections.views import matrix_context
 from app.errors import Invalid, NotFound
 from app.extensions import db
 from app.forms import copy_errors

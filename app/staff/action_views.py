@@ -11,16 +11,16 @@ from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
 
 from app.accounts.services import account_reactivate, account_suspend
-from app.billing.views import plan_name
+from app.billing.names import plan_name
 from app.errors import Invalid
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
 from app.models.accounts import User
 from app.models.notifications import InviteNotification
 from app.pages import refused, run_service
+from app.staff.blueprint import bp, found_or_404, label
 from app.staff.forms import CodesForm, ReasonForm
 from app.staff.services import codes_issue_reasoned, notification_resend
-from app.staff.views import bp, found_or_404, label
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
 

@@ -14,8 +14,8 @@ from app.forms import BaseForm, copy_errors
 from app.htmx import see_other, wants_fragment
 from app.pages import acting_user, refused, run_service
 from app.staff import signals
+from app.staff.blueprint import bp
 from app.staff.services import review_mark, staff_signal_viewed
-from app.staff.views import bp
 
 
 class ReviewForm(BaseForm):

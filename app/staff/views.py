@@ -1,8 +1,8 @@
 """The staff area, /staff: search, users, groups, the review queue and staff actions.
 
-Every route is guarded once, here, before it runs: an anonymous visitor is sent to the
-login page, a signed-in non-staff user gets 403 with no data. The queue's routes live in
-app/staff/queue_views.py and the actions' in app/staff/action_views.py, on this bp.
+Every route is guarded once, before it runs, in app/staff/blueprint.py. The queue's
+routes live in app/staff/queue_views.py and the actions' in app/staff/action_views.py,
+on the same bp.
 """
 
 from __future__ import annotations
@@ -13,20 +13,14 @@ import json
 from datetime import UTC
 
 from flask import (
-    Blueprint,
     Response,
-    abort,
-    redirect,
     render_template,
     request,
     stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
-from app.billing.views import plan_name
 from app.connections.queries import (
     permission_names,
     permission_state,
@@ -42,6 +36,7 @@ from app.models.accounts import User
 from app.models.groups import FamilyGroup
 from app.models_base import MAX_ID
 from app.pages import acting_user
+from app.staff.blueprint import bp, found_or_404
 from app.staff.forms import GroupFilterForm, ReasonForm, SearchForm
 from app.staff.queries import (
     AUDIT_PAGE,
@@ -58,56 +53,21 @@ from app.staff.queries import (
     user_search,
     users_by_id,
 )
-from app.staff.services import staff_audit_exported, staff_check, staff_searched, staff_user_viewed
+from app.staff.services import staff_audit_exported, staff_searched, staff_user_viewed
 from app.text import whole_number
 
-bp = Blueprint("staff", __name__, url_prefix="/staff")
-
 GROUP_STATUSES = ("active", "inactive", "dissolved")
-LABELS = {
-    "group": {"active": _l("Active"), "inactive": _l("Inactive"), "dissolved": _l("Dissolved")},
-    "invite": {"pending": _l("Pending"), "accepted": _l("Accepted"),
-               "rejected": _l("Rejected"), "cancelled": _l("Cancelled"),
-               "expired": _l("Expired")},
-    "message": {"pending": _l("Waiting to be sent"), "sent": _l("Sent"),
-                "delivered": _l("Delivered"), "failed": _l("Failed"),
-                "cancelled": _l("Cancelled")},
-    "channel": {"in_app": _l("In the portal"), "sms": _l("SMS"), "email": _l("Email"),
-                "push": _l("Push"), "payment": _l("Payment service")},
-    "plan": {"active": _l("Active"), "expired": _l("Expired"), "cancelled": _l("Cancelled")},
-    "role": {"patient": _l("patient"), "caregiver": _l("caregiver"), "admin": _l("admin")},
-}
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_BATCH = 1000
 
 
-@bp.before_request
-def _staff_only():
-    """Anonymous → the login page (back here after); non-staff → 403 (the app's error
-    page renders the Forbidden)."""
-    if not current_user.is_authenticated:
-        return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
-    staff_check(current_user)
-    return None
 
 
-@bp.context_processor
-def _helpers() -> dict:
-    return {"label": label, "invite_status": invite_status, "plan_name": plan_name}
 
 
-def label(kind: str, code: str | None) -> str:
-    """A status, channel or role in the reader's language; unknown codes as they are."""
-    return str(LABELS[kind].get(code, code or ""))
 
 
-def invite_status(invite) -> str:
-    """An invite's status as people see it: a pending invite past its expiry is expired."""
-    if invite.status == "pending" and invite.expires_at is not None \
-            and invite.expires_at <= utcnow():
-        return "expired"
-    return invite.status
 
 
 def detail_pairs(details: dict) -> list[tuple[str, str]]:
@@ -128,11 +88,6 @@ def id_arg(name: str) -> int | None:
     return value
 
 
-def found_or_404(model, object_id: int):
-    found = db.session.get(model, object_id)
-    if found is None:
-        abort(404)
-    return found
 
 
 # --- search -------------------------------------------------------------------------------
@@ -273,7 +228,3 @@ def _csv_lines(group_id: int):
                 if e.details else None,
                 e.ip)])
         yield flush()
-
-
-# The queue's and the actions' routes register themselves on bp.
-from app.staff import action_views, queue_views  # noqa: E402, F401

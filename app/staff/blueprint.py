@@ -1,0 +1,67 @@
+"""The staff blueprint, /staff, and what its route modules (views, queue_views,
+action_views) share. Every route is guarded once, here, before it runs: an anonymous
+visitor is sent to the login page, a signed-in non-staff user gets 403 with no data.
+Route modules import it; nothing imports them but create_app."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from app.billing.names import plan_name
+from app.db import utcnow
+from app.extensions import db
+from app.staff.services import staff_check
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+LABELS = {
+    "group": {"active": _l("Active"), "inactive": _l("Inactive"), "dissolved": _l("Dissolved")},
+    "invite": {"pending": _l("Pending"), "accepted": _l("Accepted"),
+               "rejected": _l("Rejected"), "cancelled": _l("Cancelled"),
+               "expired": _l("Expired")},
+    "message": {"pending": _l("Waiting to be sent"), "sent": _l("Sent"),
+                "delivered": _l("Delivered"), "failed": _l("Failed"),
+                "cancelled": _l("Cancelled")},
+    "channel": {"in_app": _l("In the portal"), "sms": _l("SMS"), "email": _l("Email"),
+                "push": _l("Push"), "payment": _l("Payment service")},
+    "plan": {"active": _l("Active"), "expired": _l("Expired"), "cancelled": _l("Cancelled")},
+    "role": {"patient": _l("patient"), "caregiver": _l("caregiver"), "admin": _l("admin")},
+}
+
+
+@bp.before_request
+def _staff_only():
+    """Anonymous → the login page (back here after); non-staff → 403 (the app's error
+    page renders the Forbidden)."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+    staff_check(current_user)
+    return None
+
+
+@bp.context_processor
+def _helpers() -> dict:
+    return {"label": label, "invite_status": invite_status, "plan_name": plan_name}
+
+
+def label(kind: str, code: str | None) -> str:
+    """A status, channel or role in the reader's language; unknown codes as they are."""
+    return str(LABELS[kind].get(code, code or ""))
+
+
+def invite_status(invite) -> str:
+    """An invite's status as people see it: a pending invite past its expiry is expired."""
+    if invite.status == "pending" and invite.expires_at is not None \
+            and invite.expires_at <= utcnow():
+        return "expired"
+    return invite.status
+
+
+def found_or_404(model, object_id: int):
+    found = db.session.get(model, object_id)
+    if found is None:
+        abort(404)
+    return found
