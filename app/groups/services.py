@@ -11,7 +11,8 @@ from app.audit.services import audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
-from app.groups.queries import group_with_members, slot_counts
+from app.groups.queries import group_with_members
+from app.groups.slots import role_label, slot_counts, slots_summary
 from app.models.accounts import User
 from app.models.groups import ROLES, FamilyGroup, FamilyGroupMember
 from app.payments.provider import SubscriptionInfo, payment_provider
@@ -101,30 +102,12 @@ def group_active_check(group: FamilyGroup) -> None:
 
 def free_slot_check(*, group_id: int, info: SubscriptionInfo, role: str,
                     accepting: bool = False) -> None:
-    """BR-047 / SEC-005, under the group lock. A new invite or self-add needs a free slot
-    (members and pending invites count); an accept needs a member place (its own pending
-    invite already holds a slot — but a lowered plan can leave fewer places than invites).
+    """BR-047 / SEC-005, under the group lock: the rule of app/groups/slots.py on the
+    family's counts now.
 
     Raises Conflict(no_slot).
     """
-    counts = slot_counts(group_id)[role]
-    total = info.slots(role)
-    taken = counts["used"] if accepting else counts["used"] + counts["pending"]
-    if taken < total:
-        return
-    if accepting:
-        message = _("This family has no free place for a new %(role)s. Ask the family's "
-                    "admin to free one or to move to a bigger plan.", role=role_label(role))
-    else:
-        message = _("Limit reached: the plan has %(total)d %(role)s places and all are taken "
-                    "or invited. Cancel a pending invite, remove a member, or get a bigger "
-                    "plan with an activation code on “My plan”.",
-                    total=total, role=role_label(role))
-    raise Conflict(message, code="no_slot")
-
-
-def role_label(role: str) -> str:
-    return _("patient") if role == "patient" else _("caregiver")
+    slots_summary(info, slot_counts(group_id))[role].check(accepting=accepting)
 
 
 def single_group_check(*, user_id: int, group_id: int, role: str) -> None:

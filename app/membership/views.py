@@ -23,14 +23,7 @@ from app.errors import Invalid, NotFound
 from app.extensions import db
 from app.forms import copy_errors
 from app.groups.forms import GroupNameForm, RoleForm, SelfAddForm
-from app.groups.queries import (
-    GroupView,
-    active_group_of_admin,
-    counts_from_view,
-    memberships_of,
-    slot_counts,
-    slots_summary,
-)
+from app.groups.queries import GroupView, active_group_of_admin, memberships_of
 from app.groups.services import (
     group_create,
     group_for_viewer,
@@ -39,6 +32,7 @@ from app.groups.services import (
     role_label,
     subscription_inactive,
 )
+from app.groups.slots import counts_from_view, slot_counts, slots_summary
 from app.htmx import see_other, wants_fragment
 from app.membership.services import group_dissolve, group_self_add, member_leave, member_remove
 from app.models.accounts import User
