@@ -18,6 +18,7 @@ from app.models.audit import AuditEvent
 from app.models.groups import FamilyGroup, FamilyGroupMember
 from app.models.invites import INVITE_PENDING, ConnectionInvite
 from app.payments.provider import PaymentUnavailable, payment_provider
+from app.permissions import group_viewable_by
 
 Members = list[tuple[FamilyGroupMember, User]]
 
@@ -25,12 +26,9 @@ Members = list[tuple[FamilyGroupMember, User]]
 def group_visible(actor: User, group_id: int) -> FamilyGroup:
     """The group, if the actor is its admin, a member or staff; else NotFound, the same
     whether or not it exists."""
-    group = db.session.get(FamilyGroup, group_id)
-    if group is not None and (actor.is_staff or group.admin_user_id == actor.id):
-        return group
-    if group is not None and db.session.scalar(select(FamilyGroupMember.id).where(
-            FamilyGroupMember.group_id == group_id,
-            FamilyGroupMember.user_id == actor.id).limit(1)) is not None:
+    group = db.session.scalar(select(FamilyGroup).where(FamilyGroup.id == group_id,
+                                                         group_viewable_by(actor)))
+    if group is not None:
         return group
     raise NotFound(_("This family does not exist or you cannot see it."), code="not_found")
 

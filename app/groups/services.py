@@ -16,7 +16,7 @@ from app.groups.slots import role_label, slot_counts, slots_summary
 from app.models.accounts import User
 from app.models.groups import ROLES, FamilyGroup, FamilyGroupMember
 from app.payments.provider import SubscriptionInfo, payment_provider
-from app.permissions import can_view_group
+from app.permissions import can_manage_invites, can_view_group
 
 NAME_MAX = 100
 
@@ -179,7 +179,7 @@ def group_for_viewer(*, actor: User, group_id: int):
     Raises NotFound for anyone else, without saying whether the group exists.
     """
     view = group_with_members(
-        group_id, with_invites=lambda group: actor.is_staff or group.admin_user_id == actor.id)
+        group_id, with_invites=lambda group: can_manage_invites(actor, group))
     if view is None or not can_view_group(actor, view.group, view.member_ids):
         raise NotFound(_("This family does not exist or you cannot see it."), code="not_found")
     return view
