@@ -3,6 +3,8 @@ invites, self-add and accept share: the grant check, the group lock, slots, BR-0
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -110,13 +112,25 @@ def free_slot_check(*, group_id: int, info: SubscriptionInfo, role: str,
     slots_summary(info, slot_counts(group_id))[role].check(accepting=accepting)
 
 
-def single_group_check(*, user_id: int, group_id: int, role: str) -> None:
+def groups_held(user_ids: Collection[int]) -> dict[tuple[int, str], int]:
+    """BR-057's reading, for one user or a batch: (user id, role) → the family where the
+    user already holds that role (one group per user per role, so at most one)."""
+    if not user_ids:
+        return {}
+    return {(row.user_id, row.role): row.group_id for row in db.session.execute(
+        select(FamilyGroupMember.user_id, FamilyGroupMember.role, FamilyGroupMember.group_id)
+        .where(FamilyGroupMember.user_id.in_(user_ids)))}
+
+
+def single_group_check(*, user_id: int, group_id: int | None, role: str,
+                       held: Mapping[tuple[int, str], int] | None = None) -> None:
     """BR-057: one group per user per role (the unique index is the last line).
 
+    group_id: the family being joined (None: one not made yet, the legacy import).
+    held: groups_held() of a batch already read, else read now.
     Raises Conflict(already_in_group).
     """
-    other = db.session.scalar(select(FamilyGroupMember.group_id).where(
-        FamilyGroupMember.user_id == user_id, FamilyGroupMember.role == role))
+    other = (groups_held([user_id]) if held is None else held).get((user_id, role))
     if other is None:
         return
     if other == group_id:
