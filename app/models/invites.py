@@ -64,7 +64,7 @@ class ConnectionInvite(db.Model):
     relationship_code: Mapped[str | None] = mapped_column(
         String(30), ForeignKey("relationships.code"))
     initial_permissions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending",
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default=INVITE_PENDING,
                                         server_default=text("'pending'"))
     # SHA-256 hex of the link token; the raw token is never stored.
     token_hash: Mapped[str | None] = mapped_column(String(64))
