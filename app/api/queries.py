@@ -6,17 +6,19 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from app.db import utcnow
 from app.errors import NotFound
 from app.extensions import db
-from app.groups.queries import GroupView, counts_from_view, slots_summary
+from app.groups.queries import GroupView
+from app.groups.slots import counts_from_view, slots_summary
 from app.models.accounts import User
 from app.models.audit import AuditEvent
 from app.models.groups import FamilyGroup, FamilyGroupMember
-from app.models.invites import ConnectionInvite
+from app.models.invites import INVITE_PENDING, ConnectionInvite
 from app.payments.provider import PaymentUnavailable, payment_provider
+from app.permissions import group_viewable_by
 
 Members = list[tuple[FamilyGroupMember, User]]
 
@@ -24,12 +26,9 @@ Members = list[tuple[FamilyGroupMember, User]]
 def group_visible(actor: User, group_id: int) -> FamilyGroup:
     """The group, if the actor is its admin, a member or staff; else NotFound, the same
     whether or not it exists."""
-    group = db.session.get(FamilyGroup, group_id)
-    if group is not None and (actor.is_staff or group.admin_user_id == actor.id):
-        return group
-    if group is not None and db.session.scalar(select(FamilyGroupMember.id).where(
-            FamilyGroupMember.group_id == group_id,
-            FamilyGroupMember.user_id == actor.id).limit(1)) is not None:
+    group = db.session.scalar(select(FamilyGroup).where(FamilyGroup.id == group_id,
+                                                         group_viewable_by(actor)))
+    if group is not None:
         return group
     raise NotFound(_("This family does not exist or you cannot see it."), code="not_found")
 
@@ -53,7 +52,8 @@ def view_slots(view: GroupView) -> dict | None:
         info = payment_provider().subscription_for(view.group.admin_user_id)
     except PaymentUnavailable:
         return None
-    return slots_summary(info, counts_from_view(view))
+    return {role: slots.as_json()
+            for role, slots in slots_summary(info, counts_from_view(view)).items()}
 
 
 def users_by_id(ids: set[int]) -> dict[int, User]:
@@ -67,15 +67,10 @@ def group_invites(group_id: int, status: str | None) -> list[ConnectionInvite]:
     its expiry is expired)."""
     query = select(ConnectionInvite).where(ConnectionInvite.family_group_id == group_id)
     now = utcnow()
-    if status == "pending":
-        query = query.where(ConnectionInvite.status == "pending",
-                            ConnectionInvite.expires_at > now)
-    elif status == "expired":
-        query = query.where(or_(ConnectionInvite.status == "expired",
-                                and_(ConnectionInvite.status == "pending",
-                                     ConnectionInvite.expires_at <= now)))
+    if status == INVITE_PENDING:
+        query = query.where(ConnectionInvite.is_live(now))
     elif status is not None:
-        query = query.where(ConnectionInvite.status == status)
+        query = query.where(ConnectionInvite.shown_status(now) == status)
     return list(db.session.scalars(
         query.order_by(ConnectionInvite.created_at.desc(), ConnectionInvite.id.desc())))
 

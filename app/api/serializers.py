@@ -12,7 +12,6 @@ from typing import Any
 
 from app.connections.queries import enabled_codes, private_details
 from app.invites.links import accept_url
-from app.invites.services import invite_status
 from app.models.accounts import User
 from app.models.audit import AuditEvent
 from app.models.connections import PERMISSION_CODES, Connection
@@ -77,7 +76,7 @@ def invite_json(invite: ConnectionInvite, *, token: str | None = None) -> dict[s
     """token: the link token in clear, for the admin who just created or resent it."""
     answer = {
         "id": invite.id, "familyId": invite.family_group_id, "phone": invite.receiver_phone,
-        "role": invite.role, "inviteType": invite.invite_type, "status": invite_status(invite),
+        "role": invite.role, "inviteType": invite.invite_type, "status": invite.shown_status(),
         "expiresAt": iso(invite.expires_at), "createdAt": iso(invite.created_at),
     }
     if token is not None:

@@ -4,6 +4,10 @@ disconnect, the relationship) live in app/connections/control.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable
+from operator import attrgetter
+from typing import TypeVar
+
 from flask_babel import gettext as _
 from sqlalchemy import and_, select, tuple_, update
 from sqlalchemy.orm import selectinload
@@ -64,6 +68,20 @@ def initial_permission_map(initial: dict | None) -> dict[str, bool]:
     return values
 
 
+M = TypeVar("M")
+_USER_ID = attrgetter("id")
+
+
+def family_pairs(patients: Iterable[M], caregivers: Iterable[M],
+                 key: Callable[[M], Hashable] = lambda member: member) -> list[tuple[M, M]]:
+    """The (patient, caregiver) pairs a family connects: every patient with every
+    caregiver (BR-045/008/009), never a member holding both roles with themselves
+    (BR-038). key: the user id of a member as the caller holds it. Joining and the
+    legacy import both pair members this way."""
+    caregivers = list(caregivers)
+    return [(p, c) for p in patients for c in caregivers if key(p) != key(c)]
+
+
 def pair_connections(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Connection]:
     """The rows of these (patient, caregiver) pairs with their permissions, in two queries."""
     return {(c.user_id, c.linked_user_id): c for c in db.session.scalars(
@@ -106,13 +124,15 @@ def connections_for_new_member(*, actor: User | None, group: FamilyGroup, user: 
     a removal) reuses its row: one row per (patient, caregiver).
     """
     other_role = "caregiver" if role == ROLE_PATIENT else ROLE_PATIENT
-    others = list(db.session.scalars(
+    members = list(db.session.scalars(
         select(User).join(FamilyGroupMember, FamilyGroupMember.user_id == User.id)
-        .where(FamilyGroupMember.group_id == group.id, FamilyGroupMember.role == other_role,
-               User.id != user.id)))
-    if not others:
+        .where(FamilyGroupMember.group_id == group.id, FamilyGroupMember.role == other_role)))
+    matched = family_pairs([user], members, key=_USER_ID) if role == ROLE_PATIENT \
+        else family_pairs(members, [user], key=_USER_ID)
+    if not matched:
         return []
-    pairs = [((user.id, o.id) if role == ROLE_PATIENT else (o.id, user.id)) for o in others]
+    others = [c if role == ROLE_PATIENT else p for p, c in matched]
+    pairs = [(p.id, c.id) for p, c in matched]
     existing = pair_connections(pairs)
     table = inverse_table()
     permissions = initial_permission_map(initial_permissions)

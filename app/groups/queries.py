@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from app.db import utcnow
 from app.extensions import db
 from app.models.accounts import User
-from app.models.groups import ROLES, FamilyGroup, FamilyGroupMember
-from app.models.invites import INVITE_ADD_PATIENT, ConnectionInvite
-from app.payments.provider import SubscriptionInfo
+from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.invites import ConnectionInvite
 
 
 @dataclass
@@ -69,40 +67,8 @@ def pending_invites(group_id: int) -> list[ConnectionInvite]:
     return list(db.session.scalars(
         select(ConnectionInvite)
         .where(ConnectionInvite.family_group_id == group_id,
-               ConnectionInvite.status == "pending", ConnectionInvite.expires_at > utcnow())
+               ConnectionInvite.is_live())
         .order_by(ConnectionInvite.created_at, ConnectionInvite.id)))
-
-
-def slot_counts(group_id: int) -> dict[str, dict[str, int]]:
-    """Members and live pending invites per role, counted by the database (two queries)."""
-    used = dict(db.session.execute(
-        select(FamilyGroupMember.role, func.count())
-        .where(FamilyGroupMember.group_id == group_id).group_by(FamilyGroupMember.role)).all())
-    pending_rows = db.session.execute(
-        select(ConnectionInvite.invite_type, func.count())
-        .where(ConnectionInvite.family_group_id == group_id,
-               ConnectionInvite.status == "pending", ConnectionInvite.expires_at > utcnow())
-        .group_by(ConnectionInvite.invite_type)).tuples()
-    pending = {("patient" if t == INVITE_ADD_PATIENT else "caregiver"): n for t, n in pending_rows}
-    return {role: {"used": used.get(role, 0), "pending": pending.get(role, 0)} for role in ROLES}
-
-
-def slots_summary(info: SubscriptionInfo | None,
-                  counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-    """BR-047: free = total − members of that role − pending invites of that role."""
-    summary = {}
-    for role in ROLES:
-        total = info.slots(role) if info else 0
-        used, pending = counts[role]["used"], counts[role]["pending"]
-        summary[role] = {"total": total, "used": used, "pending": pending,
-                         "free": max(0, total - used - pending)}
-    return summary
-
-
-def counts_from_view(view: GroupView) -> dict[str, dict[str, int]]:
-    """The same counts as slot_counts, from a GroupView already loaded (no query)."""
-    return {role: {"used": len(view.users_in(role)), "pending": len(view.invites_for(role))}
-            for role in ROLES}
 
 
 def active_group_of_admin(user_id: int) -> FamilyGroup | None:

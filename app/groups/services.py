@@ -3,6 +3,8 @@ invites, self-add and accept share: the grant check, the group lock, slots, BR-0
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,11 +13,12 @@ from app.audit.services import audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
-from app.groups.queries import group_with_members, slot_counts
+from app.groups.queries import group_with_members
+from app.groups.slots import role_label, slot_counts, slots_summary
 from app.models.accounts import User
 from app.models.groups import ROLES, FamilyGroup, FamilyGroupMember
 from app.payments.provider import SubscriptionInfo, payment_provider
-from app.permissions import can_view_group
+from app.permissions import can_manage_invites, can_view_group
 
 NAME_MAX = 100
 
@@ -101,39 +104,33 @@ def group_active_check(group: FamilyGroup) -> None:
 
 def free_slot_check(*, group_id: int, info: SubscriptionInfo, role: str,
                     accepting: bool = False) -> None:
-    """BR-047 / SEC-005, under the group lock. A new invite or self-add needs a free slot
-    (members and pending invites count); an accept needs a member place (its own pending
-    invite already holds a slot — but a lowered plan can leave fewer places than invites).
+    """BR-047 / SEC-005, under the group lock: the rule of app/groups/slots.py on the
+    family's counts now.
 
     Raises Conflict(no_slot).
     """
-    counts = slot_counts(group_id)[role]
-    total = info.slots(role)
-    taken = counts["used"] if accepting else counts["used"] + counts["pending"]
-    if taken < total:
-        return
-    if accepting:
-        message = _("This family has no free place for a new %(role)s. Ask the family's "
-                    "admin to free one or to move to a bigger plan.", role=role_label(role))
-    else:
-        message = _("Limit reached: the plan has %(total)d %(role)s places and all are taken "
-                    "or invited. Cancel a pending invite, remove a member, or get a bigger "
-                    "plan with an activation code on “My plan”.",
-                    total=total, role=role_label(role))
-    raise Conflict(message, code="no_slot")
+    slots_summary(info, slot_counts(group_id))[role].check(accepting=accepting)
 
 
-def role_label(role: str) -> str:
-    return _("patient") if role == "patient" else _("caregiver")
+def groups_held(user_ids: Collection[int]) -> dict[tuple[int, str], int]:
+    """BR-057's reading, for one user or a batch: (user id, role) → the family where the
+    user already holds that role (one group per user per role, so at most one)."""
+    if not user_ids:
+        return {}
+    return {(row.user_id, row.role): row.group_id for row in db.session.execute(
+        select(FamilyGroupMember.user_id, FamilyGroupMember.role, FamilyGroupMember.group_id)
+        .where(FamilyGroupMember.user_id.in_(user_ids)))}
 
 
-def single_group_check(*, user_id: int, group_id: int, role: str) -> None:
+def single_group_check(*, user_id: int, group_id: int | None, role: str,
+                       held: Mapping[tuple[int, str], int] | None = None) -> None:
     """BR-057: one group per user per role (the unique index is the last line).
 
+    group_id: the family being joined (None: one not made yet, the legacy import).
+    held: groups_held() of a batch already read, else read now.
     Raises Conflict(already_in_group).
     """
-    other = db.session.scalar(select(FamilyGroupMember.group_id).where(
-        FamilyGroupMember.user_id == user_id, FamilyGroupMember.role == role))
+    other = (groups_held([user_id]) if held is None else held).get((user_id, role))
     if other is None:
         return
     if other == group_id:
@@ -196,7 +193,7 @@ def group_for_viewer(*, actor: User, group_id: int):
     Raises NotFound for anyone else, without saying whether the group exists.
     """
     view = group_with_members(
-        group_id, with_invites=lambda group: actor.is_staff or group.admin_user_id == actor.id)
+        group_id, with_invites=lambda group: can_manage_invites(actor, group))
     if view is None or not can_view_group(actor, view.group, view.member_ids):
         raise NotFound(_("This family does not exist or you cannot see it."), code="not_found")
     return view

@@ -27,10 +27,11 @@ from sqlalchemy import (
 from app.connections.services import connections_revoke_for_group
 from app.db import utcnow
 from app.extensions import db
+from app.groups.slots import live_invite_counts, member_counts, places_left
 from app.integrity.checks import Check, RepairableCheck, Violation, ids_of
 from app.models.billing import Subscription
 from app.models.groups import ROLE_CAREGIVER, ROLE_PATIENT, FamilyGroup, FamilyGroupMember
-from app.models.invites import INVITE_ADD_PATIENT, ConnectionInvite
+from app.models.invites import ConnectionInvite
 from app.notifications.services import cancel_invite_messages, notify_payment_sync
 
 INVITES = ConnectionInvite.__tablename__
@@ -114,7 +115,7 @@ class InviteOfInactiveFamily(RepairableCheck):
         return (select(ConnectionInvite.id, ConnectionInvite.family_group_id,
                        FamilyGroup.status)
                 .outerjoin(FamilyGroup, FamilyGroup.id == ConnectionInvite.family_group_id)
-                .where(ConnectionInvite.status == "pending",
+                .where(ConnectionInvite.is_pending,
                        or_(FamilyGroup.id.is_(None), FamilyGroup.status != "active"))
                 .order_by(ConnectionInvite.id))
 
@@ -132,19 +133,11 @@ class InviteOfInactiveFamily(RepairableCheck):
 
 def _slot_rows():
     """Per active family and role: the plan's slots, the members and the live pending
-    invites (BR-047), in one statement."""
+    invites (BR-047), in one statement, counted as app/groups/slots.py counts them."""
     roles = union_all(select(literal(ROLE_PATIENT).label("role")),
                       select(literal(ROLE_CAREGIVER).label("role"))).subquery("roles")
-    members = (select(FamilyGroupMember.group_id, FamilyGroupMember.role,
-                      func.count().label("n"))
-               .group_by(FamilyGroupMember.group_id, FamilyGroupMember.role).subquery("m"))
-    invite_role = case((ConnectionInvite.invite_type == INVITE_ADD_PATIENT, ROLE_PATIENT),
-                       else_=ROLE_CAREGIVER)
-    pending = (select(ConnectionInvite.family_group_id.label("group_id"),
-                      invite_role.label("role"), func.count().label("n"))
-               .where(ConnectionInvite.status == "pending",
-                      ConnectionInvite.expires_at > utcnow())
-               .group_by(ConnectionInvite.family_group_id, invite_role).subquery("p"))
+    members = member_counts().subquery("m")
+    pending = live_invite_counts().subquery("p")
     slots = case((roles.c.role == ROLE_PATIENT, Subscription.patient_slots),
                  else_=Subscription.caregiver_slots)
     used, invited = func.coalesce(members.c.n, 0), func.coalesce(pending.c.n, 0)
@@ -172,8 +165,8 @@ class MembersOverPlan(Check):
         return _local_only()
 
     def query(self):
-        query, slots, used, _invited = _slot_rows()
-        return query.where(used > slots)
+        query, slots, used, invited = _slot_rows()
+        return query.where(places_left(slots, used, invited, members_only=True) < 0)
 
     def violation(self, row: Any) -> Violation:
         return Violation(self.code, f"{row.used} {row.role}s for {row.slots} places of the plan",
@@ -196,10 +189,10 @@ class InvitesOverPlan(RepairableCheck):
 
     def query(self):
         query, slots, used, invited = _slot_rows()
-        return query.where(invited > 0, used + invited > slots)
+        return query.where(invited > 0, places_left(slots, used, invited) < 0)
 
     def violation(self, row: Any) -> Violation:
-        excess = min(row.pending, row.used + row.pending - row.slots)
+        excess = min(row.pending, -places_left(row.slots, row.used, row.pending))
         return Violation(self.code,
                          f"{row.used} {row.role}s and {row.pending} pending invites for "
                          f"{row.slots} places: {excess} invites too many",
@@ -208,14 +201,10 @@ class InvitesOverPlan(RepairableCheck):
 
     def repair(self, batch: list[Violation]) -> None:
         for v in batch:
-            invite_type = INVITE_ADD_PATIENT if v.rows["role"] == ROLE_PATIENT \
-                else "add_caregiver"
             newest = list(db.session.scalars(
                 select(ConnectionInvite.id)
                 .where(ConnectionInvite.family_group_id == v.group_id,
-                       ConnectionInvite.invite_type == invite_type,
-                       ConnectionInvite.status == "pending",
-                       ConnectionInvite.expires_at > utcnow())
+                       ConnectionInvite.role == v.rows["role"], ConnectionInvite.is_live())
                 .order_by(ConnectionInvite.created_at.desc(), ConnectionInvite.id.desc())
                 .limit(v.data["excess"])))
             cancel_invites(newest)

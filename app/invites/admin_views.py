@@ -88,7 +88,7 @@ def _pending_invite(group_id: int, phone: str) -> ConnectionInvite | None:
         return None
     return db.session.scalar(select(ConnectionInvite).where(
         ConnectionInvite.family_group_id == group_id, ConnectionInvite.receiver_phone == e164,
-        ConnectionInvite.status == "pending"))
+        ConnectionInvite.is_pending))
 
 
 def _action_error(exc: DomainError):

@@ -19,7 +19,16 @@ from app.accounts.services import parse_phone, phone_proved
 from app.audit.services import audit_record
 from app.connections.services import relationship_check
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, Gone, Invalid, NotFound, TooSoon, wait_phrase
+from app.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    TooSoon,
+    wait_phrase,
+)
 from app.extensions import db
 from app.groups.services import (
     admin_grant_check,
@@ -34,7 +43,12 @@ from app.groups.services import (
 from app.membership.services import JoinResult, member_join
 from app.models.accounts import User
 from app.models.groups import FamilyGroup
-from app.models.invites import INVITE_ADD_CAREGIVER, INVITE_ADD_PATIENT, ConnectionInvite
+from app.models.invites import (
+    INVITE_ADD_CAREGIVER,
+    INVITE_ADD_PATIENT,
+    INVITE_PENDING,
+    ConnectionInvite,
+)
 from app.notifications.services import cancel_invite_messages, notify_phone, notify_user
 from app.tokens import new_token, seal, token_hash
 
@@ -47,21 +61,10 @@ class IssuedInvite:
     token: str
 
 
-def invite_is_expired(invite: ConnectionInvite) -> bool:
-    return invite.status == "pending" and invite.expires_at is not None \
-        and invite.expires_at <= utcnow()
-
-
-def invite_status(invite: ConnectionInvite) -> str:
-    """The status as people see it: a pending invite past its expiry is expired."""
-    return "expired" if invite_is_expired(invite) else invite.status
-
-
 def _expire_stale(group_id: int) -> None:
     """Mark the group's pending invites past expiry as expired (frees idx_unique_pending)."""
     db.session.execute(update(ConnectionInvite).where(
-        ConnectionInvite.family_group_id == group_id, ConnectionInvite.status == "pending",
-        ConnectionInvite.expires_at <= utcnow())
+        ConnectionInvite.family_group_id == group_id, ConnectionInvite.is_lapsed())
         .values(status="expired", updated_at=utcnow())
         .execution_options(synchronize_session="fetch"))
 
@@ -135,7 +138,7 @@ def invite_create(*, actor: User, group: FamilyGroup, phone: str, role: str,
     _expire_stale(group.id)
     pending = db.session.scalar(select(ConnectionInvite).where(
         ConnectionInvite.family_group_id == group.id, ConnectionInvite.receiver_phone == e164,
-        ConnectionInvite.status == "pending"))
+        ConnectionInvite.is_pending))
     if pending is not None:
         raise _duplicate_pending()
     receiver = proved_holder(e164)
@@ -147,7 +150,7 @@ def invite_create(*, actor: User, group: FamilyGroup, phone: str, role: str,
         sender_id=actor.id, family_group_id=group.id, receiver_phone=e164,
         receiver_id=receiver.id if receiver else None,
         invite_type=INVITE_ADD_PATIENT if role == "patient" else INVITE_ADD_CAREGIVER,
-        initial_permissions=initial_permissions, status="pending")
+        initial_permissions=initial_permissions, status=INVITE_PENDING)
     try:
         with db.session.begin_nested():
             db.session.add(invite)
@@ -165,16 +168,54 @@ def _duplicate_pending() -> Conflict:
     return Conflict(message, code="duplicate_pending", fields={"phone": [message]})
 
 
-def _not_pending(invite: ConnectionInvite) -> Conflict:
-    status = invite_status(invite)
+# --- why an invite cannot be answered: one set of messages, for the link page, the
+# invitee's pages, the admin's and the API ---------------------------------------------
+
+
+def closed_message(status: str | None) -> str:
+    """What to tell someone about an invite in this status (as people see it) that can
+    no longer be answered."""
     messages = {
-        "accepted": _("This invite has already been accepted."),
-        "rejected": _("This invite was declined."),
-        "cancelled": _("This invite was cancelled by the family's admin."),
-        "expired": _("This invite has expired."),
+        "expired": _("The link has expired. Ask the family's admin to send it again."),
+        "cancelled": _("The family's admin cancelled this invite. If this is a "
+                       "mistake, ask them to invite you again."),
+        "accepted": _("This invite has already been accepted; a link works "
+                      "once. Log in to see your family."),
+        "rejected": _("This invite was declined. The family's admin can invite "
+                      "you again."),
     }
-    return Conflict(messages.get(status, _("This invite is no longer open.")),
-                    code="invite_not_pending")
+    return messages.get(status or "", _("This invite is no longer open."))
+
+
+def _not_pending(invite: ConnectionInvite) -> Conflict:
+    return Conflict(closed_message(invite.shown_status()), code="invite_not_pending")
+
+
+def _open_check(invite: ConnectionInvite) -> None:
+    """Raises Gone(invite_expired) for a lapsed invite, Conflict(invite_not_pending) for
+    one answered, cancelled or marked expired."""
+    if invite.is_lapsed():
+        raise Gone(closed_message("expired"), code="invite_expired")
+    if not invite.is_pending:
+        raise _not_pending(invite)
+
+
+def link_refusal(invite: ConnectionInvite | None) -> tuple[str, DomainError] | None:
+    """Why an invite link cannot be answered — (its state, the error to show) — or None
+    while the invite is open. A link that leads nowhere, an expired or cancelled invite
+    are gone (410); an answered one is a conflict (409). Reads only."""
+    group = db.session.get(FamilyGroup, invite.family_group_id) \
+        if invite is not None and invite.family_group_id else None
+    if invite is None or group is None:
+        return "not_found", NotFound(_(
+            "This invite link does not work. Check that you opened the whole link from "
+            "your message, or ask the family's admin to send a new one."))
+    state = invite.shown_status()
+    if state == INVITE_PENDING:
+        return None
+    if state in ("accepted", "rejected"):
+        return state, Conflict(closed_message(state))
+    return (state if state == "expired" else "cancelled"), Gone(closed_message(state))
 
 
 def invite_for_admin(*, actor: User, invite_id: int) -> ConnectionInvite:
@@ -195,7 +236,7 @@ def invite_cancel(*, actor: User, invite: ConnectionInvite, ip: str | None = Non
     group = db.session.get(FamilyGroup, invite.family_group_id)
     if group is None or group.admin_user_id != actor.id:
         raise not_admin()
-    if invite.status != "pending":
+    if not invite.is_pending:
         raise _not_pending(invite)
     invite.status = "cancelled"
     invite.updated_at = utcnow()
@@ -219,12 +260,12 @@ def invite_resend(*, actor: User, invite: ConnectionInvite, ip: str | None = Non
     group = group_lock(group.id)
     group_active_check(group)
     db.session.refresh(invite)
-    if invite.status != "pending":
+    if not invite.is_pending:
         raise _not_pending(invite)
     receiver = proved_holder(invite.receiver_phone)
     if receiver is not None:
         single_group_check(user_id=receiver.id, group_id=group.id, role=invite.role)
-    if invite_is_expired(invite):
+    if invite.is_lapsed():
         free_slot_check(group_id=group.id, info=info, role=invite.role)
     message_pace_check(group_id=group.id, phone=invite.receiver_phone)
     cancel_invite_messages(invite.id, superseded=True)
@@ -260,8 +301,8 @@ def invites_pending_for(user: User) -> list[ConnectionInvite]:
     until the number is proved."""
     require_proved_phone(user)
     return list(db.session.scalars(select(ConnectionInvite).where(
-        ConnectionInvite.receiver_phone == user.phone, ConnectionInvite.status == "pending",
-        ConnectionInvite.expires_at > utcnow()).order_by(ConnectionInvite.created_at.desc())))
+        ConnectionInvite.receiver_phone == user.phone, ConnectionInvite.is_live())
+        .order_by(ConnectionInvite.created_at.desc())))
 
 
 def _phone_mismatch() -> Forbidden:
@@ -310,12 +351,11 @@ def invite_accept(*, actor: User, invite: ConnectionInvite, relationship: str | 
     now = utcnow()
     won = db.session.execute(
         update(ConnectionInvite)
-        .where(ConnectionInvite.id == invite.id, ConnectionInvite.status == "pending",
-               ConnectionInvite.expires_at > now)
+        .where(ConnectionInvite.id == invite.id, ConnectionInvite.is_live(now))
         .values(status="accepted", receiver_id=actor.id, updated_at=now)
         .execution_options(synchronize_session=False)).rowcount
     if not won:
-        raise Conflict(_("This invite is no longer open."), code="invite_not_pending")
+        raise Conflict(closed_message(None), code="invite_not_pending")
     db.session.refresh(invite)
     cancel_invite_messages(invite.id)  # a link not yet sent has nothing left to do
     sender = db.session.get(User, invite.sender_id)
@@ -330,14 +370,6 @@ def invite_accept(*, actor: User, invite: ConnectionInvite, relationship: str | 
                        relationship=relationship, invite=invite, ip=ip)
 
 
-def _open_check(invite: ConnectionInvite) -> None:
-    if invite_is_expired(invite):
-        raise Gone(_("This invite has expired. Ask the family's admin to send it again."),
-                   code="invite_expired")
-    if invite.status != "pending":
-        raise _not_pending(invite)
-
-
 def invite_reject(*, actor: User, invite: ConnectionInvite, via_link: bool = False,
                   ip: str | None = None) -> ConnectionInvite:
     """Decline an invite (one click); the sender is told (BR-010). A new invite may follow
@@ -349,8 +381,7 @@ def invite_reject(*, actor: User, invite: ConnectionInvite, via_link: bool = Fal
     now = utcnow()
     won = db.session.execute(
         update(ConnectionInvite)
-        .where(ConnectionInvite.id == invite.id, ConnectionInvite.status == "pending",
-               ConnectionInvite.expires_at > now)
+        .where(ConnectionInvite.id == invite.id, ConnectionInvite.is_live(now))
         .values(status="rejected", receiver_id=actor.id, updated_at=now)
         .execution_options(synchronize_session=False)).rowcount
     db.session.refresh(invite)

@@ -22,7 +22,7 @@ from app.accounts.services import (
 from app.accounts.signin import authenticate_form, check_registration_form, start_session
 from app.connections.queries import permission_names, relationship_options
 from app.connections.services import initial_permission_map
-from app.errors import Conflict, DomainError, Gone, Invalid, NotFound
+from app.errors import DomainError, Invalid
 from app.extensions import (
     LOGIN_SCOPE,
     SIGNUP_SCOPE,
@@ -42,8 +42,8 @@ from app.invites.services import (
     invite_by_token,
     invite_for_invitee,
     invite_reject,
-    invite_status,
     invites_pending_for,
+    link_refusal,
 )
 from app.models.accounts import User
 from app.models.groups import FamilyGroup
@@ -86,30 +86,6 @@ _LINK_TITLES = {
 }
 
 
-def _link_refusal(invite: ConnectionInvite | None) -> tuple[str, DomainError] | None:
-    """Why a link cannot be answered, or None when it is open. Reads only."""
-    group = db.session.get(FamilyGroup, invite.family_group_id) \
-        if invite is not None and invite.family_group_id else None
-    if invite is None or group is None:
-        return "not_found", NotFound(_(
-            "This invite link does not work. Check that you opened the whole link from "
-            "your message, or ask the family's admin to send a new one."))
-    state = invite_status(invite)
-    refusals = {
-        "expired": Gone(_("The link has expired. Ask the family's admin to send it again.")),
-        "cancelled": Gone(_("The family's admin cancelled this invite. If this is a "
-                            "mistake, ask them to invite you again.")),
-        "accepted": Conflict(_("This invite has already been accepted; a link works "
-                               "once. Log in to see your family.")),
-        "rejected": Conflict(_("This invite was declined. The family's admin can invite "
-                               "you again.")),
-    }
-    if state == "pending":
-        return None
-    return (state, refusals[state]) if state in refusals else (
-        "cancelled", Gone(_("This invite is no longer open.")))
-
-
 def _state_page(kind: str, exc: DomainError):
     return render_template("invites/link_state.html", title=_LINK_TITLES[kind](),
                            message=exc.message), exc.status
@@ -130,7 +106,7 @@ def _link_page(invite: ConnectionInvite, token: str, *, relationship_error: str 
 def _show_link(token: str):
     """The link page for any state; changes nothing in the database (SPEC §4)."""
     invite = invite_by_token(token)
-    refusal = _link_refusal(invite)
+    refusal = link_refusal(invite)
     if refusal is not None:
         return _state_page(*refusal)
     if current_user.is_authenticated and current_user.phone != invite.receiver_phone:
@@ -169,7 +145,7 @@ def _session_invite():
     if not token:
         return None, None
     invite = invite_by_token(token)
-    refusal = _link_refusal(invite)
+    refusal = link_refusal(invite)
     if refusal is not None:
         session.pop(SESSION_KEY, None)
         return None, _state_page(*refusal)
@@ -305,7 +281,7 @@ def _posted_link_invite(form: AnswerForm):
     invite = invite_by_token(token) if form.validate() else None
     if invite is None:
         # Logged in or not, a token that names nothing is a 404, counted as a guess (F3).
-        return None, _state_page(*_link_refusal(None))
+        return None, _state_page(*link_refusal(None))
     if not current_user.is_authenticated:
         session[SESSION_KEY] = seal(token)
         return None, see_other(url_for("invites.login"))
@@ -322,7 +298,7 @@ def accept():
         return token  # the answer for a logged-out visitor or a dead link
 
     def on_invalid(exc: Invalid):
-        refusal = _link_refusal(invite)
+        refusal = link_refusal(invite)
         if refusal is not None:
             return _state_page(*refusal)
         return _link_page(invite, token, relationship_error=exc.message, status=422)

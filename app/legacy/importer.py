@@ -24,9 +24,11 @@ from sqlalchemy import bindparam, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.claims import claim_rows
-from app.connections.services import inverse_table, relationship_inverse
+from app.connections.services import family_pairs, inverse_table, relationship_inverse
 from app.db import utcnow
+from app.errors import Conflict
 from app.extensions import db
+from app.groups.services import groups_held, single_group_check
 from app.legacy.bulk import chunked_rows, chunked_scalars, chunks, insert_returning, insert_rows
 from app.legacy.records import (
     BadRecord,
@@ -220,6 +222,20 @@ class LegacyImport:
             return f"the group imported from legacyId {legacy_id}"
         return f"group {group_id}" + (f" (legacyId {legacy_id})" if legacy_id else "")
 
+    def _held_elsewhere(self, found: tuple[int, int | None] | None, role: str,
+                        held: dict[tuple[int, str], int],
+                        legacy_ids: dict[int, str | None]) -> str | None:
+        """The family an existing user already holds `role` in (BR-057), named for the
+        report: the services' single_group_check on the batch's reading."""
+        if found is None:
+            return None
+        try:
+            single_group_check(user_id=found[0], group_id=None, role=role, held=held)
+        except Conflict:
+            group_id = held[(found[0], role)]
+            return self._other(group_id, legacy_ids.get(group_id))
+        return None
+
     def _plan(self, records: list[Record]) -> _Plan:
         plan = _Plan()
         known = set(chunked_scalars(select(FamilyGroup.legacy_id), FamilyGroup.legacy_id,
@@ -228,12 +244,11 @@ class LegacyImport:
         for row in chunked_rows(select(User.id, User.phone, User.gender), User.phone, phones):
             plan.users[row.phone] = (row.id, row.gender)
         ids = [uid for uid, _g in plan.users.values()]
-        members = {(row.user_id, row.role): self._other(row.group_id, row.legacy_id)
-                   for row in chunked_rows(
-                       select(FamilyGroupMember.user_id, FamilyGroupMember.role,
-                              FamilyGroupMember.group_id, FamilyGroup.legacy_id)
-                       .join(FamilyGroup, FamilyGroup.id == FamilyGroupMember.group_id),
-                       FamilyGroupMember.user_id, ids)}
+        held: dict[tuple[int, str], int] = {}  # BR-057, read as the services read it
+        for chunk in chunks(ids):
+            held.update(groups_held(chunk))
+        legacy_ids = dict(chunked_rows(select(FamilyGroup.id, FamilyGroup.legacy_id),
+                                       FamilyGroup.id, sorted(set(held.values()))))
         owners = set(chunked_scalars(
             select(Subscription.owner_user_id).where(Subscription.status == "active"),
             Subscription.owner_user_id,
@@ -268,7 +283,7 @@ class LegacyImport:
                                  (ROLE_CAREGIVER, record.caregivers)):
                 for person in people:
                     found = plan.users.get(person.phone)
-                    other = members.get((found[0], role)) if found else None
+                    other = self._held_elsewhere(found, role, held, legacy_ids)
                     ref = taken.get((person.phone, role)) if other is None else None
                     if other is not None or ref is not None:
                         c.conflicts += 1
@@ -332,26 +347,27 @@ class LegacyImport:
         self._claims(plan, now)
 
     def _connect(self, plan: _Plan, now) -> int:
-        """Every patient × caregiver pair of each new group, six permissions ON; a pair
-        connected before (an earlier group) reuses its row, as joining does."""
+        """The pairs joining makes (family_pairs: BR-045/038) for each new group, six
+        permissions ON; a pair connected before (an earlier group) reuses its row, as
+        joining does."""
         rows: list[dict[str, Any]] = []
+
+        def user_id(person: Person) -> int:
+            return plan.users[person.phone][0]
+
         for group in plan.groups:
             patients = [p for p, role in group.members if role == ROLE_PATIENT]
             caregivers = [p for p, role in group.members if role == ROLE_CAREGIVER]
-            for patient in patients:
+            for patient, caregiver in family_pairs(patients, caregivers, key=user_id):
                 patient_id, gender = plan.users[patient.phone]
-                for caregiver in caregivers:
-                    caregiver_id = plan.users[caregiver.phone][0]
-                    if caregiver_id == patient_id:
-                        continue  # BR-038: a dual-role member does not follow themselves
-                    rows.append({
-                        "user_id": patient_id, "linked_user_id": caregiver_id,
-                        "contact_type": "caregiver", "family_group_id": group.id,
-                        "relationship_code": caregiver.relationship,
-                        "inverse_relationship_code": relationship_inverse(
-                            self.inverse, caregiver.relationship, gender),
-                        "permission_revoked": False, "invite_id": None,
-                        "created_at": now, "updated_at": now})
+                rows.append({
+                    "user_id": patient_id, "linked_user_id": user_id(caregiver),
+                    "contact_type": "caregiver", "family_group_id": group.id,
+                    "relationship_code": caregiver.relationship,
+                    "inverse_relationship_code": relationship_inverse(
+                        self.inverse, caregiver.relationship, gender),
+                    "permission_revoked": False, "invite_id": None,
+                    "created_at": now, "updated_at": now})
         if not rows:
             return 0
         # Only users who existed before this batch can have a connection row already.

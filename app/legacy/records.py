@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import ijson
 
+from app.groups.slots import places_left
 from app.models.accounts import GENDER_FEMALE, GENDER_MALE
 from app.phone import InvalidPhone, normalize_phone
 from app.text import has_nul
@@ -128,7 +129,7 @@ def _people(value: Any, where: str, *, slots: int, relationships: frozenset[str]
             continue
         seen.add(person.phone)
         people.append(person)
-    if len(people) > slots:
+    if places_left(slots, len(people), 0) < 0:  # BR-047: each becomes a member
         raise _Bad(f"{where} lists {len(people)} people; the plan has {slots} slots")
     return people
 

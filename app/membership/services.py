@@ -208,7 +208,7 @@ def group_dissolve(*, actor: User, group: FamilyGroup, ip: str | None = None) ->
         _sync(group, action="remove", user_id=member.user_id, role=member.role,
               kind="MEMBER_REMOVED")
     pending = list(db.session.scalars(select(ConnectionInvite.id).where(
-        ConnectionInvite.family_group_id == group.id, ConnectionInvite.status == "pending")))
+        ConnectionInvite.family_group_id == group.id, ConnectionInvite.is_pending)))
     if pending:
         db.session.execute(update(ConnectionInvite).where(ConnectionInvite.id.in_(pending))
                            .values(status="cancelled", updated_at=utcnow())

@@ -23,14 +23,7 @@ from app.errors import Invalid, NotFound
 from app.extensions import db
 from app.forms import copy_errors
 from app.groups.forms import GroupNameForm, RoleForm, SelfAddForm
-from app.groups.queries import (
-    GroupView,
-    active_group_of_admin,
-    counts_from_view,
-    memberships_of,
-    slot_counts,
-    slots_summary,
-)
+from app.groups.queries import GroupView, active_group_of_admin, memberships_of
 from app.groups.services import (
     group_create,
     group_for_viewer,
@@ -39,13 +32,14 @@ from app.groups.services import (
     role_label,
     subscription_inactive,
 )
+from app.groups.slots import counts_from_view, slot_counts, slots_summary
 from app.htmx import see_other, wants_fragment
 from app.membership.services import group_dissolve, group_self_add, member_leave, member_remove
 from app.models.accounts import User
 from app.models.groups import ROLES, FamilyGroup
 from app.pages import acting_user, refused, run_service
 from app.payments.provider import PaymentUnavailable, payment_provider
-from app.permissions import can_manage_invites, is_group_admin
+from app.permissions import can_act_as_admin, can_manage_places, is_group_admin
 
 bp = Blueprint("groups", __name__, url_prefix="/family")
 
@@ -66,7 +60,7 @@ def _viewable(group_id: int) -> GroupView:
 def _admin_view(group_id: int) -> GroupView:
     """For the admin's confirmation pages: other viewers are not offered these actions."""
     view = _viewable(group_id)
-    if not is_group_admin(current_user, view.group) or view.group.status != "active":
+    if not can_act_as_admin(current_user, view.group):
         abort(403)
     return view
 
@@ -94,10 +88,9 @@ def _slots_context(group: FamilyGroup, counts: dict) -> dict:
 
 def _context(view: GroupView, rename_form=None, self_add=None) -> dict:
     group, me = view.group, acting_user()
-    active = group.status == "active"
-    admin = is_group_admin(me, group) and active
+    admin = can_act_as_admin(me, group)
     context = {"view": view, "group": group, "roles": ROLES, "is_admin": admin,
-               "manage": can_manage_invites(me, group) and active,
+               "manage": can_manage_places(me, group),
                "my_roles": view.role_of(me.id), "self_add": {}, "slots": None,
                "admin_user": db.session.get(User, group.admin_user_id)}
     if context["manage"]:
@@ -198,7 +191,7 @@ def slots(group_id: int, role: str):
     view = _viewable(group_id)
     if not wants_fragment():
         return redirect(url_for("groups.show", group_id=group_id))
-    if not can_manage_invites(current_user, view.group) or view.group.status != "active":
+    if not can_manage_places(current_user, view.group):
         abort(404)
     return render_template("groups/_slots.html", group=view.group, role=role,
                            is_admin=is_group_admin(current_user, view.group),

@@ -5,16 +5,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    and_,
+    case,
+    text,
+)
+from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import UTCDateTime
+from app.db import UTCDateTime, utcnow
 from app.extensions import db
 from app.models_base import BigId, created_at, pk, updated_at
 
 INVITE_ADD_PATIENT = "add_patient"
 INVITE_ADD_CAREGIVER = "add_caregiver"
-INVITE_STATUSES = ("pending", "accepted", "rejected", "cancelled", "expired")
+INVITE_PENDING = "pending"
+INVITE_STATUSES = (INVITE_PENDING, "accepted", "rejected", "cancelled", "expired")
 
 
 class ConnectionInvite(db.Model):
@@ -52,7 +64,7 @@ class ConnectionInvite(db.Model):
     relationship_code: Mapped[str | None] = mapped_column(
         String(30), ForeignKey("relationships.code"))
     initial_permissions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending",
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default=INVITE_PENDING,
                                         server_default=text("'pending'"))
     # SHA-256 hex of the link token; the raw token is never stored.
     token_hash: Mapped[str | None] = mapped_column(String(64))
@@ -60,6 +72,60 @@ class ConnectionInvite(db.Model):
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
-    @property
+    # --- the invite's state: each rule once, for Python and for SQL ----------------------
+    # A hybrid's Python side answers for a loaded row, its expression side goes into a
+    # WHERE or a SELECT; the two must agree (tests/invites/test_invite_rules.py). `now`
+    # defaults to the current time; a caller that asks more than once passes one `now`.
+
+    @hybrid_property
     def role(self) -> str:
         return "patient" if self.invite_type == INVITE_ADD_PATIENT else "caregiver"
+
+    @role.inplace.expression
+    @classmethod
+    def _role_expression(cls) -> ColumnElement[str]:
+        return case((cls.invite_type == INVITE_ADD_PATIENT, "patient"), else_="caregiver")
+
+    @hybrid_property
+    def is_pending(self) -> bool:
+        """Not yet answered, cancelled or marked expired — live or lapsed."""
+        return self.status == INVITE_PENDING
+
+    @is_pending.inplace.expression
+    @classmethod
+    def _is_pending_expression(cls) -> ColumnElement[bool]:
+        return cls.status == INVITE_PENDING
+
+    @hybrid_method
+    def is_live(self, now: datetime | None = None) -> bool:
+        """A live pending invite: pending and not past its expiry. It holds a place of
+        its role (BR-047/059), its link can be answered, it is listed to the invitee."""
+        now = now or utcnow()
+        return self.is_pending and self.expires_at is not None and self.expires_at > now
+
+    @is_live.inplace.expression
+    @classmethod
+    def _is_live_expression(cls, now: datetime | None = None) -> ColumnElement[bool]:
+        return and_(cls.status == INVITE_PENDING, cls.expires_at > (now or utcnow()))
+
+    @hybrid_method
+    def is_lapsed(self, now: datetime | None = None) -> bool:
+        """Pending but past its expiry: expired to people, though no job has marked it."""
+        now = now or utcnow()
+        return self.is_pending and self.expires_at is not None and self.expires_at <= now
+
+    @is_lapsed.inplace.expression
+    @classmethod
+    def _is_lapsed_expression(cls, now: datetime | None = None) -> ColumnElement[bool]:
+        return and_(cls.status == INVITE_PENDING, cls.expires_at <= (now or utcnow()))
+
+    @hybrid_method
+    def shown_status(self, now: datetime | None = None) -> str:
+        """The status as people see it (pages, the API, staff): a lapsed invite is
+        expired."""
+        return "expired" if self.is_lapsed(now) else self.status
+
+    @shown_status.inplace.expression
+    @classmethod
+    def _shown_status_expression(cls, now: datetime | None = None) -> ColumnElement[str]:
+        return case((cls.is_lapsed(now), "expired"), else_=cls.status)

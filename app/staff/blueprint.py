@@ -10,7 +10,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.billing.names import plan_name
-from app.db import utcnow
 from app.extensions import db
 from app.staff.services import staff_check
 
@@ -44,20 +43,12 @@ def _staff_only():
 
 @bp.context_processor
 def _helpers() -> dict:
-    return {"label": label, "invite_status": invite_status, "plan_name": plan_name}
+    return {"label": label, "plan_name": plan_name}
 
 
 def label(kind: str, code: str | None) -> str:
     """A status, channel or role in the reader's language; unknown codes as they are."""
     return str(LABELS[kind].get(code, code or ""))
-
-
-def invite_status(invite) -> str:
-    """An invite's status as people see it: a pending invite past its expiry is expired."""
-    if invite.status == "pending" and invite.expires_at is not None \
-            and invite.expires_at <= utcnow():
-        return "expired"
-    return invite.status
 
 
 def found_or_404(model, object_id: int):

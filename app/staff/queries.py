@@ -15,7 +15,8 @@ from sqlalchemy import and_, func, or_, select
 from app.connections.queries import current_connections, matrix_blocks
 from app.db import utcnow
 from app.extensions import db
-from app.groups.queries import GroupView, counts_from_view, group_view, slots_summary, ties_of
+from app.groups.queries import GroupView, group_view, ties_of
+from app.groups.slots import counts_from_view, slots_summary
 from app.models.accounts import ApiToken, User
 from app.models.audit import AuditEvent
 from app.models.connections import Connection, ConnectionPermission

@@ -72,7 +72,7 @@ def notification_resend(*, actor: User, notification_id: int, reason: str | None
         raise Conflict(_("Only a failed notification can be sent again."), code="not_failed")
     if row.notification_type == "INVITE_CREATED" and row.invite_id is not None:
         invite = db.session.get(ConnectionInvite, row.invite_id)
-        if invite is None or invite.status != "pending" or invite.expires_at <= utcnow():
+        if invite is None or not invite.is_live():
             raise Conflict(_("This invitation is no longer open, so its link would not work. "
                              "The family's admin can send a new invite."),
                            code="invite_not_pending")

@@ -141,13 +141,6 @@ def _links(*links: tuple[str, str] | None) -> list[tuple[str, str]]:
     return [link for link in links if link is not None]
 
 
-def _invite_status(invite: ConnectionInvite, now: datetime) -> str:
-    """A pending invite past its expiry is expired, as people see it."""
-    if invite.status == "pending" and invite.expires_at is not None and invite.expires_at <= now:
-        return "expired"
-    return invite.status
-
-
 def _recipient_label(recipient: str, name: str | None) -> str:
     if recipient.startswith("+"):
         return display_phone(recipient)
@@ -250,7 +243,7 @@ class PhoneManyGroups(Signal):
             _cell(_group_link(invite.family_group_id, group_name)),
             _cell(_user_link(invite.sender_id, sender_name)),
             Cell(text=invite.role, kind="role"),
-            Cell(text=_invite_status(invite, s.now), kind="invite"),
+            Cell(text=invite.shown_status(s.now), kind="invite"),
             Cell(when=invite.expires_at)]) for invite, group_name, sender_name in found]
 
     def key_label(self, key):
@@ -460,7 +453,7 @@ class ExpiredInvites(Signal):
     @staticmethod
     def _expired(s: Settings):
         return (ConnectionInvite.expires_at >= s.since, ConnectionInvite.expires_at <= s.now,
-                ConnectionInvite.status.in_(("expired", "pending")))
+                ConnectionInvite.shown_status(s.now) == "expired")
 
     def counted(self, s):
         level = func.count(ConnectionInvite.id)
@@ -506,7 +499,7 @@ class ExpiredInvites(Signal):
             Cell(text=display_phone(invite.receiver_phone),
                  url=url_for("staff.index", q=invite.receiver_phone)),
             Cell(text=invite.role, kind="role"),
-            Cell(text=_invite_status(invite, s.now), kind="invite"),
+            Cell(text=invite.shown_status(s.now), kind="invite"),
             _cell(_user_link(invite.sender_id, sender_name)),
             Cell(when=invite.created_at)]) for invite, sender_name in found]
 

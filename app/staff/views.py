@@ -62,14 +62,6 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_BATCH = 1000
 
 
-
-
-
-
-
-
-
-
 def detail_pairs(details: dict) -> list[tuple[str, str]]:
     """An audit event's details as (key, text) to show; nested values as JSON."""
     return [(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
@@ -86,8 +78,6 @@ def id_arg(name: str) -> int | None:
         raise Invalid(_("This page link is not valid. Go back to the first page."),
                       code="invalid", fields={name: [_("Not a valid page.")]})
     return value
-
-
 
 
 # --- search -------------------------------------------------------------------------------
