@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 
-from flask import Flask, Response
+from flask import Flask, Response, g
 from flask.globals import request_ctx
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +37,8 @@ from app.errors import Conflict, DomainError
 from app.extensions import db
 
 _KEEP = "fc_keep_on_refusal"
+_LOGIN_USER = "_login_user"  # where Flask-Login keeps the request's user
+_NONE = object()
 
 
 def keep_on_refusal() -> None:
@@ -109,9 +111,11 @@ def install(app: Flask) -> None:
 def _answer(app: Flask, dispatch: Callable[[], object]) -> Response:
     # The cookie session as it came in, put back if the commit fails: a flash or a login
     # made for a success that was not saved must not outlive it. dict.copy does not
-    # mark the session accessed (no Vary: Cookie for the API's bearer requests).
+    # mark the session accessed (no Vary: Cookie for the API's bearer requests). The user
+    # Flask-Login holds for the request goes back too (the error page is the old user's).
     session = request_ctx.session
     before = dict.copy(session) if session is not None else None
+    user_before = g.get(_LOGIN_USER, _NONE)
     db.session.info.pop(_KEEP, None)
     try:
         rv = dispatch()
@@ -137,6 +141,10 @@ def _answer(app: Flask, dispatch: Callable[[], object]) -> Response:
         if session is not None and before is not None:
             dict.clear(session)
             dict.update(session, before)
+        if user_before is _NONE:
+            g.pop(_LOGIN_USER, None)
+        else:
+            setattr(g, _LOGIN_USER, user_before)
         raise
 
 
