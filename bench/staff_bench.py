@@ -136,7 +136,7 @@ def typed(e164: str) -> str:
 def cursor_for(app: Flask, page: int) -> str | None:
     """The cursor that opens page `page` of the unfiltered list: the id of the last group
     of the page before, by OFFSET (the one time an OFFSET is fine: it is not timed)."""
-    from app.api.body import encode_cursor
+    from app.cursors import encode_cursor
     from app.extensions import db
     from app.staff.queries import GROUP_PAGE
 
