@@ -6,8 +6,8 @@ import click
 from flask import Flask
 
 from app.errors import DomainError
-from app.extensions import db
 from app.outbox.cli import notifications_cli
+from app.transaction import committed
 
 
 def register_cli(app: Flask) -> None:
@@ -32,10 +32,9 @@ def create_staff(phone: str, name: str, password: str) -> None:
     from app.accounts.services import staff_create
 
     try:
-        user = staff_create(phone=phone, name=name, password=password)
-        db.session.commit()
+        with committed():
+            user = staff_create(phone=phone, name=name, password=password)
     except DomainError as exc:
-        db.session.rollback()
         raise click.ClickException(exc.message) from None
     click.echo(f"Staff account ready: user {user.id}, phone {user.phone}.")
 
@@ -46,10 +45,9 @@ def demo_data() -> None:
     from app.demo import DemoError, load_demo_data
 
     try:
-        lines = load_demo_data()
-        db.session.commit()
+        with committed():
+            lines = load_demo_data()
     except DemoError as exc:
-        db.session.rollback()
         raise click.ClickException(str(exc)) from None
     for line in lines:
         click.echo(line)

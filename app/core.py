@@ -42,6 +42,5 @@ def set_language():
         locale = "vi"
     if current_user.is_authenticated:
         account_set_locale(actor=current_user, locale=locale)
-        db.session.commit()
     session["locale"] = locale
     return redirect(local_path(request.form.get("next"), url_for("core.home")), code=303)

@@ -1,5 +1,6 @@
-"""What the HTML views share: the acting user, one service call committed once, and a
-refusal answered to a plain post (flash + 303) or to htmx (the message + HX-Redirect)."""
+"""What the HTML views share: the acting user, a service called as that user (committed
+by the request's boundary, app/transaction.py), and a refusal answered to a plain post
+(flash + 303) or to htmx (the message + HX-Redirect)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from flask import flash, make_response, render_template, request
 from flask_login import current_user
 
 from app.errors import DomainError
-from app.extensions import db
 from app.htmx import see_other, wants_fragment
 from app.models.accounts import User
+from app.transaction import attempt
 
 # A backslash or a control character lets a path leave the site: browsers read /\host and
 # /<tab>/host as //host, and werkzeug drops tabs and refuses newlines in Location (a 500).
@@ -31,15 +32,9 @@ def acting_user() -> User:
 
 
 def run_service(service, **kwargs):
-    """Call a service as the current user and commit once; on a DomainError roll back and
-    hand the error back: (result, None) or (None, error)."""
-    try:
-        result = service(actor=acting_user(), ip=request.remote_addr, **kwargs)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        return None, exc
-    return result, None
+    """Call a service as the current user: (result, None), or (None, error) with its
+    writes undone. The request's boundary commits a success (app/transaction.py)."""
+    return attempt(service, actor=acting_user(), ip=request.remote_addr, **kwargs)
 
 
 def refused(error: DomainError, back: str, partial: str = "_refusal.html", **context):

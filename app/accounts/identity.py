@@ -46,6 +46,7 @@ from app.extensions import db
 from app.models.accounts import PhoneCode, User
 from app.notifications.services import notify_phone
 from app.tokens import seal
+from app.transaction import keep_on_refusal
 
 CODE_TYPE = "PHONE_CODE"
 _CODE_RE = re.compile(r"[0-9]{6}")
@@ -66,6 +67,9 @@ def _normalise_code(raw: str | None) -> str | None:
 
 
 def invalid_code() -> Invalid:
+    """The refusal of a code. The request's try at it, counted before, is kept: the
+    transaction commits despite the refusal (keep_on_refusal)."""
+    keep_on_refusal()
     message = _("This code is not right, or it has expired or been tried too many times. "
                 "Check the SMS, or ask for a new code.")
     return Invalid(message, code="invalid_code", fields={"code": [message]})
@@ -130,8 +134,8 @@ def _issue(*, purpose: str, phone: str, user: User | None, send: bool,
 
 def _check(purpose: str, phone: str, raw_code: str | None) -> PhoneCode:
     """The row whose code this is, its try counted. Raises Invalid(invalid_code): wrong,
-    expired, used, or tried PHONE_CODE_TRIES times. The caller commits on invalid_code
-    too, so that a wrong try stays counted."""
+    expired, used, or tried PHONE_CODE_TRIES times; invalid_code() keeps the count, so that
+    a wrong try stays counted."""
     code = _normalise_code(raw_code)
     row = db.session.scalar(select(PhoneCode).where(PhoneCode.purpose == purpose,
                                                     PhoneCode.phone == phone))

@@ -1,6 +1,6 @@
 """Account pages of a proved number (ID-001/002): sign up with an SMS code, the forgotten
 password, and proving the number of an existing account. The rules are in
-app/accounts/identity.py; these pages load, call, commit once and answer."""
+app/accounts/identity.py; these pages load, call and answer (app/transaction.py commits)."""
 
 from __future__ import annotations
 
@@ -30,10 +30,11 @@ from app.accounts.identity import (
 from app.accounts.services import parse_phone
 from app.accounts.signin import check_registration_form, start_session
 from app.errors import DomainError, Invalid, TooSoon, retry_after_header
-from app.extensions import db, forget_login_failures, limit_code_checks, limit_code_sending
+from app.extensions import forget_login_failures, limit_code_checks, limit_code_sending
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
 from app.phone import display_phone
+from app.transaction import after_commit, undo_refused
 
 SIGNUP_PHONE = "signup_phone"  # the number waiting for its code (not a secret)
 RESET_PHONE = "reset_phone"
@@ -41,11 +42,8 @@ RESET_PHONE = "reset_phone"
 
 def _refused(form, exc: DomainError, default_field: str | None = None) -> int:
     """Put a refusal on the form and say which status to answer. A wrong code was counted:
-    that count is committed (the only write of a refused try); anything else rolls back."""
-    if exc.code == "invalid_code":
-        db.session.commit()
-    else:
-        db.session.rollback()
+    that count is kept (invalid_code() said keep_on_refusal); anything else rolls back."""
+    undo_refused()
     copy_errors(form, exc, default_field)
     if isinstance(exc, TooSoon):
         if wants_fragment():
@@ -89,7 +87,6 @@ def register():
             phone=form.phone.data, password=form.password.data, name=form.name.data,
             gender=int(form.gender.data), email=form.email.data,
             locale=session.get("locale", "vi"), ip=request.remote_addr)
-        db.session.commit()
     except DomainError as exc:
         status = _refused(form, exc, "phone")
         return render_form("accounts/register.html", "accounts/_register_form.html", form,
@@ -119,7 +116,6 @@ def register_verify():
     try:
         user, email_dropped = registration_verify(phone=form.phone.data, code=form.code.data,
                                                   ip=request.remote_addr)
-        db.session.commit()
     except DomainError as exc:
         return _verify_page(form, _refused(form, exc, "code"))
     start_session(user)  # a new session: nothing planted before sign-up survives it (F4)
@@ -140,9 +136,8 @@ def register_resend():
         return _verify_page(code_form, 422)
     try:
         registration_resend(phone=form.phone.data, ip=request.remote_addr)
-        db.session.commit()
     except TooSoon as exc:
-        db.session.rollback()
+        undo_refused()
         flash(exc.message, "error")  # back to the page: a reload does not post again
         return see_other(url_for("accounts.register_verify"))
     except DomainError as exc:
@@ -167,7 +162,6 @@ def password_reset():
         return render_template("accounts/password_reset.html", form=form), 422
     try:
         password_reset_start(phone=form.phone.data, ip=request.remote_addr)
-        db.session.commit()
     except DomainError as exc:
         status = _refused(form, exc, "phone")
         return render_template("accounts/password_reset.html", form=form), status
@@ -190,15 +184,18 @@ def password_reset_confirm_page():
     try:
         user = password_reset_confirm(phone=form.phone.data, code=form.code.data,
                                       password=form.password.data, ip=request.remote_addr)
-        db.session.commit()
     except DomainError as exc:
         status = _refused(form, exc, "code")
         return render_template(page, form=form, minutes=code_minutes()), status
-    forget_login_failures(user.phone, user.email)
-    start_session(user)
-    flash(_("Your password is changed. Every other session and API token of your account "
-            "has ended."), "success")
-    return see_other(url_for("core.home"))
+
+    def done():  # the login buckets are emptied once the new password is saved
+        forget_login_failures(user.phone, user.email)
+        start_session(user)
+        flash(_("Your password is changed. Every other session and API token of your "
+                "account has ended."), "success")
+        return see_other(url_for("core.home"))
+
+    return after_commit(done)
 
 
 # --- proving the number of an existing account -----------------------------------------
@@ -227,9 +224,8 @@ def phone_send():
         return _phone_page(status=400)
     try:
         phone_proof_start(actor=current_user, ip=request.remote_addr)
-        db.session.commit()
     except DomainError as exc:
-        db.session.rollback()
+        undo_refused()
         flash(exc.message, "error")  # the wait, or why there is nothing to send
         return see_other(url_for("accounts.phone", next=request.args.get("next")))
     flash(_("A code is on its way to %(phone)s by SMS.",
@@ -247,7 +243,6 @@ def phone_confirm():
         return _phone_page(form, 422)
     try:
         phone_proof_confirm(actor=current_user, code=form.code.data, ip=request.remote_addr)
-        db.session.commit()
     except DomainError as exc:
         return _phone_page(form, _refused(form, exc, "code"))
     flash(_("Your phone number is proved. Invites to it are yours to answer."), "success")

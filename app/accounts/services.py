@@ -33,6 +33,7 @@ from app.notifications.services import notify_in_app
 from app.phone import InvalidPhone, normalize_login, normalize_phone
 from app.text import whole_number
 from app.tokens import token_hash
+from app.transaction import keep_on_refusal
 
 LOCALES = ("vi", "en")
 
@@ -252,10 +253,12 @@ def account_authenticate(*, login: str, password: str, ip: str | None = None) ->
     if not verify_password(user.password_hash if user else None, password or ""):
         # The actor is unknown (whoever typed it); the account, if any, is the subject.
         audit_record(actor=None, action="account.login_failed", subject=user, ip=ip)
+        keep_on_refusal()  # the failed attempt's audit event outlives the refusal
         raise Invalid(_("The phone number, email or password is not right."),
                       code="bad_credentials")
     if not user.is_active:
         audit_record(actor=user, action="account.login_refused_suspended", subject=user, ip=ip)
+        keep_on_refusal()
         raise Forbidden(_("This account is suspended. Contact support to restore it."),
                         code="account_suspended")
     if needs_rehash(user.password_hash):

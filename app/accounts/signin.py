@@ -10,27 +10,24 @@ from flask_login import login_user
 from app.accounts.forms import LoginForm
 from app.accounts.services import account_authenticate, account_check_registration
 from app.errors import DomainError, Forbidden
-from app.extensions import db
 from app.forms import copy_errors
 from app.htmx import wants_fragment
 from app.models.accounts import User
+from app.transaction import attempt
 
 
 def authenticate_form(form: LoginForm) -> tuple[User | None, int]:
-    """Check a valid login form's credentials and commit. On refusal the message goes on
-    the form and the status comes back: 401, or 403 for a suspended account (the failed
-    attempt's audit event is kept) — 422 to htmx, which swaps a refused form in place only
-    for 422 (base.html's htmx-config)."""
-    try:
-        user = account_authenticate(login=form.login.data, password=form.password.data,
-                                    ip=request.remote_addr)
-    except DomainError as exc:
-        db.session.commit()  # keep the failed-attempt audit event, nothing else is pending
-        form.form_errors.append(exc.message)
+    """Check a valid login form's credentials. On refusal the message goes on the form and
+    the status comes back: 401, or 403 for a suspended account (the failed attempt's audit
+    event is kept: the service said keep_on_refusal) — 422 to htmx, which swaps a refused
+    form in place only for 422 (base.html's htmx-config)."""
+    user, error = attempt(account_authenticate, login=form.login.data,
+                          password=form.password.data, ip=request.remote_addr)
+    if error is not None:
+        form.form_errors.append(error.message)
         if wants_fragment():
             return None, 422
-        return None, 403 if isinstance(exc, Forbidden) else 401
-    db.session.commit()
+        return None, 403 if isinstance(error, Forbidden) else 401
     return user, 200
 
 

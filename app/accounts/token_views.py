@@ -11,6 +11,7 @@ from app.accounts.blueprint import bp
 from app.accounts.tokens import api_token_revoke
 from app.htmx import see_other, wants_fragment
 from app.pages import refused, run_service
+from app.transaction import after_commit
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
@@ -25,6 +26,6 @@ def token_revoke(token_id: int):
         return render_template("errors/error.html", title=_("Request refused"),
                                message=error.message), error.status
     if wants_fragment():
-        return render_template("accounts/_token_row.html", shown=shown)
+        return after_commit(lambda: render_template("accounts/_token_row.html", shown=shown))
     flash(_("The API token “%(name)s” no longer works.", name=shown.token.name), "success")
     return see_other(settings_url)

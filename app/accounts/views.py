@@ -34,7 +34,6 @@ from app.accounts.services import (
 )
 from app.accounts.signin import authenticate_form, start_session
 from app.accounts.tokens import api_tokens_of
-from app.errors import DomainError
 from app.extensions import (
     db,
     limit_link_guesses,
@@ -46,6 +45,8 @@ from app.extensions import (
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
 from app.models.accounts import User
+from app.pages import run_service
+from app.transaction import attempt
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -75,7 +76,6 @@ def logout():
     if not form.validate():
         return redirect(url_for("core.home"), code=303)
     account_logout(actor=current_user, ip=request.remote_addr)
-    db.session.commit()
     locale = current_user.locale
     logout_user()
     session.clear()
@@ -98,13 +98,11 @@ def change_password():
     """Change the password; other sessions end, this one continues."""
     form = PasswordForm()
     if form.validate():
-        try:
-            account_change_password(actor=current_user, current_password=form.current_password.data,
-                                    new_password=form.new_password.data, ip=request.remote_addr)
-            db.session.commit()
-        except DomainError as exc:
-            db.session.rollback()
-            copy_errors(form, exc)
+        _done, error = run_service(account_change_password,
+                                   current_password=form.current_password.data,
+                                   new_password=form.new_password.data)
+        if error is not None:
+            copy_errors(form, error)
         else:
             login_user(current_user._get_current_object())  # re-mint the id with the new epoch
             flash(_("Password changed. Your other sessions have been logged out."), "success")
@@ -162,11 +160,9 @@ def claim(token: str):
         return render_template("accounts/claim.html", form=form, user=user, token=token)
     if not form.validate():
         return render_template("accounts/claim.html", form=form, user=user, token=token), 422
-    try:
-        user = account_claim(token=token, password=form.password.data, ip=request.remote_addr)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
+    claimed, exc = attempt(account_claim, token=token, password=form.password.data,
+                           ip=request.remote_addr)
+    if exc is not None:
         if exc.code == "weak_password":
             copy_errors(form, exc)
             return render_template("accounts/claim.html", form=form, user=user,
@@ -175,6 +171,7 @@ def claim(token: str):
             return render_template("accounts/claim_state.html", title=_("Account suspended"),
                                    message=exc.message), exc.status
         return _claim_state_page(claim_state(claim_by_token(token)))
+    user = claimed
     start_session(user)
     flash(_("Welcome, %(name)s. Your password is set: from now on, log in with your phone "
             "number and it.", name=user.name), "success")
@@ -193,5 +190,4 @@ def new_claim_link():
     if not form.validate():
         return render_template("accounts/claim_new_link.html", form=form), 422
     claim_send_new_link(phone=form.phone.data, ip=request.remote_addr)
-    db.session.commit()
     return render_template("accounts/claim_new_link.html", form=None, sent=True)

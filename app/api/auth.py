@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from app.accounts.services import api_token_user
 from app.errors import DomainError
-from app.extensions import csrf, db, login_manager
+from app.extensions import csrf, login_manager
 from app.models.accounts import User
 from app.phone import normalize_login
 
@@ -51,8 +51,8 @@ def authenticate() -> None:
         if user is None:
             g._login_user = login_manager.anonymous_user()  # never the session, see below
             raise Unauthorized(_("This API token is not valid. Create a new one."))
-        if db.session.dirty:
-            db.session.commit()  # the token's last_used_at, written at most once a minute
+        # The token's last_used_at (written at most once a minute) goes with the request's
+        # commit (app/transaction.py): a request refused in the end leaves nothing written.
         # Flask-Login's current_user for this request (locale, templates): the token's
         # user, and Flask-Login never loads the session's.
         g._login_user = user

@@ -28,7 +28,6 @@ from app.billing.services import subscription_of, subscription_redeem
 from app.errors import DomainError, Forbidden, Invalid
 from app.extensions import (
     LOGIN_SCOPE,
-    db,
     forget_login_failures,
     limit_code_checks,
     limit_code_sending,
@@ -38,6 +37,7 @@ from app.extensions import (
 from app.groups.queries import ties_of
 from app.models.accounts import GENDER_FEMALE, GENDER_MALE, User
 from app.payments.provider import SubscriptionInfo
+from app.transaction import after_commit
 
 GENDERS = {"male": GENDER_MALE, "female": GENDER_FEMALE, None: None}
 PHONE = text(description="A Vietnamese mobile number, however typed (0912 345 678, "
@@ -69,13 +69,6 @@ def own_user_json(user: User) -> dict:
     return user_json(user, roles=[(g.id, role) for g, role in ties], private=True)
 
 
-def _counted(exc: DomainError):
-    """A wrong code was counted: keep that count (the only write of a refused try)."""
-    if exc.code == "invalid_code":
-        db.session.commit()
-    raise exc
-
-
 @bp.post("/auth/register")
 @limit_code_sending
 @operation(body=REGISTRATION, answers={202: "CodeSent"}, public=True, rate_limited=True,
@@ -89,7 +82,6 @@ def auth_register(body: dict):
     registration_start(phone=body["phone"], password=body["password"], name=body["name"],
                        gender=GENDERS[body["gender"]], email=body.get("email"),
                        locale=body.get("locale", "vi"), ip=request.remote_addr)
-    db.session.commit()
     return jsonify(CODE_SENT), 202
 
 
@@ -100,14 +92,11 @@ def auth_register(body: dict):
 def auth_register_verify(body: dict):
     """The code from the SMS: the account exists from here, its number proved; 201
     {token, user}."""
-    try:
-        user, _email_dropped = registration_verify(phone=body["phone"], code=body["code"],
-                                                   ip=request.remote_addr)
-    except DomainError as exc:
-        _counted(exc)
+    # A wrong code's counted try is kept though refused (invalid_code: keep_on_refusal).
+    user, _email_dropped = registration_verify(phone=body["phone"], code=body["code"],
+                                               ip=request.remote_addr)
     token = api_token_create(user=user, name="api")
     answer = {"token": token, "user": own_user_json(user)}
-    db.session.commit()
     return jsonify(answer), 201
 
 
@@ -119,7 +108,6 @@ def auth_password_reset(body: dict):
     """Forgotten password: a code to the account's proved number (ID-002); 202, the same
     answer for any number."""
     password_reset_start(phone=body["phone"], ip=request.remote_addr)
-    db.session.commit()
     return jsonify(CODE_SENT), 202
 
 
@@ -130,15 +118,15 @@ def auth_password_reset(body: dict):
            refusals={422: ("invalid_phone", "invalid_code", "weak_password")})
 def auth_password_reset_confirm(body: dict):
     """A new password with the code; every session and API token of the account ends."""
-    try:
-        user = password_reset_confirm(phone=body["phone"], code=body["code"],
-                                      password=body["password"], ip=request.remote_addr)
-    except DomainError as exc:
-        _counted(exc)
+    user = password_reset_confirm(phone=body["phone"], code=body["code"],
+                                  password=body["password"], ip=request.remote_addr)
     logins = (user.phone, user.email)
-    db.session.commit()
-    forget_login_failures(*logins)
-    return jsonify(passwordReset=True)
+
+    def reset():  # the login buckets are emptied once the new password is saved
+        forget_login_failures(*logins)
+        return jsonify(passwordReset=True)
+
+    return after_commit(reset)
 
 
 @bp.post("/me/phone-verification")
@@ -148,7 +136,6 @@ def auth_password_reset_confirm(body: dict):
 def me_phone_verification(body: dict):
     """Prove my number, step 1: a code to it by SMS."""
     phone_proof_start(actor=actor(), ip=request.remote_addr)
-    db.session.commit()
     return jsonify(CODE_SENT), 202
 
 
@@ -158,12 +145,8 @@ def me_phone_verification(body: dict):
            refusals={409: ("already_proved", "no_phone"), 422: ("invalid_code",)})
 def me_phone_verification_confirm(body: dict):
     """Prove my number, step 2: the code from the SMS; 200 me."""
-    try:
-        phone_proof_confirm(actor=actor(), code=body["code"], ip=request.remote_addr)
-    except DomainError as exc:
-        _counted(exc)
+    phone_proof_confirm(actor=actor(), code=body["code"], ip=request.remote_addr)
     answer = own_user_json(actor())
-    db.session.commit()
     return jsonify(answer)
 
 
@@ -180,14 +163,12 @@ def auth_token(body: dict):
     try:
         user = account_authenticate(login=body["login"], password=body["password"],
                                     ip=request.remote_addr)
-    except DomainError as exc:
-        db.session.commit()  # keep the failed-attempt audit event, nothing else is pending
+    except DomainError as exc:  # its audit event is kept (keep_on_refusal)
         if exc.code == "bad_credentials":  # the way back in (ID-002)
             exc.message = f"{exc.message} {reset_hint()}"
         return error_response(exc, 403 if isinstance(exc, Forbidden) else 401)
     token = api_token_create(user=user, name=body.get("name") or "api")
     answer = {"token": token, "user": own_user_json(user)}
-    db.session.commit()
     return jsonify(answer), 201
 
 
@@ -217,5 +198,4 @@ def subscription_redeem_code(body: dict):
         subscription_id=sub.id, owner_user_id=sub.owner_user_id, status=sub.status,
         plan=sub.plan, patient_slots=sub.patient_slots, caregiver_slots=sub.caregiver_slots,
         expires_at=sub.expires_at))
-    db.session.commit()
     return jsonify(answer), 201

@@ -56,7 +56,6 @@ def controlled_json(held: Controlled, viewer: User) -> dict:
 
 def _answer(held: Controlled):
     answer = controlled_json(held, actor())
-    db.session.commit()
     return jsonify(answer)
 
 

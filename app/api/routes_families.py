@@ -45,6 +45,7 @@ from app.models.invites import INVITE_STATUSES
 from app.permissions import can_manage_invites
 from app.staff.queries import QUERY_MAX, clean_query, groups_search
 from app.staff.services import staff_searched
+from app.transaction import after_commit
 
 GROUP_STATUSES = ("active", "inactive", "dissolved")
 NAME = Body(required={"name": text(description="At most 100 characters once spaces are "
@@ -77,8 +78,7 @@ def _manager_group(user: User, group_id: int) -> FamilyGroup:
 
 
 def _staff_look(user: User, group: FamilyGroup, what: str) -> None:
-    if group_staff_look(actor=user, group=group, what=what, ip=request.remote_addr):
-        db.session.commit()
+    group_staff_look(actor=user, group=group, what=what, ip=request.remote_addr)
 
 
 @bp.post("/families")
@@ -88,8 +88,7 @@ def _staff_look(user: User, group: FamilyGroup, what: str) -> None:
 def family_create(body: dict):
     """Create the caller's family (an admin with an active plan); 201 family."""
     group = group_create(actor=actor(), name=body["name"], ip=request.remote_addr)
-    db.session.commit()
-    return jsonify(family_answer(actor(), group.id)), 201
+    return after_commit(lambda: (jsonify(family_answer(actor(), group.id)), 201))
 
 
 @bp.get("/families/<int:group_id>")
@@ -107,8 +106,7 @@ def family_rename(group_id: int, body: dict):
     """Rename the family (the admin)."""
     group_rename(actor=actor(), group=group_visible(actor(), group_id), name=body["name"],
                  ip=request.remote_addr)
-    db.session.commit()
-    return jsonify(family_answer(actor(), group_id))
+    return after_commit(lambda: jsonify(family_answer(actor(), group_id)))
 
 
 @bp.delete("/families/<int:group_id>")
@@ -117,7 +115,6 @@ def family_dissolve(group_id: int):
     """Dissolve the family (the admin): members released, connections revoked."""
     group_dissolve(actor=actor(), group=group_visible(actor(), group_id),
                    ip=request.remote_addr)
-    db.session.commit()
     return "", 204
 
 
@@ -141,7 +138,6 @@ def family_list(args: dict):
     if query:
         staff_searched(actor=actor(), what="groups", query=query, found=len(groups),
                        ip=request.remote_addr)
-        db.session.commit()
     return jsonify(answer)
 
 
@@ -178,7 +174,6 @@ def family_caregiver_revoke(group_id: int, caregiver_id: int, body: dict):
                             caregiver_id=caregiver_id, reason=body.get("reason"),
                             ip=request.remote_addr)
     answer = {"items": [controlled_json(h, actor()) for h in held]}
-    db.session.commit()
     return jsonify(answer)
 
 
@@ -189,7 +184,6 @@ def family_caregiver_restore(group_id: int, caregiver_id: int, body: dict):
     held = caregiver_restore(actor=actor(), group=group_visible(actor(), group_id),
                              caregiver_id=caregiver_id, ip=request.remote_addr)
     answer = {"items": [controlled_json(h, actor()) for h in held]}
-    db.session.commit()
     return jsonify(answer)
 
 
@@ -203,7 +197,6 @@ def family_invite(group_id: int, body: dict):
     issued = invite_create(actor=actor(), group=group_visible(actor(), group_id),
                            phone=body["phone"], role=body["role"], ip=request.remote_addr)
     answer = invite_json(issued.invite, token=issued.token)
-    db.session.commit()
     return jsonify(answer), 201
 
 

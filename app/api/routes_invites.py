@@ -42,7 +42,6 @@ def invite_delete(invite_id: int):
     """Cancel a pending invite (the admin); its slot is free again."""
     invite_cancel(actor=actor(), invite=invite_for_admin(actor=actor(), invite_id=invite_id),
                   ip=request.remote_addr)
-    db.session.commit()
     return "", 204
 
 
@@ -59,7 +58,6 @@ def invite_resend_link(invite_id: int, body: dict):
                            invite=invite_for_admin(actor=actor(), invite_id=invite_id),
                            ip=request.remote_addr)
     answer = invite_json(issued.invite, token=issued.token)
-    db.session.commit()
     return jsonify(answer)
 
 
@@ -87,7 +85,6 @@ def _accept(invite: ConnectionInvite, relationship: str | None, *, via_link: boo
     answer = {"family": family_json(joined.group, view.members), "role": joined.role,
               "connections": [connection_json(c, users, viewer=actor())
                               for c in joined.connections]}
-    db.session.commit()
     return jsonify(answer)
 
 
@@ -123,5 +120,4 @@ def invite_reject_id(invite_id: int, body: dict):
                            invite=invite_for_invitee(actor=actor(), invite_id=invite_id),
                            ip=request.remote_addr)
     answer = invite_json(invite)
-    db.session.commit()
     return jsonify(answer)

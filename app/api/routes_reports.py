@@ -12,7 +12,6 @@ from app.api.auth import actor
 from app.api.blueprint import bp
 from app.api.contract import IntArg, operation
 from app.api.serializers import report_json
-from app.extensions import db
 from app.reports.services import patient_report_open, patient_reports
 
 
@@ -31,5 +30,4 @@ def report_get(patient_id: int, report_id: int):
     """One report; a caregiver's first opening is recorded (caregiver_report_view)."""
     report = patient_report_open(actor=actor(), patient_id=patient_id, report_id=report_id)
     answer = report_json(report, read=None if actor().id == patient_id else True)
-    db.session.commit()
     return jsonify(answer)

@@ -104,7 +104,6 @@ def staff_users(args: dict):
     answer = {"items": _users_json(users)}
     staff_searched(actor=actor(), what="users", query=query, found=len(users),
                    ip=request.remote_addr)
-    db.session.commit()
     return jsonify(answer)
 
 
@@ -129,7 +128,6 @@ def staff_user(user_id: int):
         "people": [person_json(p) for _id, p in sorted(file.people.items())],
     }
     staff_user_viewed(actor=actor(), user=user, what="file", ip=request.remote_addr)
-    db.session.commit()
     return jsonify(answer)
 
 
@@ -147,7 +145,6 @@ def staff_account(user_id: int, action: str, body: dict):
     ACCOUNT_ACTIONS[action](actor=actor(), user=user, reason=body.get("reason"),
                             ip=request.remote_addr)
     [answer] = _users_json([user])
-    db.session.commit()
     return jsonify(answer)
 
 
@@ -159,7 +156,6 @@ def staff_resend(notification_id: int, body: dict):
     row = notification_resend(actor=actor(), notification_id=notification_id,
                               reason=body.get("reason"), ip=request.remote_addr)
     answer = {"notification": outbox_json(row)}
-    db.session.commit()
     return jsonify(answer)
 
 
@@ -175,7 +171,6 @@ def staff_codes(body: dict):
     codes = codes_issue_reasoned(actor=actor(), plan=body["plan"], days=body["days"],
                                  count=body.get("count", 1), reason=body.get("reason"),
                                  ip=request.remote_addr)
-    db.session.commit()
     return jsonify(codes=codes, plan=body["plan"], days=body["days"]), 201
 
 
@@ -197,5 +192,4 @@ def staff_review(signal: str, key: str, body: dict):
     review = review_mark(actor=actor(), signal=signal, key=key, note=body.get("note"),
                          ip=request.remote_addr)
     answer = {"review": review_json(review)}
-    db.session.commit()
     return jsonify(answer), 201

@@ -10,7 +10,6 @@ from app.accounts.tokens import api_token_revoke_current
 from app.api.auth import TokenRequired, actor, bearer_token
 from app.api.blueprint import bp
 from app.api.contract import operation
-from app.extensions import db
 
 
 @bp.delete("/auth/token")
@@ -27,5 +26,4 @@ def auth_token_revoke():
                               "Authorization: Bearer TOKEN. To end your browser sessions "
                               "and every token, log out."))
     api_token_revoke_current(actor=actor(), token=token, ip=request.remote_addr)
-    db.session.commit()
     return "", 204

@@ -59,13 +59,12 @@ def user_sight(viewer: User, user_id: int) -> Sight:
 def _staff_looked(viewer: User, sight: Sight, what: str, *, families: bool) -> None:
     """SPEC §1: a staff member's look at a user (phone, email) and at the families shown
     with it is recorded, as the staff pages and /staff/users record theirs: one row
-    whatever the number of families; a read, so committed here."""
+    whatever the number of families; committed with the request's answer."""
     if not viewer.is_staff or viewer.id == sight.user.id:
         return
     shown = sorted({g.id for g, _role in sight.ties}) if families else None
     staff_user_viewed(actor=viewer, user=sight.user, what=what, ip=request.remote_addr,
                       families=shown)
-    db.session.commit()
 
 
 def _families(ties: list[tuple[FamilyGroup, str]]) -> list[dict]:
@@ -115,7 +114,6 @@ def user_family_add(user_id: int, group_id: int, body: dict):
         joined = group_self_add(actor=actor(), group=group, role=body["role"],
                                 relationship=body.get("relationship"), ip=request.remote_addr)
         answer = membership_json(joined.member)
-        db.session.commit()
         return jsonify(answer), 201
     if "relationship" in body:
         message = _("The relationship is chosen by the invited person when they accept.")
@@ -124,7 +122,6 @@ def user_family_add(user_id: int, group_id: int, body: dict):
     issued = invite_create(actor=actor(), group=group, phone=target.phone, role=body["role"],
                            ip=request.remote_addr)
     answer = {"invite": invite_json(issued.invite, token=issued.token)}
-    db.session.commit()
     return jsonify(answer), 202
 
 
@@ -143,7 +140,6 @@ def user_family_remove(user_id: int, group_id: int, args: dict):
         member_leave(actor=me, group=group, role=role, ip=request.remote_addr)
     else:
         member_remove(actor=me, group=group, user_id=user_id, role=role, ip=request.remote_addr)
-    db.session.commit()
     return "", 204
 
 

@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from app.errors import DomainError
-from app.extensions import db
+from app.transaction import committed
 
 codes = AppGroup("codes", help="Activation codes of the local payment provider.")
 
@@ -20,10 +20,9 @@ def issue(plan: str, days: int, count: int) -> None:
     from app.billing.services import codes_issue
 
     try:
-        issued = codes_issue(actor=None, plan=plan, days=days, count=count)
-        db.session.commit()
+        with committed():
+            issued = codes_issue(actor=None, plan=plan, days=days, count=count)
     except DomainError as exc:
-        db.session.rollback()
         raise click.ClickException(exc.message) from None
     for code in issued:
         click.echo(code)

@@ -11,11 +11,11 @@ from app.billing.forms import RedeemForm
 from app.billing.names import STATUS_NAMES, plan_name
 from app.billing.services import subscription_of, subscription_redeem
 from app.errors import Conflict, Invalid, NotFound
-from app.extensions import db
 from app.forms import copy_errors
 from app.groups.queries import active_group_of_admin
 from app.htmx import see_other, wants_fragment
 from app.payments.provider import PaymentUnavailable
+from app.transaction import undo_refused
 
 bp = Blueprint("billing", __name__, url_prefix="/plan")
 
@@ -58,9 +58,8 @@ def redeem():
         try:
             sub = subscription_redeem(actor=current_user._get_current_object(),
                                       code=form.code.data, ip=request.remote_addr)
-            db.session.commit()
         except (Invalid, Conflict) as exc:
-            db.session.rollback()
+            undo_refused()
             copy_errors(form, exc, "code")
         else:
             flash(_("Code accepted: your %(plan)s plan runs until %(date)s.",

@@ -27,13 +27,14 @@ from app.connections.queries import (
     relationship_names,
     relationship_options,
 )
-from app.errors import DomainError, Forbidden, Invalid
+from app.errors import Forbidden, Invalid
 from app.extensions import db
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
 from app.models.accounts import User
 from app.pages import acting_user
 from app.reports.services import patient_report_open, patient_reports
+from app.transaction import after_commit, undo_refused
 
 bp = Blueprint("care", __name__)
 
@@ -109,9 +110,8 @@ def reports(patient_id: int):
 def report(patient_id: int, report_id: int):
     """One report; opening it records that I have read it."""
     opened = patient_report_open(actor=acting_user(), patient_id=patient_id, report_id=report_id)
-    db.session.commit()
-    return render_template("care/report.html", report=opened,
-                           person=db.session.get(User, patient_id))
+    return after_commit(lambda: render_template("care/report.html", report=opened,
+                                                person=db.session.get(User, patient_id)))
 
 
 # --- the relationship (BR-030/050), either party ----------------------------------------
@@ -165,30 +165,21 @@ def relationship(connection_id: int):
 @login_required
 def relationship_save(connection_id: int):
     """Save what I am to the other party; the other direction is derived (BR-028)."""
-    try:
-        about = _about(connection_party(actor=acting_user(), connection_id=connection_id))
-    except DomainError:
-        db.session.rollback()
-        raise
+    about = _about(connection_party(actor=acting_user(), connection_id=connection_id))
     form = _form(RelationshipForm())
     if form.validate():
         code = form.relationship.data or None
         try:
             relationship_set(actor=acting_user(), connection_id=connection_id,
-                                     relationship=code, ip=request.remote_addr)
-            db.session.commit()
+                             relationship=code, ip=request.remote_addr)
         except Invalid as exc:
-            db.session.rollback()
+            undo_refused()
             copy_errors(form, exc, "relationship")
-        except DomainError:
-            db.session.rollback()
-            raise
         else:
             message = _saved_message(code, about["other_name"])
             if wants_fragment():
-                return _relationship_answer(about, _form(current=code or ""), saved=message)
+                return after_commit(lambda: _relationship_answer(
+                    about, _form(current=code or ""), saved=message))
             flash(message, "success")
             return see_other(about["back"])
-    else:
-        db.session.rollback()
     return _relationship_answer(about, form, status=422)

@@ -15,6 +15,7 @@ from app.htmx import wants_fragment
 from app.models.accounts import User
 from app.models.connections import Connection
 from app.pages import acting_user, refused
+from app.transaction import undo_refused
 
 bp = Blueprint("connections", __name__)
 
@@ -42,14 +43,15 @@ def page_back_url(back: str, group_id: int | None = None, connection_id: int | N
 
 def dry_run(service, **kwargs):
     """Ask a service whether it would accept a change, keeping nothing: its writes are
-    rolled back with a savepoint. So the confirmation step is offered only for a change
+    rolled back with a savepoint (never committed: the request's boundary then commits
+    nothing, app/transaction.py). So the confirmation step is offered only for a change
     the rules allow, and the rules stay in the service."""
     savepoint = db.session.begin_nested()
     try:
         result = service(actor=acting_user(), ip=request.remote_addr, **kwargs)
     except DomainError as exc:
         savepoint.rollback()
-        db.session.rollback()
+        undo_refused()
         return None, exc
     savepoint.rollback()
     return result, None
@@ -61,7 +63,7 @@ def held_controls(connection_id: int):
     try:
         return connection_controlled(actor=acting_user(), connection_id=connection_id), None
     except DomainError as exc:
-        db.session.rollback()
+        undo_refused()
         return None, exc
 
 

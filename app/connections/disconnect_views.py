@@ -35,6 +35,7 @@ from app.groups.services import group_for_viewer
 from app.htmx import see_other, wants_fragment
 from app.models.accounts import User
 from app.pages import acting_user, refused, run_service
+from app.transaction import after_commit
 
 # --- silent disconnect and restore, per connection ------------------------------------
 
@@ -90,9 +91,9 @@ def disconnect(connection_id: int):
         held, error = run_service(connection_revoke, connection_id=connection_id,
                            reason=form.reason.data)
         if error is None:
-            return _row_changed(held, back, _(
-                "%(caregiver)s is disconnected from %(patient)s. They were not told.",
-                caregiver=held.caregiver.name, patient=held.patient.name))
+            message = _("%(caregiver)s is disconnected from %(patient)s. They were not told.",
+                        caregiver=held.caregiver.name, patient=held.patient.name)
+            return after_commit(lambda: _row_changed(held, back, message))
         if not isinstance(error, Invalid):
             return refused(error, page_back_url(back))
         copy_errors(form, error, "reason")
@@ -111,9 +112,9 @@ def restore(connection_id: int):
     held, error = run_service(connection_restore, connection_id=connection_id)
     if error is not None:
         return refused(error, page_back_url(back))
-    return _row_changed(held, back, _(
-        "%(caregiver)s is connected to %(patient)s again, with every permission on. They "
-        "were not told.", caregiver=held.caregiver.name, patient=held.patient.name))
+    message = _("%(caregiver)s is connected to %(patient)s again, with every permission on. "
+                "They were not told.", caregiver=held.caregiver.name, patient=held.patient.name)
+    return after_commit(lambda: _row_changed(held, back, message))
 
 
 # --- silent disconnect and restore, per caregiver (the admin) -------------------------

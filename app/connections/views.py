@@ -55,6 +55,7 @@ from app.models.accounts import User
 from app.models.connections import PERMISSION_CODES
 from app.models.groups import FamilyGroup
 from app.pages import acting_user, refused
+from app.transaction import after_commit, attempt
 
 # --- helpers --------------------------------------------------------------------------
 
@@ -198,19 +199,13 @@ def permission_toggle(connection_id: int, code: str):
         return _toggle_invalid(form, connection_id, code, back)
     if not form.turned_on and not form.is_confirmed:
         return _toggle_ask(connection_id, code, back)
-    try:
-        held = permissions_set(actor=acting_user(), connection_id=connection_id,
-                               changes={code: form.turned_on}, ip=request.remote_addr)
-        # The answer is made before the commit, from the rows the service holds: after it
-        # every row would be expired and read again.
-        answer, message = _toggled_answer(held, code, back)
-        db.session.commit()
-    except DomainError as exc:
-        db.session.rollback()
-        return _toggle_refused(exc, connection_id, code, back)
-    if message:
-        flash(message, "success")
-    return answer
+    held, error = attempt(permissions_set, actor=acting_user(), connection_id=connection_id,
+                          changes={code: form.turned_on}, ip=request.remote_addr)
+    if error is not None:
+        return _toggle_refused(error, connection_id, code, back)
+    # Made from the rows the service locked and changed, kept through the commit: they are
+    # what it committed, and read again they would cost the statements of a page.
+    return after_commit(lambda: _toggled(held, code, back), expire=False)
 
 
 @bp.get("/connections/<int:connection_id>/permissions/<code>")

@@ -32,6 +32,7 @@ from app.integrity.group_checks import (
     InvitesOverPlan,
     MembersOverPlan,
 )
+from app.transaction import committed
 
 # The order repairs run in: a repair never breaks an invariant checked before it.
 # Orphans go first (their connections are released), live connections outside their
@@ -126,8 +127,8 @@ def _repair(checks: list[Check]) -> int:
         found, repairable = _scan([check])
         found_total += found
         if repairable and isinstance(check, RepairableCheck):
-            done = check.repair_all()
-            db.session.commit()
+            with committed():
+                done = check.repair_all()
             repaired_total += done
             click.echo(f"[{check.code}] repaired {_plural(done, 'violation')}.")
     if not found_total:

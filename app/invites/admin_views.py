@@ -27,6 +27,7 @@ from app.invites.services import (
 )
 from app.models.groups import ROLES, FamilyGroup
 from app.models.invites import ConnectionInvite
+from app.transaction import after_commit, undo_refused
 
 
 def _admin_group(group_id: int) -> FamilyGroup:
@@ -68,16 +69,15 @@ def new(group_id: int):
     try:
         issued = invite_create(actor=current_user, group=group, phone=form.phone.data,
                                role=form.role.data, ip=request.remote_addr)
-        db.session.commit()
     except DomainError as exc:
-        db.session.rollback()
+        undo_refused()
         copy_errors(form, exc)
         duplicate = (_pending_invite(group.id, form.phone.data)
                      if exc.code == "duplicate_pending" else None)
         # htmx swaps 2xx and 422 only (base.html): a fragment carries its refusal as 422.
         return _invite_form(group, form, duplicate=duplicate,
                             status=422 if wants_fragment() else exc.status)
-    return _issued(issued, resent=False, status=201)
+    return after_commit(lambda: _issued(issued, resent=False, status=201))
 
 
 def _pending_invite(group_id: int, phone: str) -> ConnectionInvite | None:
@@ -92,7 +92,7 @@ def _pending_invite(group_id: int, phone: str) -> ConnectionInvite | None:
 
 
 def _action_error(exc: DomainError):
-    db.session.rollback()
+    undo_refused()
     # htmx swaps only 409 and 422 among refusals (base.html): a resend refused for its
     # pace (429) is shown in place as 422, and is 429 to a plain post.
     status = 422 if exc.status == 429 and wants_fragment() else exc.status
@@ -109,7 +109,6 @@ def cancel(invite_id: int):
         invite = invite_for_admin(actor=current_user, invite_id=invite_id)
         invite_cancel(actor=current_user, invite=invite, ip=request.remote_addr)
         group_id = invite.family_group_id
-        db.session.commit()
     except DomainError as exc:
         return _action_error(exc)
     if wants_fragment():
@@ -126,7 +125,6 @@ def resend(invite_id: int):
     try:
         invite = invite_for_admin(actor=current_user, invite_id=invite_id)
         issued = invite_resend(actor=current_user, invite=invite, ip=request.remote_addr)
-        db.session.commit()
     except DomainError as exc:
         return _action_error(exc)
-    return _issued(issued, resent=True, status=200)
+    return after_commit(lambda: _issued(issued, resent=True, status=200))

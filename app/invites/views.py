@@ -50,6 +50,7 @@ from app.models.groups import FamilyGroup
 from app.models.invites import ConnectionInvite
 from app.phone import display_phone
 from app.tokens import seal, unseal
+from app.transaction import undo_refused
 
 # The link opened in this session, sealed (app/tokens.py): the signed cookie is
 # readable by whoever holds it, and must not give the token away (F10).
@@ -206,9 +207,8 @@ def signup():
             phone=invite.receiver_phone, password=form.password.data, name=form.name.data,
             gender=int(form.gender.data), email=form.email.data,
             locale=session.get("locale", "vi"), proved_by="invite_link", ip=request.remote_addr)
-        db.session.commit()
     except DomainError as exc:
-        db.session.rollback()
+        undo_refused()
         copy_errors(form, exc)
         return render_template(partial, form=form, invite=invite,
                                phone_taken=exc.code == "phone_taken"), 422
@@ -231,7 +231,7 @@ _ANSWER_TITLES = {
 
 def _answer_error(exc: DomainError):
     """A refused answer: nothing was written; a page with the status and the reason."""
-    db.session.rollback()
+    undo_refused()
     title = _ANSWER_TITLES.get(exc.code, lambda: _("The invite could not be answered"))()
     return render_template("invites/refused.html", title=title,
                            message=exc.message), exc.status
@@ -239,16 +239,15 @@ def _answer_error(exc: DomainError):
 
 def _accept(invite: ConnectionInvite, relationship: str | None, on_invalid, *,
             via_link: bool):
-    """Accept, commit and go to the family page; on_invalid(exc) answers a bad
+    """Accept and go to the family page; on_invalid(exc) answers a bad
     relationship (the only Invalid that accept raises)."""
     try:
         result = invite_accept(actor=current_user, invite=invite, via_link=via_link,
                                relationship=relationship or None, ip=request.remote_addr)
         group_id, group_name = result.group.id, result.group.name
         role = role_label(result.role)
-        db.session.commit()
     except Invalid as exc:
-        db.session.rollback()
+        undo_refused()
         return on_invalid(exc)
     except DomainError as exc:
         return _answer_error(exc)
@@ -264,7 +263,6 @@ def _reject(invite: ConnectionInvite, *, via_link: bool):
                       ip=request.remote_addr)
         group = db.session.get(FamilyGroup, invite.family_group_id)
         family = group.name if group else ""
-        db.session.commit()
     except DomainError as exc:
         return _answer_error(exc)
     session.pop(SESSION_KEY, None)

@@ -15,6 +15,7 @@ Only counts and the current batch are kept: report lines go out as each batch is
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import IO, Any
@@ -49,6 +50,7 @@ from app.models.connections import (
 )
 from app.models.groups import ROLE_CAREGIVER, ROLE_PATIENT, FamilyGroup, FamilyGroupMember
 from app.models.notifications import InviteNotification
+from app.transaction import committed
 
 IMPORT_PLAN_DAYS = 365
 DEFAULT_BATCH = 1000
@@ -174,21 +176,21 @@ class LegacyImport:
                 lines.append((bad.position, f"{_label(bad.position, bad.legacy_id)}: "
                                             f"skipped, bad record: {bad.reason}"))
         records = [r for r in items if isinstance(r, Record)]
-        if records:
-            plan = self._plan(records)
-            if between_read_and_write is not None:
-                between_read_and_write(records)
-            try:
-                with db.session.begin_nested():
-                    self._write(plan)
-                done = [plan]
-            except IntegrityError:
-                done = [self._one_by_one(record) for record in records]
-            for result in done:
-                self.counts.add(result.counts)
-                lines.extend(self._resolve(result))
-        if not self.dry_run:
-            db.session.commit()
+        # A batch is one transaction; a dry run's is rolled back at the end of run().
+        with nullcontext() if self.dry_run else committed():
+            if records:
+                plan = self._plan(records)
+                if between_read_and_write is not None:
+                    between_read_and_write(records)
+                try:
+                    with db.session.begin_nested():
+                        self._write(plan)
+                    done = [plan]
+                except IntegrityError:
+                    done = [self._one_by_one(record) for record in records]
+                for result in done:
+                    self.counts.add(result.counts)
+                    lines.extend(self._resolve(result))
         for _position, text in sorted(lines, key=lambda line: line[0]):
             self.out(text)
 

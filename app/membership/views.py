@@ -40,6 +40,7 @@ from app.models.groups import ROLES, FamilyGroup
 from app.pages import acting_user, refused, run_service
 from app.payments.provider import PaymentUnavailable, payment_provider
 from app.permissions import can_act_as_admin, can_manage_places, is_group_admin
+from app.transaction import after_commit
 
 bp = Blueprint("groups", __name__, url_prefix="/family")
 
@@ -178,9 +179,9 @@ def create():
 def show(group_id: int):
     """The family page: patients and caregivers, pending invites, places, the admin's tools."""
     view = _viewable(group_id)
-    if group_staff_look(actor=acting_user(), group=view.group, what="family page",
-                        ip=request.remote_addr):
-        db.session.commit()
+    # A staff member's look is audited (committed with the page, as every GET's writes).
+    group_staff_look(actor=acting_user(), group=view.group, what="family page",
+                     ip=request.remote_addr)
     return _page(view)
 
 
@@ -208,8 +209,9 @@ def rename(group_id: int):
         group, error = run_service(group_rename, group=view.group, name=form.name.data)
         if error is None:
             if wants_fragment():
-                return render_template("groups/_renamed.html", group=group, saved=True,
-                                       form=GroupNameForm(formdata=None, name=group.name))
+                return after_commit(lambda: render_template(
+                    "groups/_renamed.html", group=group, saved=True,
+                    form=GroupNameForm(formdata=None, name=group.name)))
             flash(_("The family is now called “%(name)s”.", name=group.name), "success")
             return see_other(back)
         if not isinstance(error, Invalid):
@@ -292,9 +294,9 @@ def remove(group_id: int, user_id: int):
         _result, error = run_service(member_remove, group=view.group, user_id=user_id, role=role)
         if error is None:
             if wants_fragment():
-                return render_template("groups/_removed.html", group=view.group, role=role,
-                                       is_admin=True, oob=True,
-                                       **_slots_context(view.group, slot_counts(group_id)))
+                return after_commit(lambda: render_template(
+                    "groups/_removed.html", group=view.group, role=role, is_admin=True,
+                    oob=True, **_slots_context(view.group, slot_counts(group_id))))
             flash(_("%(name)s is no longer a %(role)s in this family.",
                     name=person.name if person else "", role=role_label(role)), "success")
             return see_other(back)

@@ -13,7 +13,6 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import Invalid
-from app.extensions import db
 from app.htmx import see_other
 from app.models.notifications import InviteNotification
 from app.models_base import MAX_ID
@@ -82,5 +81,4 @@ def mark_read():
     if up_to is not None:  # past BIGINT the database fails (500): the same bound there
         up_to = min(up_to, MAX_ID)
     notifications_mark_read(actor=current_user, up_to=up_to)
-    db.session.commit()
     return see_other(url_for("notifications.index"))

@@ -41,6 +41,7 @@ from app.notifications.channels import ChannelError, redact, send_email, send_sm
 from app.notifications.messages import DEFAULT_LOCALE, render_message
 from app.payments.provider import payment_provider
 from app.tokens import unseal
+from app.transaction import committed
 
 log = logging.getLogger("app.notifications")
 
@@ -121,7 +122,7 @@ def _claim(limit: int) -> list[Claimed]:
     config = current_app.config
     now = utcnow()
     lease_until = now + timedelta(seconds=config["NOTIFY_TIMEOUT"] * 3 + 30)
-    try:
+    with committed():
         rows = db.session.execute(
             select(N.id, N.channel, N.recipient, N.notification_type, N.payload, User.locale)
             .outerjoin(User, User.id == N.recipient_user_id)
@@ -135,10 +136,6 @@ def _claim(limit: int) -> list[Claimed]:
         if rows:
             db.session.execute(update(N).where(N.id.in_([r.id for r in rows]))
                                .values(next_attempt_at=lease_until, updated_at=now))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     # A message to someone without an account yet (a sign-up's code) carries its language.
     return [Claimed(id=r.id, channel=r.channel, recipient=r.recipient,
                     notification_type=r.notification_type, payload=r.payload,
@@ -153,13 +150,13 @@ def _release(jobs: list[Claimed]) -> int:
         return 0
     now = utcnow()
     released = 0
-    for job in jobs:
-        result = db.session.execute(
-            update(N).where(N.id == job.id, N.next_attempt_at == job.lease_until,
-                            N.status.in_(DUE_STATUSES))
-            .values(next_attempt_at=now, updated_at=now))
-        released += result.rowcount
-    db.session.commit()
+    with committed():
+        for job in jobs:
+            result = db.session.execute(
+                update(N).where(N.id == job.id, N.next_attempt_at == job.lease_until,
+                                N.status.in_(DUE_STATUSES))
+                .values(next_attempt_at=now, updated_at=now))
+            released += result.rowcount
     return released
 
 
@@ -235,7 +232,7 @@ def _still_ours(job: Claimed) -> InviteNotification | None:
 
 def _record_success(job: Claimed, counts: Counts, worker_id: str,
                     message_id: str | None) -> None:
-    try:
+    with committed():
         row = _still_ours(job)
         if row is None:
             counts.skipped += 1
@@ -252,17 +249,13 @@ def _record_success(job: Claimed, counts: Counts, worker_id: str,
             counts.sent += 1
             log.info("[%s] notification %s (%s, %s) sent", worker_id, job.id, job.channel,
                      job.notification_type)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
 
 
 def _record_failure(job: Claimed, counts: Counts, worker_id: str, error: str, *,
                     permanent: bool) -> None:
     config = current_app.config
     max_attempts = config["NOTIFY_MAX_ATTEMPTS"]
-    try:
+    with committed():
         row = _still_ours(job)
         if row is None:
             counts.skipped += 1
@@ -285,10 +278,6 @@ def _record_failure(job: Claimed, counts: Counts, worker_id: str, error: str, *,
                 log.info("[%s] notification %s (%s) failed (attempt %s of %s), next try in "
                          "%ss: %s", worker_id, job.id, job.channel, row.retry_count,
                          max_attempts, delay, error)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
 
 
 def _queue_sms_fallback(row: InviteNotification) -> bool:

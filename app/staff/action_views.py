@@ -21,6 +21,7 @@ from app.pages import refused, run_service
 from app.staff.blueprint import bp, found_or_404, label
 from app.staff.forms import CodesForm, ReasonForm
 from app.staff.services import codes_issue_reasoned, notification_resend
+from app.transaction import after_commit
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
 
@@ -147,6 +148,10 @@ def codes():
                 copy_errors(form, error)
     context = {"form": form, "issued": issued, "local": current_app.config[
         "PAYMENT_PROVIDER"] == "local"}
-    if request.method == "POST" and wants_fragment():
-        return render_template("staff/_codes.html", **context), status
-    return render_template("staff/codes.html", staff_section="codes", **context), status
+
+    def answer():
+        if request.method == "POST" and wants_fragment():
+            return render_template("staff/_codes.html", **context), status
+        return render_template("staff/codes.html", staff_section="codes", **context), status
+
+    return after_commit(answer) if issued else answer()

@@ -9,13 +9,13 @@ from wtforms import TextAreaField
 
 from app.audit.services import REASON_MAX
 from app.errors import Invalid
-from app.extensions import db
 from app.forms import BaseForm, copy_errors
 from app.htmx import see_other, wants_fragment
 from app.pages import acting_user, refused, run_service
 from app.staff import signals
 from app.staff.blueprint import bp
 from app.staff.services import review_mark, staff_signal_viewed
+from app.transaction import after_commit
 
 
 class ReviewForm(BaseForm):
@@ -52,7 +52,6 @@ def evidence(signal: str, key: str):
     staff_signal_viewed(actor=acting_user(), signal=found.signal.name, key=found.key,
                         level=found.level, rows=len(found.rows), group_id=found.group_id,
                         ip=request.remote_addr)
-    db.session.commit()
     return _evidence_page(found, ReviewForm(formdata=None))
 
 
@@ -66,8 +65,9 @@ def review(signal: str, key: str):
         message = _("Marked reviewed at level %(level)d: it comes back if the pattern grows.",
                     level=done.level)
         if wants_fragment():
-            return render_template("staff/_review_form.html", **_review_context(
-                signals.evidence(signal, key), ReviewForm(formdata=None), notice=message))
+            return after_commit(lambda: render_template(
+                "staff/_review_form.html", **_review_context(
+                    signals.evidence(signal, key), ReviewForm(formdata=None), notice=message)))
         flash(message, "success")
         return see_other(url_for("staff.queue"))
     back = url_for("staff.evidence", signal=signal, key=key)

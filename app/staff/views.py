@@ -30,7 +30,6 @@ from app.connections.queries import (
 from app.cursors import cursor_arg, encode_cursor
 from app.db import utcnow
 from app.errors import Invalid
-from app.extensions import db
 from app.groups.services import group_staff_look
 from app.models.accounts import User
 from app.models.groups import FamilyGroup
@@ -97,7 +96,6 @@ def index():
     if query:
         staff_searched(actor=acting_user(), what="users", query=query, found=len(users),
                        ip=request.remote_addr)
-        db.session.commit()
     return page
 
 
@@ -117,7 +115,6 @@ def user(user_id: int):
         account_form=ReasonForm(formdata=None, back=here), back=here, staff_section="search")
     staff_user_viewed(actor=acting_user(), user=person, what="staff user page",
                       ip=request.remote_addr)
-    db.session.commit()
     return page
 
 
@@ -150,7 +147,6 @@ def groups():
     if query:
         staff_searched(actor=acting_user(), what="groups", query=query, found=len(rows),
                        ip=request.remote_addr)
-        db.session.commit()
     return page
 
 
@@ -168,9 +164,7 @@ def group(group_id: int):
         audit_page_size=AUDIT_PAGE,
         back=url_for("staff.group", group_id=group_id, audit_before=before),
         staff_section="groups")
-    if group_staff_look(actor=me, group=family, what="staff group page",
-                        ip=request.remote_addr):
-        db.session.commit()
+    group_staff_look(actor=me, group=family, what="staff group page", ip=request.remote_addr)
     return page
 
 
@@ -180,7 +174,6 @@ def group_audit_csv(group_id: int):
     family = found_or_404(FamilyGroup, group_id)
     staff_audit_exported(actor=acting_user(), group=family, rows=audit_count(family.id),
                          ip=request.remote_addr)
-    db.session.commit()
     filename = f"family-{group_id}-audit-{utcnow():%Y%m%d-%H%M%S}.csv"
     return Response(stream_with_context(_csv_lines(group_id)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
