@@ -322,6 +322,17 @@ def _answerer_check(actor: User, invite: ConnectionInvite, *, via_link: bool,
         require_proved_phone(actor)
 
 
+def _answered(invite: ConnectionInvite, actor: User, status: str) -> bool:
+    """Answer the invite if it is still live, as one conditional UPDATE: of two answers at
+    once (two tabs, accept and decline), exactly one wins. Whether this one did."""
+    now = utcnow()
+    return bool(db.session.execute(
+        update(ConnectionInvite)
+        .where(ConnectionInvite.id == invite.id, ConnectionInvite.is_live(now))
+        .values(status=status, receiver_id=actor.id, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount)
+
+
 def invite_accept(*, actor: User, invite: ConnectionInvite, relationship: str | None = None,
                   via_link: bool = False, ip: str | None = None) -> JoinResult:
     """Accept: join the group and be connected to every member of the other role, each
@@ -348,13 +359,7 @@ def invite_accept(*, actor: User, invite: ConnectionInvite, relationship: str | 
     role = invite.role
     single_group_check(user_id=actor.id, group_id=group.id, role=role)
     free_slot_check(group_id=group.id, info=info, role=role, accepting=True)
-    now = utcnow()
-    won = db.session.execute(
-        update(ConnectionInvite)
-        .where(ConnectionInvite.id == invite.id, ConnectionInvite.is_live(now))
-        .values(status="accepted", receiver_id=actor.id, updated_at=now)
-        .execution_options(synchronize_session=False)).rowcount
-    if not won:
+    if not _answered(invite, actor, "accepted"):
         raise Conflict(closed_message(None), code="invite_not_pending")
     db.session.refresh(invite)
     cancel_invite_messages(invite.id)  # a link not yet sent has nothing left to do
@@ -378,12 +383,7 @@ def invite_reject(*, actor: User, invite: ConnectionInvite, via_link: bool = Fal
     Raises Forbidden(phone_mismatch | phone_unverified), Conflict(invite_not_pending).
     """
     _answerer_check(actor, invite, via_link=via_link, ip=ip)
-    now = utcnow()
-    won = db.session.execute(
-        update(ConnectionInvite)
-        .where(ConnectionInvite.id == invite.id, ConnectionInvite.is_live(now))
-        .values(status="rejected", receiver_id=actor.id, updated_at=now)
-        .execution_options(synchronize_session=False)).rowcount
+    won = _answered(invite, actor, "rejected")
     db.session.refresh(invite)
     if not won:
         raise _not_pending(invite)
