@@ -1,4 +1,5 @@
-"""Reading pages in view tests: htmx headers, the text, form errors, flashed messages."""
+"""Pages in view tests: CSRF tokens and form posts, htmx headers, the text, form errors,
+flashed messages."""
 
 from __future__ import annotations
 
@@ -6,7 +7,29 @@ import html
 import re
 
 HX = {"HX-Request": "true"}
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _ERROR_RE = re.compile(r'<p class="error[^"]*"[^>]*>(.*?)</p>')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def csrf_of(c) -> str:
+    """The CSRF token of a test client's session (the home page's hidden field)."""
+    return csrf_from(c.get("/").get_data(as_text=True))
+
+
+def post(c, url: str, data: dict | None = None, headers: dict | None = None, *,
+         csrf: bool = True):
+    """A form post from the test client `c`, with its session's CSRF token unless
+    csrf=False."""
+    data = dict(data or {})
+    if csrf:
+        data["csrf_token"] = csrf_of(c)
+    return c.post(url, data=data, headers=headers or {})
 
 
 def text(response) -> str:

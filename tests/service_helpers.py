@@ -128,6 +128,34 @@ def members_of(group: FamilyGroup) -> set[tuple[int, str]]:
                                   .where(FamilyGroupMember.group_id == group.id)).tuples())
 
 
+# --- the same reads from a view test, each in an app context of its own ----------------
+
+
+def counts(app) -> dict[str, int]:
+    """row_counts() between test-client requests."""
+    with app.app_context():
+        return row_counts()
+
+
+def outbox_last(app) -> int:
+    with app.app_context():
+        return last_id(InviteNotification)
+
+
+def audit_last(app) -> int:
+    with app.app_context():
+        return last_id(AuditEvent)
+
+
+def audits(app, action: str) -> list[AuditEvent]:
+    """The audit events of one action, oldest first (detached, to read after the context)."""
+    with app.app_context():
+        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)
+                                       .order_by(AuditEvent.id)))
+        db.session.expunge_all()
+        return rows
+
+
 def connection_between(patient: User, caregiver: User) -> Connection | None:
     return db.session.scalar(select(Connection).where(
         Connection.user_id == patient.id, Connection.linked_user_id == caregiver.id)

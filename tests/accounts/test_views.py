@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from flask_babel import force_locale
 from sqlalchemy import func, select
@@ -14,7 +12,7 @@ from app.extensions import db
 from app.models.accounts import User
 from app.models.audit import AuditEvent
 from tests.conftest import csrf_from, make_app
-from tests.factories import PASSWORD, make_user, national
+from tests.factories import PASSWORD, national
 from tests.pages import errors, text
 from tests.sms import texted_code, texts_to
 
@@ -58,17 +56,10 @@ VI, EN = 0, 1
 
 
 @pytest.fixture
-def account(app):
-    """Create a committed user (the factories' password) and return its plain fields."""
-
-    def make(**fields) -> SimpleNamespace:
-        with app.app_context():
-            user = make_user(**fields)
-            db.session.commit()
-            return SimpleNamespace(id=user.id, phone=user.phone, email=user.email,
-                                   name=user.name)
-
-    return make
+def account(person):
+    """A committed user (the factories' password) who reads Vietnamese, the factories'
+    default and the language of these pages' strings."""
+    return lambda **fields: person(**({"locale": "vi"} | fields))
 
 
 @pytest.fixture

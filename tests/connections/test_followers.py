@@ -4,31 +4,26 @@ same rules, and the history without the admin's private reason."""
 
 from __future__ import annotations
 
-import pytest
-
 from app.models.connections import PERMISSION_CODES
-from tests.connections.test_views import (
-    ALL_OFF,
-    audit_last,
-    build_family,
-    counts,
+from tests.connections.helpers import (
     is_revoked,
-    outbox_last,
     permissions,
-    post,
     revoke,
     set_permissions,
     stranger,
     switch,
     toggle,
 )
-from tests.pages import HX, flashes, text
-from tests.service_helpers import ALL_ON, audit_since, outbox_since
-
-
-@pytest.fixture
-def family(app):
-    return lambda **kwargs: build_family(app, **kwargs)
+from tests.pages import HX, flashes, post, text
+from tests.service_helpers import (
+    ALL_OFF,
+    ALL_ON,
+    audit_last,
+    audit_since,
+    counts,
+    outbox_last,
+    outbox_since,
+)
 
 
 def test_followers_empty_state(app, login):

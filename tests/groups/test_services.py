@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from flask_babel import force_locale
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -36,12 +35,6 @@ from tests.service_helpers import (
     refused,
     row_counts,
 )
-
-
-@pytest.fixture
-def ctx(app_ctx):
-    with force_locale("en"):
-        yield
 
 
 def expire_subscription(sub: Subscription, **values) -> None:

@@ -36,7 +36,7 @@ from tests.factories import (
     national,
     next_phone,
 )
-from tests.pages import HX, text
+from tests.pages import HX, csrf_of, text
 
 NEW_PASSWORD = "hoa-sen-2026"
 LINK_RE = re.compile(r"http://portal\.test/i/([A-Za-z0-9_\-]+)")
@@ -49,10 +49,6 @@ def token_of(response) -> str:
     match = LINK_RE.search(text(response))
     assert match, "no invite link on the page"
     return match.group(1)
-
-
-def csrf_of(c) -> str:
-    return csrf_from(c.get("/").get_data(as_text=True))
 
 
 def english(c) -> None:
@@ -104,18 +100,6 @@ def family(app):
             db.session.commit()
             return SimpleNamespace(admin_id=admin.id, admin_phone=admin.phone,
                                    group_id=group.id, subscription_id=sub.id)
-
-    return make
-
-
-@pytest.fixture
-def account(app):
-    def make(**fields):
-        fields.setdefault("locale", "en")
-        with app.app_context():
-            user = make_user(**fields)
-            db.session.commit()
-            return SimpleNamespace(id=user.id, phone=user.phone, name=user.name)
 
     return make
 
@@ -294,10 +278,10 @@ def test_the_link_page_shows_the_invites_initial_permissions(client, family, inv
     assert len(re.findall(r'id="permission-\w+" class="on"', body)) == 4
 
 
-def test_opening_the_link_writes_nothing(app, family, invite, account, row_counts):
+def test_opening_the_link_writes_nothing(app, family, invite, person, row_counts):
     fam = family()
-    invitee = account()
-    stranger = account()
+    invitee = person()
+    stranger = person()
     _id, token = invite(fam, invitee.phone)
     logged_in, other = app.test_client(), app.test_client()
     log_in(logged_in, invitee.phone)
@@ -370,12 +354,12 @@ def test_unknown_or_malformed_links_are_404(client, token):
     assert "<html" in text(response)
 
 
-def test_a_logged_in_user_with_another_phone_is_refused(app, family, invite, account,
+def test_a_logged_in_user_with_another_phone_is_refused(app, family, invite, person,
                                                         row_counts):
     fam = family()
     invitee_phone = next_phone()
     _id, token = invite(fam, invitee_phone)
-    stranger = account()
+    stranger = person()
     c = app.test_client()
     log_in(c, stranger.phone)
     page = c.get(f"/i/{token}")
@@ -396,9 +380,9 @@ def test_a_logged_in_user_with_another_phone_is_refused(app, family, invite, acc
 # --- log in or sign up from the link ----------------------------------------------------
 
 
-def test_log_in_from_the_link_comes_back_to_the_invite(app, family, invite, account, db_read):
+def test_log_in_from_the_link_comes_back_to_the_invite(app, family, invite, person, db_read):
     fam = family()
-    invitee = account(name="Lê Thị Hoa")
+    invitee = person(name="Lê Thị Hoa")
     invite_id, token = invite(fam, invitee.phone)
     c = app.test_client()
     english(c)
@@ -437,10 +421,10 @@ def test_login_and_signup_without_a_link_go_to_the_account_pages(client):
     assert client.get("/i/signup").headers["Location"] == "/account/register"
 
 
-def test_login_from_the_link_is_rate_limited(app, family, invite, account, monkeypatch):
+def test_login_from_the_link_is_rate_limited(app, family, invite, person, monkeypatch):
     monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "2 per minute")
     fam = family()
-    invitee = account()
+    invitee = person()
     _id, token = invite(fam, invitee.phone)
     c = app.test_client()
     c.get(f"/i/{token}")
@@ -455,9 +439,9 @@ def test_login_from_the_link_is_rate_limited(app, family, invite, account, monke
     assert page.status_code == 429
 
 
-def test_signup_refusals_rerender_and_write_nothing(app, family, invite, account, row_counts):
+def test_signup_refusals_rerender_and_write_nothing(app, family, invite, person, row_counts):
     fam = family()
-    taken = account()
+    taken = person()
     _id, token = invite(fam, taken.phone)
     c = app.test_client()
     english(c)
@@ -498,16 +482,16 @@ def test_signup_for_a_link_that_died_shows_its_state(app, family, invite):
 
 
 @pytest.fixture
-def invitee_client(app, family, invite, account):
+def invitee_client(app, family, invite, person):
     """(client of a logged-in invitee, family, invite id, token)."""
 
     def make(role: str = "caregiver", **plan):
         fam = family(**plan)
-        person = account(name="Phạm Thị Mai", gender=1)
-        invite_id, token = invite(fam, person.phone, role)
+        invitee = person(name="Phạm Thị Mai", gender=1)
+        invite_id, token = invite(fam, invitee.phone, role)
         c = app.test_client()
-        log_in(c, person.phone)
-        return c, fam, invite_id, token, person
+        log_in(c, invitee.phone)
+        return c, fam, invite_id, token, invitee
 
     return make
 
@@ -664,9 +648,9 @@ def test_my_invites_reject_by_id_with_htmx_removes_the_row(invitee_client):
     assert again.status_code == 409
 
 
-def test_someone_elses_invite_by_id_is_404(app, invitee_client, account, row_counts):
+def test_someone_elses_invite_by_id_is_404(app, invitee_client, person, row_counts):
     _c, _fam, invite_id, _token, _person = invitee_client()
-    stranger = account()
+    stranger = person()
     c = app.test_client()
     log_in(c, stranger.phone)
     before = row_counts()
@@ -706,9 +690,9 @@ def test_the_invite_form_asks_for_phone_and_role_only(admin_client):
     assert 'id="invite-panel"' in text(fragment)
 
 
-def test_the_invite_form_is_for_the_admin_only(app, admin_client, account, family):
+def test_the_invite_form_is_for_the_admin_only(app, admin_client, person, family):
     _c, fam = admin_client()
-    stranger = account()
+    stranger = person()
     c = app.test_client()
     log_in(c, stranger.phone)
     assert c.get(f"/family/{fam.group_id}/invites").status_code == 404
@@ -836,11 +820,11 @@ def test_cancel_with_htmx_answers_an_empty_200(admin_client, invite):
     assert response.headers["HX-Trigger"] == "invites-changed"
 
 
-def test_cancel_and_resend_are_for_the_admin_only(app, admin_client, invite, account,
+def test_cancel_and_resend_are_for_the_admin_only(app, admin_client, invite, person,
                                                   row_counts):
     _c, fam = admin_client()
     invite_id, _token = invite(fam, next_phone())
-    stranger = account()
+    stranger = person()
     c = app.test_client()
     log_in(c, stranger.phone)
     before = row_counts()

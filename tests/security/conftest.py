@@ -25,8 +25,9 @@ from app.models.connections import PERMISSION_CODES
 from app.models.notifications import InviteNotification
 from app.models.reports import PatientReport
 from app.tokens import unseal
-from tests.conftest import csrf_from, log_in
+from tests.conftest import log_in
 from tests.factories import make_connection, make_group, make_member, make_user, next_phone
+from tests.pages import csrf_of
 
 # Who a request is made as: one of PEOPLE, logged in; "anon", a fresh client; "link", a fresh
 # client that opened the invite link of `invitee` (the token is then in its session);
@@ -137,7 +138,7 @@ class _Person:
 
 def session_csrf(client) -> str:
     """The CSRF token of this client's session (the home page's hidden field)."""
-    return csrf_from(client.get("/").get_data(as_text=True))
+    return csrf_of(client)
 
 
 def db_snapshot(app) -> dict[str, list[tuple]]:
