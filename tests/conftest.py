@@ -89,6 +89,16 @@ def make_app(database_url: str, *, keep: bool = False, **overrides):
     return application
 
 
+def migrated_app(database_url: str, **kwargs):
+    """make_app(database_url, **kwargs) on a database the migrations have brought to the
+    schema's head, as `flask db upgrade` leaves it."""
+    application = make_app(database_url, **kwargs)
+    with application.app_context():
+        upgrade()
+        db.session.remove()
+    return application
+
+
 @pytest.fixture(autouse=True)
 def _close_made_apps():
     yield
@@ -100,10 +110,7 @@ def _close_made_apps():
 @pytest.fixture(scope="session")
 def app(fresh_database_url, tmp_path_factory):
     os.environ.setdefault("INSTANCE_PATH", str(tmp_path_factory.mktemp("instance")))
-    application = make_app(fresh_database_url("fc_main"), keep=True)
-    with application.app_context():
-        upgrade()
-        db.session.remove()
+    application = migrated_app(fresh_database_url("fc_main"), keep=True)
     yield application
     with application.app_context():
         db.engine.dispose()
