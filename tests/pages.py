@@ -36,6 +36,16 @@ def text(response) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
+def fragment(response, starts_with: str) -> str:
+    """The text of an htmx fragment answer: a 200, no page around it, and it begins with
+    `starts_with` (the swapped element's opening tag)."""
+    assert response.status_code == 200
+    body = text(response)
+    assert "<html" not in body
+    assert body.lstrip().startswith(starts_with), body[:200]
+    return body
+
+
 def errors(response) -> list[str]:
     """The error messages a form shows (field and form-level)."""
     return [html.unescape(m) for m in _ERROR_RE.findall(response.get_data(as_text=True))]

@@ -36,7 +36,7 @@ from tests.factories import (
     national,
     next_phone,
 )
-from tests.pages import HX, csrf_of, text
+from tests.pages import HX, csrf_of, post, text
 
 NEW_PASSWORD = "hoa-sen-2026"
 LINK_RE = re.compile(r"http://portal\.test/i/([A-Za-z0-9_\-]+)")
@@ -623,15 +623,14 @@ def test_my_invites_accept_by_id(invitee_client, db_read):
 
 def test_my_invites_accept_by_id_with_htmx_redirects(invitee_client):
     c, fam, invite_id, _token, _person = invitee_client()
-    response = c.post(f"/invites/{invite_id}/accept", headers=HX,
-                      data={"csrf_token": csrf_of(c)})
+    response = post(c, f"/invites/{invite_id}/accept", headers=HX)
     assert response.status_code == 200
     assert response.headers["HX-Redirect"] == f"/family/{fam.group_id}"
 
 
 def test_my_invites_reject_by_id(invitee_client, db_read):
     c, fam, invite_id, _token, _person = invitee_client()
-    response = c.post(f"/invites/{invite_id}/reject", data={"csrf_token": csrf_of(c)})
+    response = post(c, f"/invites/{invite_id}/reject")
     assert response.status_code == 303
     assert response.headers["Location"] == "/invites"
     assert "You declined the invite to Gia đình Trần." in text(c.get("/invites"))
@@ -640,11 +639,10 @@ def test_my_invites_reject_by_id(invitee_client, db_read):
 
 def test_my_invites_reject_by_id_with_htmx_removes_the_row(invitee_client):
     c, fam, invite_id, _token, _person = invitee_client()
-    response = c.post(f"/invites/{invite_id}/reject", headers=HX,
-                      data={"csrf_token": csrf_of(c)})
+    response = post(c, f"/invites/{invite_id}/reject", headers=HX)
     assert response.status_code == 200
     assert response.get_data(as_text=True) == ""
-    again = c.post(f"/invites/{invite_id}/reject", data={"csrf_token": csrf_of(c)})
+    again = post(c, f"/invites/{invite_id}/reject")
     assert again.status_code == 409
 
 
@@ -655,7 +653,7 @@ def test_someone_elses_invite_by_id_is_404(app, invitee_client, person, row_coun
     log_in(c, stranger.phone)
     before = row_counts()
     for url in (f"/invites/{invite_id}/accept", f"/invites/{invite_id}/reject"):
-        assert c.post(url, data={"csrf_token": csrf_of(c)}).status_code == 404
+        assert post(c, url).status_code == 404
     assert row_counts() == before
     assert "No invites are waiting for you." in text(c.get("/invites"))
 
@@ -783,8 +781,7 @@ def test_a_duplicate_invite_offers_resend(admin_client, row_counts, db_read):
 def test_resend_with_htmx_returns_the_result_fragment(admin_client, invite):
     c, fam = admin_client()
     invite_id, _token = invite(fam, next_phone())
-    response = c.post(f"/invites/{invite_id}/resend", headers=HX,
-                      data={"csrf_token": csrf_of(c)})
+    response = post(c, f"/invites/{invite_id}/resend", headers=HX)
     assert response.status_code == 200
     assert "<html" not in text(response)
     assert LINK_RE.search(text(response))
@@ -798,7 +795,7 @@ def test_cancel_frees_the_slot(app, admin_client, invite, row_counts, db_read):
     assert post_invite(c, fam, national(second)).status_code == 409
     assert row_counts() == before
 
-    response = c.post(f"/invites/{invite_id}/cancel", data={"csrf_token": csrf_of(c)})
+    response = post(c, f"/invites/{invite_id}/cancel")
     assert response.status_code == 303
     assert response.headers["Location"] == f"/family/{fam.group_id}"
     assert db_read(lambda: db.session.get(ConnectionInvite, invite_id).status) == "cancelled"
@@ -806,15 +803,14 @@ def test_cancel_frees_the_slot(app, admin_client, invite, row_counts, db_read):
     assert app.test_client().get(f"/i/{token}").status_code == 410
 
     assert post_invite(c, fam, national(second)).status_code == 201
-    again = c.post(f"/invites/{invite_id}/cancel", data={"csrf_token": csrf_of(c)})
+    again = post(c, f"/invites/{invite_id}/cancel")
     assert again.status_code == 409
 
 
 def test_cancel_with_htmx_answers_an_empty_200(admin_client, invite):
     c, fam = admin_client()
     invite_id, _token = invite(fam, next_phone())
-    response = c.post(f"/invites/{invite_id}/cancel", headers=HX,
-                      data={"csrf_token": csrf_of(c)})
+    response = post(c, f"/invites/{invite_id}/cancel", headers=HX)
     assert response.status_code == 200
     assert response.get_data(as_text=True) == ""
     assert response.headers["HX-Trigger"] == "invites-changed"
