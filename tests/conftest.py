@@ -19,7 +19,7 @@ from app import create_app
 from app.extensions import db, limiter
 from tests.factories import PASSWORD, make_user
 from tests.notifications.servers import SmsGateway, SmtpServer
-from tests.pages import csrf_from, csrf_of
+from tests.pages import csrf_of
 
 LOOKUP_TABLES = {"relationships", "relationship_inverse_mapping", "connection_permission_types",
                  "alembic_version"}
@@ -220,14 +220,18 @@ def person(app):
     return lambda **fields: new_person(app, **fields)
 
 
+def sign_in(c, login: str, password: str = PASSWORD, **kwargs):
+    """Post the login form from the test client `c` (which keeps its session) with a phone
+    number or email; the response (303 when it worked)."""
+    return c.post("/account/login", data={"login": login, "password": password,
+                                          "csrf_token": csrf_of(c)}, **kwargs)
+
+
 def log_in(app, who):
     """A new test client logged in as `who` (anything with a .phone; the factories'
     password)."""
     c = app.test_client()
-    token = csrf_from(c.get("/account/login").get_data(as_text=True))
-    response = c.post("/account/login", data={"login": who.phone, "password": PASSWORD,
-                                              "csrf_token": token})
-    assert response.status_code == 303
+    assert sign_in(c, who.phone).status_code == 303
     return c
 
 

@@ -21,8 +21,9 @@ from app.models.accounts import AccountClaim, User
 from app.models.audit import AuditEvent
 from app.models.notifications import InviteNotification
 from app.outbox.delivery import deliver_due
-from tests.conftest import BACKEND, csrf_from
+from tests.conftest import BACKEND
 from tests.legacy.helpers import record, run_import, snapshot, write
+from tests.pages import csrf_from
 
 ADMIN, PATIENT = "+84912000010", "+84912000011"
 NEW_PASSWORD = "nhamoi-2026"

@@ -26,7 +26,7 @@ from app.models.invites import ConnectionInvite
 from app.payments.provider import PaymentUnavailable
 from app.phone import display_phone
 from app.tokens import unseal
-from tests.conftest import csrf_from
+from tests.conftest import sign_in
 from tests.factories import (
     PASSWORD,
     make_group,
@@ -36,7 +36,7 @@ from tests.factories import (
     national,
     next_phone,
 )
-from tests.pages import HX, csrf_of, post, text
+from tests.pages import HX, csrf_from, csrf_of, post, text
 
 NEW_PASSWORD = "hoa-sen-2026"
 LINK_RE = re.compile(r"http://portal\.test/i/([A-Za-z0-9_\-]+)")
@@ -53,12 +53,6 @@ def token_of(response) -> str:
 
 def english(c) -> None:
     assert c.post("/language", data={"locale": "en", "csrf_token": csrf_of(c)}).status_code == 303
-
-
-def log_in(c, phone: str, password: str = PASSWORD) -> None:
-    response = c.post("/account/login", data={"login": national(phone), "password": password,
-                                              "csrf_token": csrf_of(c)})
-    assert response.status_code == 303
 
 
 @pytest.fixture
@@ -126,7 +120,7 @@ def admin_client(app, family):
     def make(**kwargs):
         fam = family(**kwargs)
         c = app.test_client()
-        log_in(c, fam.admin_phone)
+        assert sign_in(c, national(fam.admin_phone)).status_code == 303
         return c, fam
 
     return make
@@ -284,8 +278,8 @@ def test_opening_the_link_writes_nothing(app, family, invite, person, row_counts
     stranger = person()
     _id, token = invite(fam, invitee.phone)
     logged_in, other = app.test_client(), app.test_client()
-    log_in(logged_in, invitee.phone)
-    log_in(other, stranger.phone)
+    assert sign_in(logged_in, national(invitee.phone)).status_code == 303
+    assert sign_in(other, national(stranger.phone)).status_code == 303
     before = row_counts()
 
     for c, status in [(app.test_client(), 200), (logged_in, 200), (other, 403)]:
@@ -361,7 +355,7 @@ def test_a_logged_in_user_with_another_phone_is_refused(app, family, invite, per
     _id, token = invite(fam, invitee_phone)
     stranger = person()
     c = app.test_client()
-    log_in(c, stranger.phone)
+    assert sign_in(c, national(stranger.phone)).status_code == 303
     page = c.get(f"/i/{token}")
     assert page.status_code == 403
     body = text(page)
@@ -490,7 +484,7 @@ def invitee_client(app, family, invite, person):
         invitee = person(name="Phạm Thị Mai", gender=1)
         invite_id, token = invite(fam, invitee.phone, role)
         c = app.test_client()
-        log_in(c, invitee.phone)
+        assert sign_in(c, national(invitee.phone)).status_code == 303
         return c, fam, invite_id, token, invitee
 
     return make
@@ -650,7 +644,7 @@ def test_someone_elses_invite_by_id_is_404(app, invitee_client, person, row_coun
     _c, _fam, invite_id, _token, _person = invitee_client()
     stranger = person()
     c = app.test_client()
-    log_in(c, stranger.phone)
+    assert sign_in(c, national(stranger.phone)).status_code == 303
     before = row_counts()
     for url in (f"/invites/{invite_id}/accept", f"/invites/{invite_id}/reject"):
         assert post(c, url).status_code == 404
@@ -692,7 +686,7 @@ def test_the_invite_form_is_for_the_admin_only(app, admin_client, person, family
     _c, fam = admin_client()
     stranger = person()
     c = app.test_client()
-    log_in(c, stranger.phone)
+    assert sign_in(c, national(stranger.phone)).status_code == 303
     assert c.get(f"/family/{fam.group_id}/invites").status_code == 404
     assert post_invite(c, fam, national(next_phone())).status_code == 404
     assert app.test_client().get(f"/family/{fam.group_id}/invites").status_code == 302
@@ -822,7 +816,7 @@ def test_cancel_and_resend_are_for_the_admin_only(app, admin_client, invite, per
     invite_id, _token = invite(fam, next_phone())
     stranger = person()
     c = app.test_client()
-    log_in(c, stranger.phone)
+    assert sign_in(c, national(stranger.phone)).status_code == 303
     before = row_counts()
     for action in ("cancel", "resend"):
         assert c.post(f"/invites/{invite_id}/{action}",

@@ -37,8 +37,9 @@ from app.models.notifications import InviteNotification
 from app.models.reports import PatientReport
 from app.phone import display_phone
 from app.tokens import unseal
-from tests.conftest import csrf_from, log_in, migrated_app
+from tests.conftest import log_in, migrated_app
 from tests.factories import make_user, national, next_phone
+from tests.pages import csrf_from
 from tests.service_helpers import admin_group, connection_between, join
 
 API = "/api/v1/"

@@ -19,7 +19,7 @@ from app.models.billing import ActivationCode
 from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
 from app.outbox.delivery import deliver_due
-from tests.conftest import csrf_from, person_of
+from tests.conftest import person_of, sign_in
 from tests.factories import PASSWORD, make_user
 from tests.pages import HX, errors, flashes, post, text
 from tests.service_helpers import admin_group, audits, counts, invite, lapse
@@ -55,10 +55,7 @@ def me(app, token: str) -> int:
 
 
 def login_status(app, who) -> int:
-    c = app.test_client()
-    token = csrf_from(c.get("/account/login").get_data(as_text=True))
-    return c.post("/account/login", data={"login": who.phone, "password": PASSWORD,
-                                          "csrf_token": token}).status_code
+    return sign_in(app.test_client(), who.phone).status_code
 
 
 def is_logged_out(c) -> bool:
