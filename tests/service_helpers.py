@@ -69,6 +69,13 @@ def admin_group(*, patients: int = 2, caregivers: int = 4, plan: str = "family",
     return admin, sub, make_group(admin, subscription=sub)
 
 
+def patient_and_caregiver() -> tuple[User, FamilyGroup, User, User]:
+    """(admin, group, patient, caregiver): an admin_group() that a patient and a caregiver
+    joined through invites, so the two are connected with all six permissions ON."""
+    admin, _sub, group = admin_group()
+    return admin, group, join(group, role="patient"), join(group, role="caregiver")
+
+
 def admin_of(group: FamilyGroup) -> User:
     return db.session.get(User, group.admin_user_id)
 
