@@ -7,7 +7,6 @@ also exercises them; after each test the rows are deleted, lookups excepted.
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from types import SimpleNamespace
 
@@ -18,8 +17,9 @@ from sqlalchemy import event
 
 from app import create_app
 from app.extensions import db, limiter
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, make_user
 from tests.notifications.servers import SmsGateway, SmtpServer
+from tests.pages import csrf_of
 
 LOOKUP_TABLES = {"relationships", "relationship_inverse_mapping", "connection_permission_types",
                  "alembic_version"}
@@ -89,6 +89,16 @@ def make_app(database_url: str, *, keep: bool = False, **overrides):
     return application
 
 
+def migrated_app(database_url: str, **kwargs):
+    """make_app(database_url, **kwargs) on a database the migrations have brought to the
+    schema's head, as `flask db upgrade` leaves it."""
+    application = make_app(database_url, **kwargs)
+    with application.app_context():
+        upgrade()
+        db.session.remove()
+    return application
+
+
 @pytest.fixture(autouse=True)
 def _close_made_apps():
     yield
@@ -100,10 +110,7 @@ def _close_made_apps():
 @pytest.fixture(scope="session")
 def app(fresh_database_url, tmp_path_factory):
     os.environ.setdefault("INSTANCE_PATH", str(tmp_path_factory.mktemp("instance")))
-    application = make_app(fresh_database_url("fc_main"), keep=True)
-    with application.app_context():
-        upgrade()
-        db.session.remove()
+    application = migrated_app(fresh_database_url("fc_main"), keep=True)
     yield application
     with application.app_context():
         db.engine.dispose()
@@ -179,15 +186,6 @@ def count_queries(app):
     return counting
 
 
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def csrf_from(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
 @pytest.fixture
 def ctx(app_ctx):
     """An app context whose messages are English (the suite's stable strings)."""
@@ -195,19 +193,45 @@ def ctx(app_ctx):
         yield
 
 
+@pytest.fixture
+def vi_ctx(app_ctx):
+    """An app context whose messages are Vietnamese, as a CLI command or worker would set."""
+    with force_locale("vi"):
+        yield
+
+
 def person_of(user) -> SimpleNamespace:
-    """What a page test needs of a user once its session is gone: id, phone, name."""
-    return SimpleNamespace(id=user.id, phone=user.phone, name=user.name)
+    """What a page test needs of a user once its session is gone: id, phone, name, email."""
+    return SimpleNamespace(id=user.id, phone=user.phone, name=user.name, email=user.email)
+
+
+def new_person(app, **fields) -> SimpleNamespace:
+    """A committed user (the factories' password) who reads English unless locale= says
+    otherwise (our strings are stable in English), as person_of() gives it."""
+    with app.app_context():
+        user = make_user(**({"locale": "en"} | fields))
+        db.session.commit()
+        return person_of(user)
+
+
+@pytest.fixture
+def person(app):
+    """person(**fields) → new_person(app, **fields)."""
+    return lambda **fields: new_person(app, **fields)
+
+
+def sign_in(c, login: str, password: str = PASSWORD, **kwargs):
+    """Post the login form from the test client `c` (which keeps its session) with a phone
+    number or email; the response (303 when it worked)."""
+    return c.post("/account/login", data={"login": login, "password": password,
+                                          "csrf_token": csrf_of(c)}, **kwargs)
 
 
 def log_in(app, who):
     """A new test client logged in as `who` (anything with a .phone; the factories'
     password)."""
     c = app.test_client()
-    token = csrf_from(c.get("/account/login").get_data(as_text=True))
-    response = c.post("/account/login", data={"login": who.phone, "password": PASSWORD,
-                                              "csrf_token": token})
-    assert response.status_code == 303
+    assert sign_in(c, who.phone).status_code == 303
     return c
 
 
@@ -222,7 +246,7 @@ def csrf(client):
     """The CSRF token of the test client's session (fetched from the home page)."""
 
     def token(c=None) -> str:
-        return csrf_from((c or client).get("/").get_data(as_text=True))
+        return csrf_of(c or client)
 
     return token
 

@@ -1,4 +1,5 @@
-"""Reading pages in view tests: htmx headers, the text, form errors, flashed messages."""
+"""Pages in view tests: CSRF tokens and form posts, htmx headers, the text, form errors,
+flashed messages."""
 
 from __future__ import annotations
 
@@ -6,11 +7,43 @@ import html
 import re
 
 HX = {"HX-Request": "true"}
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _ERROR_RE = re.compile(r'<p class="error[^"]*"[^>]*>(.*?)</p>')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def csrf_of(c) -> str:
+    """The CSRF token of a test client's session (the home page's hidden field)."""
+    return csrf_from(c.get("/").get_data(as_text=True))
+
+
+def post(c, url: str, data: dict | None = None, headers: dict | None = None, *,
+         csrf: bool = True):
+    """A form post from the test client `c`, with its session's CSRF token unless
+    csrf=False."""
+    data = dict(data or {})
+    if csrf:
+        data["csrf_token"] = csrf_of(c)
+    return c.post(url, data=data, headers=headers or {})
 
 
 def text(response) -> str:
     return html.unescape(response.get_data(as_text=True))
+
+
+def fragment(response, starts_with: str) -> str:
+    """The text of an htmx fragment answer: a 200, no page around it, and it begins with
+    `starts_with` (the swapped element's opening tag)."""
+    assert response.status_code == 200
+    body = text(response)
+    assert "<html" not in body
+    assert body.lstrip().startswith(starts_with), body[:200]
+    return body
 
 
 def errors(response) -> list[str]:

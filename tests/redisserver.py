@@ -12,11 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ports import free_port
 
 
 class RedisServer:
@@ -28,7 +24,7 @@ class RedisServer:
         self.binary = binary
         self.root = Path(tempfile.mkdtemp(prefix="fc-redis-"))
         self.log = self.root / "server.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen | None = None
 
     def start(self) -> RedisServer:

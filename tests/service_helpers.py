@@ -69,6 +69,13 @@ def admin_group(*, patients: int = 2, caregivers: int = 4, plan: str = "family",
     return admin, sub, make_group(admin, subscription=sub)
 
 
+def patient_and_caregiver() -> tuple[User, FamilyGroup, User, User]:
+    """(admin, group, patient, caregiver): an admin_group() that a patient and a caregiver
+    joined through invites, so the two are connected with all six permissions ON."""
+    admin, _sub, group = admin_group()
+    return admin, group, join(group, role="patient"), join(group, role="caregiver")
+
+
 def admin_of(group: FamilyGroup) -> User:
     return db.session.get(User, group.admin_user_id)
 
@@ -126,6 +133,34 @@ def members_of(group: FamilyGroup) -> set[tuple[int, str]]:
     """(user_id, role) of the group's members, read from the database."""
     return set(db.session.execute(select(FamilyGroupMember.user_id, FamilyGroupMember.role)
                                   .where(FamilyGroupMember.group_id == group.id)).tuples())
+
+
+# --- the same reads from a view test, each in an app context of its own ----------------
+
+
+def counts(app) -> dict[str, int]:
+    """row_counts() between test-client requests."""
+    with app.app_context():
+        return row_counts()
+
+
+def outbox_last(app) -> int:
+    with app.app_context():
+        return last_id(InviteNotification)
+
+
+def audit_last(app) -> int:
+    with app.app_context():
+        return last_id(AuditEvent)
+
+
+def audits(app, action: str) -> list[AuditEvent]:
+    """The audit events of one action, oldest first (detached, to read after the context)."""
+    with app.app_context():
+        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)
+                                       .order_by(AuditEvent.id)))
+        db.session.expunge_all()
+        return rows
 
 
 def connection_between(patient: User, caregiver: User) -> Connection | None:

@@ -15,9 +15,8 @@ from app.accounts.services import api_token_create
 from app.extensions import db
 from app.models.accounts import ApiToken, User
 from app.models.notifications import InviteNotification
-from tests.conftest import csrf_from
 from tests.factories import PASSWORD, make_user, national
-from tests.pages import errors, text
+from tests.pages import csrf_from, errors, text
 from tests.sms import texted_code
 
 NEW_PASSWORD = "hoa sen nở sớm 2026"

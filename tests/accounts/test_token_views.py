@@ -17,9 +17,9 @@ from app.extensions import db
 from app.models.accounts import ApiToken
 from app.models.audit import AuditEvent
 from app.tokens import token_hash
-from tests.conftest import csrf_from, person_of
+from tests.conftest import person_of
 from tests.factories import make_user
-from tests.pages import HX, flashes, text
+from tests.pages import HX, csrf_from, flashes, text
 
 SETTINGS = "/account/settings"
 DISPLAY_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")  # DISPLAY_TIMEZONE's default

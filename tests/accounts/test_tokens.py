@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from flask_babel import force_locale
 from sqlalchemy import select
 
 from app.accounts.services import (
@@ -29,12 +28,6 @@ from app.models.accounts import ApiToken
 from app.models.audit import AuditEvent
 from app.tokens import token_hash
 from tests.factories import PASSWORD, make_user
-
-
-@pytest.fixture
-def ctx(app_ctx):
-    with force_locale("vi"):
-        yield
 
 
 def row_of(token: str) -> ApiToken:
@@ -66,7 +59,7 @@ def make_token(user, *, name: str = "script", created_days_ago: float = 0,
 # --- the list ---------------------------------------------------------------------------
 
 
-def test_the_list_is_the_users_tokens_newest_first_with_their_state(ctx):
+def test_the_list_is_the_users_tokens_newest_first_with_their_state(vi_ctx):
     user, other = make_user(), make_user()
     old = make_token(user, name="old", created_days_ago=10)
     revoked = make_token(user, name="revoked", created_days_ago=5, revoked_days_ago=1)
@@ -80,7 +73,7 @@ def test_the_list_is_the_users_tokens_newest_first_with_their_state(ctx):
     assert listed.more is False
 
 
-def test_tokens_that_ended_long_ago_are_not_listed(ctx):
+def test_tokens_that_ended_long_ago_are_not_listed(vi_ctx):
     user = make_user()
     days = ENDED_SHOWN_DAYS
     kept = [make_token(user, name="revoked lately", created_days_ago=days + 50,
@@ -94,7 +87,7 @@ def test_tokens_that_ended_long_ago_are_not_listed(ctx):
     assert {s.token.id for s in api_tokens_of(user=user).rows} == {t.id for t in kept}
 
 
-def test_the_list_is_bounded_and_says_so(ctx):
+def test_the_list_is_bounded_and_says_so(vi_ctx):
     user = make_user()
     made = [make_token(user, name=f"t{n}", created_days_ago=(SHOWN_AT_MOST + 1 - n) / 100)
             for n in range(SHOWN_AT_MOST + 1)]
@@ -109,7 +102,7 @@ def test_the_list_is_bounded_and_says_so(ctx):
 # --- revoking one from the settings page ------------------------------------------------
 
 
-def test_revoke_ends_that_token_only_and_is_audited(ctx):
+def test_revoke_ends_that_token_only_and_is_audited(vi_ctx):
     user = make_user()
     token, kept = (api_token_create(user=user, name=name) for name in ("cron", "phone app"))
     shown = api_token_revoke(actor=user, token_id=row_of(token).id, ip="10.0.0.5")
@@ -123,7 +116,7 @@ def test_revoke_ends_that_token_only_and_is_audited(ctx):
     assert event.details == {"name": "cron", "via": "settings"}
 
 
-def test_revoking_another_users_token_is_not_found_and_changes_nothing(ctx):
+def test_revoking_another_users_token_is_not_found_and_changes_nothing(vi_ctx):
     owner, intruder = make_user(), make_user(is_staff=True)
     token = api_token_create(user=owner, name="cron")
     with pytest.raises(NotFound) as info:
@@ -136,12 +129,12 @@ def test_revoking_another_users_token_is_not_found_and_changes_nothing(ctx):
 
 
 @pytest.mark.parametrize("token_id", [0, 10**12])
-def test_revoking_an_unknown_token_is_not_found(ctx, token_id):
+def test_revoking_an_unknown_token_is_not_found(vi_ctx, token_id):
     with pytest.raises(NotFound):
         api_token_revoke(actor=make_user(), token_id=token_id)
 
 
-def test_revoking_twice_changes_nothing_the_second_time(ctx):
+def test_revoking_twice_changes_nothing_the_second_time(vi_ctx):
     user = make_user()
     token_id = row_of(api_token_create(user=user, name="cron")).id
     first = api_token_revoke(actor=user, token_id=token_id).token.revoked_at
@@ -150,7 +143,7 @@ def test_revoking_twice_changes_nothing_the_second_time(ctx):
     assert len(events("account.api_token_revoked")) == 1
 
 
-def test_an_expired_token_stays_expired(ctx):
+def test_an_expired_token_stays_expired(vi_ctx):
     user = make_user()
     row = make_token(user, expires_in_days=-1)
     shown = api_token_revoke(actor=user, token_id=row.id)
@@ -161,7 +154,7 @@ def test_an_expired_token_stays_expired(ctx):
 # --- revoking the bearer's own token (DELETE /api/v1/auth/token) -----------------------
 
 
-def test_revoke_current_ends_the_given_token(ctx):
+def test_revoke_current_ends_the_given_token(vi_ctx):
     user = make_user()
     token, kept = (api_token_create(user=user, name=name) for name in ("cron", "other"))
     shown = api_token_revoke_current(actor=user, token=token, ip="10.0.0.6")
@@ -172,7 +165,7 @@ def test_revoke_current_ends_the_given_token(ctx):
     assert event.details == {"name": "cron", "via": "api"}
 
 
-def test_revoke_current_of_someone_elses_token_is_not_found(ctx):
+def test_revoke_current_of_someone_elses_token_is_not_found(vi_ctx):
     owner, other = make_user(), make_user()
     token = api_token_create(user=owner, name="cron")
     with pytest.raises(NotFound):
@@ -183,7 +176,7 @@ def test_revoke_current_of_someone_elses_token_is_not_found(ctx):
 # --- logging out, and the other ways every token ends ----------------------------------
 
 
-def test_logout_revokes_every_live_token_of_the_user_in_one_event(ctx):
+def test_logout_revokes_every_live_token_of_the_user_in_one_event(vi_ctx):
     user, other = make_user(), make_user()
     tokens = [api_token_create(user=user, name=f"t{n}") for n in range(3)]
     expired = make_token(user, name="expired", expires_in_days=-1)
@@ -200,14 +193,14 @@ def test_logout_revokes_every_live_token_of_the_user_in_one_event(ctx):
     assert (event.action, event.details) == ("account.logout", {"api_tokens_revoked": 3})
 
 
-def test_logout_without_tokens_says_none(ctx):
+def test_logout_without_tokens_says_none(vi_ctx):
     user = make_user()
     account_logout(actor=user)
     [event] = events("account.logout")
     assert event.details == {"api_tokens_revoked": 0}
 
 
-def test_a_new_password_leaves_expired_tokens_expired(ctx):
+def test_a_new_password_leaves_expired_tokens_expired(vi_ctx):
     user = make_user()
     live = api_token_create(user=user, name="live")
     expired = make_token(user, name="expired", expires_in_days=-1)

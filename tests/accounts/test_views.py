@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from flask_babel import force_locale
 from sqlalchemy import func, select
@@ -13,9 +11,9 @@ from app.accounts.services import account_suspend
 from app.extensions import db
 from app.models.accounts import User
 from app.models.audit import AuditEvent
-from tests.conftest import csrf_from, make_app
-from tests.factories import PASSWORD, make_user, national
-from tests.pages import errors, text
+from tests.conftest import make_app, sign_in
+from tests.factories import PASSWORD, national
+from tests.pages import csrf_from, errors, text
 from tests.sms import texted_code, texts_to
 
 GOOD_PASSWORD = "hoa-sen-2026"
@@ -58,17 +56,10 @@ VI, EN = 0, 1
 
 
 @pytest.fixture
-def account(app):
-    """Create a committed user (the factories' password) and return its plain fields."""
-
-    def make(**fields) -> SimpleNamespace:
-        with app.app_context():
-            user = make_user(**fields)
-            db.session.commit()
-            return SimpleNamespace(id=user.id, phone=user.phone, email=user.email,
-                                   name=user.name)
-
-    return make
+def account(person):
+    """A committed user (the factories' password) who reads Vietnamese, the factories'
+    default and the language of these pages' strings."""
+    return lambda **fields: person(**({"locale": "vi"} | fields))
 
 
 @pytest.fixture
@@ -89,15 +80,6 @@ def counts(fetch):
                 fetch(select(func.count()).select_from(AuditEvent))[0])
 
     return run
-
-
-@pytest.fixture
-def login(csrf):
-    def do(c, login_name, password=PASSWORD, **kwargs):
-        return c.post(LOGIN_PAGE, data={"login": login_name, "password": password,
-                                        "csrf_token": csrf(c)}, **kwargs)
-
-    return do
 
 
 @pytest.fixture
@@ -286,9 +268,9 @@ def test_register_success_for_htmx_redirects_with_hx_redirect(client, csrf, coun
     assert counts() == (0, 0)  # the account waits for its code
 
 
-def test_register_when_logged_in_goes_home(client, account, login, csrf, counts):
+def test_register_when_logged_in_goes_home(client, account, csrf, counts):
     user = account()
-    login(client, user.phone)
+    sign_in(client, user.phone)
     response = client.post("/account/register", data=register_data(csrf()))
     assert response.status_code == 302
     assert counts()[0] == 1
@@ -303,63 +285,63 @@ def test_login_page(client):
     assert 'id="login-form"' in text(response)
 
 
-def test_login_with_national_phone(client, account, login):
+def test_login_with_national_phone(client, account):
     user = account(name="Lê Văn Bình")
-    response = login(client, national(user.phone))
+    response = sign_in(client, national(user.phone))
     assert response.status_code == 303
     assert response.headers["Location"] == "/"
     assert "Xin chào, Lê Văn Bình" in text(client.get("/"))
 
 
 @pytest.mark.parametrize("typed", ["binh@example.com", "BINH@Example.COM", " Binh@example.com "])
-def test_login_with_email_in_any_case(client, account, login, typed):
+def test_login_with_email_in_any_case(client, account, typed):
     account(email="binh@example.com")
-    assert login(client, typed).status_code == 303
+    assert sign_in(client, typed).status_code == 303
     assert client.get("/account/settings").status_code == 200
 
 
-def test_wrong_password_and_unknown_login_get_the_same_answer(client, account, login):
+def test_wrong_password_and_unknown_login_get_the_same_answer(client, account):
     user = account(email="binh@example.com")
-    wrong = login(client, national(user.phone), "sai-matkhau-1")
-    unknown_phone = login(client, "0987654321")
-    unknown_email = login(client, "ai@example.com")
+    wrong = sign_in(client, national(user.phone), "sai-matkhau-1")
+    unknown_phone = sign_in(client, "0987654321")
+    unknown_email = sign_in(client, "ai@example.com")
     for response in (wrong, unknown_phone, unknown_email):
         assert response.status_code == 401
         assert errors(response) == [MSG["bad_credentials"][VI]]
     assert is_logged_out(client)
 
 
-def test_login_failure_in_english(client, login, set_language):
+def test_login_failure_in_english(client, set_language):
     set_language(client, "en")
-    response = login(client, "0987654321")
+    response = sign_in(client, "0987654321")
     assert response.status_code == 401
     assert errors(response) == [MSG["bad_credentials"][EN]]
 
 
-def test_login_failure_for_htmx_is_the_partial(client, login):
-    response = login(client, "0987654321", headers={"HX-Request": "true"})
+def test_login_failure_for_htmx_is_the_partial(client):
+    response = sign_in(client, "0987654321", headers={"HX-Request": "true"})
     assert response.status_code == 422  # htmx swaps 422 in place, not 401
     assert "<html" not in text(response)
     assert 'id="login-form"' in text(response)
 
 
-def test_login_empty_fields_422(client, login):
-    response = login(client, "", "")
+def test_login_empty_fields_422(client):
+    response = sign_in(client, "", "")
     assert response.status_code == 422
     assert errors(response).count("Vui lòng điền thông tin này.") == 2
 
 
-def test_suspended_account_with_right_password_gets_403(client, account, login):
+def test_suspended_account_with_right_password_gets_403(client, account):
     user = account(is_active=False)
-    response = login(client, national(user.phone))
+    response = sign_in(client, national(user.phone))
     assert response.status_code == 403
     assert errors(response) == [MSG["suspended"][VI]]
     assert is_logged_out(client)
 
 
-def test_suspended_account_with_wrong_password_gets_the_generic_401(client, account, login):
+def test_suspended_account_with_wrong_password_gets_the_generic_401(client, account):
     user = account(is_active=False)
-    response = login(client, national(user.phone), "sai-matkhau-1")
+    response = sign_in(client, national(user.phone), "sai-matkhau-1")
     assert response.status_code == 401
     assert errors(response) == [MSG["bad_credentials"][VI]]
     assert MSG["suspended"][VI] not in text(response)
@@ -371,25 +353,25 @@ def test_suspended_account_with_wrong_password_gets_the_generic_401(client, acco
     ("https://evil.example/", "/"),
     ("/\\evil.example", "/"),
 ])
-def test_login_next_is_local_only(client, account, login, next_url, location):
+def test_login_next_is_local_only(client, account, next_url, location):
     user = account()
-    response = login(client, user.phone, query_string={"next": next_url})
+    response = sign_in(client, user.phone, query_string={"next": next_url})
     assert response.status_code == 303
     assert response.headers["Location"] == location
 
 
-def test_login_uses_the_users_stored_language(client, account, login):
+def test_login_uses_the_users_stored_language(client, account):
     user = account(locale="en", name="Lê Văn Bình")
-    login(client, user.phone)
+    sign_in(client, user.phone)
     assert "Hello, Lê Văn Bình" in text(client.get("/"))
 
 
-def test_login_starts_a_fresh_session(client, account, login, csrf):
+def test_login_starts_a_fresh_session(client, account, csrf):
     user = account()
     with client.session_transaction() as session:
         session["planted"] = "by someone else"
     token_before = csrf()
-    login(client, user.phone)
+    sign_in(client, user.phone)
     with client.session_transaction() as session:
         assert "planted" not in session
     # the pre-login CSRF token is void: a token planted before login cannot be replayed
@@ -399,54 +381,54 @@ def test_login_starts_a_fresh_session(client, account, login, csrf):
                        ).status_code == 303
 
 
-def test_login_rate_limit_per_client(client, login):
+def test_login_rate_limit_per_client(client):
     for i in range(10):
-        assert login(client, f"nobody{i}@example.com").status_code == 401
-    response = login(client, "nobody-else@example.com")
+        assert sign_in(client, f"nobody{i}@example.com").status_code == 401
+    response = sign_in(client, "nobody-else@example.com")
     assert response.status_code == 429
     assert MSG["too_many"][VI] in text(response)
     # GET is not limited
     assert client.get(LOGIN_PAGE).status_code == 200
 
 
-def test_login_rate_limit_per_account_across_addresses(client, account, login):
+def test_login_rate_limit_per_account_across_addresses(client, account):
     user = account()
     local = national(user.phone)
     # the same number however it is written counts as one account
     spellings = [user.phone, local, f"{local[:4]} {local[4:7]} {local[7:]}",
                  f"+84 {local[1:4]} {local[4:]}"]
     for i in range(10):
-        response = login(client, spellings[i % len(spellings)], "sai-matkhau-1",
+        response = sign_in(client, spellings[i % len(spellings)], "sai-matkhau-1",
                          environ_base={"REMOTE_ADDR": f"10.0.0.{i + 1}"})
         assert response.status_code == 401
-    response = login(client, local, environ_base={"REMOTE_ADDR": "10.0.1.1"})
+    response = sign_in(client, local, environ_base={"REMOTE_ADDR": "10.0.1.1"})
     assert response.status_code == 429
     # another account from a fresh address is not held back
     other = account()
-    assert login(client, other.phone, environ_base={"REMOTE_ADDR": "10.0.2.1"}).status_code == 303
+    assert sign_in(client, other.phone, environ_base={"REMOTE_ADDR": "10.0.2.1"}).status_code == 303
 
 
 # --- log out, sessions ------------------------------------------------------------------
 
 
-def test_logout_get_is_405(client, account, login):
-    login(client, account().phone)
+def test_logout_get_is_405(client, account):
+    sign_in(client, account().phone)
     assert client.get("/account/logout").status_code == 405
     assert client.get("/account/settings").status_code == 200
 
 
-def test_logout_without_csrf_is_refused(client, account, login):
-    login(client, account().phone)
+def test_logout_without_csrf_is_refused(client, account):
+    sign_in(client, account().phone)
     response = client.post("/account/logout")
     assert response.status_code == 400
     assert client.get("/account/settings").status_code == 200
 
 
-def test_logout_ends_every_session_of_the_user(app, client, account, login, csrf, fetch):
+def test_logout_ends_every_session_of_the_user(app, client, account, csrf, fetch):
     user = account()
     other = app.test_client()
-    login(client, user.phone)
-    login(other, user.phone)
+    sign_in(client, user.phone)
+    sign_in(other, user.phone)
     assert other.get("/account/settings").status_code == 200
 
     response = client.post("/account/logout", data={"csrf_token": csrf(client)})
@@ -461,27 +443,27 @@ def test_logout_ends_every_session_of_the_user(app, client, account, login, csrf
         "account.logout")
 
 
-def test_logout_keeps_the_users_language(client, account, login, csrf):
-    login(client, account(locale="en").phone)
+def test_logout_keeps_the_users_language(client, account, csrf):
+    sign_in(client, account(locale="en").phone)
     client.post("/account/logout", data={"csrf_token": csrf(client)})
     page = text(client.get(LOGIN_PAGE))
     assert "<h1>Log in</h1>" in page
     assert "You are logged out on every device." in page
 
 
-def test_logout_leaves_other_users_logged_in(app, client, account, login, csrf):
+def test_logout_leaves_other_users_logged_in(app, client, account, csrf):
     other = app.test_client()
-    login(client, account().phone)
-    login(other, account().phone)
+    sign_in(client, account().phone)
+    sign_in(other, account().phone)
     client.post("/account/logout", data={"csrf_token": csrf(client)})
     assert other.get("/account/settings").status_code == 200
 
 
-def test_logged_out_user_can_log_in_again(client, account, login, csrf):
+def test_logged_out_user_can_log_in_again(client, account, csrf):
     user = account()
-    login(client, user.phone)
+    sign_in(client, user.phone)
     client.post("/account/logout", data={"csrf_token": csrf(client)})
-    assert login(client, user.phone).status_code == 303
+    assert sign_in(client, user.phone).status_code == 303
     assert client.get("/account/settings").status_code == 200
 
 
@@ -491,12 +473,12 @@ def test_settings_needs_login(client):
     assert response.headers["Location"].startswith(LOGIN_PAGE + "?next=")
 
 
-def test_change_password_keeps_this_session_and_ends_the_others(app, client, account, login,
+def test_change_password_keeps_this_session_and_ends_the_others(app, client, account,
                                                                  csrf, fetch):
     user = account()
     other = app.test_client()
-    login(client, user.phone)
-    login(other, user.phone)
+    sign_in(client, user.phone)
+    sign_in(other, user.phone)
 
     response = client.post("/account/settings/password", data={
         "current_password": PASSWORD, "new_password": "moi-matkhau-77",
@@ -519,12 +501,12 @@ def test_change_password_keeps_this_session_and_ends_the_others(app, client, acc
     (PASSWORD, "short1", MSG["too_short"][VI]),
     (PASSWORD, "password123", MSG["too_guessable"][VI]),
 ])
-def test_change_password_refused(app, client, account, login, csrf, fetch, current, new,
+def test_change_password_refused(app, client, account, csrf, fetch, current, new,
                                  message):
     user = account()
     other = app.test_client()
-    login(client, user.phone)
-    login(other, user.phone)
+    sign_in(client, user.phone)
+    sign_in(other, user.phone)
     response = client.post("/account/settings/password", data={
         "current_password": current, "new_password": new, "csrf_token": csrf(client)})
     assert response.status_code == 422
@@ -534,8 +516,8 @@ def test_change_password_refused(app, client, account, login, csrf, fetch, curre
     assert other.get("/account/settings").status_code == 200
 
 
-def test_change_password_refused_for_htmx_is_the_partial(client, account, login, csrf):
-    login(client, account().phone)
+def test_change_password_refused_for_htmx_is_the_partial(client, account, csrf):
+    sign_in(client, account().phone)
     response = client.post("/account/settings/password", headers={"HX-Request": "true"}, data={
         "current_password": "sai-matkhau-1", "new_password": "moi-matkhau-77",
         "csrf_token": csrf(client)})
@@ -545,26 +527,26 @@ def test_change_password_refused_for_htmx_is_the_partial(client, account, login,
     assert body.lstrip().startswith('<form id="password-form"')
 
 
-def test_suspension_ends_the_users_sessions(app, client, account, login):
+def test_suspension_ends_the_users_sessions(app, client, account):
     user = account()
     staff = account(is_staff=True)
-    login(client, user.phone)
+    sign_in(client, user.phone)
     assert client.get("/account/settings").status_code == 200
     with app.app_context(), force_locale("vi"):
         account_suspend(actor=db.session.get(User, staff.id), user=db.session.get(User, user.id),
                         reason="x")
         db.session.commit()
     assert is_logged_out(client)
-    assert login(client, user.phone).status_code == 403
+    assert sign_in(client, user.phone).status_code == 403
 
 
 # --- language ---------------------------------------------------------------------------
 
 
-def test_language_for_a_logged_in_user_is_stored_on_the_user(app, client, account, login,
+def test_language_for_a_logged_in_user_is_stored_on_the_user(app, client, account,
                                                               set_language, fetch):
     user = account()
-    login(client, user.phone)
+    sign_in(client, user.phone)
     response = set_language(client, "en", next="/account/settings")
     assert response.status_code == 303
     assert response.headers["Location"] == "/account/settings"
@@ -575,7 +557,7 @@ def test_language_for_a_logged_in_user_is_stored_on_the_user(app, client, accoun
     assert "<h1>Settings</h1>" in page
     # the choice follows the user to another device
     other = app.test_client()
-    login(other, user.phone)
+    sign_in(other, user.phone)
     assert "<h1>Settings</h1>" in text(other.get("/account/settings"))
 
 
@@ -591,10 +573,10 @@ def test_language_for_a_visitor_is_kept_in_the_session(client, set_language, cou
 
 
 @pytest.mark.parametrize("locale", ["fr", "", "EN", "vi_VN"])
-def test_unknown_language_falls_back_to_vietnamese(client, account, login, set_language, fetch,
+def test_unknown_language_falls_back_to_vietnamese(client, account, set_language, fetch,
                                                    locale):
     user = account(locale="en")
-    login(client, user.phone)
+    sign_in(client, user.phone)
     set_language(client, locale)
     assert fetch(select(User.locale)) == ["vi"]
     assert "<h1>Cài đặt</h1>" in text(client.get("/account/settings"))
@@ -687,8 +669,8 @@ def test_session_cookie_flags_in_test_config(client):
     assert "secure" not in flags
 
 
-def test_session_cookie_flags_after_login(client, account, login):
-    response = login(client, account().phone)
+def test_session_cookie_flags_after_login(client, account):
+    response = sign_in(client, account().phone)
     flags = cookie_flags(session_cookie(response))
     assert {"httponly", "samesite=lax"} <= flags
 
@@ -712,12 +694,12 @@ def test_session_cookie_is_secure_in_production(app, client):
 # --- audit ------------------------------------------------------------------------------
 
 
-def test_account_actions_are_audited(app, client, csrf, login, fetch, use_gateway):
+def test_account_actions_are_audited(app, client, csrf, fetch, use_gateway):
     client.post("/account/register", data=register_data(csrf()))
     verify(client, texted_code(app, use_gateway, "+84912345678"))
     client.post("/account/logout", data={"csrf_token": csrf()})
-    login(client, "0912345678", "sai-matkhau-1")
-    login(client, "0912345678", GOOD_PASSWORD)
+    sign_in(client, "0912345678", "sai-matkhau-1")
+    sign_in(client, "0912345678", GOOD_PASSWORD)
     client.post("/account/settings/password", data={
         "current_password": GOOD_PASSWORD, "new_password": "moi-matkhau-77",
         "csrf_token": csrf()})
@@ -734,8 +716,8 @@ def test_account_actions_are_audited(app, client, csrf, login, fetch, use_gatewa
     assert {e.ip for e in events} == {"127.0.0.1"}
 
 
-def test_failed_login_of_an_unknown_login_is_audited(client, login, fetch):
-    login(client, "0987654321")
+def test_failed_login_of_an_unknown_login_is_audited(client, fetch):
+    sign_in(client, "0987654321")
     events = fetch(select(AuditEvent))
     assert [(e.action, e.actor_id, e.subject_id) for e in events] == [
         ("account.login_failed", None, None)]

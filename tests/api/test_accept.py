@@ -41,6 +41,13 @@ def snapshot(app, w) -> tuple:
                    .where(ConnectionInvite.id == w.invite_id)))
 
 
+def refused_unchanged(app, w, send, status: int, code: str) -> None:
+    """send() is refused with `status` and `code`, and nothing an accept writes changed."""
+    before = snapshot(app, w)
+    refused(send(), status, code)
+    assert snapshot(app, w) == before
+
+
 def test_accept_by_token(app, world):
     w = world
     response = w.invitee.api.post("/invites/accept",
@@ -74,53 +81,47 @@ def test_accept_by_id_without_a_body(app, world):
 
 def test_accept_by_id_of_someone_else_is_404(app, world):
     w = world
-    before = snapshot(app, w)
-    refused(w.father.api.post(f"/invites/{w.invite_id}/accept", json={}), 404, "not_found")
-    assert snapshot(app, w) == before
+    refused_unchanged(
+        app, w, lambda: w.father.api.post(f"/invites/{w.invite_id}/accept", json={}),
+        404, "not_found")
 
 
 def test_accept_phone_mismatch(app, world):
     w = world
-    before = snapshot(app, w)
-    refused(w.father.api.post("/invites/accept", json={"token": w.token}), 403,
-            "phone_mismatch")
-    assert snapshot(app, w) == before
+    refused_unchanged(
+        app, w, lambda: w.father.api.post("/invites/accept", json={"token": w.token}),
+        403, "phone_mismatch")
 
 
 def test_accept_unknown_token(app, world):
     w = world
-    before = snapshot(app, w)
-    refused(w.invitee.api.post("/invites/accept", json={"token": w.token + "x"}), 404,
-            "not_found")
-    assert snapshot(app, w) == before
+    refused_unchanged(
+        app, w, lambda: w.invitee.api.post("/invites/accept", json={"token": w.token + "x"}),
+        404, "not_found")
 
 
 def test_accept_expired(app, world):
     w = world
     expire_invite(app, w.invite_id)
-    before = snapshot(app, w)
-    refused(w.invitee.api.post("/invites/accept", json={"token": w.token}), 410,
-            "invite_expired")
-    assert snapshot(app, w) == before
+    refused_unchanged(
+        app, w, lambda: w.invitee.api.post("/invites/accept", json={"token": w.token}),
+        410, "invite_expired")
 
 
 def test_accept_not_pending(app, world):
     w = world
     assert w.admin.api.delete(f"/invites/{w.invite_id}").status_code == 204
-    before = snapshot(app, w)
     for call in (lambda: w.invitee.api.post("/invites/accept", json={"token": w.token}),
                  lambda: w.invitee.api.post(f"/invites/{w.invite_id}/accept")):
-        refused(call(), 409, "invite_not_pending")
-    assert snapshot(app, w) == before
+        refused_unchanged(app, w, call, 409, "invite_not_pending")
 
 
 def test_accept_twice(app, world):
     w = world
     assert w.invitee.api.post("/invites/accept", json={"token": w.token}).status_code == 200
-    before = snapshot(app, w)
-    refused(w.invitee.api.post("/invites/accept", json={"token": w.token}), 409,
-            "invite_not_pending")
-    assert snapshot(app, w) == before
+    refused_unchanged(
+        app, w, lambda: w.invitee.api.post("/invites/accept", json={"token": w.token}),
+        409, "invite_not_pending")
 
 
 def test_accept_no_slot(app, client, world):
@@ -130,18 +131,17 @@ def test_accept_no_slot(app, client, world):
         db.session.add(FamilyGroupMember(group_id=w.group_id, user_id=other.id,
                                          role="caregiver"))
         db.session.commit()
-    before = snapshot(app, w)
-    refused(w.invitee.api.post("/invites/accept", json={"token": w.token}), 409, "no_slot")
-    assert snapshot(app, w) == before
+    refused_unchanged(
+        app, w, lambda: w.invitee.api.post("/invites/accept", json={"token": w.token}),
+        409, "no_slot")
 
 
 def test_accept_already_in_group(app, client, world):
     w = world
     family(app, person(app, client), members=[(w.invitee, "caregiver")])
-    before = snapshot(app, w)
-    refused(w.invitee.api.post("/invites/accept", json={"token": w.token}), 409,
-            "already_in_group")
-    assert snapshot(app, w) == before
+    refused_unchanged(
+        app, w, lambda: w.invitee.api.post("/invites/accept", json={"token": w.token}),
+        409, "already_in_group")
 
 
 def test_accept_subscription_inactive(app, world):
@@ -150,10 +150,9 @@ def test_accept_subscription_inactive(app, world):
         group = db.session.get(FamilyGroup, w.group_id)
         db.session.get(Subscription, group.subscription_id).expires_at = utcnow()
         db.session.commit()
-    before = snapshot(app, w)
-    refused(w.invitee.api.post("/invites/accept", json={"token": w.token}), 403,
-            "subscription_inactive")
-    assert snapshot(app, w) == before
+    refused_unchanged(
+        app, w, lambda: w.invitee.api.post("/invites/accept", json={"token": w.token}),
+        403, "subscription_inactive")
 
 
 @pytest.mark.parametrize(("body", "code"), [

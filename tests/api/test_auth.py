@@ -111,6 +111,11 @@ def test_register_needs_a_json_object(app, anon, kwargs):
 # --- tokens -----------------------------------------------------------------------------
 
 
+def ask_token(anon, who, **kwargs):
+    """POST /auth/token with who's phone and the factories' password."""
+    return anon.post("/auth/token", json={"login": who.phone, "password": PASSWORD}, **kwargs)
+
+
 def test_token_for_phone_or_email_stores_only_its_hash(app, anon):
     user = person(app, anon.client, email="an@example.com")
     for login in (national(user.phone), "AN@example.com"):
@@ -148,8 +153,7 @@ def test_token_bad_credentials(app, anon):
 def test_token_suspended_account(app, anon):
     user = person(app, anon.client, is_active=False)
     before = count(app, ApiToken)
-    refused(anon.post("/auth/token", json={"login": user.phone, "password": PASSWORD}),
-            403, "account_suspended")
+    refused(ask_token(anon, user), 403, "account_suspended")
     assert count(app, ApiToken) == before
 
 
@@ -160,8 +164,7 @@ def test_token_rate_limited_per_address(app, anon):
         refused(anon.post("/auth/token", json={"login": f"x{i}@example.com", "password": "x"}),
                 401, "bad_credentials")
     # even the right password is held back now
-    refused(anon.post("/auth/token", json={"login": user.phone, "password": PASSWORD}),
-            429, "rate_limited")
+    refused(ask_token(anon, user), 429, "rate_limited")
     assert count(app, ApiToken) == before
 
 
@@ -172,12 +175,10 @@ def test_token_rate_limited_per_account_across_addresses(app, anon):
         response = anon.post("/auth/token", json={"login": national(user.phone), "password": "x"},
                              environ_base={"REMOTE_ADDR": f"10.0.0.{i + 1}"})
         assert response.status_code == 401
-    refused(anon.post("/auth/token", json={"login": user.phone, "password": PASSWORD},
-                      environ_base={"REMOTE_ADDR": "10.0.1.1"}), 429, "rate_limited")
+    refused(ask_token(anon, user, environ_base={"REMOTE_ADDR": "10.0.1.1"}), 429, "rate_limited")
     assert count(app, ApiToken) == before
     other = person(app, anon.client)
-    assert anon.post("/auth/token", json={"login": other.phone, "password": PASSWORD},
-                     environ_base={"REMOTE_ADDR": "10.0.2.1"}).status_code == 201
+    assert ask_token(anon, other, environ_base={"REMOTE_ADDR": "10.0.2.1"}).status_code == 201
 
 
 def test_token_and_login_page_share_their_limit(app, anon, csrf):
@@ -186,8 +187,7 @@ def test_token_and_login_page_share_their_limit(app, anon, csrf):
         response = anon.client.post("/account/login", data={
             "login": f"x{i}@example.com", "password": "x", "csrf_token": csrf()})
         assert response.status_code == 401
-    refused(anon.post("/auth/token", json={"login": user.phone, "password": PASSWORD}),
-            429, "rate_limited")
+    refused(ask_token(anon, user), 429, "rate_limited")
 
 
 # --- bearer authentication --------------------------------------------------------------

@@ -21,10 +21,10 @@ from tests.service_helpers import (
     ALL_OFF,
     ALL_ON,
     connection_between,
+    counts,
     join,
     last_id,
     permission_map,
-    row_counts,
     told,
 )
 
@@ -36,11 +36,6 @@ def put(who, path: str, body=None, **kwargs):
     """A PUT as `who` (a Person, or an Api)."""
     api = getattr(who, "api", who)
     return api.call("PUT", path, json=body, **kwargs)
-
-
-def counts(app) -> dict[str, int]:
-    with app.app_context():
-        return row_counts()
 
 
 def outbox(app) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import select
@@ -18,6 +16,7 @@ from app.models.invites import ConnectionInvite
 from tests.api import Api, count, family, invite, person, refused, scalar
 from tests.conftest import make_app
 from tests.factories import make_connection, make_group, make_subscription, make_user
+from tests.ports import free_port
 
 MEMBER_KEYS = {"id", "name", "gender", "joinedAt"}
 
@@ -84,12 +83,6 @@ def test_create_family_invalid(app, client, body):
         db.session.commit()
     refused(admin.api.post("/families", json=body), 422, "invalid")
     assert count(app, FamilyGroup) == 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_payment_service_down(monkeypatch, fresh_database_url):

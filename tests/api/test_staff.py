@@ -11,7 +11,6 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models.accounts import User
-from app.models.audit import AuditEvent
 from app.models.billing import ActivationCode
 from app.models.groups import FamilyGroup
 from app.models.invites import ConnectionInvite
@@ -19,7 +18,7 @@ from app.models.notifications import InviteNotification
 from app.models.staff import StaffReview
 from tests.api import Api, count, family, invite, person, refused
 from tests.factories import make_group, make_user, national
-from tests.service_helpers import connection_between, join, row_counts
+from tests.service_helpers import audits, connection_between, join, row_counts
 
 USER_KEYS = {"id", "name", "phone", "phoneVerified", "email", "gender", "locale", "familyIds",
              "roles"}
@@ -36,14 +35,6 @@ def counts(app) -> dict[str, int]:
                 "users_active": db.session.scalar(
                     select(db.func.count()).select_from(User).where(User.is_active.is_(True))),
                 "reviews": db.session.scalar(select(db.func.count()).select_from(StaffReview))}
-
-
-def audits(app, action: str) -> list[AuditEvent]:
-    with app.app_context():
-        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)
-                                       .order_by(AuditEvent.id)))
-        db.session.expunge_all()
-        return rows
 
 
 def fail(app, notification_id: int, error: str = "gateway said no") -> None:

@@ -89,10 +89,15 @@ def user_in_families(app, client, *, both_roles: bool, co_members: int) -> tuple
     return user, first_admin
 
 
+def small_and_large(app, client) -> tuple[tuple[Person, Person], tuple[Person, Person]]:
+    """user_in_families: one family and 2 co-members, then 2 families (both roles) and 30."""
+    return (user_in_families(app, client, both_roles=False, co_members=2),
+            user_in_families(app, client, both_roles=True, co_members=30))
+
+
 def test_user_with_families_1_family_2_co_members_or_2_families_30(app, client,
                                                                      count_queries):
-    small = user_in_families(app, client, both_roles=False, co_members=2)
-    large = user_in_families(app, client, both_roles=True, co_members=30)
+    small, large = small_and_large(app, client)
     counts = {}
     for label, (user, first_admin), families in (("small", small, 1), ("large", large, 2)):
         path = f"/users/{user.id}?expand=families"
@@ -112,8 +117,7 @@ def test_user_with_families_1_family_2_co_members_or_2_families_30(app, client,
 def test_user_families_list_1_family_2_co_members_or_2_families_30(app, client,
                                                                    count_queries):
     staff = person(app, client, is_staff=True)
-    small = user_in_families(app, client, both_roles=False, co_members=2)
-    large = user_in_families(app, client, both_roles=True, co_members=30)
+    small, large = small_and_large(app, client)
     counts = {}
     for label, (user, _admin), families in (("small", small, 1), ("large", large, 2)):
         path = f"/users/{user.id}/families"

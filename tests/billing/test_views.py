@@ -17,9 +17,8 @@ from app.models.accounts import User
 from app.models.audit import AuditEvent
 from app.models.billing import ActivationCode, Subscription
 from app.payments.provider import PaymentUnavailable, SubscriptionInfo
-from tests.conftest import csrf_from
 from tests.factories import make_group, make_subscription, make_user
-from tests.pages import HX, errors, flashes, text
+from tests.pages import HX, csrf_of, errors, flashes, text
 
 
 class FakeProvider:
@@ -37,18 +36,6 @@ class FakeProvider:
 
     def sync_member(self, **_kwargs) -> None:
         return None
-
-
-@pytest.fixture
-def person(run):
-    def make(**fields) -> SimpleNamespace:
-        def build():
-            user = make_user(**({"locale": "en"} | fields))
-            return SimpleNamespace(id=user.id, phone=user.phone)
-
-        return run(build)
-
-    return make
 
 
 @pytest.fixture
@@ -84,7 +71,7 @@ def rows(app):
 def redeem(c, value: str, headers=None, csrf=True):
     data = {"code": value}
     if csrf:
-        data["csrf_token"] = csrf_from(c.get("/").get_data(as_text=True))
+        data["csrf_token"] = csrf_of(c)
     return c.post("/plan/redeem", data=data, headers=headers or {})
 
 

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from flask_migrate import upgrade
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app.extensions import db
 from app.outbox.delivery import deliver_due
-from tests.conftest import BACKEND, make_app
+from tests.conftest import BACKEND, migrated_app
 from tests.notifications.servers import SmsGateway
 from tests.sms import CODE_RE
 
@@ -105,12 +104,9 @@ def live(fresh_database_url):
     server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start),
                          threaded=True, request_handler=QuietHandler)
     base_url = f"http://127.0.0.1:{server.server_port}"
-    app = make_app(fresh_database_url(), keep=True, PUBLIC_BASE_URL=base_url,
-                   SMS_GATEWAY_URL=gateway.url, SMS_GATEWAY_TOKEN="gw-secret",
-                   LOGIN_RATE_LIMIT="1000 per minute")
-    with app.app_context():
-        upgrade()
-        db.session.remove()
+    app = migrated_app(fresh_database_url(), keep=True, PUBLIC_BASE_URL=base_url,
+                       SMS_GATEWAY_URL=gateway.url, SMS_GATEWAY_TOKEN="gw-secret",
+                       LOGIN_RATE_LIMIT="1000 per minute")
     holder["app"] = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -19,20 +19,18 @@ from app.membership.services import group_self_add
 from app.models.accounts import User
 from app.models.connections import PERMISSION_CODES, Connection, PermissionType
 from app.models.groups import FamilyGroup, FamilyGroupMember
-from app.models.notifications import InviteNotification
 from app.models.reports import CaregiverReportView, PatientReport
-from tests.conftest import csrf_from, person_of
-from tests.factories import make_user
-from tests.pages import HX, errors, flashes, text
+from tests.conftest import person_of
+from tests.pages import HX, errors, flashes, post, text
 from tests.service_helpers import (
     admin_group,
     audit_since,
     connection_between,
     join,
-    last_id,
+    outbox_last,
     outbox_since,
-    row_counts,
 )
+from tests.service_helpers import counts as row_counts_in
 
 PATIENT, CAREGIVER = "Trần Văn Bình", "Trần Thị Cúc"
 SUMMARIES = ("Huyết áp ổn định, uống thuốc đủ.", "Đường huyết cao hai buổi sáng.")
@@ -82,22 +80,6 @@ def as_admin(run):
     return call
 
 
-@pytest.fixture
-def stranger(run):
-    return lambda **fields: run(lambda: person_of(make_user(locale="en", **fields)))
-
-
-def post(c, url, data=None, headers=None):
-    data = dict(data or {})
-    data["csrf_token"] = csrf_from(c.get("/").get_data(as_text=True))
-    return c.post(url, data=data, headers=headers or {})
-
-
-def outbox_last(app) -> int:
-    with app.app_context():
-        return last_id(InviteNotification)
-
-
 def blocks(response) -> list[str]:
     return re.findall(r'id="block-([a-z_]+)"', text(response))
 
@@ -109,10 +91,10 @@ def relationship_of(app, connection_id) -> tuple[str | None, str | None]:
 
 
 def counts(app) -> dict[str, int]:
+    """Rows per table a service may write (service_helpers.row_counts) and report views."""
     with app.app_context():
-        values = row_counts()
-        values["views"] = db.session.scalar(select(func.count()).select_from(CaregiverReportView))
-        return values
+        views = db.session.scalar(select(func.count()).select_from(CaregiverReportView))
+    return {**row_counts_in(app), "views": views}
 
 
 def views_of(app, caregiver_id) -> list[int]:
@@ -174,8 +156,8 @@ def test_following_offers_to_leave_the_family_as_caregiver(family, login):
             f'id="leave-caregiver-{fam.group_id}"') in body
 
 
-def test_following_is_empty_with_how_to_follow_someone(stranger, login):
-    body = text(login(stranger()).get("/following"))
+def test_following_is_empty_with_how_to_follow_someone(person, login):
+    body = text(login(person()).get("/following"))
     assert 'id="following-empty"' in body
     assert "You do not follow anyone yet." in body
     assert 'href="/invites" id="my-invites-link"' in body
@@ -268,11 +250,11 @@ def test_br017_health_overview_lists_reports_newest_first_unread_marked_new(fami
 
 
 def test_patient_page_404_for_a_patient_the_caregiver_does_not_follow(
-        family, login, stranger):
+        family, login, person):
     fam, other = family(), family()
     c = login(fam.caregiver)
     assert c.get(f"/following/{other.patient.id}").status_code == 404
-    assert c.get(f"/following/{stranger().id}").status_code == 404
+    assert c.get(f"/following/{person().id}").status_code == 404
     assert c.get("/following/99999999999").status_code == 404
     # nobody follows themselves: the patient's own id is not a page of theirs here
     assert login(fam.patient).get(f"/following/{fam.patient.id}").status_code == 404
@@ -346,9 +328,9 @@ def test_sec002_silent_disconnect_gives_403_and_a_neutral_page(
     assert counts(app)["views"] == views
 
 
-def test_sec001_a_stranger_gets_403_for_reports_and_no_data(family, login, stranger, app):
+def test_sec001_a_stranger_gets_403_for_reports_and_no_data(family, login, person, app):
     fam = family()
-    c = login(stranger())
+    c = login(person())
     before = counts(app)
     for url in (f"/following/{fam.patient.id}/reports",
                 f"/following/{fam.patient.id}/reports/{fam.reports[0]}",
@@ -502,9 +484,9 @@ def test_br030_the_admin_who_is_not_a_party_gets_403(family, login, app):
     assert counts(app) == before
 
 
-def test_br030_a_stranger_gets_404(family, login, stranger, app):
+def test_br030_a_stranger_gets_404(family, login, person, app):
     fam = family(relationship="con_gai")
-    c = login(stranger())
+    c = login(person())
     before = counts(app)
     url = f"/connections/{fam.connection_id}/relationship"
     assert c.get(url).status_code == 404

@@ -11,14 +11,16 @@ from app.extensions import db
 from app.models.accounts import User
 from app.models.connections import PERMISSION_CODES
 from tests.invites.test_concurrency import run_together
-from tests.service_helpers import admin_group, connection_between, join, permission_map
+from tests.service_helpers import (
+    connection_between,
+    patient_and_caregiver,
+    permission_map,
+)
 
 
 def _family(app):
     with app.app_context():
-        admin, _sub, group = admin_group()
-        patient = join(group, role="patient")
-        caregiver = join(group, role="caregiver")
+        admin, group, patient, caregiver = patient_and_caregiver()
         db.session.commit()
         return admin.id, patient.id, connection_between(patient, caregiver).id
 

@@ -25,6 +25,7 @@ from tests.service_helpers import (
     connection_between,
     invite,
     join,
+    patient_and_caregiver,
     permission_map,
     refused,
     row_counts,
@@ -146,9 +147,7 @@ def test_br009_invite_initial_permissions_are_used_for_each_connection(ctx):
 
 
 def test_rejoin_reuses_the_connection_row_with_six_permissions_on_again(ctx):
-    admin, _sub, group = admin_group()
-    patient = join(group, role="patient")
-    caregiver = join(group, role="caregiver")
+    admin, group, patient, caregiver = patient_and_caregiver()
     first = connection_between(patient, caregiver)
     member_remove(actor=admin, group=group, user_id=caregiver.id, role="caregiver")
     assert connection_between(patient, caregiver).permission_revoked is True

@@ -15,9 +15,10 @@ from app.models.accounts import User
 from app.models.connections import Connection
 from app.models.groups import FamilyGroup
 from app.models.notifications import InviteNotification
-from tests.conftest import csrf_from, log_in, person_of
+from tests.conftest import log_in, person_of
 from tests.factories import make_user
 from tests.notifications.test_delivery import deliver
+from tests.pages import csrf_from
 from tests.service_helpers import admin_group, connection_between, join, permission_map
 
 

@@ -10,134 +10,32 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.connections.control import connection_revoke, permissions_set
 from app.extensions import db
 from app.membership.services import group_self_add, member_remove
 from app.models.accounts import User
-from app.models.connections import PERMISSION_CODES, Connection
+from app.models.connections import PERMISSION_CODES
 from app.models.groups import FamilyGroup
-from tests.conftest import csrf_from, person_of
-from tests.factories import make_user
-from tests.pages import HX, flashes, text
+from tests.connections.helpers import (
+    build_family,
+    is_revoked,
+    permissions,
+    revoke,
+    set_permissions,
+    stranger,
+    switch,
+    toggle,
+)
+from tests.pages import HX, flashes, fragment, post, text
 from tests.service_helpers import (
     ALL_OFF,
     ALL_ON,
-    admin_group,
+    audit_last,
     audit_since,
     connection_between,
-    join,
-    last_id,
+    counts,
+    outbox_last,
     outbox_since,
-    permission_map,
-    row_counts,
 )
-
-# --- helpers (test_followers.py uses them too) -----------------------------------------
-
-
-def build_family(app, *, patients: int = 2, caregivers: int = 2,
-                 relationship: str | None = "con_gai") -> SimpleNamespace:
-    """An admin and members who joined through invites, English readers: every caregiver
-    follows every patient with all six permissions ON. fam.cid[(p, c)] is the connection
-    id of patient p and caregiver c (indexes)."""
-    with app.app_context():
-        admin, _sub, group = admin_group(patients=4, caregivers=8, locale="en")
-        group.name = "Gia đình Nguyễn"
-        made_patients = [join(group, role="patient", locale="en", name=f"Patient {i + 1}")
-                         for i in range(patients)]
-        made_caregivers = [join(group, role="caregiver", relationship=relationship,
-                                locale="en", name=f"Caregiver {i + 1}", gender=1)
-                           for i in range(caregivers)]
-        cid = {(p, c): connection_between(patient, caregiver).id
-               for p, patient in enumerate(made_patients)
-               for c, caregiver in enumerate(made_caregivers)}
-        db.session.commit()
-        return SimpleNamespace(id=group.id, admin=person_of(admin), cid=cid,
-                               patients=[person_of(u) for u in made_patients],
-                               caregivers=[person_of(u) for u in made_caregivers])
-
-
-def stranger(app, **fields) -> SimpleNamespace:
-    with app.app_context():
-        user = make_user(locale="en", name="Stranger", **fields)
-        db.session.commit()
-        return person_of(user)
-
-
-def post(c, url: str, data: dict | None = None, headers: dict | None = None):
-    data = dict(data or {})
-    data["csrf_token"] = csrf_from(c.get("/").get_data(as_text=True))
-    return c.post(url, data=data, headers=headers or {})
-
-
-def toggle(c, cid: int, code: str, enabled: str, *, confirmed: bool = False,
-           back: str = "group", htmx: bool = True):
-    data = {"enabled": enabled, "back": back}
-    if confirmed:
-        data["confirmed"] = "1"
-    return post(c, f"/connections/{cid}/permissions/{code}", data, HX if htmx else None)
-
-
-def permissions(app, cid: int) -> dict[str, bool]:
-    with app.app_context():
-        return permission_map(db.session.get(Connection, cid))
-
-
-def is_revoked(app, cid: int) -> bool:
-    with app.app_context():
-        return db.session.get(Connection, cid).permission_revoked
-
-
-def counts(app) -> dict[str, int]:
-    with app.app_context():
-        return row_counts()
-
-
-def outbox_last(app) -> int:
-    with app.app_context():
-        from app.models.notifications import InviteNotification
-
-        return last_id(InviteNotification)
-
-
-def audit_last(app) -> int:
-    with app.app_context():
-        from app.models.audit import AuditEvent
-
-        return last_id(AuditEvent)
-
-
-def set_permissions(app, cid: int, changes: dict[str, bool]) -> None:
-    """Through the service, as the connection's group admin."""
-    with app.app_context():
-        connection = db.session.get(Connection, cid)
-        group = db.session.get(FamilyGroup, connection.family_group_id)
-        permissions_set(actor=db.session.get(User, group.admin_user_id), connection_id=cid,
-                        changes=changes)
-        db.session.commit()
-
-
-def revoke(app, cid: int, *, by: int | None = None, reason: str | None = None) -> None:
-    with app.app_context():
-        connection = db.session.get(Connection, cid)
-        actor_id = by or db.session.get(FamilyGroup, connection.family_group_id).admin_user_id
-        connection_revoke(actor=db.session.get(User, actor_id), connection_id=cid,
-                          reason=reason)
-        db.session.commit()
-
-
-def switch(body: str, cid: int, code: str) -> str:
-    """The switch button of one toggle fragment."""
-    match = re.search(rf'<div class="toggle[^"]*" id="connection-{cid}-{code}">.*?</button>',
-                      body, re.S)
-    assert match, f"no toggle connection-{cid}-{code}"
-    return match.group(0)
-
-
-@pytest.fixture
-def family(app):
-    return lambda **kwargs: build_family(app, **kwargs)
-
 
 # --- the matrix on the group page -------------------------------------------------------
 
@@ -227,11 +125,7 @@ def test_br024_toggle_on_applies_at_once_as_a_fragment(family, login, app):
     cid = fam.cid[(0, 0)]
     set_permissions(app, cid, {"health_overview": False})
     response = toggle(login(fam.admin), cid, "health_overview", "on")
-    assert response.status_code == 200
-    body = text(response)
-    assert "<html" not in body
-    assert body.lstrip().startswith(
-        f'<div class="toggle is-on" id="connection-{cid}-health_overview">')
+    body = fragment(response, f'<div class="toggle is-on" id="connection-{cid}-health_overview">')
     assert 'aria-checked="true"' in body
     assert "hx-swap-oob" not in body  # the emergency-alert counter did not change
     assert "HX-Request" in response.headers["Vary"]
@@ -272,11 +166,8 @@ def test_br024_toggle_off_asks_first_and_writes_nothing_until_confirmed(family, 
     c = login(fam.admin)
     before = counts(app)
     response = toggle(c, cid, "health_overview", "off")
-    assert response.status_code == 200
-    body = text(response)
-    assert "<html" not in body
-    assert body.lstrip().startswith(
-        f'<div class="toggle toggle-confirm confirm" id="connection-{cid}-health_overview">')
+    body = fragment(response, f'<div class="toggle toggle-confirm confirm" '
+                              f'id="connection-{cid}-health_overview">')
     assert "Turn off “View health overview” for Caregiver 1?" in body
     assert 'name="confirmed" value="1"' in body
     assert "Turn off" in body
@@ -508,10 +399,7 @@ def test_br056_disconnect_for_htmx_swaps_the_row_and_the_counter(family, login, 
     cid, patient = fam.cid[(0, 0)], fam.patients[0]
     before = counts(app)
     response = post(login(fam.admin), f"/connections/{cid}/disconnect", {"back": "group"}, HX)
-    assert response.status_code == 200
-    body = text(response)
-    assert "<html" not in body
-    assert body.lstrip().startswith(f'<tr id="connection-{cid}" class="connection is-revoked">')
+    body = fragment(response, f'<tr id="connection-{cid}" class="connection is-revoked">')
     assert "Disconnected" in body
     oob = body.split(f'id="patient-{patient.id}-alerts" hx-swap-oob="true">')[1]
     assert "0 of 1 caregivers receive emergency alerts" in oob

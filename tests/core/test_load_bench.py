@@ -8,13 +8,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import text
 
 from app.extensions import db
 from app.tokens import token_hash
 from bench import load_app, load_bench, load_generate, load_wrk
-from tests.conftest import BACKEND, make_app
+from tests.conftest import BACKEND, migrated_app
 
 GROUPS = 500  # room for about 800 pool invites
 
@@ -31,10 +30,7 @@ def wrk() -> None:
 def generated(fresh_database_url):
     """A migrated database filled by the generator: (app, fixture)."""
     url = fresh_database_url()
-    app = make_app(url)
-    with app.app_context():
-        upgrade()
-        db.session.remove()
+    app = migrated_app(url)
     fixture = load_generate.generate(url, groups=40, accepts=20, log=lambda _line: None)
     return app, fixture
 
@@ -99,10 +95,7 @@ def test_the_generator_makes_the_measured_family_and_the_pool(generated):
 def test_the_same_seed_makes_the_same_data(generated, fresh_database_url):
     app, fixture = generated
     url = fresh_database_url()
-    again_app = make_app(url)
-    with again_app.app_context():
-        upgrade()
-        db.session.remove()
+    again_app = migrated_app(url)
     again = load_generate.generate(url, groups=40, accepts=20, log=lambda _line: None)
     assert again.pool == fixture.pool
     assert again.written == fixture.written

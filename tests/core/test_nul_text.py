@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models.accounts import User
 from app.models.groups import FamilyGroup
-from tests.conftest import csrf_from
 from tests.factories import PASSWORD, make_subscription, make_user
+from tests.pages import csrf_from
 
 NOT_ALLOWED = "Văn bản này chứa ký tự không được phép."
 

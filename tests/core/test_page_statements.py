@@ -22,9 +22,9 @@ from app.models.accounts import User
 from app.models.connections import Connection
 from app.models.groups import FamilyGroup
 from app.notifications.services import notify_in_app
-from tests.conftest import BACKEND, csrf_from
+from tests.conftest import BACKEND
 from tests.factories import make_connection, make_group, make_member, make_subscription, make_user
-from tests.pages import HX
+from tests.pages import HX, csrf_from
 
 LIMIT = 5
 # A toggle is a write, not a page: on top of the user's load and one read of the

@@ -22,15 +22,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from flask_migrate import upgrade
 
 from app import create_app
 from app.config import ConfigError, load_config
 from app.extensions import db
 from bench.load_app import BenchError
 from bench.load_bench import serving
-from tests.conftest import make_app
-from tests.redisserver import _free_port
+from tests.conftest import migrated_app
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "shared-limits-" + "s" * 40
@@ -44,10 +43,7 @@ ADVICE = ("RATELIMIT_STORAGE_URI=redis://", "pip install '.[redis]'", "WEB_CONCU
 def database(fresh_database_url) -> str:
     """A new database at the schema's head, as `flask db upgrade` leaves it."""
     url = fresh_database_url()
-    app = make_app(url)
-    with app.app_context():
-        upgrade()
-        db.session.remove()
+    migrated_app(url)
     return url
 
 
@@ -100,7 +96,7 @@ def workers_that_answered(log: Path) -> Counter:
 
 
 def test_two_workers_share_the_login_limit_through_redis(tmp_path, database, redis_server):
-    port = _free_port()
+    port = free_port()
     env = server_env(tmp_path, port, database, RATELIMIT_STORAGE_URI=redis_server.url(1))
     log = tmp_path / "gunicorn.log"
     with gunicorn(env, port, log, "--workers", "2"):
@@ -114,7 +110,7 @@ def test_two_workers_share_the_login_limit_through_redis(tmp_path, database, red
 def test_on_memory_each_worker_counts_its_own(tmp_path, database):
     """The same server on memory:// (allowed outside production) lets more than 10 through:
     what the rule above prevents, and proof that this test can see it."""
-    port = _free_port()
+    port = free_port()
     env = server_env(tmp_path, port, database, APP_ENV="test", RATELIMIT_STORAGE_URI="memory://")
     log = tmp_path / "gunicorn.log"
     with gunicorn(env, port, log, "--workers", "2"):
@@ -128,7 +124,7 @@ def test_on_memory_each_worker_counts_its_own(tmp_path, database):
 @pytest.mark.parametrize("declared", [None, "1", "2"])
 def test_gunicorn_refuses_two_workers_on_memory_in_production(tmp_path, database, declared):
     """Whatever WEB_CONCURRENCY says: gunicorn.conf.py reads the real worker count."""
-    port = _free_port()
+    port = free_port()
     env = server_env(tmp_path, port, database)
     if declared:
         env["WEB_CONCURRENCY"] = declared
@@ -141,7 +137,7 @@ def test_gunicorn_refuses_two_workers_on_memory_in_production(tmp_path, database
 
 
 def test_gunicorn_with_one_worker_runs_on_memory_and_says_so(tmp_path, database):
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "gunicorn.log"
     with gunicorn(server_env(tmp_path, port, database), port, log):  # gunicorn's 1 worker
         statuses = failed_logins(port)
@@ -200,7 +196,7 @@ def test_a_shared_store_or_no_limits_needs_no_declaration(tmp_path, monkeypatch)
 def test_flask_commands_run_on_memory_in_production(tmp_path, database):
     """A command is one process that serves no request (`flask run` serves them all
     itself): the operator's commands work with the web tier's environment or without."""
-    env = server_env(tmp_path, _free_port(), database)
+    env = server_env(tmp_path, free_port(), database)
     ran = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "current"],  # noqa: S603
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
                          check=False)

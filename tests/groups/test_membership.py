@@ -35,6 +35,7 @@ from tests.service_helpers import (
     last_id,
     members_of,
     outbox_since,
+    patient_and_caregiver,
     permission_map,
     refused,
     row_counts,
@@ -90,9 +91,7 @@ def test_br049_admin_self_add_uses_a_slot_and_writes_no_invite(ctx):
 
 
 def test_br048_br038_admin_in_both_roles_never_follows_themselves(ctx):
-    admin, _sub, group = admin_group()
-    patient = join(group, role="patient")
-    caregiver = join(group, role="caregiver")
+    admin, group, patient, caregiver = patient_and_caregiver()
 
     group_self_add(actor=admin, group=group, role="patient")
     group_self_add(actor=admin, group=group, role="caregiver")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from flask_babel import force_locale
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -33,15 +32,10 @@ from tests.service_helpers import (
     invite,
     join,
     lapse,
+    patient_and_caregiver,
     refused,
     row_counts,
 )
-
-
-@pytest.fixture
-def ctx(app_ctx):
-    with force_locale("en"):
-        yield
 
 
 def expire_subscription(sub: Subscription, **values) -> None:
@@ -351,9 +345,7 @@ class DownProvider:
 
 
 def test_br041_grants_fail_closed_when_the_payment_service_is_down(ctx, app, monkeypatch):
-    admin, _sub, group = admin_group()
-    patient = join(group, role="patient")
-    caregiver = join(group, role="caregiver")
+    admin, group, patient, caregiver = patient_and_caregiver()
     invitee = make_user()
     pending = invite(group, invitee, role="caregiver").invite
     monkeypatch.setitem(app.extensions, "payment_provider", DownProvider())

@@ -17,7 +17,7 @@ from app.models.accounts import User
 from app.models.audit import AuditEvent
 from app.models.groups import FamilyGroup, FamilyGroupMember
 from app.payments.provider import PaymentUnavailable
-from tests.conftest import csrf_from, person_of
+from tests.conftest import person_of
 from tests.factories import (
     make_connection,
     make_group,
@@ -26,7 +26,7 @@ from tests.factories import (
     make_user,
     national,
 )
-from tests.pages import HX, errors, flashes, text
+from tests.pages import HX, errors, flashes, post, text
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -61,16 +61,6 @@ def rows(app):
 
 
 @pytest.fixture
-def person(run):
-    """A committed user who reads English (our strings are stable in English)."""
-
-    def make(**fields) -> SimpleNamespace:
-        return run(lambda: person_of(make_user(**({"locale": "en"} | fields))))
-
-    return make
-
-
-@pytest.fixture
 def family(run):
     """A group with its admin's plan and members: family(patients=2, caregivers=1, ...)."""
 
@@ -98,15 +88,6 @@ def family(run):
     return make
 
 
-def token(c) -> str:
-    return csrf_from(c.get("/").get_data(as_text=True))
-
-
-def post(c, url, data=None, headers=None, csrf=True):
-    data = dict(data or {})
-    if csrf:
-        data["csrf_token"] = token(c)
-    return c.post(url, data=data, headers=headers or {})
 
 
 def members_of(app, group_id) -> set[tuple[int, str]]:

@@ -67,6 +67,12 @@ def where(**rows) -> str:
     return ", ".join(f"{name} {value}" for name, value in rows.items())
 
 
+def _sqlite_checks(cursor, *, on: bool) -> None:
+    """Turn SQLite's foreign-key and CHECK enforcement on or off for this connection."""
+    cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    cursor.execute(f"PRAGMA ignore_check_constraints={'OFF' if on else 'ON'}")
+
+
 @contextmanager
 def unguarded(app):
     """A raw DBAPI connection on which the CHECK constraint chk_no_self_connection and the
@@ -80,8 +86,7 @@ def unguarded(app):
         cursor = raw.cursor()
         if engine.dialect.name == "sqlite":
             # Outside a transaction (the pool's connections are in autocommit mode).
-            cursor.execute("PRAGMA foreign_keys=OFF")
-            cursor.execute("PRAGMA ignore_check_constraints=ON")
+            _sqlite_checks(cursor, on=False)
         else:
             cursor.execute("SET session_replication_role = replica")  # no FK triggers
             cursor.execute("ALTER TABLE user_emergency_contacts "
@@ -94,8 +99,7 @@ def unguarded(app):
     finally:
         cursor = raw.cursor()
         if engine.dialect.name == "sqlite":
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA ignore_check_constraints=OFF")
+            _sqlite_checks(cursor, on=True)
         else:
             cursor.execute("SET session_replication_role = origin")
             raw.commit()

@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
 from tests.api import count, family, invite, person, refused, scalar
-from tests.conftest import csrf_from
+from tests.pages import csrf_from
 
 INVITEE = "0987 000 001"
 INVITEE_E164 = "+84987000001"

@@ -14,9 +14,9 @@ from app.models.accounts import User
 from app.models.groups import FamilyGroupMember
 from app.models.notifications import InviteNotification
 from tests.api import Api, family, invite, person, refused
-from tests.conftest import csrf_from, log_in
+from tests.conftest import log_in
 from tests.factories import make_user
-from tests.pages import text
+from tests.pages import csrf_from, text
 from tests.security.conftest import db_snapshot
 from tests.sms import texted_code, texts_to
 

@@ -46,6 +46,7 @@ from tests.service_helpers import (
     last_id,
     members_of,
     outbox_since,
+    patient_and_caregiver,
     permission_map,
     refused,
     row_counts,
@@ -79,6 +80,16 @@ def created_messages(invite_row: ConnectionInvite) -> list[InviteNotification]:
 
 
 # --- invite_create and the link (SPEC §4) ------------------------------------------------
+
+
+def invited_then_joined_elsewhere():
+    """(admin, group, person, invite): a caregiver invite to a person who has since joined
+    another family as a caregiver; the invite is still pending."""
+    admin, _sub, group = admin_group()
+    person = make_user()
+    pending = invite(group, person, role="caregiver").invite
+    join(admin_group()[2], person, role="caregiver")
+    return admin, group, person, pending
 
 
 def test_invite_create_stores_phone_role_and_only_the_tokens_hash(ctx):
@@ -334,11 +345,7 @@ def test_br057_invite_refused_for_a_member_in_the_same_role(ctx):
 
 
 def test_br057_accept_refused_when_joined_another_group_meanwhile(ctx):
-    _admin, _sub, group = admin_group()
-    _other_admin, _other_sub, other = admin_group()
-    person = make_user()
-    first = invite(group, person, role="caregiver").invite
-    join(other, person, role="caregiver")
+    _admin, group, person, first = invited_then_joined_elsewhere()
 
     refused("already_in_group", invite_accept, actor=person, invite=first)
 
@@ -454,9 +461,7 @@ def test_br009_invite_initial_permissions_apply_to_the_new_connections(ctx):
 
 
 def test_br050_no_relationship_at_accept_leaves_both_directions_empty(ctx):
-    _admin, _sub, group = admin_group()
-    patient = join(group, role="patient")
-    caregiver = join(group, role="caregiver")
+    _admin, group, patient, caregiver = patient_and_caregiver()
     link = connection_between(patient, caregiver)
     assert (link.relationship_code, link.inverse_relationship_code) == (None, None)
 
@@ -739,11 +744,7 @@ def test_resend_of_a_lapsed_invite_takes_a_slot_again(ctx):
 
 
 def test_resend_refused_when_the_invitee_joined_another_group_meanwhile(ctx):
-    admin, _sub, group = admin_group()
-    _b, _s, other = admin_group()
-    person = make_user()
-    pending = invite(group, person, role="caregiver").invite
-    join(other, person, role="caregiver")
+    admin, _group, _person, pending = invited_then_joined_elsewhere()
     refused("already_in_group", invite_resend, actor=admin, invite=pending)
 
 

@@ -26,7 +26,7 @@ from app.models.invites import ConnectionInvite
 from app.payments.provider import PaymentUnavailable
 from app.phone import display_phone
 from app.tokens import unseal
-from tests.conftest import csrf_from
+from tests.conftest import sign_in
 from tests.factories import (
     PASSWORD,
     make_group,
@@ -36,7 +36,7 @@ from tests.factories import (
     national,
     next_phone,
 )
-from tests.pages import HX, text
+from tests.pages import HX, csrf_from, csrf_of, post, text
 
 NEW_PASSWORD = "hoa-sen-2026"
 LINK_RE = re.compile(r"http://portal\.test/i/([A-Za-z0-9_\-]+)")
@@ -51,18 +51,8 @@ def token_of(response) -> str:
     return match.group(1)
 
 
-def csrf_of(c) -> str:
-    return csrf_from(c.get("/").get_data(as_text=True))
-
-
 def english(c) -> None:
     assert c.post("/language", data={"locale": "en", "csrf_token": csrf_of(c)}).status_code == 303
-
-
-def log_in(c, phone: str, password: str = PASSWORD) -> None:
-    response = c.post("/account/login", data={"login": national(phone), "password": password,
-                                              "csrf_token": csrf_of(c)})
-    assert response.status_code == 303
 
 
 @pytest.fixture
@@ -109,18 +99,6 @@ def family(app):
 
 
 @pytest.fixture
-def account(app):
-    def make(**fields):
-        fields.setdefault("locale", "en")
-        with app.app_context():
-            user = make_user(**fields)
-            db.session.commit()
-            return SimpleNamespace(id=user.id, phone=user.phone, name=user.name)
-
-    return make
-
-
-@pytest.fixture
 def invite(app):
     """An invite made through the service (committed); returns (invite id, token)."""
 
@@ -142,7 +120,7 @@ def admin_client(app, family):
     def make(**kwargs):
         fam = family(**kwargs)
         c = app.test_client()
-        log_in(c, fam.admin_phone)
+        assert sign_in(c, national(fam.admin_phone)).status_code == 303
         return c, fam
 
     return make
@@ -294,14 +272,14 @@ def test_the_link_page_shows_the_invites_initial_permissions(client, family, inv
     assert len(re.findall(r'id="permission-\w+" class="on"', body)) == 4
 
 
-def test_opening_the_link_writes_nothing(app, family, invite, account, row_counts):
+def test_opening_the_link_writes_nothing(app, family, invite, person, row_counts):
     fam = family()
-    invitee = account()
-    stranger = account()
+    invitee = person()
+    stranger = person()
     _id, token = invite(fam, invitee.phone)
     logged_in, other = app.test_client(), app.test_client()
-    log_in(logged_in, invitee.phone)
-    log_in(other, stranger.phone)
+    assert sign_in(logged_in, national(invitee.phone)).status_code == 303
+    assert sign_in(other, national(stranger.phone)).status_code == 303
     before = row_counts()
 
     for c, status in [(app.test_client(), 200), (logged_in, 200), (other, 403)]:
@@ -370,14 +348,14 @@ def test_unknown_or_malformed_links_are_404(client, token):
     assert "<html" in text(response)
 
 
-def test_a_logged_in_user_with_another_phone_is_refused(app, family, invite, account,
+def test_a_logged_in_user_with_another_phone_is_refused(app, family, invite, person,
                                                         row_counts):
     fam = family()
     invitee_phone = next_phone()
     _id, token = invite(fam, invitee_phone)
-    stranger = account()
+    stranger = person()
     c = app.test_client()
-    log_in(c, stranger.phone)
+    assert sign_in(c, national(stranger.phone)).status_code == 303
     page = c.get(f"/i/{token}")
     assert page.status_code == 403
     body = text(page)
@@ -396,9 +374,9 @@ def test_a_logged_in_user_with_another_phone_is_refused(app, family, invite, acc
 # --- log in or sign up from the link ----------------------------------------------------
 
 
-def test_log_in_from_the_link_comes_back_to_the_invite(app, family, invite, account, db_read):
+def test_log_in_from_the_link_comes_back_to_the_invite(app, family, invite, person, db_read):
     fam = family()
-    invitee = account(name="Lê Thị Hoa")
+    invitee = person(name="Lê Thị Hoa")
     invite_id, token = invite(fam, invitee.phone)
     c = app.test_client()
     english(c)
@@ -437,10 +415,10 @@ def test_login_and_signup_without_a_link_go_to_the_account_pages(client):
     assert client.get("/i/signup").headers["Location"] == "/account/register"
 
 
-def test_login_from_the_link_is_rate_limited(app, family, invite, account, monkeypatch):
+def test_login_from_the_link_is_rate_limited(app, family, invite, person, monkeypatch):
     monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "2 per minute")
     fam = family()
-    invitee = account()
+    invitee = person()
     _id, token = invite(fam, invitee.phone)
     c = app.test_client()
     c.get(f"/i/{token}")
@@ -455,9 +433,9 @@ def test_login_from_the_link_is_rate_limited(app, family, invite, account, monke
     assert page.status_code == 429
 
 
-def test_signup_refusals_rerender_and_write_nothing(app, family, invite, account, row_counts):
+def test_signup_refusals_rerender_and_write_nothing(app, family, invite, person, row_counts):
     fam = family()
-    taken = account()
+    taken = person()
     _id, token = invite(fam, taken.phone)
     c = app.test_client()
     english(c)
@@ -498,16 +476,16 @@ def test_signup_for_a_link_that_died_shows_its_state(app, family, invite):
 
 
 @pytest.fixture
-def invitee_client(app, family, invite, account):
+def invitee_client(app, family, invite, person):
     """(client of a logged-in invitee, family, invite id, token)."""
 
     def make(role: str = "caregiver", **plan):
         fam = family(**plan)
-        person = account(name="Phạm Thị Mai", gender=1)
-        invite_id, token = invite(fam, person.phone, role)
+        invitee = person(name="Phạm Thị Mai", gender=1)
+        invite_id, token = invite(fam, invitee.phone, role)
         c = app.test_client()
-        log_in(c, person.phone)
-        return c, fam, invite_id, token, person
+        assert sign_in(c, national(invitee.phone)).status_code == 303
+        return c, fam, invite_id, token, invitee
 
     return make
 
@@ -639,15 +617,14 @@ def test_my_invites_accept_by_id(invitee_client, db_read):
 
 def test_my_invites_accept_by_id_with_htmx_redirects(invitee_client):
     c, fam, invite_id, _token, _person = invitee_client()
-    response = c.post(f"/invites/{invite_id}/accept", headers=HX,
-                      data={"csrf_token": csrf_of(c)})
+    response = post(c, f"/invites/{invite_id}/accept", headers=HX)
     assert response.status_code == 200
     assert response.headers["HX-Redirect"] == f"/family/{fam.group_id}"
 
 
 def test_my_invites_reject_by_id(invitee_client, db_read):
     c, fam, invite_id, _token, _person = invitee_client()
-    response = c.post(f"/invites/{invite_id}/reject", data={"csrf_token": csrf_of(c)})
+    response = post(c, f"/invites/{invite_id}/reject")
     assert response.status_code == 303
     assert response.headers["Location"] == "/invites"
     assert "You declined the invite to Gia đình Trần." in text(c.get("/invites"))
@@ -656,22 +633,21 @@ def test_my_invites_reject_by_id(invitee_client, db_read):
 
 def test_my_invites_reject_by_id_with_htmx_removes_the_row(invitee_client):
     c, fam, invite_id, _token, _person = invitee_client()
-    response = c.post(f"/invites/{invite_id}/reject", headers=HX,
-                      data={"csrf_token": csrf_of(c)})
+    response = post(c, f"/invites/{invite_id}/reject", headers=HX)
     assert response.status_code == 200
     assert response.get_data(as_text=True) == ""
-    again = c.post(f"/invites/{invite_id}/reject", data={"csrf_token": csrf_of(c)})
+    again = post(c, f"/invites/{invite_id}/reject")
     assert again.status_code == 409
 
 
-def test_someone_elses_invite_by_id_is_404(app, invitee_client, account, row_counts):
+def test_someone_elses_invite_by_id_is_404(app, invitee_client, person, row_counts):
     _c, _fam, invite_id, _token, _person = invitee_client()
-    stranger = account()
+    stranger = person()
     c = app.test_client()
-    log_in(c, stranger.phone)
+    assert sign_in(c, national(stranger.phone)).status_code == 303
     before = row_counts()
     for url in (f"/invites/{invite_id}/accept", f"/invites/{invite_id}/reject"):
-        assert c.post(url, data={"csrf_token": csrf_of(c)}).status_code == 404
+        assert post(c, url).status_code == 404
     assert row_counts() == before
     assert "No invites are waiting for you." in text(c.get("/invites"))
 
@@ -706,11 +682,11 @@ def test_the_invite_form_asks_for_phone_and_role_only(admin_client):
     assert 'id="invite-panel"' in text(fragment)
 
 
-def test_the_invite_form_is_for_the_admin_only(app, admin_client, account, family):
+def test_the_invite_form_is_for_the_admin_only(app, admin_client, person, family):
     _c, fam = admin_client()
-    stranger = account()
+    stranger = person()
     c = app.test_client()
-    log_in(c, stranger.phone)
+    assert sign_in(c, national(stranger.phone)).status_code == 303
     assert c.get(f"/family/{fam.group_id}/invites").status_code == 404
     assert post_invite(c, fam, national(next_phone())).status_code == 404
     assert app.test_client().get(f"/family/{fam.group_id}/invites").status_code == 302
@@ -799,8 +775,7 @@ def test_a_duplicate_invite_offers_resend(admin_client, row_counts, db_read):
 def test_resend_with_htmx_returns_the_result_fragment(admin_client, invite):
     c, fam = admin_client()
     invite_id, _token = invite(fam, next_phone())
-    response = c.post(f"/invites/{invite_id}/resend", headers=HX,
-                      data={"csrf_token": csrf_of(c)})
+    response = post(c, f"/invites/{invite_id}/resend", headers=HX)
     assert response.status_code == 200
     assert "<html" not in text(response)
     assert LINK_RE.search(text(response))
@@ -814,7 +789,7 @@ def test_cancel_frees_the_slot(app, admin_client, invite, row_counts, db_read):
     assert post_invite(c, fam, national(second)).status_code == 409
     assert row_counts() == before
 
-    response = c.post(f"/invites/{invite_id}/cancel", data={"csrf_token": csrf_of(c)})
+    response = post(c, f"/invites/{invite_id}/cancel")
     assert response.status_code == 303
     assert response.headers["Location"] == f"/family/{fam.group_id}"
     assert db_read(lambda: db.session.get(ConnectionInvite, invite_id).status) == "cancelled"
@@ -822,27 +797,26 @@ def test_cancel_frees_the_slot(app, admin_client, invite, row_counts, db_read):
     assert app.test_client().get(f"/i/{token}").status_code == 410
 
     assert post_invite(c, fam, national(second)).status_code == 201
-    again = c.post(f"/invites/{invite_id}/cancel", data={"csrf_token": csrf_of(c)})
+    again = post(c, f"/invites/{invite_id}/cancel")
     assert again.status_code == 409
 
 
 def test_cancel_with_htmx_answers_an_empty_200(admin_client, invite):
     c, fam = admin_client()
     invite_id, _token = invite(fam, next_phone())
-    response = c.post(f"/invites/{invite_id}/cancel", headers=HX,
-                      data={"csrf_token": csrf_of(c)})
+    response = post(c, f"/invites/{invite_id}/cancel", headers=HX)
     assert response.status_code == 200
     assert response.get_data(as_text=True) == ""
     assert response.headers["HX-Trigger"] == "invites-changed"
 
 
-def test_cancel_and_resend_are_for_the_admin_only(app, admin_client, invite, account,
+def test_cancel_and_resend_are_for_the_admin_only(app, admin_client, invite, person,
                                                   row_counts):
     _c, fam = admin_client()
     invite_id, _token = invite(fam, next_phone())
-    stranger = account()
+    stranger = person()
     c = app.test_client()
-    log_in(c, stranger.phone)
+    assert sign_in(c, national(stranger.phone)).status_code == 303
     before = row_counts()
     for action in ("cancel", "resend"):
         assert c.post(f"/invites/{invite_id}/{action}",

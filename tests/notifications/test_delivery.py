@@ -422,6 +422,17 @@ class RecordingProvider:
             raise RuntimeError("payment service answered 503")
 
 
+def queue_texts(app, n: int) -> list[str]:
+    """n committed INVITE_CANCELLED texts, each to a new number; the numbers, in order."""
+    phones = [next_phone() for _ in range(n)]
+    with app.app_context():
+        for phone in phones:
+            notify_phone(phone=phone, notification_type="INVITE_CANCELLED",
+                         payload={"group_id": 1, "group_name": "Gia đình Nguyễn"})
+        db.session.commit()
+    return phones
+
+
 def queue_payment(app) -> tuple[int, int]:
     with app.app_context():
         group = make_group()
@@ -472,12 +483,7 @@ def test_two_workers_at_once_deliver_every_message_exactly_once(app, configure):
     gateway = SmsGateway(delay=0.02).start()
     try:
         configure(SMS_GATEWAY_URL=gateway.url)
-        phones = [next_phone() for _ in range(40)]
-        with app.app_context():
-            for phone in phones:
-                notify_phone(phone=phone, notification_type="INVITE_CANCELLED",
-                             payload={"group_id": 1, "group_name": "Gia đình Nguyễn"})
-            db.session.commit()
+        phones = queue_texts(app, 40)
 
         start = threading.Barrier(2)
         sent: dict[str, int] = {}
@@ -516,12 +522,8 @@ def test_two_workers_at_once_deliver_every_message_exactly_once(app, configure):
 @pytest.mark.skipif(BACKEND != "postgresql",
                     reason="SKIP LOCKED needs row locks; SQLite has none (writers queue)")
 def test_rows_locked_by_another_worker_are_skipped_not_waited_for(app, use_gateway):
-    phones = [next_phone(), next_phone()]
+    phones = queue_texts(app, 2)
     with app.app_context():
-        for phone in phones:
-            notify_phone(phone=phone, notification_type="INVITE_CANCELLED",
-                         payload={"group_id": 1, "group_name": "Gia đình Nguyễn"})
-        db.session.commit()
         locked_id = db.session.scalar(select(N.id).where(N.recipient == phones[0]))
         engine = db.engine
     result: dict[str, int] = {}
@@ -542,12 +544,7 @@ def test_rows_locked_by_another_worker_are_skipped_not_waited_for(app, use_gatew
 
 
 def test_a_stopping_worker_hands_back_what_it_has_not_sent(app, use_gateway):
-    phones = [next_phone() for _ in range(3)]
-    with app.app_context():
-        for phone in phones:
-            notify_phone(phone=phone, notification_type="INVITE_CANCELLED",
-                         payload={"group_id": 1, "group_name": "Gia đình Nguyễn"})
-        db.session.commit()
+    phones = queue_texts(app, 3)
     asked = []
 
     def stop_after_one() -> bool:

@@ -12,7 +12,8 @@ from app.models.accounts import User
 from app.models.notifications import InviteNotification
 from app.notifications.messages import render_message
 from app.notifications.services import notify_user
-from tests.factories import PASSWORD, make_user
+from tests.conftest import sign_in
+from tests.factories import make_user
 from tests.pages import text
 
 N = InviteNotification
@@ -46,9 +47,7 @@ def log_in(app, client, csrf):
         c = c or client
         with app.app_context():
             phone = db.session.get(User, user_id).phone
-        response = c.post("/account/login", data={"login": phone, "password": PASSWORD,
-                                                  "csrf_token": csrf(c)})
-        assert response.status_code == 303
+        assert sign_in(c, phone).status_code == 303
 
     return do
 

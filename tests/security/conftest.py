@@ -25,7 +25,7 @@ from app.models.connections import PERMISSION_CODES
 from app.models.notifications import InviteNotification
 from app.models.reports import PatientReport
 from app.tokens import unseal
-from tests.conftest import csrf_from, log_in
+from tests.conftest import log_in
 from tests.factories import make_connection, make_group, make_member, make_user, next_phone
 
 # Who a request is made as: one of PEOPLE, logged in; "anon", a fresh client; "link", a fresh
@@ -117,6 +117,13 @@ def world(app) -> World:
     return built
 
 
+@pytest.fixture
+def limited(app, monkeypatch):
+    """Three invite-link guesses and three logins a minute, for this test only."""
+    monkeypatch.setitem(app.config, "LINK_RATE_LIMIT", "3 per minute")
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "3 per minute")
+
+
 def as_who(app, world: World, who: str):
     """A test client acting as `who` (see PEOPLE)."""
     if who in PEOPLE:
@@ -133,11 +140,6 @@ def as_who(app, world: World, who: str):
 @dataclass
 class _Person:
     phone: str
-
-
-def session_csrf(client) -> str:
-    """The CSRF token of this client's session (the home page's hidden field)."""
-    return csrf_from(client.get("/").get_data(as_text=True))
 
 
 def db_snapshot(app) -> dict[str, list[tuple]]:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask_migrate import upgrade
 from sqlalchemy import event, select, update
 
 from app.accounts.claims import claim_rows
@@ -38,8 +37,9 @@ from app.models.notifications import InviteNotification
 from app.models.reports import PatientReport
 from app.phone import display_phone
 from app.tokens import unseal
-from tests.conftest import csrf_from, log_in, make_app
+from tests.conftest import log_in, migrated_app
 from tests.factories import make_user, national, next_phone
+from tests.pages import csrf_from
 from tests.service_helpers import admin_group, connection_between, join
 
 API = "/api/v1/"
@@ -292,10 +292,7 @@ def location_path(response) -> str:
 def new_world(fresh_database_url, **overrides) -> World:
     """A migrated database of its own and an app on it; rate limits off (they are the
     rate-limit tests' subject, and the matrix logs in many times)."""
-    app = make_app(fresh_database_url(), keep=True, RATELIMIT_ENABLED=False, **overrides)
-    with app.app_context():
-        upgrade()
-        db.session.remove()
+    app = migrated_app(fresh_database_url(), keep=True, RATELIMIT_ENABLED=False, **overrides)
     world = World(app=app)
     world.seed()
     return world

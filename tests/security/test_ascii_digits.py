@@ -15,7 +15,8 @@ import pytest
 from app.accounts.services import user_from_session_id
 from app.extensions import db
 from app.models.notifications import InviteNotification
-from tests.security.conftest import as_who, session_csrf
+from tests.pages import csrf_of
+from tests.security.conftest import as_who
 
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 EXTENDED_ARABIC = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
@@ -49,7 +50,7 @@ def test_an_id_in_other_digits_matches_no_page(app, world, script):
     assert admin.get(f"/family/{written(world.group_id, script)}").status_code == 404
     # a POST route too: 404, not a 405 from a rule of the same shape for another method
     assert admin.post(f"/family/{written(world.group_id, script)}/rename", data={
-        "name": "X", "csrf_token": session_csrf(admin)}).status_code == 404
+        "name": "X", "csrf_token": csrf_of(admin)}).status_code == 404
 
 
 def test_a_superscript_digit_is_no_id(app, world):
@@ -79,7 +80,7 @@ def test_query_numbers_are_ascii_digits(app, world, raw):
 
 
 def english(client):
-    assert client.post("/language", data={"locale": "en", "csrf_token": session_csrf(client)}
+    assert client.post("/language", data={"locale": "en", "csrf_token": csrf_of(client)}
                        ).status_code == 303
 
 
@@ -89,7 +90,7 @@ def test_form_numbers_are_ascii_digits(app, world, raw):
     staff = as_who(app, world, "staff")
     english(staff)
     data = {"plan": "family", "days": raw, "count": "1", "reason": "Khuyến mãi",
-            "csrf_token": session_csrf(staff)}
+            "csrf_token": csrf_of(staff)}
     response = staff.post("/staff/codes", data=data)
     assert response.status_code == 422
     assert "Enter a whole number from 1 to 3660." in response.get_data(as_text=True)
@@ -114,7 +115,7 @@ def test_marking_notifications_read_takes_an_ascii_id_only(app, world, raw):
     before = unread()
     assert before > 0  # the invite, in the portal
     response = invitee.post("/notifications/read", data={"up_to": raw,
-                                                         "csrf_token": session_csrf(invitee)})
+                                                         "csrf_token": csrf_of(invitee)})
     assert response.status_code == 422
     assert unread() == before
 

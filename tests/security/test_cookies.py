@@ -14,7 +14,8 @@ import pytest
 from app import create_app
 from app.extensions import db
 from tests.factories import PASSWORD
-from tests.security.conftest import World, session_csrf
+from tests.pages import csrf_of
+from tests.security.conftest import World
 
 HTTPS = "https://localhost"
 
@@ -84,7 +85,7 @@ def every_cookie_of_a_visit(application, world: World) -> list[str]:
 
 
 def session_csrf_over_https(client) -> str:
-    from tests.conftest import csrf_from
+    from tests.pages import csrf_from
 
     return csrf_from(client.get("/", base_url=HTTPS).get_data(as_text=True))
 
@@ -111,7 +112,7 @@ def test_no_remember_me_and_a_bounded_session(app, world):
     client = app.test_client()
     response = client.post("/account/login", data={
         "login": world.phones["admin"], "password": PASSWORD, "remember": "y",
-        "csrf_token": session_csrf(client)})
+        "csrf_token": csrf_of(client)})
     assert response.status_code == 303
     names = [parse(h)[0] for h in response.headers.getlist("Set-Cookie")]
     assert names == ["fc_session"]
@@ -124,7 +125,7 @@ def test_the_session_cookie_cannot_be_forged(app, app_for, world):
     client = app.test_client()
     assert client.post("/account/login", data={
         "login": world.phones["admin"], "password": PASSWORD,
-        "csrf_token": session_csrf(client)}).status_code == 303
+        "csrf_token": csrf_of(client)}).status_code == 303
     assert client.get("/account/settings").status_code == 200
     value = client.get_cookie("fc_session").value
     payload, _sep, signature = value.rpartition(".")

@@ -25,7 +25,8 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from tests.factories import PASSWORD
-from tests.security.conftest import as_who, db_snapshot, fill, session_csrf
+from tests.pages import csrf_of
+from tests.security.conftest import as_who, db_snapshot, fill
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -181,8 +182,8 @@ def test_a_page_refuses_a_post_without_its_csrf_token(app, world, key):
     url = fill(rule_of(app, key), world, **case.given)
     form = resolve(world, case.form)
     client = as_who(app, world, case.who)
-    token = session_csrf(client)
-    other_token = session_csrf(as_who(app, world, "anon"))
+    token = csrf_of(client)
+    other_token = csrf_of(as_who(app, world, "anon"))
     before = db_snapshot(app)
     forged = [
         client.open(url, method=method, data=form),
@@ -201,7 +202,7 @@ def test_a_page_refuses_a_post_without_its_csrf_token(app, world, key):
     # ... and so does an htmx request with the header (a fresh token: the first control
     # may have ended the session, e.g. logging out).
     hx = client.open(url, method=method, data=form,
-                     headers={"HX-Request": "true", "X-CSRFToken": session_csrf(client)})
+                     headers={"HX-Request": "true", "X-CSRFToken": csrf_of(client)})
     assert not csrf_refused(app, hx)
 
 
@@ -213,7 +214,7 @@ def test_an_api_write_needs_a_bearer_token_or_the_session_and_its_header(app, wo
     body = {"token": world.invite_token} if url.endswith("/invites/accept") else {}
     anon = app.test_client()
     session = as_who(app, world, case.who)
-    token = session_csrf(session)
+    token = csrf_of(session)
     before = db_snapshot(app)
     refused = [anon.open(url, method=method, json=body),
                anon.open(url, method=method, json=body,
@@ -243,7 +244,7 @@ def test_a_bearer_request_never_uses_the_session(app, world):
     session = as_who(app, world, "admin")
     response = session.patch(f"/api/v1/families/{world.group_id}", json={"name": "Đổi tên"},
                              headers={"Authorization": "Bearer wrong",
-                                      "X-CSRFToken": session_csrf(session)})
+                                      "X-CSRFToken": csrf_of(session)})
     assert response.status_code == 401
 
 
@@ -279,7 +280,7 @@ def test_over_https_a_post_from_another_site_is_refused_even_with_a_token(app, w
     """Flask-WTF's strict check: over HTTPS the Referer must be this site, so a token
     that leaked cannot be replayed from another origin."""
     client = as_who(app, world, "admin")
-    token = session_csrf(client)
+    token = csrf_of(client)
     https = {"base_url": "https://localhost", "data": {"locale": "en", "csrf_token": token}}
     before = db_snapshot(app)
     for headers in ({}, {"Referer": "https://evil.example/"},

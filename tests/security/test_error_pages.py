@@ -19,7 +19,8 @@ from sqlalchemy import text
 from app.extensions import db
 from tests.conftest import make_app
 from tests.factories import PASSWORD, make_user
-from tests.security.conftest import as_who, session_csrf
+from tests.pages import csrf_of
+from tests.security.conftest import as_who
 
 LEAKS = [
     re.compile(r"Traceback|most recent call last"),
@@ -56,7 +57,7 @@ def speaking(app, locale: str):
     """An anonymous client whose session speaks `locale`."""
     client = app.test_client()
     if locale == "en":
-        assert client.post("/language", data={"locale": "en", "csrf_token": session_csrf(client)}
+        assert client.post("/language", data={"locale": "en", "csrf_token": csrf_of(client)}
                            ).status_code == 303
     return client
 
@@ -66,7 +67,7 @@ def errors_of(app, world, locale: str, monkeypatch) -> dict[str, object]:
     anon = speaking(app, locale)
     caregiver = as_who(app, world, "caregiver")
     if locale == "en":
-        caregiver.post("/language", data={"locale": "en", "csrf_token": session_csrf(caregiver)})
+        caregiver.post("/language", data={"locale": "en", "csrf_token": csrf_of(caregiver)})
     bearer = {"Authorization": f"Bearer {world.api_tokens['caregiver']}"}
     answers = {
         "400 page": caregiver.post("/language", data={"locale": locale}),
@@ -81,13 +82,13 @@ def errors_of(app, world, locale: str, monkeypatch) -> dict[str, object]:
         "405 page": anon.get("/account/logout"),
         "405 api": anon.get(f"/api/v1/invites/{world.invite_id}", headers=bearer),
         "413 page": anon.post("/account/login", data={"login": "x" * BIG, "password": "x",
-                                                      "csrf_token": session_csrf(anon)}),
+                                                      "csrf_token": csrf_of(anon)}),
         "413 api": anon.post("/api/v1/auth/token",
                              data='{"login": "' + "x" * BIG + '", "password": "x"}',
                              content_type="application/json"),
         "422 page": anon.post("/account/register", data={
             "phone": "12", "password": "x", "name": "", "gender": "0",
-            "csrf_token": session_csrf(anon)}),
+            "csrf_token": csrf_of(anon)}),
         "422 api": anon.post("/api/v1/auth/register", json={"phone": 12, "unknown": True}),
         "422 api malformed": anon.post("/api/v1/auth/token", data="{not json",
                                        content_type="application/json"),
@@ -96,7 +97,7 @@ def errors_of(app, world, locale: str, monkeypatch) -> dict[str, object]:
     for _attempt in range(2):
         answers["429 page"] = anon.post("/account/login", data={
             "login": "nobody@example.com", "password": "wrong-pass",
-            "csrf_token": session_csrf(anon)})
+            "csrf_token": csrf_of(anon)})
         answers["429 api"] = anon.post("/api/v1/auth/token",
                                        json={"login": "nobody@example.com", "password": "x"})
     return answers
@@ -151,7 +152,7 @@ def test_a_real_server_error_shows_no_trace_of_its_cause(broken, locale, caplog)
     application, phone = broken
     client = speaking(application, locale)
     page = client.post("/account/login", data={"login": phone, "password": PASSWORD,
-                                               "csrf_token": session_csrf(client)})
+                                               "csrf_token": csrf_of(client)})
     api = client.post("/api/v1/auth/token", json={"login": phone, "password": PASSWORD})
     for response in (page, api):
         assert response.status_code == 500

@@ -10,9 +10,8 @@ import zlib
 
 import pytest
 
-from tests.conftest import csrf_from
-from tests.pages import text
-from tests.security.conftest import as_who, session_csrf
+from tests.pages import csrf_from, csrf_of, text
+from tests.security.conftest import as_who
 
 BAD = "A" * 43  # the shape of a real token, matching nothing
 
@@ -22,9 +21,8 @@ def at(address: str) -> dict:
 
 
 @pytest.fixture
-def limited(app, monkeypatch):
-    monkeypatch.setitem(app.config, "LINK_RATE_LIMIT", "3 per minute")
-    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "3 per minute")
+def limited(limited, app, monkeypatch):
+    """security/conftest.py's limits, and the phone-proof codes' (two an hour)."""
     monkeypatch.setitem(app.config, "PHONE_CODE_RATE_LIMIT", "2 per hour")
     monkeypatch.setitem(app.config, "PHONE_CODE_RESEND_SECONDS", 0)  # the limiter alone
 
@@ -36,7 +34,7 @@ def test_an_anonymous_accept_with_a_guessed_token_is_a_counted_404(app, world, l
     client = app.test_client()
     for n in range(3):
         response = client.post("/i/accept", data={"token": f"{BAD}{n}",
-                                                  "csrf_token": session_csrf(client)})
+                                                  "csrf_token": csrf_of(client)})
         assert response.status_code == 404
     # No oracle left behind: the session holds nothing to resume.
     assert client.get("/i/resume").status_code == 429
@@ -53,7 +51,7 @@ def test_resume_is_limited_like_the_link(app, world, limited):
 def test_an_anonymous_accept_with_a_real_token_goes_to_log_in(app, world, limited):
     client = app.test_client()
     response = client.post("/i/accept", data={"token": world.invite_token,
-                                              "csrf_token": session_csrf(client)})
+                                              "csrf_token": csrf_of(client)})
     assert response.status_code == 303
     assert response.headers["Location"] == "/i/login"
     assert client.get("/i/resume").status_code == 200

@@ -47,8 +47,8 @@ from app.groups.forms import GroupNameForm, RoleForm, SelfAddForm
 from app.invites.forms import AnswerForm, InviteForm, InviteSignupForm
 from app.staff.forms import CodesForm, GroupFilterForm, ReasonForm, SearchForm
 from app.staff.queue_views import ReviewForm
-from tests.conftest import csrf_from
 from tests.factories import PASSWORD, next_phone
+from tests.pages import csrf_from
 from tests.security.strategies import (
     LEAKS,
     ErrorLog,

@@ -24,7 +24,8 @@ from flask_babel import force_locale
 
 from app.errors import try_again_in, wait_phrase
 from tests.factories import PASSWORD
-from tests.security.conftest import as_who, session_csrf
+from tests.pages import csrf_of
+from tests.security.conftest import as_who
 
 BAD = "A" * 43  # the shape of a real token, matching nothing
 
@@ -52,14 +53,8 @@ def message(response) -> str:
 
 
 def english(client):
-    assert client.post("/language", data={"locale": "en", "csrf_token": session_csrf(client)}
+    assert client.post("/language", data={"locale": "en", "csrf_token": csrf_of(client)}
                        ).status_code == 303
-
-
-@pytest.fixture
-def limited(app, monkeypatch):
-    monkeypatch.setitem(app.config, "LINK_RATE_LIMIT", "3 per minute")
-    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "3 per minute")
 
 
 def test_guessing_invite_links_is_limited_per_address(app, world, limited):
@@ -85,13 +80,13 @@ def test_every_route_that_takes_a_token_shares_the_bucket(app, world, limited):
     invitee = as_who(app, world, "invitee")
     english(invitee)
     assert invitee.get(f"/claim/{BAD}").status_code == 404
-    assert invitee.post("/i/accept", data={"token": BAD, "csrf_token": session_csrf(invitee)}
+    assert invitee.post("/i/accept", data={"token": BAD, "csrf_token": csrf_of(invitee)}
                         ).status_code == 404
     bearer = {"Authorization": f"Bearer {world.api_tokens['invitee']}"}
     assert invitee.post("/api/v1/invites/accept", json={"token": BAD},
                         headers=bearer).status_code == 404
     for attempt in (invitee.post("/i/reject", data={"token": world.invite_token,
-                                                    "csrf_token": session_csrf(invitee)}),
+                                                    "csrf_token": csrf_of(invitee)}),
                     invitee.get(f"/claim/{world.claim_token}"),
                     invitee.post("/api/v1/invites/accept", json={"token": world.invite_token},
                                  headers=bearer)):
@@ -103,15 +98,15 @@ def test_signing_up_is_limited_across_the_page_the_link_and_the_api(app, world, 
     client = app.test_client()
     english(client)
     bad = {"phone": "12", "password": "x", "name": "", "gender": "0"}
-    assert client.post("/account/register", data={**bad, "csrf_token": session_csrf(client)}
+    assert client.post("/account/register", data={**bad, "csrf_token": csrf_of(client)}
                        ).status_code == 422
     assert client.post("/api/v1/auth/register", json={"phone": "12"}).status_code == 422
     signup = as_who(app, world, "signup")
-    assert signup.post("/i/signup", data={**bad, "csrf_token": session_csrf(signup)}
+    assert signup.post("/i/signup", data={**bad, "csrf_token": csrf_of(signup)}
                        ).status_code == 422
-    waits(app, client.post("/account/register", data={**bad, "csrf_token": session_csrf(client)}),
+    waits(app, client.post("/account/register", data={**bad, "csrf_token": csrf_of(client)}),
           "en")
-    assert signup.post("/i/signup", data={**bad, "csrf_token": session_csrf(signup)}
+    assert signup.post("/i/signup", data={**bad, "csrf_token": csrf_of(signup)}
                        ).status_code == 429
     api = client.post("/api/v1/auth/register", json={"phone": "12"})
     assert (api.status_code, api.get_json()["error"]["code"]) == (429, "rate_limited")
@@ -125,10 +120,10 @@ def test_login_429_speaks_english_to_an_english_visitor(app, world, limited):
     for _ in range(3):
         assert client.post("/account/login", data={
             "login": world.phones["admin"], "password": "wrong-pass",
-            "csrf_token": session_csrf(client)}).status_code == 401
+            "csrf_token": csrf_of(client)}).status_code == 401
     page = client.post("/account/login", data={"login": world.phones["admin"],
                                                "password": PASSWORD,
-                                               "csrf_token": session_csrf(client)})
+                                               "csrf_token": csrf_of(client)})
     waits(app, page, "en")
     api = client.post("/api/v1/auth/token", json={"login": world.phones["admin"],
                                                   "password": PASSWORD})
@@ -153,7 +148,7 @@ def test_the_hourly_limit_says_to_wait_the_hour_not_a_minute(app, world, monkeyp
     english(client)
     page = client.post("/account/login", data={"login": world.phones["admin"],
                                                "password": PASSWORD,
-                                               "csrf_token": session_csrf(client)})
+                                               "csrf_token": csrf_of(client)})
     waits(app, page, "en", within=3600)
     assert message(page) == "Too many attempts. Try again in 1 hour."
 
@@ -175,6 +170,6 @@ def test_invites_are_bounded_by_the_plans_slots(app, world):
     taken by its caregiver and two by pending invites."""
     admin = as_who(app, world, "admin")
     statuses = [admin.post(f"/family/{world.group_id}/invites", data={
-        "phone": f"0912 000 {n:03d}", "role": "caregiver", "csrf_token": session_csrf(admin)}
+        "phone": f"0912 000 {n:03d}", "role": "caregiver", "csrf_token": csrf_of(admin)}
     ).status_code for n in range(3)]
     assert statuses == [201, 409, 409]

@@ -25,9 +25,9 @@ from app.billing.services import CODE_ALPHABET, codes_issue
 from app.db import utcnow
 from app.extensions import db
 from app.tokens import new_token, seal, unseal
-from tests.conftest import csrf_from
 from tests.factories import PASSWORD, make_user, next_phone
-from tests.security.conftest import as_who, session_csrf
+from tests.pages import csrf_from, csrf_of
+from tests.security.conftest import as_who
 
 URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
 MINTED = 2000
@@ -86,7 +86,7 @@ def test_the_session_csrf_token_is_random_per_session(app):
     raws = set()
     for _ in range(50):
         client = app.test_client()
-        session_csrf(client)
+        csrf_of(client)
         with client.session_transaction() as session:
             raw = session["csrf_token"]
         assert re.fullmatch(r"[0-9a-f]{40}", raw)
@@ -116,11 +116,11 @@ def minted(app, world):
     tokens.update({f"api {who}": token for who, token in world.api_tokens.items()})
     admin = as_who(app, world, "admin")
     page = admin.post(f"/family/{world.group_id}/invites", data={
-        "phone": "0" + next_phone()[3:], "role": "patient", "csrf_token": session_csrf(admin)})
+        "phone": "0" + next_phone()[3:], "role": "patient", "csrf_token": csrf_of(admin)})
     assert page.status_code == 201
     tokens["page invite"] = re.search(r"/i/([A-Za-z0-9_-]+)", page.get_data(as_text=True))[1]
     resent = admin.post(f"/invites/{world.other_invite_id}/resend",
-                        data={"csrf_token": session_csrf(admin)})
+                        data={"csrf_token": csrf_of(admin)})
     assert resent.status_code in (200, 201)
     tokens["page resend"] = re.search(r"/i/([A-Za-z0-9_-]+)", resent.get_data(as_text=True))[1]
     bearer = {"Authorization": f"Bearer {world.api_tokens['admin']}"}

@@ -37,8 +37,9 @@ from app.models.groups import FamilyGroup
 from app.models.notifications import InviteNotification
 from app.phone import display_phone
 from app.staff.signals import flags
-from tests.conftest import csrf_from, log_in
+from tests.conftest import log_in
 from tests.factories import make_user, national
+from tests.pages import csrf_from
 from tests.service_helpers import admin_group, connection_between, join
 
 PREFIXES = ("/staff", "/api/v1/staff")

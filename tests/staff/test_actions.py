@@ -15,15 +15,14 @@ from app.accounts.services import account_suspend
 from app.billing.services import code_hash, subscription_redeem
 from app.extensions import db
 from app.models.accounts import User
-from app.models.audit import AuditEvent
 from app.models.billing import ActivationCode
 from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
 from app.outbox.delivery import deliver_due
-from tests.conftest import csrf_from, person_of
+from tests.conftest import person_of, sign_in
 from tests.factories import PASSWORD, make_user
-from tests.pages import HX, errors, flashes, text
-from tests.service_helpers import admin_group, invite, lapse, row_counts
+from tests.pages import HX, errors, flashes, post, text
+from tests.service_helpers import admin_group, audits, counts, invite, lapse
 
 REASON = "Người dùng báo mất điện thoại"
 
@@ -31,41 +30,11 @@ REASON = "Người dùng báo mất điện thoại"
 # --- helpers ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def staff(app):
-    with app.app_context():
-        staff = make_user(is_staff=True, name="Nhân Viên", locale="en")
-        db.session.commit()
-        return person_of(staff)
-
-
-@pytest.fixture
-def as_staff(staff, login):
-    return login(staff)
-
-
 def someone(app, **fields) -> SimpleNamespace:
     with app.app_context():
         user = make_user(locale="en", name="Trần Thị Lan", **fields)
         db.session.commit()
         return person_of(user)
-
-
-def post(c, url: str, data: dict | None = None, headers: dict | None = None):
-    data = dict(data or {})
-    data["csrf_token"] = csrf_from(c.get("/").get_data(as_text=True))
-    return c.post(url, data=data, headers=headers or {})
-
-
-def counts(app) -> dict[str, int]:
-    with app.app_context():
-        return row_counts()
-
-
-def audits(app, action: str) -> list[AuditEvent]:
-    with app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)
-                                       .order_by(AuditEvent.id)))
 
 
 def is_active(app, user_id: int) -> bool:
@@ -86,10 +55,7 @@ def me(app, token: str) -> int:
 
 
 def login_status(app, who) -> int:
-    c = app.test_client()
-    token = csrf_from(c.get("/account/login").get_data(as_text=True))
-    return c.post("/account/login", data={"login": who.phone, "password": PASSWORD,
-                                          "csrf_token": token}).status_code
+    return sign_in(app.test_client(), who.phone).status_code
 
 
 def is_logged_out(c) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import phonenumbers
 import pytest
-from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -17,7 +16,7 @@ from app.models.invites import ConnectionInvite
 from app.staff.queries import GROUP_PAGE
 from bench import staff_bench
 from bench.staff_generate import GenerateError, generate, main, phone_of
-from tests.conftest import BACKEND, make_app
+from tests.conftest import BACKEND, migrated_app
 
 pytestmark = pytest.mark.skipif(
     BACKEND != "postgresql",
@@ -30,11 +29,7 @@ USERS, GROUPS = 200, 40
 def bench_db(fresh_database_url):
     """An empty database at the schema's head revision, as `flask db upgrade` leaves it."""
     url = fresh_database_url()
-    app = make_app(url)
-    with app.app_context():
-        upgrade()
-        db.session.remove()
-    return url, app
+    return url, migrated_app(url)
 
 
 def counts(app) -> dict[str, int]:

@@ -16,9 +16,9 @@ from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
 from app.models.staff import StaffReview
 from app.phone import display_phone
-from tests.conftest import csrf_from, person_of
+from tests.conftest import person_of
 from tests.factories import make_group, make_user, next_phone
-from tests.pages import HX, errors, flashes, text
+from tests.pages import HX, csrf_from, errors, flashes, text
 from tests.service_helpers import admin_group, connection_between, join
 
 DAY = timedelta(days=1)

@@ -93,6 +93,12 @@ def cycles(admin, connection, n: int):
         connection_restore(actor=admin, connection_id=connection.id)
 
 
+def set_in_turn(admin, connection, *changes: dict[str, bool]) -> None:
+    """Each change through permissions_set as the group's admin, one after another."""
+    for change in changes:
+        permissions_set(actor=admin, connection_id=connection.id, changes=change)
+
+
 # --- 1. one phone invited into many families ------------------------------------------
 
 
@@ -157,10 +163,7 @@ def test_a_caregiver_with_four_patients_is_not_flagged(rctx):
 
 def test_proxy_execution_turned_on_right_after_joining_is_flagged(rctx):
     admin, group, connection, caregiver = family_with_pair()
-    permissions_set(actor=admin, connection_id=connection.id,
-                    changes={"proxy_execution": False})
-    permissions_set(actor=admin, connection_id=connection.id,
-                    changes={"proxy_execution": True})
+    set_in_turn(admin, connection, {"proxy_execution": False}, {"proxy_execution": True})
 
     flag = flagged("proxy_soon_after_join")[str(connection.id)]
 
@@ -176,20 +179,14 @@ def test_proxy_execution_turned_on_three_days_after_joining_is_not_flagged(rctx)
     db.session.execute(update(FamilyGroupMember).where(
         FamilyGroupMember.group_id == group.id, FamilyGroupMember.user_id == caregiver.id)
         .values(joined_at=utcnow() - 3 * DAY))
-    permissions_set(actor=admin, connection_id=connection.id,
-                    changes={"proxy_execution": False})
-    permissions_set(actor=admin, connection_id=connection.id,
-                    changes={"proxy_execution": True})
+    set_in_turn(admin, connection, {"proxy_execution": False}, {"proxy_execution": True})
 
     assert str(connection.id) not in flagged("proxy_soon_after_join")
 
 
 def test_proxy_execution_turned_off_right_after_joining_is_not_flagged(rctx):
     admin, _group, connection, _caregiver = family_with_pair()
-    permissions_set(actor=admin, connection_id=connection.id,
-                    changes={"proxy_execution": False})
-    permissions_set(actor=admin, connection_id=connection.id,
-                    changes={"task_config": False})
+    set_in_turn(admin, connection, {"proxy_execution": False}, {"task_config": False})
 
     assert str(connection.id) not in flagged("proxy_soon_after_join")
 
@@ -532,10 +529,7 @@ def test_evidence_of_an_unknown_signal_or_key_is_not_found(rctx, signal, key, co
 
 def test_evidence_of_a_quick_proxy_turn_on_shows_the_change_and_the_join_time(rctx):
     admin, _group, connection, _caregiver = family_with_pair()
-    permissions_set(actor=admin, connection_id=connection.id,
-                    changes={"proxy_execution": False})
-    permissions_set(actor=admin, connection_id=connection.id,
-                    changes={"proxy_execution": True})
+    set_in_turn(admin, connection, {"proxy_execution": False}, {"proxy_execution": True})
 
     found = signals.evidence("proxy_soon_after_join", str(connection.id))
 

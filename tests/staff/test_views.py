@@ -29,32 +29,9 @@ from app.staff.queries import GROUP_PAGE
 from tests.conftest import person_of
 from tests.factories import PASSWORD, make_group, make_member, make_subscription, make_user
 from tests.pages import errors, text
-from tests.service_helpers import admin_group, connection_between, invite, join
+from tests.service_helpers import admin_group, audits, connection_between, invite, join
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def make_staff(app, **fields) -> SimpleNamespace:
-    with app.app_context():
-        staff = make_user(is_staff=True, name="Nhân Viên", locale="en", **fields)
-        db.session.commit()
-        return person_of(staff)
-
-
-@pytest.fixture
-def staff(app):
-    return make_staff(app)
-
-
-@pytest.fixture
-def as_staff(staff, login):
-    return login(staff)
-
-
-def audits(app, action: str) -> list[AuditEvent]:
-    with app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)
-                                       .order_by(AuditEvent.id)))
 
 
 def family(app) -> SimpleNamespace:
