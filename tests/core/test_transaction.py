@@ -20,8 +20,9 @@ from app.extensions import csrf, db
 from app.models.accounts import PhoneCode
 from app.models.audit import AuditEvent
 from app.transaction import after_commit, attempt, committed
-from tests.conftest import csrf_from, make_app
+from tests.conftest import make_app
 from tests.factories import make_group, make_user
+from tests.pages import csrf_from
 
 ROOT = Path(__file__).resolve().parents[2]
 
