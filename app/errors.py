@@ -6,7 +6,7 @@ import logging
 import math
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask.globals import request_ctx
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -59,6 +59,11 @@ class Invalid(DomainError):
 def invalid_fields(fields: dict[str, list[str]]) -> Invalid:
     """A request whose fields are missing or malformed, each with its own message."""
     return Invalid(_("Some fields are missing or not right."), code="invalid", fields=fields)
+
+
+# Set on flask.g by the request's boundary (app/transaction.py) once it has committed and
+# before it makes an after_commit answer: an error from then on must not say nothing was saved.
+SAVED_BEFORE_THE_ANSWER = "fc_saved_before_the_answer"
 
 
 def wait_phrase(seconds: float) -> str:
@@ -171,7 +176,11 @@ def register_error_handlers(app: Flask) -> None:
         from app.extensions import db
 
         db.session.rollback()
-        message = _("An unexpected error happened. Nothing was saved; please try again.")
+        if g.get(SAVED_BEFORE_THE_ANSWER):  # an after_commit answer failed (app/transaction.py)
+            message = _("Your change was saved, but the page could not be shown. Reload "
+                        "the page to see it.")
+        else:
+            message = _("An unexpected error happened. Nothing was saved; please try again.")
         try:
             return _render(500, _("Something went wrong"), message)
         except Exception:  # noqa: BLE001 - the error page itself failed: answer plain text

@@ -33,7 +33,7 @@ from flask.globals import request_ctx
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
-from app.errors import Conflict, DomainError
+from app.errors import SAVED_BEFORE_THE_ANSWER, Conflict, DomainError
 from app.extensions import db
 
 _KEEP = "fc_keep_on_refusal"
@@ -138,6 +138,8 @@ def _answer(app: Flask, dispatch: Callable[[], object]) -> Response:
             _end(commit=False)
         return response
     except BaseException:
+        if g.get(SAVED_BEFORE_THE_ANSWER):
+            raise  # saved: the session and login that go with it stay
         if session is not None and before is not None:
             dict.clear(session)
             dict.update(session, before)
@@ -151,6 +153,7 @@ def _answer(app: Flask, dispatch: Callable[[], object]) -> Response:
 def _commit_then(app: Flask, answer: AfterCommit) -> Response:
     if answer.expire:
         _commit()
+        setattr(g, SAVED_BEFORE_THE_ANSWER, True)
         return app.make_response(answer.make())
     sa_session = db.session()
     expire = sa_session.expire_on_commit
@@ -159,6 +162,7 @@ def _commit_then(app: Flask, answer: AfterCommit) -> Response:
         _commit()
     finally:
         sa_session.expire_on_commit = expire
+    setattr(g, SAVED_BEFORE_THE_ANSWER, True)
     try:
         return app.make_response(answer.make())
     finally:

@@ -108,8 +108,17 @@ def probe(app):
         # Asked first: whether a transaction is open when the answer is made (none is).
         return after_commit(lambda: f"{db.session().in_transaction()} {event_.action}")
 
+    def saved_then_answer_fails():
+        audit_record(actor=None, action="test.written")
+        flash("Saved.", "success")
+
+        def make():
+            raise RuntimeError("the template broke")
+        return after_commit(make)
+
     for view in (written, written_then_422, written_then_crash, refused_then_redirect,
-                 refusal_raised, commit_fails, commit_fails_deferred, shown_after_commit):
+                 refusal_raised, commit_fails, commit_fails_deferred, shown_after_commit,
+                 saved_then_answer_fails):
         route(f"/probe/{view.__name__}", view)
     return other
 
@@ -165,6 +174,19 @@ def test_a_failed_commit_shows_no_success(app, probe, path):
 def test_an_answer_after_commit_is_made_once_committed(app, probe):
     response = probe.test_client().post("/probe/shown_after_commit")
     assert response.get_data(as_text=True) == "False test.written"
+    assert audits(app, "test.written") == 1
+
+
+def test_an_answer_that_fails_after_the_commit_says_the_change_was_saved(app, probe):
+    """The error page after a commit must not say "Nothing was saved": it was, and the
+    session that goes with it stays (its flash is shown on that page)."""
+    client = probe.test_client()
+    response = client.post("/probe/saved_then_answer_fails", headers={"Accept-Language": "en"})
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert "Your change was saved, but the page could not be shown." in page
+    assert "Nothing was saved" not in page
+    assert "Saved." in page
     assert audits(app, "test.written") == 1
 
 
