@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
@@ -158,6 +159,17 @@ def client(app):
     return app.test_client()
 
 
+@contextmanager
+def listening(target, name: str, record):
+    """Call record(...) on every `name` event of `target` (an engine, or Engine for all)
+    inside the block."""
+    event.listen(target, name, record)
+    try:
+        yield
+    finally:
+        event.remove(target, name, record)
+
+
 @pytest.fixture
 def count_queries(app):
     """Counts the SQL statements run inside `with count_queries() as statements:`.
@@ -165,23 +177,15 @@ def count_queries(app):
     It needs no app context of its own: a test client request made while one is pushed
     would reuse it, and its session's identity map would hide queries.
     """
-    from contextlib import contextmanager
-
     with app.app_context():
         engine = db.engine
 
     @contextmanager
     def counting():
         statements: list[str] = []
-
-        def before(_conn, _cursor, statement, *_args):
-            statements.append(statement)
-
-        event.listen(engine, "before_cursor_execute", before)
-        try:
+        with listening(engine, "before_cursor_execute",
+                       lambda _conn, _cursor, statement, *_args: statements.append(statement)):
             yield statements
-        finally:
-            event.remove(engine, "before_cursor_execute", before)
 
     return counting
 

@@ -6,11 +6,12 @@ and API routes never commit themselves."""
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from flask import flash, redirect
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from app.accounts.services import api_token_create
@@ -20,7 +21,7 @@ from app.extensions import csrf, db
 from app.models.accounts import PhoneCode
 from app.models.audit import AuditEvent
 from app.transaction import after_commit, attempt, committed
-from tests.conftest import make_app
+from tests.conftest import listening, make_app
 from tests.factories import make_group, make_user
 from tests.pages import csrf_from
 
@@ -43,22 +44,12 @@ def _write_then_refuse(**_kwargs):
 @pytest.fixture
 def commits():
     """COMMITs any engine runs inside `with commits() as seen:` (len(seen))."""
-    from contextlib import contextmanager
-
-    engine = Engine
 
     @contextmanager
     def counting():
         seen: list[int] = []
-
-        def on_commit(_conn):
-            seen.append(1)
-
-        event.listen(engine, "commit", on_commit)
-        try:
+        with listening(Engine, "commit", lambda _conn: seen.append(1)):
             yield seen
-        finally:
-            event.remove(engine, "commit", on_commit)
 
     return counting
 
