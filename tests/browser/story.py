@@ -169,6 +169,9 @@ class Shots:
         """The step at 390 px wide, where nothing may be wider than the screen and every
         control is large enough to press, and at 1280 px; the page then goes back to the
         width it had."""
+        # An answer to a plain post can be in the DOM before its stylesheet has loaded:
+        # measured then, every control has the browser's own size (21 px high).
+        page.wait_for_load_state("load")
         before = page.viewport_size
         page.set_viewport_size(PHONE)
         assert_fits(page)
