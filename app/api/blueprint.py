@@ -10,7 +10,6 @@ from flask_wtf.csrf import CSRFError
 from app.accounts.identity import api_hint
 from app.api.auth import authenticate
 from app.errors import DomainError, retry_after_header
-from app.extensions import db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(authenticate)
@@ -32,7 +31,9 @@ def error_response(exc: DomainError, status: int | None = None):
 
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError):
-    db.session.rollback()
+    # Nothing to roll back here: a route's refusal was rolled back (or its kept record
+    # committed) by the request's boundary, app/transaction.py; one raised before the
+    # route (authentication) wrote nothing the session's teardown does not discard.
     hint = api_hint(exc.code)
     if hint:  # the API's own way out, where the page has a button
         exc.message = f"{exc.message} {hint}"
@@ -41,7 +42,6 @@ def _domain_error(exc: DomainError):
 
 @bp.errorhandler(CSRFError)
 def _csrf_error(_exc: CSRFError):
-    db.session.rollback()
     return error_response(DomainError(
         _("The CSRF token is missing or not valid. Send it in the X-CSRFToken header, "
           "or use an API token."), code="csrf_failed"), 400)
