@@ -98,6 +98,8 @@ def create_app(config: dict | None = None) -> Flask:
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    # Templates lose the blank lines and indentation their {% … %} tags leave behind.
+    app.jinja_options = {**app.jinja_options, "trim_blocks": True, "lstrip_blocks": True}
     _init_extensions(app)
     # Ids in URLs fit a BIGINT: a larger number is a 404, not a database overflow (500).
     app.url_map.converters["int"] = IdConverter

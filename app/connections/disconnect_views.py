@@ -4,7 +4,7 @@ private reason and the emergency-alert warning, then the service; nobody is told
 
 from __future__ import annotations
 
-from flask import flash, make_response, render_template, request, url_for
+from flask import abort, flash, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -13,7 +13,6 @@ from app.connections.blueprint import (
     bp,
     failed_get,
     held_controls,
-    in_block,
     page_back_url,
     patient_block_now,
 )
@@ -26,7 +25,7 @@ from app.connections.control import (
     connection_revoke,
 )
 from app.connections.forms import BackForm, DisconnectForm
-from app.connections.matrix import labels
+from app.connections.matrix import Matrix
 from app.connections.queries import current_connections, newly_uncovered
 from app.errors import DomainError, Invalid
 from app.forms import copy_errors
@@ -63,9 +62,11 @@ def _row_changed(held: Controlled, back: str, message: str):
     connection_id, patient_id, group_id = held.connection.id, held.patient.id, held.group.id
     if wants_fragment():
         block, users = patient_block_now(patient_id)
-        return render_template("connections/_row_changed.html",
-                               c=in_block(block, connection_id), block=block, users=users,
-                               back=back, **labels())
+        drawn = Matrix(back).block(block, users)
+        row = drawn.row(connection_id)
+        if row is None:
+            abort(404)
+        return render_template("connections/_row_changed.html", r=row, b=drawn)
     flash(message, "success")
     return see_other(page_back_url(back, group_id, connection_id))
 

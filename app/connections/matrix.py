@@ -1,40 +1,174 @@
-"""The permission matrix's read model for the pages: the rows (one block per patient)
-and the labels every row and switch needs, in the reader's language. The family page
-(app/membership) and the connection views both render from it."""
+"""The permission matrix's read model for the pages: plain values built once in Python
+(one block per patient, a row per caregiver, a switch per permission), rendered by the
+macros of templates/connections/_matrix_macros.html. The family page (app/membership),
+"Who follows me" and the answers to a toggle, a disconnect or a restore all render from
+it, so a switch looks the same wherever it is drawn.
+
+Everything a row or a switch shows is worked out here once per page — the names in the
+reader's language, the URLs, the accessible names — instead of once per switch in the
+template: the matrix has six switches per connection and the template was the page's cost.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from flask import current_app, url_for
+from flask_babel import gettext as _
 
 from app.connections.queries import (
+    EMERGENCY,
+    PatientBlock,
     current_connections,
+    enabled_codes,
     matrix_blocks,
     permission_names,
     permission_state,
     relationship_names,
 )
 from app.groups.queries import GroupView
+from app.models.accounts import User
+from app.models.connections import Connection
 
 RELATED_ENDPOINT = "care.relationship"
+_ID = "987654321"  # a marker replaced in a URL made once per page
 
 
 def labels() -> dict:
-    """What every matrix row and toggle needs to name things in the reader's language."""
+    """What the pages outside the matrix (the confirmation steps, the history) need to name
+    permissions and relationships in the reader's language."""
     permissions = permission_names()
     return {"permissions": permissions, "permission_label": dict(permissions),
-            "relationship_names": relationship_names(), "permission_state": permission_state,
-            "related": RELATED_ENDPOINT in current_app.view_functions,
-            "toggle_url": toggle_url_maker()}
+            "relationship_names": relationship_names(), "permission_state": permission_state}
 
 
-def toggle_url_maker():
-    """toggle_url(connection_id, code): url_for once per page instead of once per switch
-    (the matrix has six per connection, and url_for was the switch's biggest cost)."""
-    marker_id, marker_code = 987654321, "__code__"
-    sample = url_for("connections.permission_toggle", connection_id=marker_id, code=marker_code)
-    head, rest = sample.split(str(marker_id), 1)
-    middle, tail = rest.split(marker_code, 1)
-    return lambda connection_id, code: f"{head}{int(connection_id)}{middle}{code}{tail}"
+def _url_maker(endpoint: str, **fixed):
+    """url(connection_id): url_for once per page instead of once per row."""
+    sample = url_for(endpoint, connection_id=int(_ID), **fixed)
+    return lambda connection_id: sample.replace(_ID, str(int(connection_id)))
+
+
+def form_id(patient_id: int) -> str:
+    """The id of a patient's form: its table's switches and restore buttons post with it."""
+    return f"m{patient_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """One permission of one connection: a button of its patient's form."""
+
+    connection_id: int
+    code: str
+    on: bool
+    url: str          # where it posts set=<connection> <code> <on|off>
+    head: str         # the id of its column's header (the permission's name)
+    text: str         # "On" / "Off", written out
+    form: str         # its patient's form (the CSRF token, once per table)
+    disabled: bool    # the connection is disconnected: restore it first
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One caregiver→patient connection: who, six switches, status and actions."""
+
+    id: int
+    revoked: bool
+    caregiver: str
+    relationship: str | None
+    name_tail: str    # "— caregiver → patient": the end of each switch's accessible name
+    switches: tuple[Switch, ...]
+    form: str
+    restore_url: str
+    restore_label: str
+    disconnect_url: str
+    disconnect_label: str
+    history_url: str
+    history_label: str
+    related_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One patient of the matrix, with who receives their emergency alerts."""
+
+    patient_id: int
+    patient_name: str
+    back: str                      # "group" | "followers": where answers go back to
+    form: str
+    url: str
+    alerted: int
+    total: int
+    emergency_name: str
+    permissions: tuple[tuple[str, str], ...]
+    rows: tuple[Row, ...]
+
+    def row(self, connection_id: int) -> Row | None:
+        return next((r for r in self.rows if r.id == connection_id), None)
+
+
+class Matrix:
+    """Builds blocks, rows and switches for one page (or one answer) in one language: the
+    names and URLs are worked out once, then each switch is a few string joins."""
+
+    def __init__(self, back: str = "group") -> None:
+        self.back = back
+        self.permissions = tuple(permission_names())
+        self.names = dict(self.permissions)
+        # a switch's column header: h<patient>-<n>, n its permission's place (1…)
+        self.column = {code: n for n, (code, _name) in enumerate(self.permissions, 1)}
+        self.relationships = relationship_names()
+        self.on, self.off = _("On"), _("Off")
+        self.url = url_for("connections.permission_switch")
+        self.restore_url = _url_maker("connections.restore")
+        self.disconnect_url = _url_maker("connections.disconnect_confirm",
+                                         **({} if back == "group" else {"back": back}))
+        self.history_url = _url_maker("connections.history")
+        self.related_url = (_url_maker(RELATED_ENDPOINT)
+                            if back == "followers"
+                            and RELATED_ENDPOINT in current_app.view_functions else None)
+
+    def switch(self, c: Connection, code: str,
+               state: dict[str, bool] | None = None) -> Switch:
+        on = (state if state is not None else permission_state(c)).get(code, False)
+        return Switch(c.id, code, on, self.url, f"h{c.user_id}-{self.column.get(code, 0)}",
+                      self.on if on else self.off, form_id(c.user_id),
+                      bool(c.permission_revoked))
+
+    def row(self, c: Connection, users: dict[int, User]) -> Row:
+        patient, caregiver = users[c.user_id].name, users[c.linked_user_id].name
+        state = permission_state(c)
+        code = c.relationship_code
+        return Row(
+            id=c.id, revoked=bool(c.permission_revoked), caregiver=caregiver,
+            relationship=self.relationships.get(code) if code else None,
+            name_tail=f"— {caregiver} → {patient}",
+            switches=tuple(self.switch(c, code, state) for code, _name in self.permissions),
+            form=form_id(c.user_id),
+            restore_url=self.restore_url(c.id),
+            restore_label=_("Restore %(caregiver)s → %(patient)s", caregiver=caregiver,
+                            patient=patient),
+            disconnect_url=self.disconnect_url(c.id),
+            disconnect_label=_("Disconnect %(caregiver)s from %(patient)s",
+                               caregiver=caregiver, patient=patient),
+            history_url=self.history_url(c.id),
+            history_label=_("History: %(caregiver)s → %(patient)s", caregiver=caregiver,
+                            patient=patient),
+            related_url=self.related_url(c.id) if self.related_url else None)
+
+    def block(self, block: PatientBlock, users: dict[int, User]) -> Block:
+        connections = block.connections
+        return Block(
+            patient_id=block.patient.id, patient_name=block.patient.name, back=self.back,
+            form=form_id(block.patient.id), url=self.url,
+            alerted=sum(1 for c in connections if EMERGENCY in enabled_codes(c)),
+            total=len(connections), emergency_name=self.names.get(EMERGENCY, EMERGENCY),
+            permissions=self.permissions,
+            rows=tuple(self.row(c, users) for c in connections))
+
+    def blocks(self, patients: Iterable[User], connections: Iterable[Connection],
+               users: dict[int, User]) -> list[Block]:
+        return [self.block(b, users) for b in matrix_blocks(patients, connections)]
 
 
 def matrix_context(view: GroupView) -> dict:
@@ -47,5 +181,5 @@ def matrix_context(view: GroupView) -> dict:
     for c in connections:
         counts = per_caregiver.setdefault(c.linked_user_id, {"live": 0, "revoked": 0})
         counts["revoked" if c.permission_revoked else "live"] += 1
-    return {"matrix": matrix_blocks(patients, connections), "matrix_users": users,
-            "caregiver_connections": per_caregiver, **labels()}
+    return {"matrix": Matrix("group").blocks(patients, connections, users),
+            "caregiver_connections": per_caregiver}

@@ -35,7 +35,7 @@ from app.connections.control import (
     permissions_set,
 )
 from app.connections.forms import ToggleForm
-from app.connections.matrix import labels
+from app.connections.matrix import Matrix, labels
 from app.connections.queries import (
     EMERGENCY,
     connection_for_history,
@@ -92,35 +92,33 @@ def followers():
     me = acting_user()
     connections, users = current_connections(patient_id=me.id)
     users[me.id] = me
-    block = matrix_blocks([me], connections)[0]
-    return render_template("connections/followers.html", block=block, users=users,
-                           back="followers", **labels())
+    block = Matrix("followers").blocks([me], connections, users)[0]
+    return render_template("connections/followers.html", b=block)
 
 
 # --- permission toggles ---------------------------------------------------------------
 
 
 def _toggle(held_or_connection, code: str, back: str, *, status: int = 200,
-            users: dict[int, User] | None = None, message: str | None = None,
-            refusal: str | None = None):
-    if isinstance(held_or_connection, Controlled):
-        users = parties(held_or_connection)
-        held_or_connection = held_or_connection.connection
+            message: str | None = None, refusal: str | None = None):
+    c = (held_or_connection.connection if isinstance(held_or_connection, Controlled)
+         else held_or_connection)
+    way_out = (url_for("connections.disconnect_confirm", connection_id=c.id, back=back)
+               if refusal == "last_permission" else None)
     # Always a fragment answering an action on this switch: the focus comes back to it.
-    return render_template("connections/_toggle.html", c=held_or_connection, code=code,
-                           users=users, back=back, message=message, refusal=refusal,
-                           refocus=True, **labels()), status
+    return render_template("connections/_toggle.html", s=Matrix(back).switch(c, code),
+                           message=message, disconnect_url=way_out), status
 
 
 def _toggle_refused(error: DomainError, connection_id: int, code: str, back: str):
     """A conflict (BR-039, a disconnected connection) is shown beside the toggle, in its
     present state; a 403/404 goes back to the page with a flash."""
     if error.status in (409, 422):
-        connections, users = current_connections(connection_id=connection_id)
+        connections, _users = current_connections(connection_id=connection_id)
         if connections:
             connection = connections[0]
             if wants_fragment():
-                return _toggle(connection, code, back, status=error.status, users=users,
+                return _toggle(connection, code, back, status=error.status,
                                message=error.message, refusal=error.code)
             flash(error.message, "error")
             return see_other(page_back_url(back, connection.family_group_id, connection_id))
@@ -172,10 +170,13 @@ def _toggled_answer(held: Controlled, code: str, back: str, *, changed: bool = T
     connection_id = held.connection.id
     if wants_fragment():
         users = {**held.users, held.patient.id: held.patient}
+        matrix = Matrix(back)
         block = matrix_blocks([held.patient], held.block)[0]
-        return render_template("connections/_toggled.html", c=in_block(block, connection_id),
-                               code=code, block=block, users=users, back=back,
-                               oob=changed and code == EMERGENCY, **labels()), None
+        c = in_block(block, connection_id)
+        switch = matrix.switch(c, code)
+        oob = changed and code == EMERGENCY
+        return render_template("connections/_toggled.html", s=switch, oob=oob,
+                               b=matrix.block(block, users) if oob else None), None
     message = None
     if changed:
         on = permission_state(held.connection).get(code)
@@ -190,10 +191,37 @@ def _toggled_answer(held: Controlled, code: str, back: str, *, changed: bool = T
 @bp.post("/connections/<int:connection_id>/permissions/<code>")
 @login_required
 def permission_toggle(connection_id: int, code: str):
-    """Turn one permission on (at once) or off (after the confirmation step)."""
+    """Turn one permission on (at once) or off (after the confirmation step):
+    enabled=on|off, confirmed=1 once asked."""
     if code not in PERMISSION_CODES:
         abort(404)
-    form = ToggleForm()
+    return _toggle_request(connection_id, code, ToggleForm())
+
+
+@bp.post("/connections/permissions")
+@login_required
+def permission_switch():
+    """A switch of the matrix: its patient's form posts set=<connection id> <code> <on|off>
+    (the button pressed), then as permission_toggle."""
+    connection_id, code, enabled = _pressed(request.form.get("set", ""))
+    if connection_id is None:
+        return render_template("errors/error.html", status=422, title=_("Request refused"),
+                               message=_("The request was not understood.")), 422
+    fields = request.form.copy()
+    fields["enabled"] = enabled
+    return _toggle_request(connection_id, code, ToggleForm(formdata=fields))
+
+
+def _pressed(value: str) -> tuple[int | None, str, str]:
+    """(connection id, code, "on"|"off") of a switch's set=…, or (None, "", "")."""
+    parts = value.split()
+    if (len(parts) == 3 and parts[0].isdecimal() and len(parts[0]) <= 18
+            and parts[1] in PERMISSION_CODES and parts[2] in ("on", "off")):
+        return int(parts[0]), parts[1], parts[2]
+    return None, "", ""
+
+
+def _toggle_request(connection_id: int, code: str, form: ToggleForm):
     back = form.back_to
     if not form.validate():
         return _toggle_invalid(form, connection_id, code, back)

@@ -98,8 +98,12 @@ def _context(view: GroupView, rename_form=None, self_add=None) -> dict:
         context.update(_slots_context(group, counts_from_view(view)))
     if admin:
         choices = _relationship_choices()
+        slots = context.get("slots") or {}
         for role in ROLES:
-            if role not in context["my_roles"]:
+            # No free place: the page says "Limit reached" instead of offering a button the
+            # service would refuse (a refused self-add still shows its form and why).
+            full = role in slots and slots[role].free == 0 and role not in (self_add or {})
+            if role not in context["my_roles"] and not full:
                 form = (self_add or {}).get(role) or SelfAddForm(formdata=None, role=role)
                 form.relationship.choices = choices
                 context["self_add"][role] = form

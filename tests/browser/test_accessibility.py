@@ -248,7 +248,7 @@ def test_admin_pages(live, world, new_page, request, lang):
     audit.visit(f"/family/{group}")
     audit.failures += toggle_problems(page, world, world.connections)
     # The inline steps, as htmx puts them in the page.
-    page.locator(f"#connection-{cuc_binh}-health_overview [role=switch]").click()
+    page.locator(f'[role=switch][value^="{cuc_binh} health_overview "]').click()
     expect(page.locator(f"#connection-{cuc_binh}-health_overview-turn-off")).to_be_visible()
     page.locator(f"#connection-{world.connections['cuc', 'hoa']}-disconnect").click()
     expect(page.locator(f"#disconnect-{world.connections['cuc', 'hoa']}")).to_be_visible()
@@ -342,9 +342,13 @@ def test_staff_pages(live, world, new_page, request, lang):
 # --- what axe alone does not say: the permission switches ------------------------------
 
 SWITCH_RE = re.compile(r'^\s*- (switch|checkbox) "(?P<name>[^"]+)"(?P<states>(?: \[[^\]]+\])*)')
-_CELLS = """() => [...document.querySelectorAll("#permissions .toggle, .followers .toggle")].map(
-  cell => ({id: cell.id,
-            controls: cell.querySelectorAll("input[type=checkbox], [role=switch]").length}))"""
+_CELLS = """() => [...document.querySelectorAll(
+    "#permissions table.matrix tbody td:not(.status):not(.actions),"
+    + " .followers table.matrix tbody td:not(.status):not(.actions)")].map(cell => {
+  const controls = cell.querySelectorAll("input[type=checkbox], [role=switch]");
+  const pressed = controls.length ? controls[0].value.split(" ") : ["?", "?"];
+  return {id: `connection-${pressed[0]}-${pressed[1]}`, controls: controls.length};
+})"""
 
 
 def toggle_problems(page: Page, world: World, shown: dict[tuple[str, str], int]) -> list[str]:
@@ -359,7 +363,10 @@ def toggle_problems(page: Page, world: World, shown: dict[tuple[str, str], int])
             cell = f"connection-{cid}-{code}"
             if cells.get(cell) != 1:
                 problems.append(f"{cell}: {cells.get(cell, 0)} switches or checkboxes, not 1")
-            header = page.locator(f"#head-{world[patient].id}-{code}").inner_text().strip()
+            # its column's header, which names it (aria-labelledby's first id)
+            labelled = page.locator(f'[role=switch][value^="{cid} {code} "]').get_attribute(
+                "aria-labelledby") or "?"
+            header = page.locator(f"thead #{labelled.split()[0]}").inner_text().strip()
             expected[f"{header} — {world[caregiver].name} → {world[patient].name}"] = (
                 "disabled" if (caregiver, patient) == ("dung", "hoa") else "enabled")
     if len(cells) != len(expected):

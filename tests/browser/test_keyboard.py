@@ -116,8 +116,9 @@ def test_the_admin_does_it_all_with_the_keyboard(live, world, new_page):
     cid, code = world.connections["cuc", "binh"], "health_overview"
     assert permission(live, cid, code) is True
     page.evaluate("window.__sameDocument = true")
-    tab_to(page, f"#connection-{cid}-{code}-switch")
-    expect(page.locator(f"#connection-{cid}-{code}-switch")).to_have_attribute(
+    switch_of = f'[role=switch][value^="{cid} {code} "]'  # the switch, either state
+    tab_to(page, switch_of)
+    expect(page.locator(switch_of)).to_have_attribute(
         "aria-checked", "true")
     page.keyboard.press("Space")
     question = page.locator(f"#connection-{cid}-{code}-question")
@@ -127,7 +128,7 @@ def test_the_admin_does_it_all_with_the_keyboard(live, world, new_page):
     press(page, "Tab")
     expect(page.locator(f"#connection-{cid}-{code}-turn-off")).to_be_focused()
     page.keyboard.press("Space")
-    switch = page.locator(f"#connection-{cid}-{code}-switch")
+    switch = page.locator(switch_of)
     expect(switch).to_have_attribute("aria-checked", "false")
     expect(switch).to_be_focused()
     settled(page)

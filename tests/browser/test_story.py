@@ -242,8 +242,11 @@ def test_the_whole_story(lang, live, new_page, screenshots):
     expect(switch).to_have_attribute("aria-checked", "true")
     shots(admin_page, "admin-permissions", focus=matrix)
     admin_page.evaluate("window.__noReload = 42")
+    # its table cell: the switch, or the question that takes its place
+    fid = f"connection-{connection_id}-encouragement"
+    cell = admin_page.locator(f'td:has([value^="{connection_id} encouragement "]), '
+                              f"td:has(#{fid}-question)")
     switch.click()
-    cell = admin_page.locator(f"#connection-{connection_id}-encouragement")
     expect(cell).to_contain_text(t["turn_off_question"].format(
         permission=t["encouragement"], caregiver=caregiver.name))
     shots(admin_page, "admin-confirms-turn-off", focus=matrix)

@@ -81,8 +81,21 @@ def revoke(app, cid: int, *, by: int | None = None, reason: str | None = None) -
 
 
 def switch(body: str, cid: int, code: str) -> str:
-    """The switch button of one toggle fragment."""
-    match = re.search(rf'<div class="toggle[^"]*" id="connection-{cid}-{code}">.*?</button>',
+    """The switch button of one connection's permission (a page or a toggle's answer)."""
+    match = re.search(rf'<button [^>]*name="set" value="{cid} {code} (?:on|off)"[^>]*>.*?</button>',
                       body, re.S)
-    assert match, f"no toggle connection-{cid}-{code}"
+    assert match, f"no switch for connection {cid}, {code}"
     return match.group(0)
+
+
+def accessible_name(body: str, button: str) -> str:
+    """A switch's accessible name as a browser computes it from aria-labelledby: the text
+    of each referenced element (hidden ones too), joined by spaces."""
+    refs = re.search(r'aria-labelledby="([^"]+)"', button)
+    assert refs, f"no aria-labelledby on {button}"
+    parts = []
+    for ref in refs.group(1).split():
+        found = re.search(rf'<(\w+)[^>]* id="{ref}"[^>]*>(.*?)</\1>', body, re.S)
+        assert found, f"aria-labelledby names #{ref}, which is not on the page"
+        parts.append(re.sub(r"<[^>]+>", "", found.group(2)).strip())
+    return " ".join(parts)

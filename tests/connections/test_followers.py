@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from app.models.connections import PERMISSION_CODES
 from tests.connections.helpers import (
+    accessible_name,
     is_revoked,
     permissions,
     revoke,
@@ -56,7 +57,9 @@ def test_br029_followers_lists_each_caregiver_with_their_permissions(family, log
             button = switch(body, cid, code)
             assert 'role="switch"' in button
             assert 'aria-checked="true"' in button
-            assert 'name="back" value="followers"' in button
+            assert f'form="m{patient.id}"' in button
+        assert (accessible_name(body, switch(body, cid, "task_config"))
+                == f"Configure tasks — {caregiver.name} → {patient.name}")
         assert f'href="/connections/{cid}/history"' in body
         assert f'href="/connections/{cid}/disconnect?back=followers"' in body
         related = f'id="connection-{cid}-related"' in body
@@ -174,8 +177,9 @@ def test_br056_patient_disconnects_silently_and_restores(family, login, app):
     before = counts(app)
     response = post(c, f"/connections/{cid}/disconnect", {"back": "followers", "reason": "riêng"},
                     HX)
-    body = fragment(response, f'<tr id="connection-{cid}" class="connection is-revoked">')
-    assert 'name="back" value="followers"' in body
+    body = fragment(response, f'<tr id="connection-{cid}" class="is-revoked">')
+    assert f'form="m{fam.patients[0].id}"' in body  # restore posts the page's form …
+    assert f'formaction="/connections/{cid}/restore"' in body
     assert "0 of 1 caregivers receive your emergency alerts" in body
     assert counts(app)["outbox"] == before["outbox"]
     assert is_revoked(app, cid)

@@ -16,6 +16,7 @@ from app.models.accounts import User
 from app.models.connections import PERMISSION_CODES
 from app.models.groups import FamilyGroup
 from tests.connections.helpers import (
+    accessible_name,
     build_family,
     is_revoked,
     permissions,
@@ -56,10 +57,14 @@ def test_matrix_is_grouped_by_patient_for_the_admin(family, login):
                 button = switch(body, cid, code)
                 assert 'role="switch"' in button
                 assert 'aria-checked="true"' in button
-                assert 'name="enabled" value="off"' in button
-                assert 'name="back" value="group"' in button
-            assert (f'aria-label="Receive emergency alerts — {caregiver.name} → {patient.name}"'
-                    in body)
+                assert f'value="{cid} {code} off"' in button  # what pressing it asks
+                assert f'form="m{patient.id}"' in button  # the patient's form: its CSRF token
+            name = accessible_name(body, switch(body, cid, "emergency_alert"))
+            assert name == f"Receive emergency alerts — {caregiver.name} → {patient.name}"
+        form = body.split(f'<form id="m{patient.id}" method="post" '
+                          'action="/connections/permissions">')[1].split("</form>")[0]
+        assert 'name="csrf_token"' in form
+        assert 'name="back"' not in form  # back to the group page, the default
     assert body.count("2 of 2 caregivers receive emergency alerts") == 2
     assert "Nobody receives" not in body
     # Column headers are the permission names in the reader's language.
@@ -125,8 +130,9 @@ def test_br024_toggle_on_applies_at_once_as_a_fragment(family, login, app):
     cid = fam.cid[(0, 0)]
     set_permissions(app, cid, {"health_overview": False})
     response = toggle(login(fam.admin), cid, "health_overview", "on")
-    body = fragment(response, f'<div class="toggle is-on" id="connection-{cid}-health_overview">')
-    assert 'aria-checked="true"' in body
+    body = fragment(response, f'<button form="m{fam.patients[0].id}" role="switch" '
+                              'aria-checked="true"')
+    assert f'value="{cid} health_overview off"' in body
     assert "hx-swap-oob" not in body  # the emergency-alert counter did not change
     assert "HX-Request" in response.headers["Vary"]
     assert permissions(app, cid) == ALL_ON
@@ -166,7 +172,7 @@ def test_br024_toggle_off_asks_first_and_writes_nothing_until_confirmed(family, 
     c = login(fam.admin)
     before = counts(app)
     response = toggle(c, cid, "health_overview", "off")
-    body = fragment(response, f'<div class="toggle toggle-confirm confirm" '
+    body = fragment(response, f'<div class="toggle-confirm confirm" '
                               f'id="connection-{cid}-health_overview">')
     assert "Turn off “View health overview” for Caregiver 1?" in body
     assert 'name="confirmed" value="1"' in body
@@ -187,6 +193,41 @@ def test_br024_toggle_off_asks_first_and_writes_nothing_until_confirmed(family, 
         assert event.details["permission"] == "health_overview"
         assert (event.details["from"], event.details["to"], event.details["as"]) == (
             True, False, "admin")
+
+
+def test_a_switch_of_the_matrix_posts_its_patients_form(family, login, app):
+    """The matrix's buttons post set=<connection> <code> <on|off> with their patient's form:
+    the same rules as one permission's URL, with and without htmx."""
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(fam.admin)
+    before = counts(app)
+    # OFF asks first: the confirmation page without JavaScript, in place with htmx
+    page = post(c, "/connections/permissions", {"set": f"{cid} task_config off"})
+    assert page.status_code == 200
+    assert "<html" in text(page)
+    assert "Turn off “Configure tasks” for Caregiver 1?" in text(page)
+    asked = post(c, "/connections/permissions", {"set": f"{cid} task_config off"}, HX)
+    fragment(asked, f'<div class="toggle-confirm confirm" id="connection-{cid}-task_config">')
+    assert counts(app) == before
+    # confirmed, it applies; ON applies at once
+    done = post(c, "/connections/permissions",
+                {"set": f"{cid} task_config off", "confirmed": "1"})
+    assert done.status_code == 303
+    assert done.headers["Location"] == f"/family/{fam.id}#connection-{cid}"
+    assert permissions(app, cid)["task_config"] is False
+    back_on = post(c, "/connections/permissions", {"set": f"{cid} task_config on"}, HX)
+    assert 'aria-checked="true"' in switch(text(back_on), cid, "task_config")
+    assert permissions(app, cid) == ALL_ON
+    # what no button of ours sends: 422, nothing written
+    before = counts(app)
+    for bad in ("", f"{cid} task_config", f"{cid} nope on", f"{cid} task_config maybe",
+                f"x{cid} task_config on", "9" * 40 + " task_config on"):
+        refused = post(c, "/connections/permissions", {"set": bad})
+        assert refused.status_code == 422, bad
+        assert "The request was not understood." in text(refused)
+    assert counts(app) == before
+    assert permissions(app, cid) == ALL_ON
 
 
 def test_br024_toggle_off_without_js_is_a_confirmation_page(family, login, app):
@@ -254,7 +295,9 @@ def test_br018_emergency_alert_toggle_updates_the_counter_out_of_band(family, lo
     fam = family(patients=1, caregivers=2)
     cid, patient = fam.cid[(0, 0)], fam.patients[0]
     body = text(toggle(login(fam.admin), cid, "emergency_alert", "off", confirmed=True))
-    assert body.lstrip().startswith(f'<div class="toggle" id="connection-{cid}-emergency_alert">')
+    assert body.lstrip().startswith(f'<button form="m{patient.id}" role="switch" '
+                                    'aria-checked="false"')
+    assert f'value="{cid} emergency_alert on"' in body
     oob = body.split(f'id="patient-{patient.id}-alerts" hx-swap-oob="true">')[1]
     assert "1 of 2 caregivers receive emergency alerts" in oob
     assert permissions(app, cid)["emergency_alert"] is False
@@ -399,7 +442,7 @@ def test_br056_disconnect_for_htmx_swaps_the_row_and_the_counter(family, login, 
     cid, patient = fam.cid[(0, 0)], fam.patients[0]
     before = counts(app)
     response = post(login(fam.admin), f"/connections/{cid}/disconnect", {"back": "group"}, HX)
-    body = fragment(response, f'<tr id="connection-{cid}" class="connection is-revoked">')
+    body = fragment(response, f'<tr id="connection-{cid}" class="is-revoked">')
     assert "Disconnected" in body
     oob = body.split(f'id="patient-{patient.id}-alerts" hx-swap-oob="true">')[1]
     assert "0 of 1 caregivers receive emergency alerts" in oob
@@ -440,7 +483,7 @@ def test_br040_restore_turns_all_six_on_silently(family, login, app):
     # htmx: the row comes back live, the counter out of band.
     revoke(app, cid)
     body = text(post(c, f"/connections/{cid}/restore", {"back": "group"}, HX))
-    assert body.lstrip().startswith(f'<tr id="connection-{cid}" class="connection">')
+    assert body.lstrip().startswith(f'<tr id="connection-{cid}">')
     assert 'hx-swap-oob="true"' in body
     assert "1 of 1 caregivers receive emergency alerts" in body
     assert permissions(app, cid) == ALL_ON

@@ -133,11 +133,17 @@ MATRIX: list[Route] = [
     Route("POST", "/claim/<token>", {"token": "claim_token"}, "anonymous", 303, 404, 404,
           anonymous=404, forged=True, body={"password": "Zq-matkhau-moi-2026"}),
     # --- connection controls (app/connections/views.py, disconnect_views.py) ------------
+    # The switch alone names nobody: its name comes from the page's headers (aria-labelledby).
     Route("GET", "/connections/<int:connection_id>/permissions/<code>",
-          {**C, "code": "health_overview"}, "admin_a", 200, 404, STAFF_NO_CONTROL, htmx=True),
+          {**C, "code": "health_overview"}, "admin_a", 200, 404, STAFF_NO_CONTROL, htmx=True,
+          quiet=True),
     Route("POST", "/connections/<int:connection_id>/permissions/<code>",
           {**C, "code": "health_overview"}, "admin_a", 303, R404, R403,
           body={"enabled": "off", "confirmed": "1"}),
+    # A switch of the matrix names its connection in the body: the same rule.
+    Route("POST", "/connections/permissions", {}, "admin_a", 303, R404, R403,
+          body=lambda w: {"set": f"{w.ids['connection']} health_overview off",
+                          "confirmed": "1"}),
     Route("GET", "/connections/<int:connection_id>/disconnect", C, "admin_a", 200, 404,
           STAFF_NO_CONTROL),
     Route("POST", "/connections/<int:connection_id>/disconnect", C, "admin_a", 303, R404,
