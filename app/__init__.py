@@ -177,7 +177,9 @@ def _init_extensions(app: Flask) -> None:
         # (Static files are skipped: asking who the user is would cost a query each.)
         if request.endpoint == "static":
             return response
-        if current_user.is_authenticated:
+        # A session that names a user is enough (it costs no query where the route never
+        # asked who the user is, /healthz); one that turns out stale is kept from caches too.
+        if "_user_id" in session or current_user.is_authenticated:
             response.headers.setdefault("Cache-Control", "no-store")
         # Pages answer htmx with a fragment and browsers with a page: caches must keep both.
         response.vary.add("HX-Request")
