@@ -134,8 +134,8 @@ class Case:
                 "round_ratios": [round(x, 4) for x in self.round_ratios]}
 
 
-def _get(client, path: str, **kwargs) -> Callable[[], Callable]:
-    return lambda: lambda: client.get(path, **kwargs)
+def _get(client, path: str) -> Callable[[], Callable]:
+    return lambda: lambda: client.get(path)
 
 
 def _toggles(client, paths: list[str], csrf: str) -> Callable[[], Callable]:
