@@ -1,6 +1,7 @@
-"""The load benchmark's in-process side (bench/load_bench.py): the app with the server's
-settings, an API token through the app's service, the SQL statements of one request per
-case, the invitees' sessions, and the slot check at the end.
+"""The load benchmark's in-process side (bench/load_bench.py, bench/ratio.py): the app with
+the server's settings, an API token through the app's service, the SQL statements of one
+request per case (the reference's too, bench/ref_app.py), the invitees' sessions, and the
+slot check at the end.
 
 The invitees' sessions are made here rather than by logging each one in over HTTP: a
 login verifies an argon2 hash (tens of milliseconds and 64 MB each), and the accept pool
@@ -79,13 +80,14 @@ def api_token(app: Flask, user_id: int) -> str:
 
 
 @contextmanager
-def counting(app: Flask):
+def counting(app: Flask, database=None):
     """The SQL statements sent while inside (transaction control — BEGIN, COMMIT… — not
-    counted: SQLite's BEGIN IMMEDIATE goes through the cursor, PostgreSQL's does not)."""
+    counted: SQLite's BEGIN IMMEDIATE goes through the cursor, PostgreSQL's does not), by
+    the app's Flask-SQLAlchemy `database` (the portal's by default; bench/ref_app.py's)."""
     from app.extensions import db
 
     with app.app_context():
-        engine = db.engine
+        engine = (database or db).engine
     statements: list[str] = []
 
     def before(_conn, _cursor, statement, *_args):
@@ -162,6 +164,48 @@ def statement_counts(app: Flask, fixture: Fixture, token: str) -> dict[str, Coun
         if status != 303:
             raise BenchError(f"the accept of invite {invite.invite_id} answered {status}")
     counts["accept"] = accepts[-1]  # the first warmed the process
+    return counts
+
+
+def reference_client(app: Flask, phone: str):
+    """A test client of the reference (bench/ref_app.py), signed in through its login page."""
+    from bench.ref_app import PASSWORD as REF_PASSWORD
+
+    client = app.test_client()
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    answer = client.post("/login", data={"phone": phone, "password": REF_PASSWORD,
+                                         "csrf_token": token})
+    if answer.status_code != 303:
+        raise BenchError(f"the reference's login answered {answer.status_code}")
+    return client
+
+
+def reference_counts(app: Flask, fixture) -> dict[str, Count]:
+    """The reference's cases (bench/ref_app.py), counted as statement_counts() counts the
+    portal's: /ping, its group page, its toggle (the last target OFF, then ON again)."""
+    from bench.ref_app import CODES, db
+
+    owner = reference_client(app, fixture.admin_phone)
+    page = f"/groups/{fixture.group_id}"
+    csrf = csrf_of(owner.get(page).get_data(as_text=True))
+    path = f"/connections/{fixture.connections[-1]}/permissions/{CODES[-1]}"
+    counts = {}
+    for key, call in (("ref_ping", lambda: owner.get("/ping")),
+                      ("ref_page", lambda: owner.get(page))):
+        call()
+        with counting(app, db) as statements:
+            status = call().status_code
+        counts[key] = Count(status, len(statements))
+    turned = []
+    for enabled in ("off", "on"):
+        with counting(app, db) as statements:
+            status = owner.post(path, data={"csrf_token": csrf, "enabled": enabled}).status_code
+        turned.append(Count(status, len(statements)))
+    counts["ref_toggle"] = Count(max(c.status for c in turned),
+                                 max(c.statements for c in turned))
+    wrong = {key: c.status for key, c in counts.items() if c.status != 200}
+    if wrong or any(c.status != 200 for c in turned):
+        raise BenchError(f"the reference answered {wrong or [c.status for c in turned]}")
     return counts
 
 

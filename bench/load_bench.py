@@ -1,23 +1,30 @@
-"""The load benchmark (issue 7): the app under gunicorn on 127.0.0.1, driven by wrk.
+"""The load benchmark (issues 7 and 17): the app under gunicorn on 127.0.0.1, driven by wrk,
+beside the bare reference app of issue 17 (bench/ref_app.py) served the same way.
 
     .venv/bin/python -m bench.load_bench --db postgresql   # a throw-away PostgreSQL server, or
-                                                           # a new database next to DATABASE_URL's
-    .venv/bin/python -m bench.load_bench --db sqlite       # a SQLite file in a temporary folder
+                                                           # new databases next to DATABASE_URL's
+    .venv/bin/python -m bench.load_bench --db sqlite       # SQLite files in a temporary folder
 
-It makes a fresh database, migrates it (`flask db upgrade`), fills it with
-bench/load_generate.py (10,000 family groups), serves it with gunicorn (2 sync workers,
-APP_ENV=production on plain-HTTP loopback, LOGIN_RATE_LIMIT raised out of the way, the
-rate limits counted in a throw-away Redis on 127.0.0.1 as production's workers share one), logs
+It makes two fresh databases: the portal's, migrated (`flask db upgrade`) and filled by
+bench/load_generate.py (10,000 family groups), and the reference's (an admin, 10 members).
+It serves each with gunicorn on its own port (2 sync workers; the portal with
+APP_ENV=production on plain-HTTP loopback, LOGIN_RATE_LIMIT raised out of the way, the rate
+limits counted in a throw-away Redis on 127.0.0.1 as production's workers share one), logs
 in over HTTP, and drives each case with wrk (2 threads, 16 connections) for a warm-up and
-then --duration seconds: a trivial baseline (/healthz), the group page, the caregiver's
-patient page, the API's family, a permission toggle and the invite accept. It prints
-requests/s, p50/p99, failures and each case's ratio to the baseline, the SQL statements of
-one request per case (counted in-process), the targets as PASS/MISS, and the checks: no
-request failed and no slot was exceeded.
+then --duration seconds: on the portal a trivial baseline (/healthz), the group page, the
+caregiver's patient page, the API's family, a permission toggle and the invite accept; on
+the reference /ping, its group page and its toggle. That is one round; there are --rounds
+of them (3), the portal's cases and the reference's interleaved, the order reversed every
+other round. It prints per case the medians of the rounds — requests/s, p50/p99 — the
+failures, the ratio to the baseline and to the reference (the page-like GETs against the
+reference page, the toggle and the accept against the reference toggle, /healthz against
+/ping: the portal's requests/s over the reference's in the same round, the median of the
+rounds), the SQL statements of one request per case (counted in-process), the targets as
+PASS/MISS, and the checks: no request failed and no slot was exceeded.
 
 Exit status: 0 every check passed and every target met; 3 the checks passed but a target
-(speed or statements) was missed; 1 a check failed (a failed request, a socket error, a
-slot exceeded); 2 it could not run (wrk missing, the server did not start…).
+(speed, ratio or statements) was missed; 1 a check failed (a failed request, a socket error,
+a slot exceeded); 2 it could not run (wrk missing, the server did not start…).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,7 +51,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import load_app, load_wrk
+from bench import load_app, load_wrk, ref_app
 from bench.load_generate import DEFAULT_GROUPS, GenerateError, generate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +60,13 @@ TARGETS = {  # case: (req/s on SQLite, req/s on PostgreSQL, p99 ms) — issue 7
     "group": (300, 220, 150), "toggle": (500, 300, 100)}
 STATEMENTS_TARGET = 5  # per page, whatever the family's size
 PAGES = ("group", "patient", "api")
+# Issue 17: the portal's requests/s over the reference's, at least (the accept against the
+# reference's toggle), and the p99 of the group page and the toggle.
+RATIO_TARGETS = {"group": 0.8, "toggle": 0.8, "accept": 0.5}
+P99_TARGET = 150  # ms, at 16 connections
+REFERENCE_OF = {"baseline": "ref_ping", "group": "ref_page", "patient": "ref_page",
+                "api": "ref_page", "toggle": "ref_toggle", "accept": "ref_toggle"}
+ROUNDS = 3
 
 
 @dataclass
@@ -62,6 +77,7 @@ class Case:
     path: str
     expected: frozenset[int]
     env: dict[str, str]
+    server: str = "portal"  # or "reference"
 
 
 @dataclass
@@ -89,31 +105,41 @@ def ensure_wrk(out: Callable[[str], None]) -> None:
     load_wrk.wrk_binary()  # raises WrkError with how to install it
 
 
-def machine_info(db: str, db_version: str) -> list[str]:
+def machine() -> str:
+    """The CPU, its cores, the memory and the system, for the report's head."""
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor() or "?")
     memory = next((int(line.split()[1]) // 1024 for line in
                    Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal")), 0)
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{cpu}, {os.cpu_count()} cores, {memory:,} MB memory, {platform.platform()}"
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine_info(db: str, db_version: str) -> list[str]:
     import gunicorn
 
     return [f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC",
-            f"machine: {cpu}, {os.cpu_count()} cores, {memory:,} MB memory, "
-            f"{platform.platform()}",
+            f"machine: {machine()}",
             f"Python {platform.python_version()}, gunicorn {gunicorn.__version__}, "
             f"{load_wrk.version()}",
             f"database: {db} {db_version}",
-            f"load average before the run (1, 5, 15 min): {load}"]
+            f"load average before the run (1, 5, 15 min): {load_average()}"]
 
 
 @contextlib.contextmanager
-def database(kind: str, folder: Path, keep: bool) -> Iterator[tuple[str, str]]:
-    """A new empty database: (URL, server version). PostgreSQL: next to DATABASE_URL's
-    when set (dropped at the end unless keep), else a throw-away bench/pg_server.py."""
+def databases(kind: str, folder: Path, keep: bool,
+              names: tuple[str, ...]) -> Iterator[tuple[list[str], str]]:
+    """New empty databases, one per name: (URLs, server version). SQLite: files in
+    `folder`. PostgreSQL: fc_<name>_<pid> next to DATABASE_URL's when set (dropped at the
+    end unless keep), else on a throw-away bench/pg_server.py."""
     if kind == "sqlite":
-        yield f"sqlite:///{folder / 'load_bench.sqlite3'}", f"(sqlite3 {sqlite3.sqlite_version})"
+        yield ([f"sqlite:///{folder / f'{name}.sqlite3'}" for name in names],
+               f"(sqlite3 {sqlite3.sqlite_version})")
         return
     import psycopg
 
@@ -130,20 +156,22 @@ def database(kind: str, folder: Path, keep: bool) -> Iterator[tuple[str, str]]:
 
         server = BenchServer().start()
         host = server.dsn("postgres").rpartition("/")[0]
-    name = f"fc_load_{os.getpid()}"
+    made = [f"fc_{name}_{os.getpid()}" for name in names]
     with psycopg.connect(f"{host}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
+        for name in made:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
         version = conn.execute("SHOW server_version").fetchone()[0]
     try:
-        yield f"{host}/{name}", f"PostgreSQL {version}" + (
+        yield [f"{host}/{name}" for name in made], f"PostgreSQL {version}" + (
             " (bench/pg_server.py: fsync on, shared_buffers 1GB)" if server else "")
     finally:
         if server is not None:
             server.stop()
         elif not keep:
             with psycopg.connect(f"{host}/postgres", autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                for name in made:
+                    conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @contextlib.contextmanager
@@ -183,9 +211,9 @@ def migrate(app) -> None:
 
 
 @contextlib.contextmanager
-def serving(command: list[str], *, env: dict[str, str], port: int,
-            log: Path) -> Iterator[subprocess.Popen]:
-    """`command` (a gunicorn) run from the checkout until /healthz answers on
+def serving(command: list[str], *, env: dict[str, str], port: int, log: Path,
+            ready: str = "/healthz") -> Iterator[subprocess.Popen]:
+    """`command` (a gunicorn) run from the checkout until `ready` answers 200 on
     127.0.0.1:port, its output in `log`; stopped (SIGTERM, then kill) on leaving. Raises
     BenchError with the log's end when it does not start. tests/core/test_shared_limits.py
     serves through it too."""
@@ -197,7 +225,7 @@ def serving(command: list[str], *, env: dict[str, str], port: int,
             deadline = time.monotonic() + 60
             while True:
                 with contextlib.suppress(httpx.HTTPError):
-                    if probe.get(f"{base}/healthz").status_code == 200:
+                    if probe.get(f"{base}{ready}").status_code == 200:
                         break
                 if child.poll() is not None or time.monotonic() > deadline:
                     raise load_app.BenchError("gunicorn did not start:\n" + log.read_text()[-3000:])
@@ -213,12 +241,14 @@ def serving(command: list[str], *, env: dict[str, str], port: int,
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], port: int, workers: int, log: Path) -> Iterator[str]:
-    """gunicorn with `workers` sync workers on 127.0.0.1:port until /healthz answers."""
+def gunicorn(env: dict[str, str], port: int, workers: int, log: Path, *,
+             app: str = "wsgi:app", ready: str = "/healthz") -> Iterator[str]:
+    """gunicorn serving `app` with `workers` sync workers on 127.0.0.1:port until `ready`
+    answers."""
     command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class",
                "sync", "--bind", f"127.0.0.1:{port}", "--timeout", "60", "--log-level",
-               "warning", "wsgi:app"]
-    with serving(command, env=env, port=port, log=log):
+               "warning", app]
+    with serving(command, env=env, port=port, log=log, ready=ready):
         yield f"http://127.0.0.1:{port}"
 
 
@@ -234,6 +264,20 @@ def http_login(base: str, phone: str, page: str) -> tuple[str, str]:
         if shown.status_code != 200:
             raise load_app.BenchError(f"{page} answered {shown.status_code} after logging in")
         return client.cookies["fc_session"], load_app.csrf_of(shown.text)
+
+
+def http_login_reference(base: str, phone: str, page: str) -> tuple[str, str]:
+    """Log in to the reference over HTTP; (session cookie, CSRF token) after `page`."""
+    with httpx.Client(base_url=base, headers={"User-Agent": load_app.USER_AGENT}) as client:
+        token = load_app.csrf_of(client.get("/login").text)
+        answer = client.post("/login", data={"phone": phone, "password": ref_app.PASSWORD,
+                                             "csrf_token": token})
+        if answer.status_code != 303:
+            raise load_app.BenchError(f"the reference's login answered {answer.status_code}")
+        shown = client.get(page)
+        if shown.status_code != 200:
+            raise load_app.BenchError(f"the reference's {page} answered {shown.status_code}")
+        return client.cookies["session"], load_app.csrf_of(shown.text)
 
 
 def cases(fixture, *, admin: str, caregiver: str, csrf: str, token: str, files: Path,
@@ -265,73 +309,154 @@ def cases(fixture, *, admin: str, caregiver: str, csrf: str, token: str, files: 
     ]
 
 
-def drain(base: str, workers: int) -> None:
+def reference_cases(fixture: ref_app.RefFixture, *, cookie: str, csrf: str,
+                    files: Path) -> list[Case]:
+    """The reference's cases: /ping, its group page, its toggle (every target alternating
+    OFF and ON, as the portal's). Its session cookie goes with each, as the portal's."""
+    ok = frozenset({200})
+    cookie_line = f"Cookie: session={cookie}"
+    headers = {"BENCH_HEADERS": f"User-Agent: {load_app.USER_AGENT}\n{cookie_line}"}
+    page = f"/groups/{fixture.group_id}"
+    return [
+        Case("ref_ping", "(r1) GET /ping (reference)", "get.lua", "/ping", ok, headers,
+             "reference"),
+        Case("ref_page", f"(r2) GET {page} (reference, 10 × 6)", "get.lua", page, ok,
+             headers, "reference"),
+        Case("ref_toggle", "(r3) POST …/permissions/<code> (reference)", "toggle.lua", "/", ok,
+             {"BENCH_HEADERS": headers["BENCH_HEADERS"] + "\nHX-Request: true",
+              "BENCH_FILE": str(files / "ref_toggles.txt"), "BENCH_CSRF": csrf}, "reference"),
+    ]
+
+
+def interleaved(portal: list[Case], reference: list[Case]) -> list[Case]:
+    """One round's order: each reference case beside the portal's cases measured against it
+    (the baseline and /ping, the pages and the reference page, the toggle, the reference
+    toggle and the accept)."""
+    by = {c.key: c for c in [*portal, *reference]}
+    order = ["baseline", "ref_ping", "group", "ref_page", "patient", "api", "toggle",
+             "ref_toggle", "accept"]
+    return [by[key] for key in order]
+
+
+def drain(base: str, workers: int, path: str = "/healthz") -> None:
     """Wait for the requests wrk left behind: a sync worker finishes a request whose client
-    has gone, so the next run would start behind them. One /healthz per worker, in turn."""
+    has gone, so the next run would start behind them. One trivial request per worker, in
+    turn."""
     with httpx.Client(timeout=60) as client:
         for _ in range(workers + 1):
             with contextlib.suppress(httpx.HTTPError):
-                client.get(f"{base}/healthz")
+                client.get(f"{base}{path}")
 
 
 def drive(base: str, case: Case, *, duration: float, warmup: float, threads: int,
-          connections: int, workers: int) -> Outcome:
+          connections: int, workers: int, offset: int = 0) -> tuple[Outcome, int]:
+    """A warm-up and a measured run of `case`; (outcome, the next offset). The accept sends
+    each invite once: its lines start at `offset`, after the ones earlier runs sent."""
     env = dict(case.env)
+    settle = "/ping" if case.server == "reference" else "/healthz"
     before = None
     if warmup > 0:
+        env["BENCH_OFFSET"] = str(offset)
         before = load_wrk.run(base + case.path, case.script, seconds=warmup, threads=threads,
                               connections=connections, env=env)
-        drain(base, workers)
-        # the accept continues after the invites the warm-up sent (each works once)
-        env["BENCH_OFFSET"] = str(before.issued_per_thread * threads)
+        drain(base, workers, settle)
+        offset += before.issued_per_thread * threads
+    env["BENCH_OFFSET"] = str(offset)
     result = load_wrk.run(base + case.path, case.script, seconds=duration, threads=threads,
                           connections=connections, env=env)
-    drain(base, workers)
-    return Outcome(case, before, result)
+    drain(base, workers, settle)
+    return Outcome(case, before, result), offset + result.issued_per_thread * threads
 
 
-def report(outcomes: list[Outcome], counts: dict, *, db: str, fixture, slot_problems: list[str],
-           accepted: int, out: Callable[[str], None]) -> int:
-    baseline = outcomes[0].result.rate or 1.0
+def _median(values) -> float:
+    return statistics.median(list(values))
+
+
+def report(rounds: list[list[Outcome]], counts: dict, *, db: str, fixture,
+           slot_problems: list[str], accepted: int, connections: int = 16,
+           out: Callable[[str], None]) -> int:
+    """The table (the medians of the rounds), the targets and the checks; the exit status.
+    `rounds`: each round's outcomes, every case once."""
+    per_round = [{o.case.key: o.result for o in outcomes} for outcomes in rounds]
+    keys = list(per_round[0])
+
+    def rates(key: str, versus: str) -> list[float]:
+        """The case's requests/s over `versus`'s, round by round."""
+        return [r[key].rate / r[versus].rate if r[versus].rate else 0.0 for r in per_round]
+
+    def median_of(key: str, attribute: str) -> float:
+        return _median(getattr(r[key], attribute) for r in per_round)
+
     out("")
-    out(f"{'case':<44} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx/3xx':>12} "
-        f"{'sock err':>9} {'×base':>6} {'SQL':>4}  statuses")
-    for o in outcomes:
-        r = o.result
-        statuses = " ".join(f"{k}:{v}" for k, v in sorted(r.statuses.items()))
-        out(f"{o.case.label:<44} {r.rate:8.1f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} "
-            f"{r.non_2xx_3xx:12d} {r.socket_error_count:9d} {r.rate / baseline:6.2f} "
-            f"{counts[o.case.key].statements:4d}  {statuses}")
-    out(f"(SQL: statements of one request, counted in-process after a warm-up request, "
-        f"transaction control not counted; toggle OFF {counts['toggle_off'].statements}, "
-        f"ON {counts['toggle_on'].statements})")
+    out(f"{'case':<48} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx/3xx':>12} "
+        f"{'sock err':>9} {'×base':>6} {'×ref':>6} {'×ref by round':>16} {'SQL':>4}  statuses")
+    labels = {o.case.key: o.case.label for o in rounds[0]}
+    for key in [k for k in keys if k in REFERENCE_OF] + [k for k in keys if k not in REFERENCE_OF]:
+        results = [r[key] for r in per_round]
+        statuses: dict[int, int] = {}
+        for result in results:
+            for status, n in result.statuses.items():
+                statuses[status] = statuses.get(status, 0) + n
+        base = ratio = by_round = "-"
+        if key in REFERENCE_OF:
+            ratios = rates(key, REFERENCE_OF[key])
+            base = f"{_median(rates(key, 'baseline')):.2f}"
+            ratio, by_round = f"{_median(ratios):.2f}", " ".join(f"{x:.2f}" for x in ratios)
+        out(f"{labels[key]:<48} {median_of(key, 'rate'):8.1f} {median_of(key, 'p50_ms'):8.1f} "
+            f"{median_of(key, 'p99_ms'):8.1f} {sum(r.non_2xx_3xx for r in results):12d} "
+            f"{sum(r.socket_error_count for r in results):9d} {base:>6} {ratio:>6} "
+            f"{by_round:>16} {counts[key].statements:4d}  "
+            + " ".join(f"{k}:{v}" for k, v in sorted(statuses.items())))
+    out(f"(medians of {len(rounds)} rounds; ×base: requests/s over /healthz's, ×ref: over "
+        f"the reference's — the pages over its page, the toggle and the accept over its "
+        f"toggle, /healthz over /ping — in the same round; SQL: statements of one request, "
+        f"counted in-process after a warm-up request, transaction control not counted; "
+        f"toggle OFF {counts['toggle_off'].statements}, ON {counts['toggle_on'].statements})")
     out("")
     missed = False
-    by = {o.case.key: o.result for o in outcomes}
     column = 0 if db == "sqlite" else 1
     for key, name in (("group", "group page"), ("toggle", "permission toggle")):
         floor, p99 = TARGETS[key][column], TARGETS[key][2]
-        r = by[key]
-        met = r.rate >= floor and r.p99_ms <= p99
+        rate, p99_ms = median_of(key, "rate"), median_of(key, "p99_ms")
+        met = rate >= floor and p99_ms <= p99
         missed |= not met
         out(f"target {name}: ≥ {floor} req/s with p99 ≤ {p99} ms on {db}: "
-            f"{'PASS' if met else 'MISS'} ({r.rate:.0f} req/s, p99 {r.p99_ms:.0f} ms)")
+            f"{'PASS' if met else 'MISS'} ({rate:.0f} req/s, p99 {p99_ms:.0f} ms)")
     pages = {key: counts[key].statements for key in PAGES}
     met = max(pages.values()) <= STATEMENTS_TARGET
     missed |= not met
     out(f"target ≤ {STATEMENTS_TARGET} SQL statements per page: {'PASS' if met else 'MISS'} ("
         + ", ".join(f"{k} {v}" for k, v in pages.items()) + ")")
+    for key, name, versus in (("group", "group page", "the reference page"),
+                              ("toggle", "permission toggle", "the reference toggle"),
+                              ("accept", "invite accept", "the reference toggle")):
+        floor, ratios = RATIO_TARGETS[key], rates(key, REFERENCE_OF[key])
+        met = _median(ratios) >= floor
+        missed |= not met
+        out(f"target {name} ≥ {floor:g}× {versus}'s req/s (median of {len(rounds)} rounds): "
+            f"{'PASS' if met else 'MISS'} ({_median(ratios):.2f}×; rounds "
+            + " ".join(f"{x:.2f}" for x in ratios) + ")")
+    p99s = {name: median_of(key, "p99_ms") for key, name in (("group", "group page"),
+                                                             ("toggle", "toggle"))}
+    met = max(p99s.values()) <= P99_TARGET
+    missed |= not met
+    out(f"target p99 ≤ {P99_TARGET} ms at {connections} connections"
+        + ("" if connections == 16 else " (the target is at 16)") + ": "
+        + ("PASS" if met else "MISS") + " ("
+        + ", ".join(f"{name} {v:.0f} ms" for name, v in p99s.items()) + ")")
     out("")
     failed = []
-    for o in outcomes:
-        for label, r in (("warm-up", o.warmup), ("run", o.result)):
-            if r is None:
-                continue
-            unexpected = {k: v for k, v in r.statuses.items() if k not in o.case.expected}
-            if unexpected or r.socket_error_count:
-                failed.append(f"{o.case.key} {label}: unexpected {unexpected}, socket errors "
-                              f"{r.socket_errors}")
-    accept = [r for o in outcomes if o.case.key == "accept" for r in (o.warmup, o.result) if r]
+    for n, outcomes in enumerate(rounds, 1):
+        for o in outcomes:
+            for label, r in (("warm-up", o.warmup), ("run", o.result)):
+                if r is None:
+                    continue
+                unexpected = {k: v for k, v in r.statuses.items() if k not in o.case.expected}
+                if unexpected or r.socket_error_count:
+                    failed.append(f"{o.case.key} round {n} {label}: unexpected {unexpected}, "
+                                  f"socket errors {r.socket_errors}")
+    accept = [r for outcomes in rounds for o in outcomes if o.case.key == "accept"
+              for r in (o.warmup, o.result) if r]
     refused = sum(r.statuses.get(409, 0) for r in accept)
     exhausted = sum(r.exhausted for r in accept)
     if refused > fixture.overflow:
@@ -353,33 +478,41 @@ def report(outcomes: list[Outcome], counts: dict, *, db: str, fixture, slot_prob
 def run(*, db: str, groups: int, duration: float, warmup: float, accepts: int | None,
         seed: int, threads: int, connections: int, workers: int, keep: bool,
         out: Callable[[str], None] = print, command: list[str] | None = None,
-        profile: bool = False) -> int:
+        profile: bool = False, rounds: int = ROUNDS) -> int:
     ensure_wrk(out)
-    accepts = accepts or math.ceil(ACCEPTS_PER_SECOND * (duration + warmup)) + 200
+    accepts = accepts or math.ceil(ACCEPTS_PER_SECOND * (duration + warmup) * rounds) + 200
     with tempfile.TemporaryDirectory(prefix="fc_load_bench_") as tmp, \
-            database(db, Path(tmp), keep) as (url, version), contextlib.ExitStack() as stack:
+            databases(db, Path(tmp), keep, ("load", "load_ref")) as ((url, ref_url), version), \
+            contextlib.ExitStack() as stack:
         folder = Path(tmp)
         out("command: " + " ".join(["python -m bench.load_bench", *(command or [])]))
         for line in machine_info(db, version):
             out(line)
-        port = free_port()
+        port, ref_port = free_port(), free_port()
         base = f"http://127.0.0.1:{port}"
-        secret = secrets.token_urlsafe(48)
+        secret, ref_secret = secrets.token_urlsafe(48), secrets.token_hex(32)
         limits = stack.enter_context(redis_store())
         env = {**os.environ, **load_app.settings(url, secret, base, limits),
                "INSTANCE_PATH": str(folder / "instance")}
+        ref_env = {**os.environ, "DATABASE_URL": ref_url, "REF_SECRET_KEY": ref_secret}
         out(f"settings: APP_ENV=production FORCE_HTTPS=0 SESSION_COOKIE_SECURE=0 "
             f"LOGIN_RATE_LIMIT='{load_app.HIGH_LIMIT}' (rate limits on, out of the way, "
             f"counted in Redis {redis_version()}); "
-            f"gunicorn {workers} sync workers; wrk -t{threads} -c{connections}, "
-            f"{warmup:g} s warm-up + {duration:g} s per case")
+            f"gunicorn {workers} sync workers (the portal's and the reference's, each on its "
+            f"own port); wrk -t{threads} -c{connections}, {warmup:g} s warm-up + "
+            f"{duration:g} s per case, {rounds} rounds")
         started = time.monotonic()
         app = load_app.build_app(url, secret, base)
         migrate(app)
         fixture = generate(url, groups=groups, accepts=accepts, seed=seed,
                            log=lambda line: out("  " + line))
+        reference = ref_app.create_ref_app(ref_url, ref_secret)
+        ref_fixture = ref_app.seed(reference)
         token = load_app.api_token(app, fixture.admin_id)
         counts = load_app.statement_counts(app, fixture, token)
+        counts.update(load_app.reference_counts(reference, ref_fixture))
+        with reference.app_context():
+            ref_app.db.engine.dispose()
         if profile:
             for key, stats in load_app.profiles(app, fixture, token).items():
                 out(f"profile of {key} (30 requests in-process):\n{stats}")
@@ -388,11 +521,17 @@ def run(*, db: str, groups: int, duration: float, warmup: float, accepts: int | 
         (folder / "toggles.txt").write_text("".join(
             f"/connections/{c}/permissions/{code}\n"
             for c in fixture.connections for code in load_app.TOGGLE_CODES))
+        (folder / "ref_toggles.txt").write_text("".join(
+            f"/connections/{c}/permissions/{code}\n"
+            for c in ref_fixture.connections for code in ref_app.CODES))
         cookie_name = app.config["SESSION_COOKIE_NAME"]
         out(f"prepared in {time.monotonic() - started:.0f} s: measured family {fixture.group_id}"
-            f" (2 patients, 4 caregivers), {len(fixture.pool):,} invites in the accept pool")
-        outcomes = []
-        with gunicorn(env, port, workers, folder / "gunicorn.log") as served:
+            f" (2 patients, 4 caregivers), {len(fixture.pool):,} invites in the accept pool; "
+            f"reference group {ref_fixture.group_id} (10 members × 6 switches)")
+        measured: list[list[Outcome]] = []
+        with gunicorn(env, port, workers, folder / "gunicorn.log") as served, \
+                gunicorn(ref_env, ref_port, workers, folder / "gunicorn_ref.log",
+                         app="bench.ref_app:app", ready="/ping") as ref_served:
             admin, csrf = http_login(served, fixture.admin_phone, f"/family/{fixture.group_id}")
             caregiver, _ = http_login(served, fixture.caregiver_phone,
                                       f"/following/{fixture.patient_id}")
@@ -402,25 +541,37 @@ def run(*, db: str, groups: int, duration: float, warmup: float, accepts: int | 
             if probe.status_code != 200:
                 raise load_app.BenchError(
                     f"an invitee's session does not work ({probe.status_code})")
-            for case in cases(fixture, admin=admin, caregiver=caregiver, csrf=csrf, token=token,
-                              files=folder, cookie_name=cookie_name):
-                outcomes.append(drive(served, case, duration=duration, warmup=warmup,
-                                      threads=threads, connections=connections,
-                                      workers=workers))
-                r = outcomes[-1].result
-                out(f"  {case.label}: {r.rate:.1f} req/s")
+            owner, ref_csrf = http_login_reference(ref_served, ref_fixture.admin_phone,
+                                                   f"/groups/{ref_fixture.group_id}")
+            order = interleaved(
+                cases(fixture, admin=admin, caregiver=caregiver, csrf=csrf, token=token,
+                      files=folder, cookie_name=cookie_name),
+                reference_cases(ref_fixture, cookie=owner, csrf=ref_csrf, files=folder))
+            bases = {"portal": served, "reference": ref_served}
+            offsets: dict[str, int] = {}
+            for n in range(rounds):
+                outcomes = []
+                for case in order if n % 2 == 0 else order[::-1]:
+                    outcome, offsets[case.key] = drive(
+                        bases[case.server], case, duration=duration, warmup=warmup,
+                        threads=threads, connections=connections, workers=workers,
+                        offset=offsets.get(case.key, 0))
+                    outcomes.append(outcome)
+                    out(f"  round {n + 1}/{rounds} {case.label}: "
+                        f"{outcome.result.rate:.1f} req/s")
+                measured.append([o for c in order for o in outcomes if o.case is c])
         slot_problems, accepted = load_app.slot_check(app, fixture)
         from app.extensions import db as sa
 
         with app.app_context():
             sa.engine.dispose()
-        status = report(outcomes, counts, db=db, fixture=fixture,
-                        slot_problems=slot_problems, accepted=accepted, out=out)
-        out("load average after the run (1, 5, 15 min): "
-            + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+        status = report(measured, counts, db=db, fixture=fixture, slot_problems=slot_problems,
+                        accepted=accepted, connections=connections, out=out)
+        out(f"load average after the run (1, 5, 15 min): {load_average()}")
         if status == 1:
-            out("gunicorn's log (last lines):\n"
-                + "\n".join((folder / "gunicorn.log").read_text().splitlines()[-30:]))
+            for log in ("gunicorn.log", "gunicorn_ref.log"):
+                out(f"{log} (last lines):\n"
+                    + "\n".join((folder / log).read_text().splitlines()[-30:]))
         return status
 
 
@@ -431,13 +582,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--groups", type=int, default=DEFAULT_GROUPS,
                         help=f"family groups to generate (default {DEFAULT_GROUPS:,})")
-    parser.add_argument("--duration", type=float, default=20,
-                        help="seconds of load per case (default 20)")
-    parser.add_argument("--warmup", type=float, default=5,
-                        help="seconds of warm-up load before each case (default 5; 0: none)")
+    parser.add_argument("--duration", type=float, default=12,
+                        help="seconds of load per case and round (default 12)")
+    parser.add_argument("--warmup", type=float, default=3,
+                        help="seconds of warm-up load before each case and round (default 3; "
+                             "0: none)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help=f"rounds, every case once in each (default {ROUNDS})")
     parser.add_argument("--accepts", type=int, default=None,
                         help=f"invites in the accept pool (default {ACCEPTS_PER_SECOND}/s of "
-                             "warm-up and duration, + 200)")
+                             "warm-up and duration in every round, + 200)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
@@ -445,13 +599,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of 30 in-process requests per page case")
     parser.add_argument("--keep", action="store_true",
-                        help="keep the PostgreSQL database made next to DATABASE_URL's")
+                        help="keep the PostgreSQL databases made next to DATABASE_URL's")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     try:
         return run(db=args.db, groups=args.groups, duration=args.duration, warmup=args.warmup,
                    accepts=args.accepts, seed=args.seed, threads=args.threads,
                    connections=args.connections, workers=args.workers, keep=args.keep,
-                   command=sys.argv[1:] if argv is None else argv, profile=args.profile)
+                   command=sys.argv[1:] if argv is None else argv, profile=args.profile,
+                   rounds=args.rounds)
     except (load_wrk.WrkError, GenerateError, load_app.BenchError) as exc:
         print(exc, file=sys.stderr)
         return 2

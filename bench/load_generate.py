@@ -13,6 +13,10 @@ What it writes into the migrated schema, every index, foreign key and check in p
 - pending invites (SMS sent or failed) in a tenth of the active groups, a few expired;
 - the measured family: a `family` plan with 2 patients and 4 caregivers, every permission
   ON, a year of monthly reports for its patients;
+- with `large=True` (bench/ratio.py), the large family too: 4 patients and 10 caregivers
+  (40 connections), its `family_plus` subscription's slots raised to 4 and 10 (as PLANS
+  can change), every permission ON, a year of reports — the same page at five times the
+  size;
 - the accept pool: `accepts` pending caregiver invites with link tokens the benchmark
   knows, each to its own new account, in active groups with free places; in one pool group
   of ten the plan was lowered afterwards (PLANS changed), so its last invite finds no place
@@ -51,6 +55,7 @@ from bench.staff_generate import (
 DEFAULT_GROUPS = 10_000
 PLANS = {"family_basic": (1, 2), "family": (2, 4), "family_plus": (4, 8)}  # DEFAULT_PLANS
 PLAN_WEIGHTS = (15, 70, 15)
+LARGE = ("family_plus", 4, 10)  # the large family: its plan, patients and caregivers
 PATIENTS = ((1, 2, 3, 4), (55, 33, 8, 4))
 CAREGIVERS = ((1, 2, 3, 4, 5, 6, 7, 8), (25, 30, 20, 12, 5, 4, 2, 2))
 CAREGIVER_RELATIONSHIP = "chau"  # what a pool invitee says they are to the patients
@@ -88,6 +93,17 @@ class Fixture:
     probes: list[PoolInvite]  # two more, for counting an accept's SQL statements in-process
     overflow: int  # pool invites that find no place (lowered plans): 409 expected
     written: dict[str, int] = field(default_factory=dict)
+    large: Family | None = None  # the large family (4 patients, 10 caregivers), if asked for
+
+
+@dataclass
+class Family:
+    """Another family with every permission ON, measured beside the first."""
+
+    group_id: int
+    admin_id: int
+    admin_phone: str
+    connections: list[int]
 
 
 def _ts(seconds: float) -> datetime:
@@ -98,7 +114,8 @@ class World:
     """Builds every row in memory (deterministic for a seed), in the tables' column order."""
 
     def __init__(self, *, groups: int, accepts: int, seed: int, now: float,
-                 inverse: dict[tuple[str, int], str], relationships: list[str]):
+                 inverse: dict[tuple[str, int], str], relationships: list[str],
+                 large: bool = False):
         if groups < 20:
             raise GenerateError("Ask for at least 20 groups.")
         self.rng = random.Random(seed)  # noqa: S311 - bench data, not secrets
@@ -107,11 +124,14 @@ class World:
         self.rows: dict[str, list[dict]] = {t: [] for t in ORDER}
         self.ids = dict.fromkeys(ORDER, 0)
         self.measured = groups // 2 + 1
+        # the large family comes after the others, so that asking for it changes no id
+        self.large = groups + 1 if large else None
+        self.shown = {self.measured, self.large} - {None}  # every permission ON, kept whole
+        self.connections_of: dict[int, list[int]] = {g: [] for g in self.shown}
         self.free: dict[int, int] = {}  # active group → free caregiver places
         self.admin_of: dict[int, int] = {}
         self.caregivers: dict[int, int] = {}  # active group → its caregivers
         self.loose: list[int] = []  # accounts in no family (some are invited)
-        self.connections: list[int] = []
         self.bare = 0
 
     def add(self, table: str, **row) -> int:
@@ -158,16 +178,20 @@ class World:
             self.group(g, created, status, plan,
                        patients=min(slots[0], self.rng.choices(*PATIENTS)[0]),
                        caregivers=min(slots[1], self.rng.choices(*CAREGIVERS)[0]))
+        if self.large is not None:
+            plan, patients, caregivers = LARGE
+            self.group(self.large, self.now - 60 * DAY, "active", plan, patients=patients,
+                       caregivers=caregivers, slots=(patients, caregivers))
         self.loose = [self.user(self.now - DAY) for _ in range(self.n_groups // 10)]
         for g in list(self.free):
-            if g != self.measured and self.rng.random() < 0.10 and self.free[g] > 0:
+            if g not in self.shown and self.rng.random() < 0.10 and self.free[g] > 0:
                 self.pending_invite(g)
             if self.rng.random() < 0.05:
                 self.stale_invite(g)
 
     def group(self, g: int, created: float, status: str, plan: str, *, patients: int,
-              caregivers: int) -> None:
-        rng, (p_slots, c_slots) = self.rng, PLANS[plan]
+              caregivers: int, slots: tuple[int, int] | None = None) -> None:
+        rng, (p_slots, c_slots) = self.rng, slots or PLANS[plan]
         admin = self.user(created)
         self.admin_of[g] = admin
         expires = (self.now + rng.uniform(30, 365) * DAY if status == "active"
@@ -189,7 +213,7 @@ class World:
                        {"members": [], "revoked": 0, "invites_cancelled": 0})
             return
         horizon = min(30 * DAY, self.now - created)
-        admin_cares = g != self.measured and rng.random() < 0.15
+        admin_cares = g not in self.shown and rng.random() < 0.15
         people = [("patient", self.user(created)) for _ in range(patients)]
         people += [("caregiver", admin if admin_cares and i == 0 else self.user(created))
                    for i in range(caregivers)]
@@ -209,7 +233,7 @@ class World:
                     self.connection(g, admin, patient, caregiver, max(p_at, c_at),
                                     c_inv or p_inv)
             self.reports(patient, caregivers=[u for r, u in joined if r == "caregiver"],
-                         months=12 if g == self.measured else rng.randint(0, 6))
+                         months=12 if g in self.shown else rng.randint(0, 6))
         if status == "active":
             self.free[g] = c_slots - caregivers
             self.caregivers[g] = caregivers
@@ -246,14 +270,14 @@ class World:
             relationship = rng.choice(self.relationships)
             gender = self.rows["users"][patient - 1]["gender"]
             inverse = self.inverse.get((relationship, gender), "khac")
-        revoked = g != self.measured and rng.random() < 0.02
+        revoked = g not in self.shown and rng.random() < 0.02
         cid = self.add("user_emergency_contacts", user_id=patient, linked_user_id=caregiver,
                        contact_name=None, contact_phone=None, contact_type="caregiver",
                        relationship_code=relationship, inverse_relationship_code=inverse,
                        invite_id=invite, permission_revoked=revoked, family_group_id=g,
                        created_at=_ts(at), updated_at=_ts(at))
-        if g == self.measured:
-            self.connections.append(cid)
+        if g in self.shown:
+            self.connections_of[g].append(cid)
         if revoked:
             self.audit(at + rng.uniform(0, max(self.now - at, 1)), admin,
                        "connection.disconnected", ("user_emergency_contacts", cid), g,
@@ -329,7 +353,7 @@ class World:
     def pool(self) -> tuple[list[PoolInvite], list[PoolInvite], int]:
         """The accept pool: pending invites to new accounts, spread over the free places."""
         rng, wanted = self.rng, self.accepts + 2
-        groups = [g for g, free in self.free.items() if free > 0 and g != self.measured]
+        groups = [g for g, free in self.free.items() if free > 0 and g not in self.shown]
         rng.shuffle(groups)
         blocks: list[list[PoolInvite]] = []
         for g in groups:
@@ -390,7 +414,7 @@ def check_ready(conn) -> None:
 PERMISSIONS_SQL = """
 INSERT INTO connection_permissions (contact_id, permission_code, is_enabled, updated_at)
 SELECT c.id, t.code,
-       NOT c.permission_revoked AND (c.family_group_id = :measured OR NOT (
+       NOT c.permission_revoked AND (c.family_group_id IN (:measured, :large) OR NOT (
            (t.code = 'proxy_execution' AND c.id % 10 < 3) OR (t.code = 'task_config'
                                                               AND c.id % 7 = 0))),
        c.created_at
@@ -425,8 +449,10 @@ def _write_sqlite(conn, table: str, rows: list[dict]) -> None:
 
 
 def generate(database_url: str, *, groups: int = DEFAULT_GROUPS, accepts: int = 2_000,
-             seed: int = 2026, log: Callable[[str], None] = print) -> Fixture:
-    """Fill the empty migrated database; returns what the benchmark needs to know."""
+             seed: int = 2026, large: bool = False,
+             log: Callable[[str], None] = print) -> Fixture:
+    """Fill the empty migrated database; returns what the benchmark needs to know.
+    `large`: the large family too (4 patients, 10 caregivers), after the others."""
     from app import models  # noqa: F401 - every table in the metadata
     from app.accounts.passwords import hash_password
 
@@ -450,7 +476,7 @@ def generate(database_url: str, *, groups: int = DEFAULT_GROUPS, accepts: int = 
                 .scalars())
             world = World(groups=groups, accepts=accepts, seed=seed,
                           now=datetime.now(UTC).timestamp(), inverse=inverse,
-                          relationships=relationships)
+                          relationships=relationships, large=large)
             world.build(hash_password(PASSWORD))
             pool, probes, overflow = world.pool()
             log(f"built the rows in memory in {time.perf_counter() - began:.1f} s")
@@ -460,7 +486,8 @@ def generate(database_url: str, *, groups: int = DEFAULT_GROUPS, accepts: int = 
                 write(conn, table, world.rows[table])
                 written[table] = len(world.rows[table])
             written["connection_permissions"] = conn.execute(
-                text(PERMISSIONS_SQL), {"measured": world.measured}).rowcount
+                text(PERMISSIONS_SQL),
+                {"measured": world.measured, "large": world.large or world.measured}).rowcount
             if not sqlite:
                 for table in (*ORDER, "connection_permissions"):
                     conn.execute(text(
@@ -475,14 +502,20 @@ def generate(database_url: str, *, groups: int = DEFAULT_GROUPS, accepts: int = 
     caregiver = next(r["user_id"] for r in members if r["role"] == "caregiver")
     patient = next(r["user_id"] for r in members if r["role"] == "patient")
     admin = world.admin_of[measured]
-    log(f"generated {groups:,} groups ({written['users']:,} users, "
+    big = None
+    if world.large is not None:
+        big_admin = world.admin_of[world.large]
+        big = Family(group_id=world.large, admin_id=big_admin,
+                     admin_phone=phone_of(big_admin - 1),
+                     connections=world.connections_of[world.large])
+    log(f"generated {groups + (big is not None):,} groups ({written['users']:,} users, "
         f"{written['user_emergency_contacts']:,} connections, "
         f"{written['connection_invites']:,} invites, {written['audit_events']:,} audit events) "
         f"in {time.perf_counter() - began:.1f} s")
     return Fixture(group_id=measured, admin_id=admin, admin_phone=phone_of(admin - 1),
                    caregiver_id=caregiver, caregiver_phone=phone_of(caregiver - 1),
-                   patient_id=patient, connections=world.connections, pool=pool,
-                   probes=probes, overflow=overflow, written=written)
+                   patient_id=patient, connections=world.connections_of[measured], pool=pool,
+                   probes=probes, overflow=overflow, written=written, large=big)
 
 
 def main(argv: list[str] | None = None) -> int:

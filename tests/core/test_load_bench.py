@@ -1,7 +1,8 @@
 """bench/load_bench.py stays runnable: the whole benchmark — database, data, gunicorn, wrk,
-report, checks — on a small database with one second per case, against the backend under
-test. No speed is asserted (the figures are the benchmark's, run by hand on a quiet
-machine: bench/README.md); what is asserted is that it runs and that its checks check."""
+the reference app served beside the portal, report, checks — on a small database with one
+second per case, against the backend under test. No speed is asserted (the figures are the
+benchmark's, run by hand on a quiet machine: bench/README.md); what is asserted is that it
+runs and that its checks check."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_the_whole_benchmark_runs_and_its_checks_pass(fresh_database_url, monkey
     lines: list[str] = []
     status = load_bench.run(db=BACKEND, groups=GROUPS, duration=1, warmup=0, accepts=700,
                             seed=7, threads=2, connections=16, workers=2, keep=False,
-                            out=lines.append)
+                            out=lines.append, rounds=2)
     printed = "\n".join(lines)
     assert status in (0, 3), printed  # 3: a speed target missed, reported
     for needle in ("date: ", "machine: ", "load average before the run", "LOGIN_RATE_LIMIT",
@@ -50,6 +51,12 @@ def test_the_whole_benchmark_runs_and_its_checks_pass(fresh_database_url, monkey
                    "GET /api/v1/families/", "permissions/<code>", "POST /i/accept",
                    "target group page: ≥ ", "target permission toggle: ≥ ",
                    "target ≤ 5 SQL statements per page: ",
+                   "(r1) GET /ping (reference)", "(r2) GET /groups/",
+                   "(r3) POST …/permissions/<code> (reference)",
+                   "target group page ≥ 0.8× the reference page's req/s (median of 2 rounds): ",
+                   "target permission toggle ≥ 0.8× the reference toggle's req/s",
+                   "target invite accept ≥ 0.5× the reference toggle's req/s",
+                   "target p99 ≤ 150 ms at 16 connections: ",
                    "check every request answered as expected, no socket error: ok",
                    "check no slot exceeded ("):
         assert needle in printed, needle
@@ -57,8 +64,22 @@ def test_the_whole_benchmark_runs_and_its_checks_pass(fresh_database_url, monkey
     assert slots.endswith("): ok"), printed
     assert lines[-1].startswith("load average after the run")
     table = [line for line in lines if line.startswith("(")]
-    assert len(table) == 7  # six cases and the SQL note
+    assert len(table) == 10  # six cases of the portal, three of the reference, the note
     assert "200:" in table[0]  # the baseline answered
+    for row in table[:6]:  # the portal's cases: a ratio to the reference, and each round's
+        ratio, *by_round = _ratios(row)
+        assert ratio > 0, row
+        assert len(by_round) == 2, row
+    for row in table[6:9]:  # the reference's cases answered, as expected
+        assert row.split()[-1].startswith("200:"), row
+    assert sum("round 2/2 (r" in line for line in lines) == 3  # each served in each round
+
+
+def _ratios(row: str) -> list[float]:
+    """×ref and its rounds, from a row of the table (after the 48-character label: req/s,
+    p50, p99, non-2xx/3xx, socket errors, ×base, ×ref, the rounds', SQL, statuses)."""
+    numbers = [x for x in row[48:].split() if ":" not in x]
+    return [float(x) for x in numbers[6:-1]]
 
 
 def test_the_generator_makes_the_measured_family_and_the_pool(generated):
@@ -90,6 +111,36 @@ def test_the_generator_makes_the_measured_family_and_the_pool(generated):
         db.session.rollback()
     # nobody is over a plan's slots at the start
     assert load_app.slot_check(app, fixture) == ([], 0)
+
+
+def test_the_generator_adds_the_large_family_when_asked(generated, fresh_database_url):
+    _app, fixture = generated
+    assert fixture.large is None
+    url = fresh_database_url()
+    app = migrated_app(url)
+    with_large = load_generate.generate(url, groups=40, accepts=20, large=True,
+                                        log=lambda _line: None)
+    assert with_large.group_id == fixture.group_id  # the other groups keep their ids
+    large = with_large.large
+    assert large.group_id == 41
+    with app.app_context():
+        roles = dict(db.session.execute(text(
+            "SELECT role, count(*) FROM family_group_members WHERE group_id = :g "
+            "GROUP BY role"), {"g": large.group_id}).all())
+        assert roles == {"patient": 4, "caregiver": 10}
+        assert len(large.connections) == 40
+        permissions = db.session.execute(text(
+            "SELECT count(*), sum(CASE WHEN is_enabled THEN 1 ELSE 0 END) "
+            "FROM connection_permissions p JOIN user_emergency_contacts c "
+            "ON c.id = p.contact_id WHERE c.family_group_id = :g"), {"g": large.group_id}).one()
+        assert tuple(permissions) == (240, 240)  # six each, all ON
+        slots = db.session.execute(text(
+            "SELECT s.plan, s.patient_slots, s.caregiver_slots, g.admin_user_id FROM "
+            "family_groups g JOIN subscriptions s ON s.id = g.subscription_id "
+            "WHERE g.id = :g"), {"g": large.group_id}).one()
+        assert tuple(slots) == ("family_plus", 4, 10, large.admin_id)
+        db.session.rollback()
+    assert load_app.slot_check(app, with_large) == ([], 0)
 
 
 def test_the_same_seed_makes_the_same_data(generated, fresh_database_url):
@@ -145,10 +196,11 @@ def test_wrk_summaries_are_read_whatever_surrounds_them():
 
 
 def _outcome(key: str, statuses: dict[int, int], *, rate: float = 1000.0,
-             expected=frozenset({200}), read_errors: int = 0) -> load_bench.Outcome:
+             expected=frozenset({200}), read_errors: int = 0,
+             p99_ms: float = 20) -> load_bench.Outcome:
     total = sum(statuses.values())
     result = load_wrk.Result(requests=total, seconds=total / rate, p50_ms=5, p90_ms=8,
-                             p99_ms=20, max_ms=30, non_2xx_3xx=0,
+                             p99_ms=p99_ms, max_ms=30, non_2xx_3xx=0,
                              socket_errors={"connect": 0, "read": read_errors, "write": 0,
                                             "timeout": 0},
                              statuses=statuses)
@@ -156,37 +208,43 @@ def _outcome(key: str, statuses: dict[int, int], *, rate: float = 1000.0,
                               result)
 
 
-def _report(outcomes, *, overflow: int = 1, problems=()):
+def _report(*rounds, overflow: int = 1, problems=()):
     counts = {key: load_app.Count(200, 3) for key in
               ("baseline", "group", "patient", "api", "toggle", "toggle_off", "toggle_on",
-               "accept")}
+               "accept", "ref_ping", "ref_page", "ref_toggle")}
     fixture = load_generate.Fixture(group_id=1, admin_id=1, admin_phone="", caregiver_id=2,
                                     caregiver_phone="", patient_id=3, connections=[], pool=[],
                                     probes=[], overflow=overflow)
     lines: list[str] = []
-    status = load_bench.report(outcomes, counts, db="sqlite", fixture=fixture,
+    status = load_bench.report(list(rounds), counts, db="sqlite", fixture=fixture,
                                slot_problems=list(problems), accepted=5, out=lines.append)
     return status, "\n".join(lines)
 
 
 def _fine(**accept) -> list[load_bench.Outcome]:
+    """One round: the portal's six cases, then the reference's three, all as fast."""
     return [_outcome(key, {200: 100}) for key in ("baseline", "group", "patient", "api",
                                                    "toggle")] + [
         _outcome("accept", accept.get("statuses", {303: 100, 409: 1}),
-                 expected=frozenset({303, 409}))]
+                 expected=frozenset({303, 409}))] + [
+        _outcome(key, {200: 100}) for key in ("ref_ping", "ref_page", "ref_toggle")]
 
 
 def test_the_report_passes_fails_and_misses():
     status, printed = _report(_fine())
     assert status == 0, printed
     assert "target group page: ≥ 300 req/s with p99 ≤ 150 ms on sqlite: PASS" in printed
+    assert "target group page ≥ 0.8× the reference page's req/s (median of 1 rounds): PASS " \
+        "(1.00×; rounds 1.00)" in printed
     # a failed request, a socket error, more refusals than invites without a place, a slot
     for outcomes, kwargs, needle in (
             ([*_fine()[:1], _outcome("group", {200: 99, 500: 1}), *_fine()[2:]], {}, "500"),
             ([*_fine()[:2], _outcome("patient", {200: 9}, read_errors=1), *_fine()[3:]], {},
              "'read': 1"),
             (_fine(statuses={303: 10, 409: 2}), {}, "2 answers 409 for 1 invites"),
-            (_fine(), {"problems": ["group 9: 5 caregivers for 2/4 slots"]}, "group 9")):
+            (_fine(), {"problems": ["group 9: 5 caregivers for 2/4 slots"]}, "group 9"),
+            ([*_fine()[:7], _outcome("ref_page", {200: 50, 404: 50}), *_fine()[8:]], {},
+             "ref_page round 1 run: unexpected {404: 50}")):
         status, printed = _report(outcomes, **kwargs)
         assert status == 1, printed
         assert "FAILED" in printed
@@ -197,3 +255,42 @@ def test_the_report_passes_fails_and_misses():
     assert status == 3
     assert "target group page: ≥ 300 req/s with p99 ≤ 150 ms on sqlite: MISS (100 req/s" \
         in printed
+    assert "target group page ≥ 0.8× the reference page's req/s (median of 1 rounds): MISS " \
+        "(0.10×; rounds 0.10)" in printed
+
+
+def _round(**rates) -> list[load_bench.Outcome]:
+    """A round where the named cases answer `rate` requests/s (the others 1000)."""
+    return [_outcome(o.case.key, dict(o.result.statuses), expected=o.case.expected,
+                     rate=rates.get(o.case.key, 1000.0)) for o in _fine()]
+
+
+def test_the_ratios_are_the_median_of_the_rounds_against_the_right_reference():
+    # the group page at 0.5×, 0.9×, 0.85× the reference page in turn: one slow round is not
+    # the verdict; the accept is judged against the reference's toggle, not its page
+    status, printed = _report(_round(group=500, ref_page=1000),
+                              _round(group=900, ref_page=1000),
+                              _round(group=1700, ref_page=2000, accept=400), overflow=3)
+    assert status == 0, printed
+    assert "target group page ≥ 0.8× the reference page's req/s (median of 3 rounds): PASS " \
+        "(0.85×; rounds 0.50 0.90 0.85)" in printed
+    assert "target invite accept ≥ 0.5× the reference toggle's req/s (median of 3 rounds): " \
+        "PASS (1.00×; rounds 1.00 1.00 0.40)" in printed
+    row = next(line for line in printed.splitlines() if line.startswith("group "))
+    assert _ratios(row) == [0.85, 0.5, 0.9, 0.85]
+    # the toggle and the accept below their ratios, the patient page's p99 irrelevant, the
+    # group page's p99 over 150 ms
+    rounds = [_round(toggle=700, accept=400) for _ in range(3)]
+    rounds[0][1] = _outcome("group", {200: 100}, p99_ms=200)
+    rounds[1][1] = _outcome("group", {200: 100}, p99_ms=180)
+    status, printed = _report(*rounds, overflow=3)
+    assert status == 3, printed
+    for needle in ("target permission toggle ≥ 0.8× the reference toggle's req/s (median of 3 "
+                   "rounds): MISS (0.70×",
+                   "target invite accept ≥ 0.5× the reference toggle's req/s (median of 3 "
+                   "rounds): MISS (0.40×",
+                   "target group page ≥ 0.8× the reference page's req/s (median of 3 rounds): "
+                   "PASS",
+                   "target p99 ≤ 150 ms at 16 connections: MISS (group page 180 ms, toggle "
+                   "20 ms)"):
+        assert needle in printed, printed
