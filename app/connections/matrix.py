@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from app.connections.queries import (
     EMERGENCY,
     PatientBlock,
-    current_connections,
+    current_rows,
     enabled_codes,
     matrix_blocks,
     permission_names,
@@ -175,7 +175,7 @@ def matrix_context(view: GroupView) -> dict:
     """The group page's permission matrix (its admin only): one block per patient, and per
     caregiver how many of their connections are live or disconnected. Four statements
     whatever the size of the family."""
-    connections, users = current_connections(group_id=view.group.id)
+    connections, users = current_rows(view.group.id)
     patients = [user for _member, user in view.users_in("patient")]
     per_caregiver: dict[int, dict[str, int]] = {}
     for c in connections:

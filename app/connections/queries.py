@@ -25,7 +25,12 @@ from app.errors import NotFound
 from app.extensions import db
 from app.models.accounts import User
 from app.models.audit import AuditEvent
-from app.models.connections import Connection, PermissionType, Relationship
+from app.models.connections import (
+    Connection,
+    ConnectionPermission,
+    PermissionType,
+    Relationship,
+)
 from app.models.groups import ROLE_PATIENT, FamilyGroup, FamilyGroupMember
 
 EMERGENCY = "emergency_alert"
@@ -96,12 +101,12 @@ def permission_names_all_languages(codes: Iterable[str]) -> dict[str, dict[str, 
 # --- current connections --------------------------------------------------------------
 
 
-def _current_query():
-    """Connections with both parties and their group, restricted to current ones (active
-    group, both parties members in their roles), permissions joined in: one statement."""
-    patient, caregiver = aliased(User), aliased(User)
+def _current(query, patient, caregiver):
+    """`query` (over Connection) restricted to current connections — active group, both
+    parties members in their roles — with both parties joined as `patient` and `caregiver`,
+    in the matrix's order. The one place that says what "current" means."""
     as_patient, as_caregiver = aliased(FamilyGroupMember), aliased(FamilyGroupMember)
-    return (select(Connection, patient, caregiver)
+    return (query
             .join(FamilyGroup, and_(FamilyGroup.id == Connection.family_group_id,
                                     FamilyGroup.status == "active"))
             .join(as_patient, and_(as_patient.group_id == Connection.family_group_id,
@@ -112,8 +117,72 @@ def _current_query():
                                      as_caregiver.role == "caregiver"))
             .join(patient, patient.id == Connection.user_id)
             .join(caregiver, caregiver.id == Connection.linked_user_id)
-            .options(joinedload(Connection.permissions), contains_eager(Connection.group))
             .order_by(patient.name, patient.id, caregiver.name, caregiver.id))
+
+
+def _current_query():
+    """Connections with both parties and their group, restricted to current ones,
+    permissions joined in: one statement."""
+    patient, caregiver = aliased(User), aliased(User)
+    return (_current(select(Connection, patient, caregiver), patient, caregiver)
+            .options(joinedload(Connection.permissions), contains_eager(Connection.group)))
+
+
+@dataclass(slots=True)
+class PermissionCell:
+    permission_code: str
+    is_enabled: bool
+
+
+@dataclass(slots=True)
+class ConnectionRow:
+    """A current connection as the matrix shows it: plain values, no ORM object (the
+    page reads 50 of them and writes none). It answers what enabled_codes() and
+    permission_state() ask of a Connection."""
+
+    id: int
+    user_id: int
+    linked_user_id: int
+    relationship_code: str | None
+    permission_revoked: bool
+    permissions: list[PermissionCell]
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    id: int
+    name: str
+
+
+@functools.cache
+def _group_rows_statement():
+    patient, caregiver = aliased(User), aliased(User)
+    query = select(Connection.id, Connection.user_id, Connection.linked_user_id,
+                   Connection.relationship_code, Connection.permission_revoked,
+                   patient.name, caregiver.name, ConnectionPermission.permission_code,
+                   ConnectionPermission.is_enabled)
+    return (_current(query, patient, caregiver)
+            .outerjoin(ConnectionPermission, ConnectionPermission.contact_id == Connection.id)
+            .where(Connection.family_group_id == bindparam("group_id"))
+            .order_by(ConnectionPermission.id))
+
+
+def current_rows(group_id: int) -> tuple[list[ConnectionRow], dict[int, Party]]:
+    """current_connections(group_id=…) for reading only: the rows as plain values and
+    both parties' names, in one statement of plain columns (no ORM objects to build)."""
+    rows: dict[int, ConnectionRow] = {}
+    parties: dict[int, Party] = {}
+    for (cid, patient_id, caregiver_id, relationship, revoked, patient_name, caregiver_name,
+         code, enabled) in db.session.execute(_group_rows_statement(), {"group_id": group_id}):
+        row = rows.get(cid)
+        if row is None:
+            row = rows[cid] = ConnectionRow(cid, patient_id, caregiver_id, relationship,
+                                            bool(revoked), [])
+            parties[patient_id] = Party(patient_id, patient_name)
+            parties[caregiver_id] = Party(caregiver_id, caregiver_name)
+        if code is not None:
+            row.permissions.append(PermissionCell(code, bool(enabled)))
+    return list(rows.values()), parties
 
 
 def _filters() -> dict:
