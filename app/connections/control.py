@@ -19,7 +19,11 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.audit.services import audit_record
-from app.connections.queries import current_connections, permission_names_all_languages
+from app.connections.queries import (
+    EMERGENCY,
+    current_connections,
+    permission_names_all_languages,
+)
 from app.connections.services import inverse_table, relationship_check, relationship_inverse
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
@@ -54,10 +58,11 @@ def not_found() -> NotFound:
     return NotFound(_("This connection does not exist or has ended."), code="not_found")
 
 
-def _locked(connection_id: int) -> tuple[Connection, list[Connection], dict[int, User]]:
+def _locked(connection_id: int, *, with_block: bool = True
+            ) -> tuple[Connection, list[Connection], dict[int, User]]:
     """Lock the connection row, then load it, current, with its parties and permissions,
-    and its patient's other current connections (one statement). Raises NotFound when it
-    is not current."""
+    and (with_block) its patient's other current connections (one statement). Raises
+    NotFound when it is not current."""
     if db.session.get_bind().dialect.name != "sqlite":
         # On SQLite the transaction's BEGIN IMMEDIATE already holds the write lock.
         locked = db.session.scalar(select(Connection.id).where(Connection.id == connection_id)
@@ -65,22 +70,25 @@ def _locked(connection_id: int) -> tuple[Connection, list[Connection], dict[int,
         if locked is None:
             raise not_found()
     # fresh: what the previous lock holder committed, not the session's older copy.
-    connections, users = current_connections(patient_of=connection_id, fresh=True)
+    connections, users = (current_connections(patient_of=connection_id, fresh=True)
+                          if with_block else
+                          current_connections(connection_id=connection_id, fresh=True))
     connection = next((c for c in connections if c.id == connection_id), None)
     if connection is None:
         raise not_found()
     return connection, connections, users
 
 
-def connection_controlled(*, actor: User, connection_id: int,
-                          parties_too: bool = False) -> Controlled:
+def connection_controlled(*, actor: User, connection_id: int, parties_too: bool = False,
+                          with_block: bool = True) -> Controlled:
     """The connection, locked, if the actor holds its controls: its patient or its group's
-    admin — or, with parties_too, its caregiver (for the relationship).
+    admin — or, with parties_too, its caregiver (for the relationship). Without with_block,
+    held.block is the connection alone (its patient's others are not read).
 
     Raises NotFound (not current, or the actor is a stranger: the same answer either
     way), Forbidden(no_control) for a party or staff who may see it but not change it.
     """
-    connection, block, users = _locked(connection_id)
+    connection, block, users = _locked(connection_id, with_block=with_block)
     group = db.session.get(FamilyGroup, connection.family_group_id)  # loaded with it
     patient, caregiver = users[connection.user_id], users[connection.linked_user_id]
     # The admin who also follows this patient holds the controls as admin; for the
@@ -144,6 +152,9 @@ def permissions_set(*, actor: User, connection_id: int, changes: dict[str, bool]
     once (BR-024); the confirmation before OFF is the pages' business. The patient is told
     in-app when the admin turns one of their follower's permissions ON.
 
+    The patient's other connections are read only when emergency alerts change (who
+    else receives them: BR-018's counter); held.block is the connection alone otherwise.
+
     Raises Invalid(unknown_permission), NotFound, Forbidden(no_control),
     Conflict(connection_revoked | last_permission) — BR-039.
     """
@@ -153,7 +164,8 @@ def permissions_set(*, actor: User, connection_id: int, changes: dict[str, bool]
     if any(not isinstance(value, bool) for value in changes.values()):
         message = _("Each permission is true or false.")
         raise Invalid(message, code="invalid", fields={"permissions": [message]})
-    held = connection_controlled(actor=actor, connection_id=connection_id)
+    held = connection_controlled(actor=actor, connection_id=connection_id,
+                                 with_block=EMERGENCY in changes)
     connection = held.connection
     if connection.permission_revoked:
         raise connection_revoked()

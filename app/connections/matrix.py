@@ -69,6 +69,18 @@ class Switch:
 
 
 @dataclass(frozen=True, slots=True)
+class RowTexts:
+    """What every row says, translated once per page rather than once per row."""
+
+    disconnected: str
+    restore_hint: str
+    restore: str
+    disconnect: str
+    history: str
+    related: str
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
     """One caregiver→patient connection: who, six switches, status and actions."""
 
@@ -86,6 +98,7 @@ class Row:
     history_url: str
     history_label: str
     related_url: str | None
+    texts: RowTexts
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +132,14 @@ class Matrix:
         self.column = {code: n for n, (code, _name) in enumerate(self.permissions, 1)}
         self.relationships = relationship_names()
         self.on, self.off = _("On"), _("Off")
+        self.texts = RowTexts(disconnected=_("Disconnected"),
+                              restore_hint=_("Restore to change permissions"),
+                              restore=_("Restore"), disconnect=_("Disconnect"),
+                              history=_("History"), related=_("How are we related?"))
+        # the rows' accessible names: translated once, filled in per row
+        self.restore_label = _("Restore %(caregiver)s → %(patient)s")
+        self.disconnect_label = _("Disconnect %(caregiver)s from %(patient)s")
+        self.history_label = _("History: %(caregiver)s → %(patient)s")
         self.url = url_for("connections.permission_switch")
         self.restore_url = _url_maker("connections.restore")
         self.disconnect_url = _url_maker("connections.disconnect_confirm",
@@ -139,6 +160,7 @@ class Matrix:
         patient, caregiver = users[c.user_id].name, users[c.linked_user_id].name
         state = permission_state(c)
         code = c.relationship_code
+        names = {"caregiver": caregiver, "patient": patient}
         return Row(
             id=c.id, revoked=bool(c.permission_revoked), caregiver=caregiver,
             relationship=self.relationships.get(code) if code else None,
@@ -146,15 +168,13 @@ class Matrix:
             switches=tuple(self.switch(c, code, state) for code, _name in self.permissions),
             form=form_id(c.user_id),
             restore_url=self.restore_url(c.id),
-            restore_label=_("Restore %(caregiver)s → %(patient)s", caregiver=caregiver,
-                            patient=patient),
+            restore_label=self.restore_label % names if c.permission_revoked else "",
             disconnect_url=self.disconnect_url(c.id),
-            disconnect_label=_("Disconnect %(caregiver)s from %(patient)s",
-                               caregiver=caregiver, patient=patient),
+            disconnect_label="" if c.permission_revoked else self.disconnect_label % names,
             history_url=self.history_url(c.id),
-            history_label=_("History: %(caregiver)s → %(patient)s", caregiver=caregiver,
-                            patient=patient),
-            related_url=self.related_url(c.id) if self.related_url else None)
+            history_label=self.history_label % names,
+            related_url=self.related_url(c.id) if self.related_url else None,
+            texts=self.texts)
 
     def block(self, block: PatientBlock, users: dict[int, User]) -> Block:
         connections = block.connections
