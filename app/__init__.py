@@ -169,7 +169,7 @@ def _init_extensions(app: Flask) -> None:
         from app.phone import display_phone
 
         return {"get_locale": get_locale, "display_phone": display_phone,
-                "password_rule": password_rule}
+                "password_rule": password_rule, "chrome": _chrome}
 
     @app.after_request
     def _no_store_for_users(response):
@@ -184,6 +184,39 @@ def _init_extensions(app: Flask) -> None:
         # Pages answer htmx with a fragment and browsers with a page: caches must keep both.
         response.vary.add("HX-Request")
         return response
+
+
+def _chrome() -> dict:
+    """What every page's header and footer say and link to, in the reader's language: made
+    once per process and language (ten url_for and a dozen translations a page, else)."""
+    from flask import current_app, url_for
+    from flask_babel import get_locale
+    from flask_babel import gettext as _
+
+    key = (str(get_locale()), request.script_root)
+    kept = current_app.extensions.setdefault("fc_chrome", {})
+    made = kept.get(key)
+    if made is None:
+        made = kept[key] = {
+            "home": url_for("core.home"), "brand": _("Family Connect"),
+            "skip": _("Skip to main content"), "user_menu": _("User menu"),
+            "notifications_url": url_for("notifications.index"),
+            "notifications": _("Notifications"),
+            "links": (
+                (url_for("groups.index"), "nav-family", _("My family")),
+                (url_for("care.following"), "nav-following", _("Patients I follow")),
+                (url_for("connections.followers"), "nav-followers", _("Who follows me")),
+                (url_for("billing.plan"), "nav-plan", _("My plan")),
+                (url_for("invites.mine"), "nav-invites", _("My invites")),
+                (url_for("accounts.settings"), None, _("Settings"))),
+            "staff_url": url_for("staff.index"), "staff": _("Staff"),
+            "logout_url": url_for("accounts.logout"), "logout": _("Log out"),
+            "login_url": url_for("accounts.login"), "login": _("Log in"),
+            "register_url": url_for("accounts.register"), "register": _("Sign up"),
+            "language_url": url_for("core.set_language"),
+            "footer": _("Family Connect: care together, with consent."),
+        }
+    return made
 
 
 def _csrf_token_once() -> str:

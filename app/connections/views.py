@@ -106,7 +106,7 @@ def _toggle(held_or_connection, code: str, back: str, *, status: int = 200,
     way_out = (url_for("connections.disconnect_confirm", connection_id=c.id, back=back)
                if refusal == "last_permission" else None)
     # Always a fragment answering an action on this switch: the focus comes back to it.
-    return render_template("connections/_toggle.html", s=Matrix(back).switch(c, code),
+    return render_template("connections/_toggle.html", s=Matrix(back).switch(c, code, refocus=True),
                            message=message, disconnect_url=way_out), status
 
 
@@ -173,7 +173,7 @@ def _toggled_answer(held: Controlled, code: str, back: str, *, changed: bool = T
         matrix = Matrix(back)
         block = matrix_blocks([held.patient], held.block)[0]
         c = in_block(block, connection_id)
-        switch = matrix.switch(c, code)
+        switch = matrix.switch(c, code, refocus=True)
         oob = changed and code == EMERGENCY
         return render_template("connections/_toggled.html", s=switch, oob=oob,
                                b=matrix.block(block, users) if oob else None), None
