@@ -4,15 +4,18 @@ disconnect, the relationship) live in app/connections/control.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from operator import attrgetter
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, select, tuple_, update
+from sqlalchemy import and_, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
-from app.audit.services import audit_record
+from app.audit.services import audit_row, audit_write
 from app.db import utcnow
 from app.errors import Invalid
 from app.extensions import db
@@ -28,6 +31,11 @@ from app.models.connections import (
 from app.models.groups import ROLE_PATIENT, FamilyGroup, FamilyGroupMember
 
 
+def _unknown_relationship() -> Invalid:
+    message = _("Choose a relationship from the list.")
+    return Invalid(message, code="unknown_relationship", fields={"relationship": [message]})
+
+
 def relationship_check(code: str | None) -> str | None:
     """An active relationship code, None for none. Raises Invalid(unknown_relationship)."""
     if code in (None, ""):
@@ -35,9 +43,26 @@ def relationship_check(code: str | None) -> str | None:
     known = db.session.scalar(select(Relationship.code).where(
         Relationship.code == code, Relationship.is_active.is_(True)))
     if known is None:
-        message = _("Choose a relationship from the list.")
-        raise Invalid(message, code="unknown_relationship", fields={"relationship": [message]})
+        raise _unknown_relationship()
     return known
+
+
+def relationship_with_inverses(code: str | None) -> tuple[str | None, dict[tuple[str, int], str]]:
+    """relationship_check(code) and the code's rows of the inverse mapping (the part of
+    inverse_table() that relationship_inverse() reads for it), in one statement; (None, {})
+    without a code, with no statement. Raises Invalid(unknown_relationship)."""
+    if code in (None, ""):
+        return None, {}
+    rows = db.session.execute(
+        select(Relationship.code, RelationshipInverse.target_gender,
+               RelationshipInverse.inverse_code)
+        .outerjoin(RelationshipInverse, RelationshipInverse.relationship_code == Relationship.code)
+        .where(Relationship.code == code, Relationship.is_active.is_(True))).all()
+    if not rows:
+        raise _unknown_relationship()
+    known = rows[0].code
+    return known, {(known, r.target_gender): r.inverse_code
+                   for r in rows if r.target_gender is not None}
 
 
 def inverse_table() -> dict[tuple[str, int], str]:
@@ -69,7 +94,7 @@ def initial_permission_map(initial: dict | None) -> dict[str, bool]:
 
 
 M = TypeVar("M")
-_USER_ID = attrgetter("id")
+_ID = attrgetter("id")
 
 
 def family_pairs(patients: Iterable[M], caregivers: Iterable[M],
@@ -112,54 +137,147 @@ def connection_put(connection: Connection | None, *, pair: tuple[int, int], grou
     return connection
 
 
+def dialect_insert(model: Any) -> Any:
+    """An INSERT of `model` with the database's ON CONFLICT clauses (PostgreSQL and SQLite
+    both have them, the same way): a write that meets a row already there, in one
+    statement, with no savepoint. SQLAlchemy compiles these afresh each time (it caches
+    no dialect INSERT): for the rarer paths."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
+
+
+def _inserted(model: Any, rows: list[dict[str, Any]]) -> list[Any]:
+    """New rows of `model` in one INSERT (a cached statement), read back (RETURNING)."""
+    return list(db.session.scalars(
+        insert(model).returning(model).execution_options(render_nulls=True), rows))
+
+
+def _updated_by_id(model: Any, rows: list[dict[str, Any]], columns: Iterable[str]) -> list[Any]:
+    """Rows of `model` already there, each dict naming its id and its full values, given
+    their own values of `columns` in one statement (INSERT … ON CONFLICT (id) DO UPDATE:
+    many rows, each its own values, and no sequence value spent on them), read back."""
+    upsert = dialect_insert(model).values(rows)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[model.id], set_={name: upsert.excluded[name] for name in columns})
+    return list(db.session.scalars(upsert.returning(model),
+                                   execution_options={"populate_existing": True}))
+
+
 def connections_for_new_member(*, actor: User | None, group: FamilyGroup, user: User,
                                role: str, relationship: str | None = None,
                                initial_permissions: dict | None = None,
-                               invite_id: int | None = None) -> list[Connection]:
+                               invite_id: int | None = None,
+                               members: Iterable[User] | None = None,
+                               existing: Mapping[tuple[int, int], Connection] | None = None,
+                               inverses: dict[tuple[str, int], str] | None = None,
+                               events: list[dict[str, Any]] | None = None) -> list[Connection]:
     """Connect a member who just joined as `role` to every member of the other role.
 
     relationship: what the new member is to each other party (optional, BR-050); the
     other direction is derived from the other party's gender. A member holding both roles
     never follows themselves (BR-038). A pair that was connected before (an earlier group,
     a removal) reuses its row: one row per (patient, caregiver).
+
+    The same statements whatever the family's size (issue 17): the new connections in one
+    INSERT and their six permission rows each in another; reused rows, and their permission
+    rows that change, in one statement each; the audit events in one more.
+    members: the group's members of the other role, ordered by id, and existing: the pairs'
+    earlier rows with their permissions, as the caller read them under the group lock
+    (read here when not given). inverses: inverse_table(), or at least its rows of
+    `relationship` (relationship_with_inverses); read here when needed. events: a list the
+    connection.created events are queued on, for the caller to write with its own
+    (audit_write); written here when not given.
     """
     other_role = "caregiver" if role == ROLE_PATIENT else ROLE_PATIENT
-    members = list(db.session.scalars(
-        select(User).join(FamilyGroupMember, FamilyGroupMember.user_id == User.id)
-        .where(FamilyGroupMember.group_id == group.id, FamilyGroupMember.role == other_role)))
-    matched = family_pairs([user], members, key=_USER_ID) if role == ROLE_PATIENT \
-        else family_pairs(members, [user], key=_USER_ID)
+    if members is None:
+        members = db.session.scalars(
+            select(User).join(FamilyGroupMember, FamilyGroupMember.user_id == User.id)
+            .where(FamilyGroupMember.group_id == group.id,
+                   FamilyGroupMember.role == other_role)
+            .order_by(User.id))
+    matched = family_pairs([user], members, key=_ID) if role == ROLE_PATIENT \
+        else family_pairs(members, [user], key=_ID)
     if not matched:
         return []
-    others = [c if role == ROLE_PATIENT else p for p, c in matched]
     pairs = [(p.id, c.id) for p, c in matched]
-    existing = pair_connections(pairs)
-    table = inverse_table()
-    permissions = initial_permission_map(initial_permissions)
-    made = []
-    for other, pair in zip(others, pairs, strict=True):
+    if existing is None:
+        existing = pair_connections(pairs)
+    if inverses is None and relationship is not None:
+        inverses = inverse_table()
+    new_rows, reused_rows, earlier = [], [], {}
+    for (patient, caregiver), pair in zip(matched, pairs, strict=True):
+        other = caregiver if role == ROLE_PATIENT else patient
         # What the new member is to the other, and what the other is to them.
         mine = relationship
-        theirs = relationship_inverse(table, relationship, other.gender)
+        theirs = relationship_inverse(inverses or {}, relationship, other.gender)
         caregiver_to_patient, patient_to_caregiver = (
             (theirs, mine) if role == ROLE_PATIENT else (mine, theirs))
-        connection = connection_put(existing.get(pair), pair=pair, group_id=group.id,
-                                    permissions=permissions,
-                                    updated_by=actor.id if actor else None)
-        connection.invite_id = invite_id
-        if relationship is not None:
-            connection.relationship_code = caregiver_to_patient
-            connection.inverse_relationship_code = patient_to_caregiver
-        made.append(connection)
-    db.session.flush()
+        row = {"user_id": patient.id, "linked_user_id": caregiver.id,
+               "contact_type": "caregiver", "family_group_id": group.id,
+               "permission_revoked": False, "invite_id": invite_id,
+               "relationship_code": caregiver_to_patient,
+               "inverse_relationship_code": patient_to_caregiver}
+        before = existing.get(pair)
+        if before is None:
+            new_rows.append(row)
+        else:
+            earlier[pair] = list(before.permissions)  # read back below, the list is reset
+            reused_rows.append({**row, "id": before.id})
+    # connection_put() on a reused row: its type, names and creation time stay, and so
+    # does its relationship when none is given now.
+    changed = ["family_group_id", "permission_revoked", "invite_id", "updated_at"]
+    if relationship is not None:
+        changed += ["relationship_code", "inverse_relationship_code"]
+    put = {(c.user_id, c.linked_user_id): c for c in [
+        *(_inserted(Connection, new_rows) if new_rows else []),
+        *(_updated_by_id(Connection, reused_rows, changed) if reused_rows else [])]}
+    made = [put[pair] for pair in pairs]
+    _permissions_set(made, pairs, earlier, initial_permission_map(initial_permissions),
+                     updated_by=actor.id if actor else None)
+    queued = [] if events is None else events
     for connection in made:
-        audit_record(actor=actor, action="connection.created", subject=connection,
-                     group_id=group.id,
-                     details={"patient_id": connection.user_id,
-                              "caregiver_id": connection.linked_user_id,
-                              "relationship": connection.relationship_code,
-                              "inverse_relationship": connection.inverse_relationship_code})
+        queued.append(audit_row(actor=actor, action="connection.created", subject=connection,
+                                group_id=group.id,
+                                details={"patient_id": connection.user_id,
+                                         "caregiver_id": connection.linked_user_id,
+                                         "relationship": connection.relationship_code,
+                                         "inverse_relationship":
+                                             connection.inverse_relationship_code}))
+    if events is None:
+        audit_write(queued)
     return made
+
+
+def _permissions_set(made: list[Connection], pairs: list[tuple[int, int]],
+                     earlier: dict[tuple[int, int], list[ConnectionPermission]],
+                     permissions: dict[str, bool], *, updated_by: int | None) -> None:
+    """connection_put()'s six rows for each connection, in two statements at most: the
+    missing rows inserted, and the earlier rows whose value or updater changes updated (as
+    the ORM would, which leaves an unchanged row and its updated_at alone). Each
+    connection's permissions are then the rows as they are now, without another read."""
+    rows: dict[int, list[ConnectionPermission]] = defaultdict(list)
+    missing, changing = [], []
+    for connection, pair in zip(made, pairs, strict=True):
+        had = {p.permission_code: p for p in earlier.get(pair, ())}
+        for code in PERMISSION_CODES:
+            row = had.pop(code, None)
+            value = {"contact_id": connection.id, "permission_code": code,
+                     "is_enabled": permissions[code], "updated_by": updated_by}
+            if row is None:
+                missing.append(value)
+            elif (row.is_enabled, row.updated_by) != (permissions[code], updated_by):
+                changing.append({**value, "id": row.id})
+            else:
+                rows[connection.id].append(row)
+        rows[connection.id] += had.values()  # codes outside the six stay as they were
+    for row in [*(_inserted(ConnectionPermission, missing) if missing else []),
+                *(_updated_by_id(ConnectionPermission, changing,
+                                 ["is_enabled", "updated_by", "updated_at"])
+                  if changing else [])]:
+        rows[row.contact_id].append(row)
+    for connection in made:
+        # In the relationship's order (by id): the API's answer shows them.
+        set_committed_value(connection, "permissions", sorted(rows[connection.id], key=_ID))
 
 
 def connections_revoke_for_member(*, actor: User | None, group_id: int, user_id: int,

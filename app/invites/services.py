@@ -13,11 +13,12 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from app.accounts.identity import require_proved_phone
 from app.accounts.services import parse_phone, phone_proved
-from app.audit.services import audit_record
-from app.connections.services import relationship_check
+from app.audit.services import audit_record, audit_row
+from app.connections.services import relationship_with_inverses
 from app.db import utcnow
 from app.errors import (
     Conflict,
@@ -40,7 +41,7 @@ from app.groups.services import (
     role_check,
     single_group_check,
 )
-from app.membership.services import JoinResult, member_join
+from app.membership.services import JoinResult, join_reading, member_join, member_place_check
 from app.models.accounts import User
 from app.models.groups import FamilyGroup
 from app.models.invites import (
@@ -49,7 +50,12 @@ from app.models.invites import (
     INVITE_PENDING,
     ConnectionInvite,
 )
-from app.notifications.services import cancel_invite_messages, notify_phone, notify_user
+from app.notifications.services import (
+    cancel_invite_messages,
+    notify_phone,
+    notify_user,
+    user_message_rows,
+)
 from app.tokens import new_token, seal, token_hash
 
 
@@ -277,12 +283,19 @@ def invite_resend(*, actor: User, invite: ConnectionInvite, ip: str | None = Non
     return IssuedInvite(invite=invite, token=token)
 
 
+def _invite_where(*where) -> ConnectionInvite | None:
+    """The invite, with its family and its sender (invite.group, invite.sender) read in
+    the same statement: the link page and the accept that follow need them (issue 17)."""
+    return db.session.scalar(
+        select(ConnectionInvite).where(*where)
+        .options(joinedload(ConnectionInvite.group), joinedload(ConnectionInvite.sender)))
+
+
 def invite_by_token(token: str) -> ConnectionInvite | None:
     """The invite a link points at, whatever its state (None: unknown or malformed)."""
     if not token or len(token) > 100:
         return None
-    return db.session.scalar(select(ConnectionInvite)
-                             .where(ConnectionInvite.token_hash == token_hash(token)))
+    return _invite_where(ConnectionInvite.token_hash == token_hash(token))
 
 
 def invite_for_invitee(*, actor: User, invite_id: int) -> ConnectionInvite:
@@ -290,7 +303,7 @@ def invite_for_invitee(*, actor: User, invite_id: int) -> ConnectionInvite:
     number is proved (whatever the id: nothing is told about it), NotFound for anyone
     else's invite."""
     require_proved_phone(actor)
-    invite = db.session.get(ConnectionInvite, invite_id)
+    invite = _invite_where(ConnectionInvite.id == invite_id)
     if invite is None or invite.receiver_phone != actor.phone:
         raise NotFound(_("This invite does not exist or is not for you."), code="not_found")
     return invite
@@ -324,13 +337,16 @@ def _answerer_check(actor: User, invite: ConnectionInvite, *, via_link: bool,
 
 def _answered(invite: ConnectionInvite, actor: User, status: str) -> bool:
     """Answer the invite if it is still live, as one conditional UPDATE: of two answers at
-    once (two tabs, accept and decline), exactly one wins. Whether this one did."""
+    once (two tabs, accept and decline), exactly one wins. Whether this one did; if so,
+    the invite is read back by the same statement (RETURNING), as a refresh would."""
     now = utcnow()
-    return bool(db.session.execute(
+    answered = db.session.execute(
         update(ConnectionInvite)
         .where(ConnectionInvite.id == invite.id, ConnectionInvite.is_live(now))
         .values(status=status, receiver_id=actor.id, updated_at=now)
-        .execution_options(synchronize_session=False)).rowcount)
+        .returning(ConnectionInvite)
+        .execution_options(synchronize_session=False, populate_existing=True)).first()
+    return answered is not None
 
 
 def invite_accept(*, actor: User, invite: ConnectionInvite, relationship: str | None = None,
@@ -338,7 +354,7 @@ def invite_accept(*, actor: User, invite: ConnectionInvite, relationship: str | 
     """Accept: join the group and be connected to every member of the other role, each
     connection with six permissions ON (BR-045/008/009). Every check runs again here,
     under the group lock (SEC-005); the invite flips with a conditional update, so a link
-    works once.
+    works once. The same statements whatever the family's size (issue 17).
 
     relationship: what the actor is to the other members (optional, BR-050).
     via_link: answered through the invite's link (its token), which proves the number.
@@ -348,31 +364,37 @@ def invite_accept(*, actor: User, invite: ConnectionInvite, relationship: str | 
     PaymentUnavailable.
     """
     _answerer_check(actor, invite, via_link=via_link, ip=ip)
-    relationship = relationship_check(relationship)
+    relationship, inverses = relationship_with_inverses(relationship)
     _open_check(invite)
-    group = db.session.get(FamilyGroup, invite.family_group_id)
+    group, sender = invite.group, invite.sender  # read with the invite (_invite_where)
     info = group_subscription_check(group)  # before the lock: it may be a call
     group = group_lock(group.id)
-    db.session.refresh(invite)
-    _open_check(invite)
+    # Under the lock, the conditional UPDATE is the invite's check first: it wins only
+    # while the invite is live, as _open_check() would find it. A refusal below rolls it
+    # back with the rest; a lost one reads the invite to say why.
+    if not _answered(invite, actor, "accepted"):
+        db.session.refresh(invite)
+        _open_check(invite)
+        raise Conflict(closed_message(None), code="invite_not_pending")
     group_active_check(group)
     role = invite.role
-    single_group_check(user_id=actor.id, group_id=group.id, role=role)
-    free_slot_check(group_id=group.id, info=info, role=role, accepting=True)
-    if not _answered(invite, actor, "accepted"):
-        raise Conflict(closed_message(None), code="invite_not_pending")
-    db.session.refresh(invite)
+    reading = join_reading(group, actor.id, role)
+    single_group_check(user_id=actor.id, group_id=group.id, role=role, held=reading.held)
+    member_place_check(reading, info=info, role=role)
     cancel_invite_messages(invite.id)  # a link not yet sent has nothing left to do
-    sender = db.session.get(User, invite.sender_id)
+    messages = []
     if sender is not None and sender.id != actor.id:
-        notify_user(user=sender, notification_type="INVITE_ACCEPTED", invite_id=invite.id,
-                    group_id=group.id, payload={"group_id": group.id,
-                                                "group_name": group.name or "",
-                                                "member_name": actor.name, "role": role})
-    audit_record(actor=actor, action="invite.accepted", subject=invite, group_id=group.id, ip=ip,
-                 details={"role": role, "relationship": relationship})
+        messages = user_message_rows(user=sender, notification_type="INVITE_ACCEPTED",
+                                     invite_id=invite.id, group_id=group.id,
+                                     payload={"group_id": group.id,
+                                              "group_name": group.name or "",
+                                              "member_name": actor.name, "role": role})
+    events = [audit_row(actor=actor, action="invite.accepted", subject=invite,
+                        group_id=group.id, ip=ip,
+                        details={"role": role, "relationship": relationship})]
     return member_join(actor=actor, group=group, user=actor, role=role,
-                       relationship=relationship, invite=invite, ip=ip)
+                       relationship=relationship, invite=invite, ip=ip, reading=reading,
+                       inverses=inverses, events=events, messages=messages)
 
 
 def invite_reject(*, actor: User, invite: ConnectionInvite, via_link: bool = False,
@@ -383,9 +405,8 @@ def invite_reject(*, actor: User, invite: ConnectionInvite, via_link: bool = Fal
     Raises Forbidden(phone_mismatch | phone_unverified), Conflict(invite_not_pending).
     """
     _answerer_check(actor, invite, via_link=via_link, ip=ip)
-    won = _answered(invite, actor, "rejected")
-    db.session.refresh(invite)
-    if not won:
+    if not _answered(invite, actor, "rejected"):
+        db.session.refresh(invite)
         raise _not_pending(invite)
     # Before the sender's message is queued: it belongs to the invite too, and must go out.
     cancel_invite_messages(invite.id)

@@ -4,17 +4,20 @@ removal (BR-058), leave (BR-061) and dissolve (SPEC §7)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
-from app.audit.services import audit_record
+from app.audit.services import audit_record, audit_row, audit_write
 from app.connections.services import (
     connections_for_new_member,
     connections_revoke_for_group,
     connections_revoke_for_member,
+    dialect_insert,
     live_patients_of_caregiver,
     relationship_check,
 )
@@ -31,15 +34,20 @@ from app.groups.services import (
     role_label,
     single_group_check,
 )
+from app.groups.slots import count_roles, slots_summary
 from app.models.accounts import User
 from app.models.connections import Connection
-from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.models.groups import ROLE_PATIENT, FamilyGroup, FamilyGroupMember
 from app.models.invites import ConnectionInvite
 from app.notifications.services import (
     cancel_invite_messages,
     notify_payment_sync,
     notify_user,
+    notify_write,
+    payment_sync_row,
+    user_message_rows,
 )
+from app.payments.provider import SubscriptionInfo
 
 
 @dataclass
@@ -59,46 +67,155 @@ def _sync(group: FamilyGroup, *, action: str, user_id: int, role: str, kind: str
                             group_id=group.id, invite_id=invite_id)
 
 
+def _sync_rows(group: FamilyGroup, *, action: str, user_id: int, role: str, kind: str,
+               invite_id: int | None = None) -> list[dict[str, Any]]:
+    """_sync()'s outbox row, if any, for notify_write()."""
+    if current_app.config["PAYMENT_PROVIDER"] == "http" and group.subscription_id:
+        return [payment_sync_row(subscription_id=group.subscription_id, action=action,
+                                 user_id=user_id, role=role, notification_type=kind,
+                                 group_id=group.id, invite_id=invite_id)]
+    return []
+
+
 def _payload(group: FamilyGroup, **extra) -> dict:
     return {"group_id": group.id, "group_name": group.name or "", **extra}
 
 
+@dataclass
+class JoinReading:
+    """What a join needs to know of the family, read under the group lock in one statement
+    (join_reading): the group's members with their users, each member of the other role
+    with the row that connected them to the joining user before (a return), and every
+    place the joining user holds in any family (BR-057)."""
+
+    group: FamilyGroup
+    user_id: int
+    rows: list[tuple[FamilyGroupMember, User, Connection | None]]
+
+    @property
+    def members(self) -> list[tuple[FamilyGroupMember, User]]:
+        """The group's members, ordered by user id."""
+        return [(m, u) for m, u, _c in self.rows if m.group_id == self.group.id]
+
+    @property
+    def held(self) -> dict[tuple[int, str], int]:
+        """groups_held([user_id]): (user id, role) → the family where the user holds it."""
+        return {(m.user_id, m.role): m.group_id for m, _u, _c in self.rows
+                if m.user_id == self.user_id}
+
+    @property
+    def earlier(self) -> dict[tuple[int, int], Connection]:
+        """The earlier rows of the pairs the join makes, by (patient, caregiver)."""
+        return {(c.user_id, c.linked_user_id): c for _m, _u, c in self.rows if c is not None}
+
+    def of_role(self, role: str) -> list[User]:
+        """The group's members in `role`, ordered by id."""
+        return [u for m, u in self.members if m.role == role]
+
+    def to_tell(self, told: set[int]) -> list[User]:
+        """BR-052: the admin and the members, once each, by id, but those in `told`."""
+        people = {u.id: u for _m, u in self.members}
+        admin_id = self.group.admin_user_id
+        if admin_id not in people and admin_id not in told:
+            # Not a member: in the session already when they sent the invite being accepted.
+            admin = db.session.get(User, admin_id)
+            if admin is not None:
+                people[admin_id] = admin
+        return [people[uid] for uid in sorted(people) if uid not in told]
+
+
+def join_reading(group: FamilyGroup, user_id: int, role: str) -> JoinReading:
+    """Read the family for a join as `role`, under its lock, in one statement whatever its
+    size: its members with their users, the rows that connected the joining user to the
+    other role's members before (with their permissions: one more statement, and only
+    when there are some), and the joining user's memberships anywhere."""
+    other_role = "caregiver" if role == ROLE_PATIENT else ROLE_PATIENT
+    member = FamilyGroupMember.user_id
+    pair = (and_(Connection.user_id == user_id, Connection.linked_user_id == member)
+            if role == ROLE_PATIENT else
+            and_(Connection.user_id == member, Connection.linked_user_id == user_id))
+    rows = db.session.execute(
+        select(FamilyGroupMember, User, Connection)
+        .join(User, User.id == member)
+        .outerjoin(Connection, and_(FamilyGroupMember.group_id == group.id,
+                                    FamilyGroupMember.role == other_role, pair))
+        .where(or_(FamilyGroupMember.group_id == group.id, member == user_id))
+        .order_by(User.id, FamilyGroupMember.id)
+        .options(selectinload(Connection.permissions))).tuples().all()
+    return JoinReading(group=group, user_id=user_id, rows=list(rows))
+
+
+def member_place_check(reading: JoinReading, *, info: SubscriptionInfo, role: str) -> None:
+    """SEC-005 for an accept, under the group lock: free_slot_check(accepting=True) on the
+    members already read. An accept needs a member place only (its own pending invite
+    already holds one: app/groups/slots.py), so the pending invites are not counted.
+
+    Raises Conflict(no_slot)."""
+    counts = count_roles((m.role for m, _u in reading.members), ())
+    slots_summary(info, counts)[role].check(accepting=True)
+
+
+def _member_add(group: FamilyGroup, user: User, role: str) -> FamilyGroupMember:
+    """Insert the membership; a concurrent join the unique indexes catch (BR-057) adds
+    nothing, in the same statement (no savepoint). Raises Conflict(already_in_group)."""
+    insert = (dialect_insert(FamilyGroupMember)
+              .values(group_id=group.id, user_id=user.id, role=role)
+              .on_conflict_do_nothing().returning(FamilyGroupMember))
+    try:
+        member = db.session.scalars(insert).first()
+    except IntegrityError:
+        member = None
+    if member is None:
+        raise Conflict(_("You are already a %(role)s in a family.", role=role_label(role)),
+                       code="already_in_group")
+    return member
+
+
 def member_join(*, actor: User, group: FamilyGroup, user: User, role: str,
                 relationship: str | None = None, invite: ConnectionInvite | None = None,
-                ip: str | None = None) -> JoinResult:
+                ip: str | None = None, reading: JoinReading | None = None,
+                inverses: dict[tuple[str, int], str] | None = None,
+                events: list[dict[str, Any]] | None = None,
+                messages: list[dict[str, Any]] | None = None) -> JoinResult:
     """Add the membership and connect it (BR-045/008/009). The caller holds the group
     lock and has checked slots and the subscription. Tells the existing members
     (BR-052); the accept also tells the invite's sender.
 
+    The same statements whatever the family's size (issue 17): the membership, the
+    connections, their permissions, the audit events and the outbox rows, one INSERT each
+    (connections_for_new_member: a return reuses rows, one more statement each).
+    reading: join_reading(group, user.id, role) as the caller made it under the lock (else
+    read here).
+    inverses: for connections_for_new_member. events, messages: audit rows (audit_row)
+    and outbox rows (user_message_rows) the caller queued, written first, with the
+    join's own.
     Raises Conflict(already_in_group) when the unique index catches a concurrent join.
     """
-    member = FamilyGroupMember(group_id=group.id, user_id=user.id, role=role)
-    try:
-        with db.session.begin_nested():
-            db.session.add(member)
-    except IntegrityError:
-        raise Conflict(_("You are already a %(role)s in a family.", role=role_label(role)),
-                       code="already_in_group") from None
+    reading = reading or join_reading(group, user.id, role)
+    member = _member_add(group, user, role)
+    events = [] if events is None else events
+    messages = [] if messages is None else messages
+    invite_id = invite.id if invite else None
     connections = connections_for_new_member(
         actor=actor, group=group, user=user, role=role, relationship=relationship,
         initial_permissions=invite.initial_permissions if invite else None,
-        invite_id=invite.id if invite else None)
+        invite_id=invite_id,
+        members=reading.of_role("caregiver" if role == ROLE_PATIENT else ROLE_PATIENT),
+        existing=reading.earlier, inverses=inverses, events=events)
     # BR-052: the admin and the existing members; the sender hears INVITE_ACCEPTED instead.
     told = {user.id} | ({invite.sender_id} if invite else set())
-    member_ids = select(FamilyGroupMember.user_id).where(FamilyGroupMember.group_id == group.id)
-    others = db.session.scalars(select(User).where(
-        (User.id.in_(member_ids)) | (User.id == group.admin_user_id), User.id.not_in(told))
-        .order_by(User.id))
-    for other in others:
-        notify_user(user=other, notification_type="MEMBER_JOINED", group_id=group.id,
-                    invite_id=invite.id if invite else None,
-                    payload=_payload(group, member_name=user.name, role=role))
-    _sync(group, action="add", user_id=user.id, role=role, kind="MEMBER_JOINED",
-          invite_id=invite.id if invite else None)
-    audit_record(actor=actor, action="group.member_joined", subject=member, group_id=group.id,
-                 ip=ip, details={"user_id": user.id, "role": role,
-                                 "invite_id": invite.id if invite else None,
-                                 "connections": [c.id for c in connections]})
+    for other in reading.to_tell(told):
+        messages += user_message_rows(user=other, notification_type="MEMBER_JOINED",
+                                      group_id=group.id, invite_id=invite_id,
+                                      payload=_payload(group, member_name=user.name, role=role))
+    messages += _sync_rows(group, action="add", user_id=user.id, role=role,
+                           kind="MEMBER_JOINED", invite_id=invite_id)
+    events.append(audit_row(actor=actor, action="group.member_joined", subject=member,
+                            group_id=group.id, ip=ip,
+                            details={"user_id": user.id, "role": role, "invite_id": invite_id,
+                                     "connections": [c.id for c in connections]}))
+    audit_write(events)
+    notify_write(messages)
     return JoinResult(group=group, member=member, role=role, connections=connections)
 
 
@@ -115,10 +232,11 @@ def group_self_add(*, actor: User, group: FamilyGroup, role: str,
     info = admin_grant_check(actor=actor, group=group)
     group = group_lock(group.id)
     group_active_check(group)
-    single_group_check(user_id=actor.id, group_id=group.id, role=role)
+    reading = join_reading(group, actor.id, role)
+    single_group_check(user_id=actor.id, group_id=group.id, role=role, held=reading.held)
     free_slot_check(group_id=group.id, info=info, role=role)
     return member_join(actor=actor, group=group, user=actor, role=role,
-                       relationship=relationship, ip=ip)
+                       relationship=relationship, ip=ip, reading=reading)
 
 
 def _release(*, actor: User | None, group: FamilyGroup, member: FamilyGroupMember,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -17,11 +17,15 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import UTCDateTime, utcnow
 from app.extensions import db
 from app.models_base import BigId, created_at, pk, updated_at
+
+if TYPE_CHECKING:
+    from app.models.accounts import User
+    from app.models.groups import FamilyGroup
 
 INVITE_ADD_PATIENT = "add_patient"
 INVITE_ADD_CAREGIVER = "add_caregiver"
@@ -71,6 +75,12 @@ class ConnectionInvite(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+    # Read only: filled by the read that loads an invite with its family and its sender
+    # (app/invites/services.py), so that the link page and the accept that follow have them
+    # without a statement of their own (issue 17).
+    group: Mapped[FamilyGroup | None] = relationship(viewonly=True)
+    sender: Mapped[User] = relationship(viewonly=True, foreign_keys=[sender_id])
 
     # --- the invite's state: each rule once, for Python and for SQL ----------------------
     # A hybrid's Python side answers for a loaded row, its expression side goes into a

@@ -8,9 +8,10 @@ without an account (an invitee) gets SMS only. Silent actions (BR-056) never cal
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from app.db import utcnow
 from app.extensions import db
@@ -18,29 +19,57 @@ from app.models.accounts import User
 from app.models.notifications import InviteNotification
 
 
-def notify_user(*, user: User, notification_type: str, payload: dict[str, Any],
-                invite_id: int | None = None, group_id: int | None = None) -> None:
-    """Queue a message to a user: in-app now, and email or SMS through the worker."""
+def _row(*, invite_id: int | None, recipient: str, recipient_user_id: int | None,
+         notification_type: str, channel: str, status: str, group_id: int | None,
+         payload: dict[str, Any], sent_at: datetime | None = None,
+         next_attempt_at: datetime | None = None) -> dict[str, Any]:
+    """An outbox row's columns, every row naming the same ones (notify_write batches them)."""
+    return {"invite_id": invite_id, "recipient": recipient,
+            "recipient_user_id": recipient_user_id, "notification_type": notification_type,
+            "channel": channel, "status": status, "sent_at": sent_at,
+            "next_attempt_at": next_attempt_at, "family_group_id": group_id,
+            "payload": payload}
+
+
+def user_message_rows(*, user: User, notification_type: str, payload: dict[str, Any],
+                      invite_id: int | None = None,
+                      group_id: int | None = None) -> list[dict[str, Any]]:
+    """The rows notify_user() adds, for notify_write(): in-app, then email or SMS."""
     now = utcnow()
     # The in-app copy never carries the sealed link: it stays for good, the SMS/email row
     # drops it once sent. The invitee answers in-app from their pending invites.
-    notify_in_app(user=user, notification_type=notification_type, invite_id=invite_id,
-                  group_id=group_id,
-                  payload={k: v for k, v in payload.items() if k != "sealed_token"})
+    in_app = in_app_row(user=user, notification_type=notification_type, invite_id=invite_id,
+                        group_id=group_id,
+                        payload={k: v for k, v in payload.items() if k != "sealed_token"})
     channel, address = ("email", user.email) if user.email else ("sms", user.phone)
-    db.session.add(InviteNotification(
-        invite_id=invite_id, recipient=address, recipient_user_id=user.id,
-        notification_type=notification_type, channel=channel, status="pending",
-        next_attempt_at=now, family_group_id=group_id, payload=payload))
+    return [in_app, _row(invite_id=invite_id, recipient=address, recipient_user_id=user.id,
+                         notification_type=notification_type, channel=channel,
+                         status="pending", next_attempt_at=now, group_id=group_id,
+                         payload=payload)]
+
+
+def notify_user(*, user: User, notification_type: str, payload: dict[str, Any],
+                invite_id: int | None = None, group_id: int | None = None) -> None:
+    """Queue a message to a user: in-app now, and email or SMS through the worker."""
+    for row in user_message_rows(user=user, notification_type=notification_type,
+                                 payload=payload, invite_id=invite_id, group_id=group_id):
+        db.session.add(InviteNotification(**row))
+
+
+def in_app_row(*, user: User, notification_type: str, payload: dict[str, Any],
+               invite_id: int | None = None, group_id: int | None = None) -> dict[str, Any]:
+    """The row notify_in_app() adds, for notify_write()."""
+    return _row(invite_id=invite_id, recipient=str(user.id), recipient_user_id=user.id,
+                notification_type=notification_type, channel="in_app", status="sent",
+                sent_at=utcnow(), group_id=group_id, payload=payload)
 
 
 def notify_in_app(*, user: User, notification_type: str, payload: dict[str, Any],
                   invite_id: int | None = None, group_id: int | None = None) -> None:
     """A message shown in the portal only (status 'sent' = unread)."""
-    db.session.add(InviteNotification(
-        invite_id=invite_id, recipient=str(user.id), recipient_user_id=user.id,
-        notification_type=notification_type, channel="in_app", status="sent",
-        sent_at=utcnow(), family_group_id=group_id, payload=payload))
+    db.session.add(InviteNotification(**in_app_row(
+        user=user, notification_type=notification_type, payload=payload,
+        invite_id=invite_id, group_id=group_id)))
 
 
 def notify_phone(*, phone: str, notification_type: str, payload: dict[str, Any],
@@ -55,16 +84,35 @@ def notify_phone(*, phone: str, notification_type: str, payload: dict[str, Any],
         payload=payload))
 
 
+def payment_sync_row(*, subscription_id: int, action: str, user_id: int, role: str,
+                     notification_type: str, group_id: int,
+                     invite_id: int | None = None) -> dict[str, Any]:
+    """The row notify_payment_sync() adds, for notify_write()."""
+    return _row(invite_id=invite_id, recipient=f"subscription:{subscription_id}",
+                recipient_user_id=None, notification_type=notification_type,
+                channel="payment", status="pending", next_attempt_at=utcnow(),
+                group_id=group_id,
+                payload={"subscription_id": subscription_id, "action": action,
+                         "user_id": user_id, "role": role})
+
+
 def notify_payment_sync(*, subscription_id: int, action: str, user_id: int, role: str,
                         notification_type: str, group_id: int,
                         invite_id: int | None = None) -> None:
     """Queue a membership change for the http payment service (SPEC §6)."""
-    db.session.add(InviteNotification(
-        invite_id=invite_id, recipient=f"subscription:{subscription_id}",
-        notification_type=notification_type, channel="payment", status="pending",
-        next_attempt_at=utcnow(), family_group_id=group_id,
-        payload={"subscription_id": subscription_id, "action": action, "user_id": user_id,
-                 "role": role}))
+    db.session.add(InviteNotification(**payment_sync_row(
+        subscription_id=subscription_id, action=action, user_id=user_id, role=role,
+        notification_type=notification_type, group_id=group_id, invite_id=invite_id)))
+
+
+def notify_write(rows: list[dict[str, Any]]) -> None:
+    """Write outbox rows (user_message_rows, in_app_row, payment_sync_row) in one INSERT,
+    in their order, at once: a join that tells every member costs one statement whatever
+    the family's size (issue 17)."""
+    if rows:
+        # render_nulls: every row names every column, so they all go in one batch.
+        db.session.execute(insert(InviteNotification).execution_options(render_nulls=True),
+                           rows)
 
 
 def cancel_invite_messages(*invite_ids: int, superseded: bool = False) -> None:

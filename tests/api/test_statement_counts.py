@@ -1,6 +1,7 @@
 """Bidirectional reads without N+1 (issue 6, item 3; the seed's point): a family with its
 members, a user with their families, and the caregiver's "all my patients" each run the
-same number of SQL statements for a small fixture and a large one.
+same number of SQL statements for a small fixture and a large one; so does the accept
+(issue 17), whatever the family it joins.
 
 Each read is warmed up once (the token's last use is written at most once a minute),
 then counted with the count_queries fixture; the counts are printed (pytest -s).
@@ -8,12 +9,16 @@ then counted with the count_queries fixture; the counts are printed (pytest -s).
 
 from __future__ import annotations
 
+import pytest
+
 from app.extensions import db
 from app.models.accounts import User
 from app.models.connections import PERMISSION_CODES
 from app.models.groups import FamilyGroup
 from tests.api import Api, Person, family, invite, person
+from tests.conftest import BACKEND
 from tests.factories import make_connection, make_member, make_user
+from tests.invites.families import ACCEPT_STATEMENTS, SIZES, check_joined, joining, same_count
 
 
 def user_ids(app, n: int, prefix: str = "Thành viên") -> list[int]:
@@ -173,3 +178,35 @@ def test_following_1_or_25_patients(app, client, count_queries):
         assert all("revoked" not in c for c in body["following"])  # BR-040
         assert all(set(c["permissions"]) == set(PERMISSION_CODES) for c in body["following"])
     same("GET /connections (caregiver)", counts)
+
+
+# --- the accept: POST /invites/accept and /invites/{id}/accept (issue 17) -----------------
+
+
+@pytest.mark.parametrize("role", ["caregiver", "patient"])
+@pytest.mark.parametrize("by", ["token", "id"])
+def test_accept_costs_the_same_for_1x1_and_4x10(app, client, count_queries, role, by):
+    """The web form's statements (tests/invites/families.py), but the bearer token's
+    lookup for the session's user, and the answer's two reads: the family's members and
+    the connections' two parties (their permissions come from the accept's own INSERT)."""
+    counted = {}
+    for patients, caregivers in SIZES:
+        fam = joining(app, patients=patients, caregivers=caregivers, role=role)
+        api = Api(client, fam.api_token)
+        assert api.get("/me").status_code == 200  # the token's last use is written once
+        path, body = (("/invites/accept", {"token": fam.token, "relationship": "con_gai"})
+                      if by == "token" else
+                      (f"/invites/{fam.invite_id}/accept", {"relationship": "con_gai"}))
+        with count_queries() as statements:
+            response = api.post(path, json=body)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        answer = response.get_json()
+        assert answer["role"] == role
+        assert sorted(c["caregiver" if role == "patient" else "patient"]["id"]
+                      for c in answer["connections"]) == sorted(fam.others)
+        assert all(c["permissions"] == dict.fromkeys(PERMISSION_CODES, True)
+                   and c["relationship"] is not None for c in answer["connections"])
+        counted[f"{patients}x{caregivers}"] = statements
+        check_joined(app, fam, role)
+    same_count(f"POST /api/v1/invites/{'accept' if by == 'token' else '<id>/accept'} "
+               f"({role})", counted, ACCEPT_STATEMENTS[BACKEND] + 2)
