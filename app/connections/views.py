@@ -198,7 +198,7 @@ def permission_toggle(connection_id: int, code: str):
     return _toggle_request(connection_id, code, ToggleForm())
 
 
-@bp.post("/connections/permissions")
+@bp.post("/switch")
 @login_required
 def permission_switch():
     """A switch of the matrix: its patient's form posts set=<connection id> <code> <on|off>

@@ -62,7 +62,7 @@ def test_matrix_is_grouped_by_patient_for_the_admin(family, login):
             name = accessible_name(body, switch(body, cid, "emergency_alert"))
             assert name == f"Receive emergency alerts — {caregiver.name} → {patient.name}"
         form = body.split(f'<form id="m{patient.id}" method="post" '
-                          'action="/connections/permissions">')[1].split("</form>")[0]
+                          'action="/switch">')[1].split("</form>")[0]
         assert 'name="csrf_token"' in form
         assert 'name="back"' not in form  # back to the group page, the default
     assert body.count("2 of 2 caregivers receive emergency alerts") == 2
@@ -203,27 +203,27 @@ def test_a_switch_of_the_matrix_posts_its_patients_form(family, login, app):
     c = login(fam.admin)
     before = counts(app)
     # OFF asks first: the confirmation page without JavaScript, in place with htmx
-    page = post(c, "/connections/permissions", {"set": f"{cid} task_config off"})
+    page = post(c, "/switch", {"set": f"{cid} task_config off"})
     assert page.status_code == 200
     assert "<html" in text(page)
     assert "Turn off “Configure tasks” for Caregiver 1?" in text(page)
-    asked = post(c, "/connections/permissions", {"set": f"{cid} task_config off"}, HX)
+    asked = post(c, "/switch", {"set": f"{cid} task_config off"}, HX)
     fragment(asked, f'<div class="toggle-confirm confirm" id="connection-{cid}-task_config">')
     assert counts(app) == before
     # confirmed, it applies; ON applies at once
-    done = post(c, "/connections/permissions",
+    done = post(c, "/switch",
                 {"set": f"{cid} task_config off", "confirmed": "1"})
     assert done.status_code == 303
     assert done.headers["Location"] == f"/family/{fam.id}#connection-{cid}"
     assert permissions(app, cid)["task_config"] is False
-    back_on = post(c, "/connections/permissions", {"set": f"{cid} task_config on"}, HX)
+    back_on = post(c, "/switch", {"set": f"{cid} task_config on"}, HX)
     assert 'aria-checked="true"' in switch(text(back_on), cid, "task_config")
     assert permissions(app, cid) == ALL_ON
     # what no button of ours sends: 422, nothing written
     before = counts(app)
     for bad in ("", f"{cid} task_config", f"{cid} nope on", f"{cid} task_config maybe",
                 f"x{cid} task_config on", "9" * 40 + " task_config on"):
-        refused = post(c, "/connections/permissions", {"set": bad})
+        refused = post(c, "/switch", {"set": bad})
         assert refused.status_code == 422, bad
         assert "The request was not understood." in text(refused)
     assert counts(app) == before

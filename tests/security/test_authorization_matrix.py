@@ -141,7 +141,7 @@ MATRIX: list[Route] = [
           {**C, "code": "health_overview"}, "admin_a", 303, R404, R403,
           body={"enabled": "off", "confirmed": "1"}),
     # A switch of the matrix names its connection in the body: the same rule.
-    Route("POST", "/connections/permissions", {}, "admin_a", 303, R404, R403,
+    Route("POST", "/switch", {}, "admin_a", 303, R404, R403,
           body=lambda w: {"set": f"{w.ids['connection']} health_overview off",
                           "confirmed": "1"}),
     Route("GET", "/connections/<int:connection_id>/disconnect", C, "admin_a", 200, 404,

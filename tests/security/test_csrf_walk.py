@@ -56,7 +56,7 @@ PAGES: dict[tuple[str, str], Case] = {
     ("POST", "/claim/<token>"): Case("anon"),
     ("POST", "/connections/<int:connection_id>/disconnect"): Case("patient"),
     ("POST", "/connections/<int:connection_id>/permissions/<code>"): Case("admin"),
-    ("POST", "/connections/permissions"): Case("admin"),
+    ("POST", "/switch"): Case("admin"),
     ("POST", "/connections/<int:connection_id>/relationship"): Case("caregiver"),
     ("POST", "/connections/<int:connection_id>/restore"): Case("admin"),
     ("POST", "/family"): Case("invitee"),

@@ -164,7 +164,7 @@ CASES: dict[str, Case] = {
         "admin", lambda w: f"/connections/{w.ids['connection']}/permissions/health_overview",
         ToggleForm, lambda w: {"enabled": "off", "confirmed": "1", "back": "group"}),
     "connections.permission_switch": Case(
-        "admin", lambda w: "/connections/permissions", extra=("set", "confirmed", "back"),
+        "admin", lambda w: "/switch", extra=("set", "confirmed", "back"),
         valid=lambda w: {"set": f"{w.ids['connection']} health_overview off",
                          "confirmed": "1", "back": "group"}),
     "connections.disconnect": Case("admin", lambda w: f"/connections/{w.ids['connection']}"
