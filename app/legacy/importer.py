@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import IO, Any
+from typing import IO
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, func, select, tuple_, update
@@ -30,7 +30,14 @@ from app.db import utcnow
 from app.errors import Conflict
 from app.extensions import db
 from app.groups.services import groups_held, single_group_check
-from app.legacy.bulk import chunked_rows, chunked_scalars, chunks, insert_returning, insert_rows
+from app.legacy.bulk import (
+    chunked_rows,
+    chunked_scalars,
+    chunks,
+    insert,
+    insert_dicts,
+    new_ids,
+)
 from app.legacy.records import (
     BadRecord,
     BrokenFile,
@@ -309,40 +316,41 @@ class LegacyImport:
     # --- write --------------------------------------------------------------------------
 
     def _write(self, plan: _Plan) -> None:
+        """The batch's rows, a few multi-row inserts per table; ids are taken first
+        (bulk.new_ids), so every row is built before the first is written."""
         if not plan.groups:
             return
         now = utcnow()
+        stamps = {"created_at": now, "updated_at": now}
         new = [person for person, _index in plan.new_users.values()]
-        if new:
-            ids = insert_returning(User, ("phone",), [
-                {"phone": p.phone, "name": p.name, "gender": p.gender, "locale": "vi",
-                 "password_hash": None, "created_at": now, "updated_at": now} for p in new])
-            for person in new:
-                plan.users[person.phone] = (ids[(person.phone,)], person.gender)
+        for person, user_id in zip(new, new_ids(User, len(new)), strict=True):
+            plan.users[person.phone] = (user_id, person.gender)
+        users = plan.users
+        insert(User, ("id", "phone", "name", "gender"),
+               [(users[p.phone][0], p.phone, p.name, p.gender) for p in new],
+               constants={"locale": "vi", "password_hash": None, **stamps})
 
-        def uid(person: Person) -> int:
-            return plan.users[person.phone][0]
-
-        subscriptions = insert_returning(Subscription, ("owner_user_id",), [
-            {"owner_user_id": uid(g.record.admin), "plan": g.record.plan,
-             "patient_slots": self.plans[g.record.plan]["patient"],
-             "caregiver_slots": self.plans[g.record.plan]["caregiver"], "status": "active",
-             "starts_at": now, "expires_at": now + timedelta(days=self.plan_days),
-             "created_at": now, "updated_at": now} for g in plan.groups])
-        # An admin owns one new subscription, a legacyId names one group: the keys that
-        # match returned ids to their rows.
-        group_ids = insert_returning(FamilyGroup, ("legacy_id",), [
-            {"admin_user_id": uid(g.record.admin),
-             "subscription_id": subscriptions[(uid(g.record.admin),)],
-             "name": g.record.family_name, "status": "active", "legacy_id": g.record.legacy_id,
-             "created_at": now, "updated_at": now} for g in plan.groups])
-        for group in plan.groups:
-            group.id = group_ids[(group.record.legacy_id,)]
-        plan.counts.groups_created += len(plan.groups)
-        members = [{"group_id": g.id, "user_id": uid(p), "role": role, "joined_at": now}
-                   for g in plan.groups for p, role in g.members]
-        if members:
-            insert_rows(FamilyGroupMember, members)
+        groups = plan.groups
+        subscription_ids = new_ids(Subscription, len(groups))
+        group_ids = new_ids(FamilyGroup, len(groups))
+        admin_ids = [users[g.record.admin.phone][0] for g in groups]
+        insert(Subscription, ("id", "owner_user_id", "plan", "patient_slots", "caregiver_slots"),
+               [(sid, admin_id, g.record.plan, self.plans[g.record.plan]["patient"],
+                 self.plans[g.record.plan]["caregiver"])
+                for sid, admin_id, g in zip(subscription_ids, admin_ids, groups, strict=True)],
+               constants={"status": "active", "starts_at": now,
+                          "expires_at": now + timedelta(days=self.plan_days), **stamps})
+        insert(FamilyGroup, ("id", "admin_user_id", "subscription_id", "name", "legacy_id"),
+               [(gid, admin_id, sid, g.record.family_name, g.record.legacy_id)
+                for gid, admin_id, sid, g in zip(group_ids, admin_ids, subscription_ids,
+                                                 groups, strict=True)],
+               constants={"status": "active", **stamps})
+        for group, group_id in zip(groups, group_ids, strict=True):
+            group.id = group_id
+        plan.counts.groups_created += len(groups)
+        members = [(g.id, users[p.phone][0], role) for g in groups for p, role in g.members]
+        insert(FamilyGroupMember, ("group_id", "user_id", "role"), members,
+               constants={"joined_at": now})
         plan.counts.memberships += len(members)
         plan.counts.connections += self._connect(plan, now)
         self._audit(plan, now)
@@ -352,38 +360,35 @@ class LegacyImport:
         """The pairs joining makes (family_pairs: BR-045/038) for each new group, six
         permissions ON; a pair connected before (an earlier group) reuses its row, as
         joining does."""
-        rows: list[dict[str, Any]] = []
+        users = plan.users
+        rows: list[tuple[int, int, int, str, str]] = []
 
         def user_id(person: Person) -> int:
-            return plan.users[person.phone][0]
+            return users[person.phone][0]
 
         for group in plan.groups:
             patients = [p for p, role in group.members if role == ROLE_PATIENT]
             caregivers = [p for p, role in group.members if role == ROLE_CAREGIVER]
             for patient, caregiver in family_pairs(patients, caregivers, key=user_id):
-                patient_id, gender = plan.users[patient.phone]
-                rows.append({
-                    "user_id": patient_id, "linked_user_id": user_id(caregiver),
-                    "contact_type": "caregiver", "family_group_id": group.id,
-                    "relationship_code": caregiver.relationship,
-                    "inverse_relationship_code": relationship_inverse(
-                        self.inverse, caregiver.relationship, gender),
-                    "permission_revoked": False, "invite_id": None,
-                    "created_at": now, "updated_at": now})
+                patient_id, gender = users[patient.phone]
+                rows.append((patient_id, user_id(caregiver), group.id, caregiver.relationship,
+                             relationship_inverse(self.inverse, caregiver.relationship, gender)))
         if not rows:
             return 0
         # Only users who existed before this batch can have a connection row already.
-        old_ids = {uid for phone, (uid, _g) in plan.users.items() if phone not in plan.new_users}
-        pairs = {(r["user_id"], r["linked_user_id"]) for r in rows
-                 if r["user_id"] in old_ids and r["linked_user_id"] in old_ids}
+        old_ids = {uid for phone, (uid, _g) in users.items() if phone not in plan.new_users}
+        pairs = {(r[0], r[1]) for r in rows if r[0] in old_ids and r[1] in old_ids}
         existing = {(row.user_id, row.linked_user_id): row.id for row in chunked_rows(
             select(Connection.id, Connection.user_id, Connection.linked_user_id),
             tuple_(Connection.user_id, Connection.linked_user_id), sorted(pairs))}
-        fresh = [r for r in rows if (r["user_id"], r["linked_user_id"]) not in existing]
-        reused = [dict(r, b_id=existing[(r["user_id"], r["linked_user_id"])])
-                  for r in rows if (r["user_id"], r["linked_user_id"]) in existing]
-        contact_ids = list(insert_returning(Connection, ("user_id", "linked_user_id"),
-                                             fresh).values()) if fresh else []
+        fresh = [r for r in rows if (r[0], r[1]) not in existing]
+        contact_ids = new_ids(Connection, len(fresh))
+        insert(Connection, ("id", "user_id", "linked_user_id", "family_group_id",
+                            "relationship_code", "inverse_relationship_code"),
+               [(cid, *r) for cid, r in zip(contact_ids, fresh, strict=True)],
+               constants={"contact_type": "caregiver", "permission_revoked": False,
+                          "invite_id": None, "created_at": now, "updated_at": now})
+        reused = [(existing[(r[0], r[1])], r) for r in rows if (r[0], r[1]) in existing]
         if reused:
             table = Connection.__table__
             db.session.execute(
@@ -392,38 +397,33 @@ class LegacyImport:
                     invite_id=None, relationship_code=bindparam("relationship_code"),
                     inverse_relationship_code=bindparam("inverse_relationship_code"),
                     updated_at=bindparam("updated_at")),
-                [{k: r[k] for k in ("b_id", "family_group_id", "relationship_code",
-                                    "inverse_relationship_code", "updated_at")}
-                 for r in reused])
-            old = [r["b_id"] for r in reused]
+                [{"b_id": cid, "family_group_id": r[2], "relationship_code": r[3],
+                  "inverse_relationship_code": r[4], "updated_at": now} for cid, r in reused])
+            old = [cid for cid, _r in reused]
             for chunk in chunks(old):
                 db.session.execute(delete(ConnectionPermission)
                                    .where(ConnectionPermission.contact_id.in_(chunk)))
             contact_ids = [*contact_ids, *old]
-        insert_rows(ConnectionPermission, [
-            {"contact_id": cid, "permission_code": code, "is_enabled": True,
-             "updated_at": now, "updated_by": None}
-            for cid in contact_ids for code in PERMISSION_CODES])
+        insert(ConnectionPermission, ("contact_id", "permission_code"),
+               [(cid, code) for cid in contact_ids for code in PERMISSION_CODES],
+               constants={"is_enabled": True, "updated_at": now, "updated_by": None})
         return len(rows)
 
     def _audit(self, plan: _Plan, now) -> None:
+        users = plan.users
         created: dict[int, list[int]] = {}
         for phone, (_person, index) in plan.new_users.items():
-            created.setdefault(index, []).append(plan.users[phone][0])
-        rows = []
-        for index, group in enumerate(plan.groups):
-            record = group.record
-            rows.append({
-                "actor_id": None, "action": "import.group_imported",
-                "subject_type": "family_groups", "subject_id": group.id,
-                "family_group_id": group.id, "created_at": now, "ip": None,
-                "details": {
-                    "legacyId": record.legacy_id, "position": record.position,
-                    "admin_id": plan.users[record.admin.phone][0],
-                    "members": [{"user_id": plan.users[p.phone][0], "role": role}
-                                for p, role in group.members],
-                    "created_user_ids": sorted(created.get(index, []))}})
-        insert_rows(AuditEvent, rows)
+            created.setdefault(index, []).append(users[phone][0])
+        insert(AuditEvent, ("subject_id", "family_group_id", "details"), [
+            (group.id, group.id, {
+                "legacyId": group.record.legacy_id, "position": group.record.position,
+                "admin_id": users[group.record.admin.phone][0],
+                "members": [{"user_id": users[p.phone][0], "role": role}
+                            for p, role in group.members],
+                "created_user_ids": sorted(created.get(index, []))})
+            for index, group in enumerate(plan.groups)],
+            constants={"actor_id": None, "action": "import.group_imported",
+                       "subject_type": "family_groups", "created_at": now, "ip": None})
 
     def _claims(self, plan: _Plan, now) -> None:
         """One claim link per user the import created, queued as an SMS (SPEC §8)."""
@@ -436,6 +436,6 @@ class LegacyImport:
                                         group_id=plan.groups[index].id)
             claims.append(claim)
             messages.append(message)
-        insert_rows(AccountClaim, claims)
-        insert_rows(InviteNotification, messages)
+        insert_dicts(AccountClaim, claims)
+        insert_dicts(InviteNotification, messages)
         plan.counts.claim_links += len(claims)
