@@ -249,7 +249,10 @@ class LegacyImport:
         plan = _Plan()
         known = set(chunked_scalars(select(FamilyGroup.legacy_id), FamilyGroup.legacy_id,
                                      [r.legacy_id for r in records]))
-        phones = {p.phone for r in records for p in (r.admin, *r.patients, *r.caregivers)}
+        # A record already imported is matched and left alone: its people need no reading
+        # (a second run of the whole file reads the legacyIds and nothing else).
+        fresh = [r for r in records if r.legacy_id not in known]
+        phones = {p.phone for r in fresh for p in (r.admin, *r.patients, *r.caregivers)}
         for row in chunked_rows(select(User.id, User.phone, User.gender), User.phone, phones):
             plan.users[row.phone] = (row.id, row.gender)
         ids = [uid for uid, _g in plan.users.values()]
@@ -261,7 +264,7 @@ class LegacyImport:
         owners = set(chunked_scalars(
             select(Subscription.owner_user_id).where(Subscription.status == "active"),
             Subscription.owner_user_id,
-            [plan.users[r.admin.phone][0] for r in records if r.admin.phone in plan.users]))
+            [plan.users[r.admin.phone][0] for r in fresh if r.admin.phone in plan.users]))
 
         seen: set[str] = set()
         admins: set[str] = set()
