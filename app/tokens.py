@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
@@ -27,7 +28,13 @@ def token_hash(token: str) -> str:
 
 
 def _fernet() -> Fernet:
-    key = hashlib.sha256(b"invite-outbox:" + current_app.config["SECRET_KEY"].encode()).digest()
+    return _fernet_for(current_app.config["SECRET_KEY"])
+
+
+@lru_cache(maxsize=4)
+def _fernet_for(secret_key: str) -> Fernet:
+    # Derived once per SECRET_KEY, not per token: the import seals 500,000 of them.
+    key = hashlib.sha256(b"invite-outbox:" + secret_key.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(key))
 
 
