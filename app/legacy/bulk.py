@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -134,8 +135,7 @@ def _insert_postgresql(dialect, raw, table: Table, columns: Sequence[str],
     # Names and types come from our own table metadata; every value is a bound parameter.
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
            f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS u({aliases})")
-    with raw.cursor() as cursor:
-        cursor.execute(sql, params)
+    raw.execute(sql, params)  # in a pipeline, sent without waiting (pipelined())
 
 
 def _insert_sqlite(dialect, raw, table: Table, columns: Sequence[str], rows: Sequence[tuple],
@@ -179,3 +179,20 @@ def insert_dicts(model, rows: Sequence[dict[str, Any]]) -> None:
         get = itemgetter(*columns)
         insert(model, columns, [get(row) for row in rows] if len(columns) > 1
                else [(get(row),) for row in rows])
+
+
+@contextmanager
+def pipelined() -> Iterator[None]:
+    """On PostgreSQL, the inserts inside are sent without waiting for each to finish
+    (psycopg's pipeline mode), so the next one's rows are built while the server still
+    works on the last; the first error comes at the end of the block (an IntegrityError
+    as from insert()). Reads inside would wait for everything sent before them."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    try:
+        with connection.connection.driver_connection.pipeline():
+            yield
+    except psycopg.IntegrityError as exc:
+        raise IntegrityError("INSERT (pipelined)", None, exc) from exc

@@ -37,15 +37,9 @@ from app.legacy.bulk import (
     insert,
     insert_dicts,
     new_ids,
+    pipelined,
 )
-from app.legacy.records import (
-    BadRecord,
-    BrokenFile,
-    Person,
-    Record,
-    check_record,
-    read_records,
-)
+from app.legacy.records import BadRecord, Person, ReadAhead, Record
 from app.models.accounts import AccountClaim, User
 from app.models.audit import AuditEvent
 from app.models.billing import Subscription
@@ -152,22 +146,12 @@ class LegacyImport:
         """Import every record of `stream`; commits each batch (rolls everything back at
         the end of a dry run). Raises records.BrokenFile after importing what came before
         the break."""
-        batch: list[Record | BadRecord] = []
         try:
-            try:
-                for item in read_records(stream):
-                    self.counts.records += 1
-                    if not isinstance(item, BadRecord):
-                        item = check_record(item[1], item[0], plans=self.plans,
-                                            relationships=self.relationships)
-                    batch.append(item)
-                    if len(batch) >= self.batch_size:
-                        self._batch(batch)
-                        batch = []
-            except BrokenFile:
-                self._batch(batch)  # what came before the break goes in
-                raise
-            self._batch(batch)
+            with ReadAhead(stream, batch_size=self.batch_size, plans=self.plans,
+                           relationships=self.relationships) as batches:
+                for batch in batches:
+                    self.counts.records += len(batch)
+                    self._batch(batch)
         finally:
             if self.dry_run:
                 db.session.rollback()
@@ -319,52 +303,73 @@ class LegacyImport:
     # --- write --------------------------------------------------------------------------
 
     def _write(self, plan: _Plan) -> None:
-        """The batch's rows, a few multi-row inserts per table; ids are taken first
-        (bulk.new_ids), so every row is built before the first is written."""
+        """Take the ids and read the pairs connected before, then send every insert: on
+        PostgreSQL without waiting for each (bulk.pipelined), so the next table's rows,
+        and the claim links' sealing, are built while the server works on the last."""
         if not plan.groups:
             return
         now = utcnow()
         stamps = {"created_at": now, "updated_at": now}
+        users, groups = plan.users, plan.groups
         new = [person for person, _index in plan.new_users.values()]
         for person, user_id in zip(new, new_ids(User, len(new)), strict=True):
-            plan.users[person.phone] = (user_id, person.gender)
-        users = plan.users
-        insert(User, ("id", "phone", "name", "gender"),
-               [(users[p.phone][0], p.phone, p.name, p.gender) for p in new],
-               constants={"locale": "vi", "password_hash": None, **stamps})
-
-        groups = plan.groups
+            users[person.phone] = (user_id, person.gender)
         subscription_ids = new_ids(Subscription, len(groups))
-        group_ids = new_ids(FamilyGroup, len(groups))
-        admin_ids = [users[g.record.admin.phone][0] for g in groups]
-        insert(Subscription, ("id", "owner_user_id", "plan", "patient_slots", "caregiver_slots"),
-               [(sid, admin_id, g.record.plan, self.plans[g.record.plan]["patient"],
-                 self.plans[g.record.plan]["caregiver"])
-                for sid, admin_id, g in zip(subscription_ids, admin_ids, groups, strict=True)],
-               constants={"status": "active", "starts_at": now,
-                          "expires_at": now + timedelta(days=self.plan_days), **stamps})
-        insert(FamilyGroup, ("id", "admin_user_id", "subscription_id", "name", "legacy_id"),
-               [(gid, admin_id, sid, g.record.family_name, g.record.legacy_id)
-                for gid, admin_id, sid, g in zip(group_ids, admin_ids, subscription_ids,
-                                                 groups, strict=True)],
-               constants={"status": "active", **stamps})
-        for group, group_id in zip(groups, group_ids, strict=True):
+        for group, group_id in zip(groups, new_ids(FamilyGroup, len(groups)), strict=True):
             group.id = group_id
-        plan.counts.groups_created += len(groups)
+        admin_ids = [users[g.record.admin.phone][0] for g in groups]
         members = [(g.id, users[p.phone][0], role) for g in groups for p, role in g.members]
-        insert(FamilyGroupMember, ("group_id", "user_id", "role"), members,
-               constants={"joined_at": now})
-        plan.counts.memberships += len(members)
-        plan.counts.connections += self._connect(plan, now)
-        self._audit(plan, now)
-        self._claims(plan, now)
+        pairs = self._pairs(plan)
+        fresh, reused = self._connected_before(plan, pairs)
+        contact_ids = new_ids(Connection, len(fresh))
 
-    def _connect(self, plan: _Plan, now) -> int:
-        """The pairs joining makes (family_pairs: BR-045/038) for each new group, six
-        permissions ON; a pair connected before (an earlier group) reuses its row, as
-        joining does."""
+        def the_rest() -> None:
+            insert(FamilyGroupMember, ("group_id", "user_id", "role"), members,
+                   constants={"joined_at": now})
+            insert(Connection, ("id", "user_id", "linked_user_id", "family_group_id",
+                                "relationship_code", "inverse_relationship_code"),
+                   [(cid, *pair) for cid, pair in zip(contact_ids, fresh, strict=True)],
+                   constants={"contact_type": "caregiver", "permission_revoked": False,
+                              "invite_id": None, **stamps})
+            insert(ConnectionPermission, ("contact_id", "permission_code"),
+                   [(cid, code) for cid in (*contact_ids, *(cid for cid, _p in reused))
+                    for code in PERMISSION_CODES],
+                   constants={"is_enabled": True, "updated_at": now, "updated_by": None})
+            self._audit(plan, now)
+            plan.counts.claim_links += self._claims(plan, now)
+
+        with pipelined():
+            insert(User, ("id", "phone", "name", "gender"),
+                   [(users[p.phone][0], p.phone, p.name, p.gender) for p in new],
+                   constants={"locale": "vi", "password_hash": None, **stamps})
+            insert(Subscription,
+                   ("id", "owner_user_id", "plan", "patient_slots", "caregiver_slots"),
+                   [(sid, admin_id, g.record.plan, self.plans[g.record.plan]["patient"],
+                     self.plans[g.record.plan]["caregiver"])
+                    for sid, admin_id, g in zip(subscription_ids, admin_ids, groups,
+                                                strict=True)],
+                   constants={"status": "active", "starts_at": now,
+                              "expires_at": now + timedelta(days=self.plan_days), **stamps})
+            insert(FamilyGroup, ("id", "admin_user_id", "subscription_id", "name", "legacy_id"),
+                   [(g.id, admin_id, sid, g.record.family_name, g.record.legacy_id)
+                    for g, admin_id, sid in zip(groups, admin_ids, subscription_ids,
+                                                strict=True)],
+                   constants={"status": "active", **stamps})
+            if not reused:
+                the_rest()
+        if reused:  # rare: through the session, once the group it points at exists
+            self._reuse(reused, now)
+            with pipelined():
+                the_rest()
+        plan.counts.groups_created += len(groups)
+        plan.counts.memberships += len(members)
+        plan.counts.connections += len(pairs)
+
+    def _pairs(self, plan: _Plan) -> list[tuple[int, int, int, str, str]]:
+        """(patient, caregiver, group, relationship, inverse) of the pairs joining makes
+        (family_pairs: BR-045/038) in each new group."""
         users = plan.users
-        rows: list[tuple[int, int, int, str, str]] = []
+        pairs = []
 
         def user_id(person: Person) -> int:
             return users[person.phone][0]
@@ -374,43 +379,43 @@ class LegacyImport:
             caregivers = [p for p, role in group.members if role == ROLE_CAREGIVER]
             for patient, caregiver in family_pairs(patients, caregivers, key=user_id):
                 patient_id, gender = users[patient.phone]
-                rows.append((patient_id, user_id(caregiver), group.id, caregiver.relationship,
-                             relationship_inverse(self.inverse, caregiver.relationship, gender)))
-        if not rows:
-            return 0
+                pairs.append((patient_id, user_id(caregiver), group.id, caregiver.relationship,
+                              relationship_inverse(self.inverse, caregiver.relationship,
+                                                   gender)))
+        return pairs
+
+    @staticmethod
+    def _connected_before(plan: _Plan, pairs: list[tuple]) -> tuple[list[tuple],
+                                                                     list[tuple[int, tuple]]]:
+        """The pairs to connect anew, and (row id, pair) of those with a connection row
+        already (an earlier group): joining reuses that row."""
         # Only users who existed before this batch can have a connection row already.
-        old_ids = {uid for phone, (uid, _g) in users.items() if phone not in plan.new_users}
-        pairs = {(r[0], r[1]) for r in rows if r[0] in old_ids and r[1] in old_ids}
+        old_ids = {uid for phone, (uid, _g) in plan.users.items()
+                   if phone not in plan.new_users}
+        wanted = sorted({(p[0], p[1]) for p in pairs if p[0] in old_ids and p[1] in old_ids})
         existing = {(row.user_id, row.linked_user_id): row.id for row in chunked_rows(
             select(Connection.id, Connection.user_id, Connection.linked_user_id),
-            tuple_(Connection.user_id, Connection.linked_user_id), sorted(pairs))}
-        fresh = [r for r in rows if (r[0], r[1]) not in existing]
-        contact_ids = new_ids(Connection, len(fresh))
-        insert(Connection, ("id", "user_id", "linked_user_id", "family_group_id",
-                            "relationship_code", "inverse_relationship_code"),
-               [(cid, *r) for cid, r in zip(contact_ids, fresh, strict=True)],
-               constants={"contact_type": "caregiver", "permission_revoked": False,
-                          "invite_id": None, "created_at": now, "updated_at": now})
-        reused = [(existing[(r[0], r[1])], r) for r in rows if (r[0], r[1]) in existing]
-        if reused:
-            table = Connection.__table__
-            db.session.execute(
-                update(table).where(table.c.id == bindparam("b_id")).values(
-                    family_group_id=bindparam("family_group_id"), permission_revoked=False,
-                    invite_id=None, relationship_code=bindparam("relationship_code"),
-                    inverse_relationship_code=bindparam("inverse_relationship_code"),
-                    updated_at=bindparam("updated_at")),
-                [{"b_id": cid, "family_group_id": r[2], "relationship_code": r[3],
-                  "inverse_relationship_code": r[4], "updated_at": now} for cid, r in reused])
-            old = [cid for cid, _r in reused]
-            for chunk in chunks(old):
-                db.session.execute(delete(ConnectionPermission)
-                                   .where(ConnectionPermission.contact_id.in_(chunk)))
-            contact_ids = [*contact_ids, *old]
-        insert(ConnectionPermission, ("contact_id", "permission_code"),
-               [(cid, code) for cid in contact_ids for code in PERMISSION_CODES],
-               constants={"is_enabled": True, "updated_at": now, "updated_by": None})
-        return len(rows)
+            tuple_(Connection.user_id, Connection.linked_user_id), wanted)}
+        fresh = [p for p in pairs if (p[0], p[1]) not in existing]
+        reused = [(existing[(p[0], p[1])], p) for p in pairs if (p[0], p[1]) in existing]
+        return fresh, reused
+
+    @staticmethod
+    def _reuse(reused: list[tuple[int, tuple]], now) -> None:
+        """Point the rows of pairs connected before at the new group, ON again; their
+        permission rows are deleted here and inserted again, six ON, with the new ones."""
+        table = Connection.__table__
+        db.session.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                family_group_id=bindparam("family_group_id"), permission_revoked=False,
+                invite_id=None, relationship_code=bindparam("relationship_code"),
+                inverse_relationship_code=bindparam("inverse_relationship_code"),
+                updated_at=bindparam("updated_at")),
+            [{"b_id": cid, "family_group_id": p[2], "relationship_code": p[3],
+              "inverse_relationship_code": p[4], "updated_at": now} for cid, p in reused])
+        for chunk in chunks([cid for cid, _p in reused]):
+            db.session.execute(delete(ConnectionPermission)
+                               .where(ConnectionPermission.contact_id.in_(chunk)))
 
     def _audit(self, plan: _Plan, now) -> None:
         users = plan.users
@@ -428,10 +433,8 @@ class LegacyImport:
             constants={"actor_id": None, "action": "import.group_imported",
                        "subject_type": "family_groups", "created_at": now, "ip": None})
 
-    def _claims(self, plan: _Plan, now) -> None:
+    def _claims(self, plan: _Plan, now) -> int:
         """One claim link per user the import created, queued as an SMS (SPEC §8)."""
-        if not plan.new_users:
-            return
         claims, messages = [], []
         for phone, (person, index) in plan.new_users.items():
             claim, message = claim_rows(user_id=plan.users[phone][0], phone=phone,
@@ -441,4 +444,4 @@ class LegacyImport:
             messages.append(message)
         insert_dicts(AccountClaim, claims)
         insert_dicts(InviteNotification, messages)
-        plan.counts.claim_links += len(claims)
+        return len(claims)
