@@ -39,7 +39,14 @@ from app.legacy.bulk import (
     new_ids,
     pipelined,
 )
-from app.legacy.records import BadRecord, Person, ReadAhead, Record
+from app.legacy.records import (
+    BadRecord,
+    BrokenFile,
+    Person,
+    Record,
+    check_record,
+    read_records,
+)
 from app.models.accounts import AccountClaim, User
 from app.models.audit import AuditEvent
 from app.models.billing import Subscription
@@ -146,12 +153,22 @@ class LegacyImport:
         """Import every record of `stream`; commits each batch (rolls everything back at
         the end of a dry run). Raises records.BrokenFile after importing what came before
         the break."""
+        batch: list[Record | BadRecord] = []
         try:
-            with ReadAhead(stream, batch_size=self.batch_size, plans=self.plans,
-                           relationships=self.relationships) as batches:
-                for batch in batches:
-                    self.counts.records += len(batch)
-                    self._batch(batch)
+            try:
+                for item in read_records(stream):
+                    self.counts.records += 1
+                    if not isinstance(item, BadRecord):
+                        item = check_record(item[1], item[0], plans=self.plans,
+                                            relationships=self.relationships)
+                    batch.append(item)
+                    if len(batch) >= self.batch_size:
+                        self._batch(batch)
+                        batch = []
+            except BrokenFile:
+                self._batch(batch)  # what came before the break goes in
+                raise
+            self._batch(batch)
         finally:
             if self.dry_run:
                 db.session.rollback()

@@ -9,9 +9,7 @@ position and reason, and the reader moves on. Only a broken JSON array stops the
 from __future__ import annotations
 
 import json
-import queue
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -236,81 +234,3 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[int, Any] | BadRecord]:
             yield position, json.loads(line)
         except (UnicodeDecodeError, ValueError) as exc:
             yield BadRecord(position, None, f"line {line_number} is not JSON ({exc})")
-
-
-_END = object()
-
-
-class ReadAhead:
-    """The records of `stream` in batches of `batch_size`, checked (a BadRecord for each bad
-    one), read and checked by a thread of their own while the caller writes the batch
-    before: checking is a third of the import's Python work, and it runs while the
-    importing thread waits on the database (psycopg and sqlite3 release the GIL then).
-
-        with ReadAhead(stream, batch_size=1000, plans=…, relationships=…) as batches:
-            for batch in batches: …
-
-    At most one batch waits ready, so memory stays flat. A BrokenFile comes after the
-    batch of the records before the break; any other error as soon as it happens. Leaving
-    the block stops the thread.
-    """
-
-    def __init__(self, stream: IO[bytes], *, batch_size: int,
-                 plans: dict[str, dict[str, int]], relationships: frozenset[str]) -> None:
-        self._stream = stream
-        self._size = max(1, batch_size)
-        self._plans = plans
-        self._relationships = relationships
-        self._ready: queue.Queue[Any] = queue.Queue(maxsize=1)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="legacy-import-reader",
-                                        daemon=True)
-
-    def __enter__(self) -> Iterator[list[Record | BadRecord]]:
-        self._thread.start()
-        return self._batches()
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _batches(self) -> Iterator[list[Record | BadRecord]]:
-        while True:
-            item = self._ready.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def _put(self, item: Any) -> bool:
-        """Hand `item` over once there is room; False when the caller has left."""
-        while not self._stop.is_set():
-            try:
-                self._ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _work(self) -> None:
-        batch: list[Record | BadRecord] = []
-        try:
-            for item in read_records(self._stream):
-                if not isinstance(item, BadRecord):
-                    item = check_record(item[1], item[0], plans=self._plans,
-                                        relationships=self._relationships)
-                batch.append(item)
-                if len(batch) >= self._size:
-                    if not self._put(batch):
-                        return
-                    batch = []
-        except BrokenFile as exc:
-            if self._put(batch):  # what came before the break goes in
-                self._put(exc)
-            return
-        except BaseException as exc:  # raised again in the caller's thread
-            self._put(exc)
-            return
-        if self._put(batch):
-            self._put(_END)
