@@ -71,21 +71,27 @@ def new_ids(model, count: int) -> list[int]:
 
 
 def insert(model, columns: Sequence[str], rows: Sequence[tuple], *,
-           constants: dict[str, Any] | None = None) -> None:
+           constants: dict[str, Any] | None = None,
+           each: tuple[str, Sequence[Any]] | None = None) -> None:
     """INSERT `rows` (tuples, in the order of `columns`) into `model`'s table, each with the
     `constants` and the scalar Python defaults of the columns not named (what
-    SQLAlchemy's insert() would add; they equal the server defaults). Raises
+    SQLAlchemy's insert() would add; they equal the server defaults). With `each`
+    (a column, its values), every row goes in once per value, in that order. Raises
     sqlalchemy.exc.IntegrityError as a session's insert would."""
-    if not rows:
+    if not rows or (each is not None and not each[1]):
         return
     table: Table = model.__table__
-    constants = {**_defaults(table, tuple(columns), tuple(constants or ())), **(constants or {})}
+    named = tuple(columns) + ((each[0],) if each else ())
+    constants = {**_defaults(table, named, tuple(constants or ())), **(constants or {})}
     connection = db.session.connection()
     raw = connection.connection.driver_connection
     try:
         if connection.dialect.name == "postgresql":
-            _insert_postgresql(connection.dialect, raw, table, columns, rows, constants)
+            _insert_postgresql(connection.dialect, raw, table, columns, rows, constants, each)
         else:
+            if each is not None:
+                columns = named
+                rows = [row + (value,) for row in rows for value in each[1]]
             _insert_sqlite(connection.dialect, raw, table, columns, rows, constants)
     except (psycopg.IntegrityError, sqlite3.IntegrityError) as exc:
         raise IntegrityError(f"INSERT INTO {table.name}", None, exc) from exc
@@ -111,30 +117,52 @@ def _defaults(table: Table, columns: tuple[str, ...], constants: tuple[str, ...]
 
 
 def _insert_postgresql(dialect, raw, table: Table, columns: Sequence[str],
-                       rows: Sequence[tuple], constants: dict[str, Any]) -> None:
+                       rows: Sequence[tuple], constants: dict[str, Any],
+                       each: tuple[str, Sequence[Any]] | None) -> None:
     """One INSERT … SELECT FROM unnest(arrays) with binary parameters: psycopg would
     otherwise send a row per statement (executemany) or parse, in Python, a statement with
-    tens of thousands of placeholders."""
-    quote = dialect.identifier_preparer.quote
+    tens of thousands of placeholders. A column whose value is the same in every row is
+    sent once, not as an array (psycopg dumps each array item in Python)."""
+    def sql_type(name: str) -> str:
+        return table.c[name].type.compile(dialect=dialect)
+
+    def bound(name: str, value: Any) -> Any:
+        return Json(value) if isinstance(table.c[name].type, JSON) and value is not None \
+            else value
+
     params: dict[str, Any] = {}
-    arrays, selected = [], []
-    for index, (name, values) in enumerate(zip(columns, zip(*rows, strict=True), strict=True)):
-        column = table.c[name]
-        values = list(values)
-        if isinstance(column.type, JSON):
-            values = [None if v is None else Json(v) for v in values]
-        params[f"p{index}"] = values
-        arrays.append(f"%(p{index})b::{column.type.compile(dialect=dialect)}[]")
-        selected.append(f"u.p{index}")
+    names, selected, arrays = [], [], []
+    for name, values in zip(columns, zip(*rows, strict=True), strict=True):
+        first = values[0]
+        if all(value == first for value in values):
+            constants = {name: first, **constants}
+            continue
+        key = f"p{len(arrays)}"
+        params[key] = [bound(name, value) for value in values]
+        arrays.append(f"%({key})b::{sql_type(name)}[]")
+        names.append(name)
+        selected.append(f"u.{key}")
+    if arrays:
+        aliases = ", ".join(f"p{index}" for index in range(len(arrays)))
+        source = f"unnest({', '.join(arrays)}) WITH ORDINALITY AS u({aliases}, n)"
+    else:  # every column the same in every row
+        params["rows"] = len(rows)
+        source = "generate_series(1, %(rows)s::integer) WITH ORDINALITY AS u(g, n)"
+    order = ""
+    if each is not None:
+        params["each"] = [bound(each[0], value) for value in each[1]]
+        source += f" CROSS JOIN unnest(%(each)b::{sql_type(each[0])}[]) WITH ORDINALITY AS e(v, m)"
+        order = " ORDER BY u.n, e.m"  # rows in the order given, then each value's
+        names.append(each[0])
+        selected.append("e.v")
     for index, (name, value) in enumerate(constants.items()):
-        column = table.c[name]
-        params[f"k{index}"] = Json(value) if isinstance(column.type, JSON) else value
-        selected.append(f"%(k{index})b::{column.type.compile(dialect=dialect)}")
-    names = [*columns, *constants]
-    aliases = ", ".join(f"p{index}" for index in range(len(columns)))
+        params[f"k{index}"] = bound(name, value)
+        names.append(name)
+        selected.append(f"%(k{index})b::{sql_type(name)}")
+    quote = dialect.identifier_preparer.quote
     # Names and types come from our own table metadata; every value is a bound parameter.
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
-           f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS u({aliases})")
+           f"SELECT {', '.join(selected)} FROM {source}{order}")
     raw.execute(sql, params)  # in a pipeline, sent without waiting (pipelined())
 
 

@@ -348,9 +348,9 @@ class LegacyImport:
                    [(cid, *pair) for cid, pair in zip(contact_ids, fresh, strict=True)],
                    constants={"contact_type": "caregiver", "permission_revoked": False,
                               "invite_id": None, **stamps})
-            insert(ConnectionPermission, ("contact_id", "permission_code"),
-                   [(cid, code) for cid in (*contact_ids, *(cid for cid, _p in reused))
-                    for code in PERMISSION_CODES],
+            insert(ConnectionPermission, ("contact_id",),
+                   [(cid,) for cid in (*contact_ids, *(cid for cid, _p in reused))],
+                   each=("permission_code", PERMISSION_CODES),
                    constants={"is_enabled": True, "updated_at": now, "updated_by": None})
             self._audit(plan, now)
             plan.counts.claim_links += self._claims(plan, now)
