@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import islice
 from typing import IO
 
 from flask import current_app
@@ -153,26 +154,44 @@ class LegacyImport:
         """Import every record of `stream`; commits each batch (rolls everything back at
         the end of a dry run). Raises records.BrokenFile after importing what came before
         the break."""
-        batch: list[Record | BadRecord] = []
+        self._records = read_records(stream)
+        self._ahead: tuple[list[Record | BadRecord], BaseException | None] | None = None
         try:
-            try:
-                for item in read_records(stream):
-                    self.counts.records += 1
-                    if not isinstance(item, BadRecord):
-                        item = check_record(item[1], item[0], plans=self.plans,
-                                            relationships=self.relationships)
-                    batch.append(item)
-                    if len(batch) >= self.batch_size:
-                        self._batch(batch)
-                        batch = []
-            except BrokenFile:
-                self._batch(batch)  # what came before the break goes in
-                raise
-            self._batch(batch)
+            while True:
+                batch, error = self._ahead or self._read_batch()
+                self._ahead = None
+                self.counts.records += len(batch)
+                if error is not None and not isinstance(error, BrokenFile):
+                    raise error
+                self._batch(batch)  # before a BrokenFile: what came before the break goes in
+                if error is not None:
+                    raise error
+                if len(batch) < self.batch_size:
+                    break
         finally:
             if self.dry_run:
                 db.session.rollback()
         return self.counts
+
+    def _read_batch(self) -> tuple[list[Record | BadRecord], BaseException | None]:
+        """The file's next batch_size records, checked, and the error that stopped the
+        reading if one did (raised by run() once the batch is dealt with: the read may
+        happen while the batch before is still being written)."""
+        batch: list[Record | BadRecord] = []
+        try:
+            for item in islice(self._records, self.batch_size):
+                if not isinstance(item, BadRecord):
+                    item = check_record(item[1], item[0], plans=self.plans,
+                                        relationships=self.relationships)
+                batch.append(item)
+        except Exception as exc:  # raised by run(), after the batch before it
+            return batch, exc
+        return batch, None
+
+    def _read_ahead(self) -> None:
+        """Read and check the next batch now, while the database writes this one."""
+        if self._ahead is None:
+            self._ahead = self._read_batch()
 
     def _batch(self, items: list[Record | BadRecord]) -> None:
         if not items:
@@ -354,6 +373,7 @@ class LegacyImport:
                    constants={"is_enabled": True, "updated_at": now, "updated_by": None})
             self._audit(plan, now)
             plan.counts.claim_links += self._claims(plan, now)
+            self._read_ahead()  # on PostgreSQL the server is still at work on the above
 
         with pipelined():
             insert(User, ("id", "phone", "name", "gender"),
