@@ -21,8 +21,9 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Json
-from sqlalchemy import JSON, Table, func, select
+from sqlalchemy import ARRAY, JSON, Table, any_, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import Tuple
 
 from app.extensions import db
 
@@ -40,14 +41,22 @@ def chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
         yield chunk + chunk[-1:] * (-len(chunk) % 250)
 
 
+def _among(column, values: list[Any]):
+    """column IN values. On PostgreSQL one array parameter, = ANY(…): an IN list is a
+    placeholder per value, which psycopg parses in Python for every statement."""
+    if db.session.get_bind().dialect.name == "postgresql" and not isinstance(column, Tuple):
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def chunked_rows(query, column, values: Iterable[Any]):
     for chunk in chunks(values):
-        yield from db.session.execute(query.where(column.in_(chunk)))
+        yield from db.session.execute(query.where(_among(column, chunk)))
 
 
 def chunked_scalars(query, column, values: Iterable[Any]):
     for chunk in chunks(values):
-        yield from db.session.scalars(query.where(column.in_(chunk)))
+        yield from db.session.scalars(query.where(_among(column, chunk)))
 
 
 def new_ids(model, count: int) -> list[int]:
@@ -126,19 +135,22 @@ def _insert_postgresql(dialect, raw, table: Table, columns: Sequence[str],
     def sql_type(name: str) -> str:
         return table.c[name].type.compile(dialect=dialect)
 
+    def is_json(name: str) -> bool:
+        return isinstance(table.c[name].type, JSON)
+
     def bound(name: str, value: Any) -> Any:
-        return Json(value) if isinstance(table.c[name].type, JSON) and value is not None \
-            else value
+        return Json(value) if value is not None and is_json(name) else value
 
     params: dict[str, Any] = {}
     names, selected, arrays = [], [], []
     for name, values in zip(columns, zip(*rows, strict=True), strict=True):
         first = values[0]
-        if all(value == first for value in values):
+        if values.count(first) == len(values):
             constants = {name: first, **constants}
             continue
         key = f"p{len(arrays)}"
-        params[key] = [bound(name, value) for value in values]
+        params[key] = ([None if v is None else Json(v) for v in values] if is_json(name)
+                       else list(values))
         arrays.append(f"%({key})b::{sql_type(name)}[]")
         names.append(name)
         selected.append(f"u.{key}")
