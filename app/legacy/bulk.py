@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -96,12 +97,15 @@ def insert(model, columns: Sequence[str], rows: Sequence[tuple], *,
     raw = connection.connection.driver_connection
     try:
         if connection.dialect.name == "postgresql":
-            _insert_postgresql(connection.dialect, raw, table, columns, rows, constants, each)
+            varying, constants = _fold(columns, rows, constants)
+            _insert_postgresql(connection.dialect, raw, table, varying, len(rows), constants,
+                               each)
         else:
             if each is not None:
                 columns = named
                 rows = [row + (value,) for row in rows for value in each[1]]
-            _insert_sqlite(connection.dialect, raw, table, columns, rows, constants)
+            varying, constants = _fold(columns, rows, constants)
+            _insert_sqlite(connection.dialect, raw, table, varying, len(rows), constants)
     except (psycopg.IntegrityError, sqlite3.IntegrityError) as exc:
         raise IntegrityError(f"INSERT INTO {table.name}", None, exc) from exc
 
@@ -125,50 +129,57 @@ def _defaults(table: Table, columns: tuple[str, ...], constants: tuple[str, ...]
     return dict(_defaults_of(table, frozenset(columns + constants)))
 
 
-def _insert_postgresql(dialect, raw, table: Table, columns: Sequence[str],
-                       rows: Sequence[tuple], constants: dict[str, Any],
+def _fold(columns: Sequence[str], rows: Sequence[tuple], constants: dict[str, Any]
+          ) -> tuple[dict[str, tuple], dict[str, Any]]:
+    """The columns whose value differs between rows (name → values), and the constants,
+    to which a column with the same value in every row is added: it is converted and sent
+    once."""
+    varying = {}
+    for name, values in zip(columns, zip(*rows, strict=True), strict=True):
+        if values.count(values[0]) == len(values):
+            constants = {name: values[0], **constants}
+        else:
+            varying[name] = values
+    return varying, constants
+
+
+def _insert_postgresql(dialect, raw, table: Table, varying: dict[str, tuple], count: int,
+                       constants: dict[str, Any],
                        each: tuple[str, Sequence[Any]] | None) -> None:
     """One INSERT … SELECT FROM unnest(arrays) with binary parameters: psycopg would
     otherwise send a row per statement (executemany) or parse, in Python, a statement with
-    tens of thousands of placeholders. A column whose value is the same in every row is
-    sent once, not as an array (psycopg dumps each array item in Python)."""
+    tens of thousands of placeholders. Constants are sent once, not as arrays (psycopg
+    dumps each array item in Python)."""
     def sql_type(name: str) -> str:
         return table.c[name].type.compile(dialect=dialect)
 
-    def is_json(name: str) -> bool:
+    def json(name: str) -> bool:
         return isinstance(table.c[name].type, JSON)
-
-    def bound(name: str, value: Any) -> Any:
-        return Json(value) if value is not None and is_json(name) else value
 
     params: dict[str, Any] = {}
     names, selected, arrays = [], [], []
-    for name, values in zip(columns, zip(*rows, strict=True), strict=True):
-        first = values[0]
-        if values.count(first) == len(values):
-            constants = {name: first, **constants}
-            continue
-        key = f"p{len(arrays)}"
-        params[key] = ([None if v is None else Json(v) for v in values] if is_json(name)
-                       else list(values))
-        arrays.append(f"%({key})b::{sql_type(name)}[]")
+    for index, (name, values) in enumerate(varying.items()):
+        params[f"p{index}"] = ([None if v is None else Json(v) for v in values] if json(name)
+                               else list(values))
+        arrays.append(f"%(p{index})b::{sql_type(name)}[]")
         names.append(name)
-        selected.append(f"u.{key}")
+        selected.append(f"u.p{index}")
     if arrays:
         aliases = ", ".join(f"p{index}" for index in range(len(arrays)))
         source = f"unnest({', '.join(arrays)}) WITH ORDINALITY AS u({aliases}, n)"
     else:  # every column the same in every row
-        params["rows"] = len(rows)
+        params["rows"] = count
         source = "generate_series(1, %(rows)s::integer) WITH ORDINALITY AS u(g, n)"
     order = ""
     if each is not None:
-        params["each"] = [bound(each[0], value) for value in each[1]]
-        source += f" CROSS JOIN unnest(%(each)b::{sql_type(each[0])}[]) WITH ORDINALITY AS e(v, m)"
+        name, values = each
+        params["each"] = [Json(v) for v in values] if json(name) else list(values)
+        source += f" CROSS JOIN unnest(%(each)b::{sql_type(name)}[]) WITH ORDINALITY AS e(v, m)"
         order = " ORDER BY u.n, e.m"  # rows in the order given, then each value's
-        names.append(each[0])
+        names.append(name)
         selected.append("e.v")
     for index, (name, value) in enumerate(constants.items()):
-        params[f"k{index}"] = bound(name, value)
+        params[f"k{index}"] = Json(value) if json(name) and value is not None else value
         names.append(name)
         selected.append(f"%(k{index})b::{sql_type(name)}")
     quote = dialect.identifier_preparer.quote
@@ -178,23 +189,22 @@ def _insert_postgresql(dialect, raw, table: Table, columns: Sequence[str],
     raw.execute(sql, params)  # in a pipeline, sent without waiting (pipelined())
 
 
-def _insert_sqlite(dialect, raw, table: Table, columns: Sequence[str], rows: Sequence[tuple],
+def _insert_sqlite(dialect, raw, table: Table, varying: dict[str, tuple], count: int,
                    constants: dict[str, Any]) -> None:
     """executemany of a one-row INSERT: one prepared statement per table, whatever the
-    number of rows (sqlite3 keeps 128; see chunks())."""
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
-    if any(processors):
-        values = [_processed(p, v) if p else v for p, v in zip(processors, zip(*rows, strict=True),
-                                                                  strict=True)]
-        rows = list(zip(*values, strict=True))
-    extra = tuple(_process(table.c[name], dialect, value) for name, value in constants.items())
-    if extra:
-        rows = [row + extra for row in rows]
-    names = [*columns, *constants]
+    number of rows (sqlite3 keeps 128; see chunks()). Values go through the columns'
+    SQLAlchemy types as they would in session.execute(insert(…)), once per distinct value."""
+    columns = []
+    for name, values in varying.items():
+        processor = table.c[name].type._cached_bind_processor(dialect)
+        columns.append(_processed(processor, values) if processor else values)
+    columns += [repeat(_process(table.c[name], dialect, value), count)
+                for name, value in constants.items()]
+    names = [*varying, *constants]
     quote = dialect.identifier_preparer.quote
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
            f"VALUES ({', '.join('?' * len(names))})")
-    raw.executemany(sql, rows)
+    raw.executemany(sql, zip(*columns, strict=True))
 
 
 def _process(column, dialect, value: Any) -> Any:
