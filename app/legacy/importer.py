@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import IO, Any
+from itertools import islice
+from typing import IO
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, func, select, tuple_, update
@@ -30,7 +31,15 @@ from app.db import utcnow
 from app.errors import Conflict
 from app.extensions import db
 from app.groups.services import groups_held, single_group_check
-from app.legacy.bulk import chunked_rows, chunked_scalars, chunks, insert_returning, insert_rows
+from app.legacy.bulk import (
+    chunked_rows,
+    chunked_scalars,
+    chunks,
+    insert,
+    insert_dicts,
+    new_ids,
+    pipelined,
+)
 from app.legacy.records import (
     BadRecord,
     BrokenFile,
@@ -145,26 +154,44 @@ class LegacyImport:
         """Import every record of `stream`; commits each batch (rolls everything back at
         the end of a dry run). Raises records.BrokenFile after importing what came before
         the break."""
-        batch: list[Record | BadRecord] = []
+        self._records = read_records(stream)
+        self._ahead: tuple[list[Record | BadRecord], BaseException | None] | None = None
         try:
-            try:
-                for item in read_records(stream):
-                    self.counts.records += 1
-                    if not isinstance(item, BadRecord):
-                        item = check_record(item[1], item[0], plans=self.plans,
-                                            relationships=self.relationships)
-                    batch.append(item)
-                    if len(batch) >= self.batch_size:
-                        self._batch(batch)
-                        batch = []
-            except BrokenFile:
-                self._batch(batch)  # what came before the break goes in
-                raise
-            self._batch(batch)
+            while True:
+                batch, error = self._ahead or self._read_batch()
+                self._ahead = None
+                self.counts.records += len(batch)
+                if error is not None and not isinstance(error, BrokenFile):
+                    raise error
+                self._batch(batch)  # before a BrokenFile: what came before the break goes in
+                if error is not None:
+                    raise error
+                if len(batch) < self.batch_size:
+                    break
         finally:
             if self.dry_run:
                 db.session.rollback()
         return self.counts
+
+    def _read_batch(self) -> tuple[list[Record | BadRecord], BaseException | None]:
+        """The file's next batch_size records, checked, and the error that stopped the
+        reading if one did (raised by run() once the batch is dealt with: the read may
+        happen while the batch before is still being written)."""
+        batch: list[Record | BadRecord] = []
+        try:
+            for item in islice(self._records, self.batch_size):
+                if not isinstance(item, BadRecord):
+                    item = check_record(item[1], item[0], plans=self.plans,
+                                        relationships=self.relationships)
+                batch.append(item)
+        except Exception as exc:  # raised by run(), after the batch before it
+            return batch, exc
+        return batch, None
+
+    def _read_ahead(self) -> None:
+        """Read and check the next batch now, while the database writes this one."""
+        if self._ahead is None:
+            self._ahead = self._read_batch()
 
     def _batch(self, items: list[Record | BadRecord]) -> None:
         if not items:
@@ -242,7 +269,10 @@ class LegacyImport:
         plan = _Plan()
         known = set(chunked_scalars(select(FamilyGroup.legacy_id), FamilyGroup.legacy_id,
                                      [r.legacy_id for r in records]))
-        phones = {p.phone for r in records for p in (r.admin, *r.patients, *r.caregivers)}
+        # A record already imported is matched and left alone: its people need no reading
+        # (a second run of the whole file reads the legacyIds and nothing else).
+        fresh = [r for r in records if r.legacy_id not in known]
+        phones = {p.phone for r in fresh for p in (r.admin, *r.patients, *r.caregivers)}
         for row in chunked_rows(select(User.id, User.phone, User.gender), User.phone, phones):
             plan.users[row.phone] = (row.id, row.gender)
         ids = [uid for uid, _g in plan.users.values()]
@@ -254,7 +284,7 @@ class LegacyImport:
         owners = set(chunked_scalars(
             select(Subscription.owner_user_id).where(Subscription.status == "active"),
             Subscription.owner_user_id,
-            [plan.users[r.admin.phone][0] for r in records if r.admin.phone in plan.users]))
+            [plan.users[r.admin.phone][0] for r in fresh if r.admin.phone in plan.users]))
 
         seen: set[str] = set()
         admins: set[str] = set()
@@ -309,126 +339,139 @@ class LegacyImport:
     # --- write --------------------------------------------------------------------------
 
     def _write(self, plan: _Plan) -> None:
+        """Take the ids and read the pairs connected before, then send every insert: on
+        PostgreSQL without waiting for each (bulk.pipelined), so the next table's rows,
+        and the claim links' sealing, are built while the server works on the last."""
         if not plan.groups:
             return
         now = utcnow()
+        stamps = {"created_at": now, "updated_at": now}
+        users, groups = plan.users, plan.groups
         new = [person for person, _index in plan.new_users.values()]
-        if new:
-            ids = insert_returning(User, ("phone",), [
-                {"phone": p.phone, "name": p.name, "gender": p.gender, "locale": "vi",
-                 "password_hash": None, "created_at": now, "updated_at": now} for p in new])
-            for person in new:
-                plan.users[person.phone] = (ids[(person.phone,)], person.gender)
+        for person, user_id in zip(new, new_ids(User, len(new)), strict=True):
+            users[person.phone] = (user_id, person.gender)
+        subscription_ids = new_ids(Subscription, len(groups))
+        for group, group_id in zip(groups, new_ids(FamilyGroup, len(groups)), strict=True):
+            group.id = group_id
+        admin_ids = [users[g.record.admin.phone][0] for g in groups]
+        members = [(g.id, users[p.phone][0], role) for g in groups for p, role in g.members]
+        pairs = self._pairs(plan)
+        fresh, reused = self._connected_before(plan, pairs)
+        contact_ids = new_ids(Connection, len(fresh))
 
-        def uid(person: Person) -> int:
-            return plan.users[person.phone][0]
+        def the_rest() -> None:
+            insert(FamilyGroupMember, ("group_id", "user_id", "role"), members,
+                   constants={"joined_at": now})
+            insert(Connection, ("id", "user_id", "linked_user_id", "family_group_id",
+                                "relationship_code", "inverse_relationship_code"),
+                   [(cid, *pair) for cid, pair in zip(contact_ids, fresh, strict=True)],
+                   constants={"contact_type": "caregiver", "permission_revoked": False,
+                              "invite_id": None, **stamps})
+            insert(ConnectionPermission, ("contact_id",),
+                   [(cid,) for cid in (*contact_ids, *(cid for cid, _p in reused))],
+                   each=("permission_code", PERMISSION_CODES),
+                   constants={"is_enabled": True, "updated_at": now, "updated_by": None})
+            self._audit(plan, now)
+            plan.counts.claim_links += self._claims(plan, now)
+            self._read_ahead()  # on PostgreSQL the server is still at work on the above
 
-        subscriptions = insert_returning(Subscription, ("owner_user_id",), [
-            {"owner_user_id": uid(g.record.admin), "plan": g.record.plan,
-             "patient_slots": self.plans[g.record.plan]["patient"],
-             "caregiver_slots": self.plans[g.record.plan]["caregiver"], "status": "active",
-             "starts_at": now, "expires_at": now + timedelta(days=self.plan_days),
-             "created_at": now, "updated_at": now} for g in plan.groups])
-        # An admin owns one new subscription, a legacyId names one group: the keys that
-        # match returned ids to their rows.
-        group_ids = insert_returning(FamilyGroup, ("legacy_id",), [
-            {"admin_user_id": uid(g.record.admin),
-             "subscription_id": subscriptions[(uid(g.record.admin),)],
-             "name": g.record.family_name, "status": "active", "legacy_id": g.record.legacy_id,
-             "created_at": now, "updated_at": now} for g in plan.groups])
-        for group in plan.groups:
-            group.id = group_ids[(group.record.legacy_id,)]
-        plan.counts.groups_created += len(plan.groups)
-        members = [{"group_id": g.id, "user_id": uid(p), "role": role, "joined_at": now}
-                   for g in plan.groups for p, role in g.members]
-        if members:
-            insert_rows(FamilyGroupMember, members)
+        with pipelined():
+            insert(User, ("id", "phone", "name", "gender"),
+                   [(users[p.phone][0], p.phone, p.name, p.gender) for p in new],
+                   constants={"locale": "vi", "password_hash": None, **stamps})
+            insert(Subscription,
+                   ("id", "owner_user_id", "plan", "patient_slots", "caregiver_slots"),
+                   [(sid, admin_id, g.record.plan, self.plans[g.record.plan]["patient"],
+                     self.plans[g.record.plan]["caregiver"])
+                    for sid, admin_id, g in zip(subscription_ids, admin_ids, groups,
+                                                strict=True)],
+                   constants={"status": "active", "starts_at": now,
+                              "expires_at": now + timedelta(days=self.plan_days), **stamps})
+            insert(FamilyGroup, ("id", "admin_user_id", "subscription_id", "name", "legacy_id"),
+                   [(g.id, admin_id, sid, g.record.family_name, g.record.legacy_id)
+                    for g, admin_id, sid in zip(groups, admin_ids, subscription_ids,
+                                                strict=True)],
+                   constants={"status": "active", **stamps})
+            if not reused:
+                the_rest()
+        if reused:  # rare: through the session, once the group it points at exists
+            self._reuse(reused, now)
+            with pipelined():
+                the_rest()
+        plan.counts.groups_created += len(groups)
         plan.counts.memberships += len(members)
-        plan.counts.connections += self._connect(plan, now)
-        self._audit(plan, now)
-        self._claims(plan, now)
+        plan.counts.connections += len(pairs)
 
-    def _connect(self, plan: _Plan, now) -> int:
-        """The pairs joining makes (family_pairs: BR-045/038) for each new group, six
-        permissions ON; a pair connected before (an earlier group) reuses its row, as
-        joining does."""
-        rows: list[dict[str, Any]] = []
+    def _pairs(self, plan: _Plan) -> list[tuple[int, int, int, str, str]]:
+        """(patient, caregiver, group, relationship, inverse) of the pairs joining makes
+        (family_pairs: BR-045/038) in each new group."""
+        users = plan.users
+        pairs = []
 
         def user_id(person: Person) -> int:
-            return plan.users[person.phone][0]
+            return users[person.phone][0]
 
         for group in plan.groups:
             patients = [p for p, role in group.members if role == ROLE_PATIENT]
             caregivers = [p for p, role in group.members if role == ROLE_CAREGIVER]
             for patient, caregiver in family_pairs(patients, caregivers, key=user_id):
-                patient_id, gender = plan.users[patient.phone]
-                rows.append({
-                    "user_id": patient_id, "linked_user_id": user_id(caregiver),
-                    "contact_type": "caregiver", "family_group_id": group.id,
-                    "relationship_code": caregiver.relationship,
-                    "inverse_relationship_code": relationship_inverse(
-                        self.inverse, caregiver.relationship, gender),
-                    "permission_revoked": False, "invite_id": None,
-                    "created_at": now, "updated_at": now})
-        if not rows:
-            return 0
+                patient_id, gender = users[patient.phone]
+                pairs.append((patient_id, user_id(caregiver), group.id, caregiver.relationship,
+                              relationship_inverse(self.inverse, caregiver.relationship,
+                                                   gender)))
+        return pairs
+
+    @staticmethod
+    def _connected_before(plan: _Plan, pairs: list[tuple]) -> tuple[list[tuple],
+                                                                     list[tuple[int, tuple]]]:
+        """The pairs to connect anew, and (row id, pair) of those with a connection row
+        already (an earlier group): joining reuses that row."""
         # Only users who existed before this batch can have a connection row already.
-        old_ids = {uid for phone, (uid, _g) in plan.users.items() if phone not in plan.new_users}
-        pairs = {(r["user_id"], r["linked_user_id"]) for r in rows
-                 if r["user_id"] in old_ids and r["linked_user_id"] in old_ids}
+        old_ids = {uid for phone, (uid, _g) in plan.users.items()
+                   if phone not in plan.new_users}
+        wanted = sorted({(p[0], p[1]) for p in pairs if p[0] in old_ids and p[1] in old_ids})
         existing = {(row.user_id, row.linked_user_id): row.id for row in chunked_rows(
             select(Connection.id, Connection.user_id, Connection.linked_user_id),
-            tuple_(Connection.user_id, Connection.linked_user_id), sorted(pairs))}
-        fresh = [r for r in rows if (r["user_id"], r["linked_user_id"]) not in existing]
-        reused = [dict(r, b_id=existing[(r["user_id"], r["linked_user_id"])])
-                  for r in rows if (r["user_id"], r["linked_user_id"]) in existing]
-        contact_ids = list(insert_returning(Connection, ("user_id", "linked_user_id"),
-                                             fresh).values()) if fresh else []
-        if reused:
-            table = Connection.__table__
-            db.session.execute(
-                update(table).where(table.c.id == bindparam("b_id")).values(
-                    family_group_id=bindparam("family_group_id"), permission_revoked=False,
-                    invite_id=None, relationship_code=bindparam("relationship_code"),
-                    inverse_relationship_code=bindparam("inverse_relationship_code"),
-                    updated_at=bindparam("updated_at")),
-                [{k: r[k] for k in ("b_id", "family_group_id", "relationship_code",
-                                    "inverse_relationship_code", "updated_at")}
-                 for r in reused])
-            old = [r["b_id"] for r in reused]
-            for chunk in chunks(old):
-                db.session.execute(delete(ConnectionPermission)
-                                   .where(ConnectionPermission.contact_id.in_(chunk)))
-            contact_ids = [*contact_ids, *old]
-        insert_rows(ConnectionPermission, [
-            {"contact_id": cid, "permission_code": code, "is_enabled": True,
-             "updated_at": now, "updated_by": None}
-            for cid in contact_ids for code in PERMISSION_CODES])
-        return len(rows)
+            tuple_(Connection.user_id, Connection.linked_user_id), wanted)}
+        fresh = [p for p in pairs if (p[0], p[1]) not in existing]
+        reused = [(existing[(p[0], p[1])], p) for p in pairs if (p[0], p[1]) in existing]
+        return fresh, reused
+
+    @staticmethod
+    def _reuse(reused: list[tuple[int, tuple]], now) -> None:
+        """Point the rows of pairs connected before at the new group, ON again; their
+        permission rows are deleted here and inserted again, six ON, with the new ones."""
+        table = Connection.__table__
+        db.session.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                family_group_id=bindparam("family_group_id"), permission_revoked=False,
+                invite_id=None, relationship_code=bindparam("relationship_code"),
+                inverse_relationship_code=bindparam("inverse_relationship_code"),
+                updated_at=bindparam("updated_at")),
+            [{"b_id": cid, "family_group_id": p[2], "relationship_code": p[3],
+              "inverse_relationship_code": p[4], "updated_at": now} for cid, p in reused])
+        for chunk in chunks([cid for cid, _p in reused]):
+            db.session.execute(delete(ConnectionPermission)
+                               .where(ConnectionPermission.contact_id.in_(chunk)))
 
     def _audit(self, plan: _Plan, now) -> None:
+        users = plan.users
         created: dict[int, list[int]] = {}
         for phone, (_person, index) in plan.new_users.items():
-            created.setdefault(index, []).append(plan.users[phone][0])
-        rows = []
-        for index, group in enumerate(plan.groups):
-            record = group.record
-            rows.append({
-                "actor_id": None, "action": "import.group_imported",
-                "subject_type": "family_groups", "subject_id": group.id,
-                "family_group_id": group.id, "created_at": now, "ip": None,
-                "details": {
-                    "legacyId": record.legacy_id, "position": record.position,
-                    "admin_id": plan.users[record.admin.phone][0],
-                    "members": [{"user_id": plan.users[p.phone][0], "role": role}
-                                for p, role in group.members],
-                    "created_user_ids": sorted(created.get(index, []))}})
-        insert_rows(AuditEvent, rows)
+            created.setdefault(index, []).append(users[phone][0])
+        insert(AuditEvent, ("subject_id", "family_group_id", "details"), [
+            (group.id, group.id, {
+                "legacyId": group.record.legacy_id, "position": group.record.position,
+                "admin_id": users[group.record.admin.phone][0],
+                "members": [{"user_id": users[p.phone][0], "role": role}
+                            for p, role in group.members],
+                "created_user_ids": sorted(created.get(index, []))})
+            for index, group in enumerate(plan.groups)],
+            constants={"actor_id": None, "action": "import.group_imported",
+                       "subject_type": "family_groups", "created_at": now, "ip": None})
 
-    def _claims(self, plan: _Plan, now) -> None:
+    def _claims(self, plan: _Plan, now) -> int:
         """One claim link per user the import created, queued as an SMS (SPEC §8)."""
-        if not plan.new_users:
-            return
         claims, messages = [], []
         for phone, (person, index) in plan.new_users.items():
             claim, message = claim_rows(user_id=plan.users[phone][0], phone=phone,
@@ -436,6 +479,6 @@ class LegacyImport:
                                         group_id=plan.groups[index].id)
             claims.append(claim)
             messages.append(message)
-        insert_rows(AccountClaim, claims)
-        insert_rows(InviteNotification, messages)
-        plan.counts.claim_links += len(claims)
+        insert_dicts(AccountClaim, claims)
+        insert_dicts(InviteNotification, messages)
+        return len(claims)

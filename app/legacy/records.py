@@ -9,16 +9,19 @@ position and reason, and the reader moves on. Only a broken JSON array stops the
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import IO, Any
 
 import ijson
+import phonenumbers
+from phonenumbers import PhoneNumber
 
 from app.groups.slots import places_left
 from app.models.accounts import GENDER_FEMALE, GENDER_MALE
-from app.phone import InvalidPhone, normalize_phone
+from app.phone import _SEPARATORS, InvalidPhone, normalize_phone
 from app.text import has_nul
 
 NAME_MAX = 100  # users.name and family_groups.name
@@ -59,9 +62,29 @@ class BadRecord:
     reason: str
 
 
+# A Vietnamese number as people type it: 0 or +84, then nine ASCII digits not starting with 0.
+_USUAL = re.compile(r"(?:0|\+84)([1-9][0-9]{8})")
+
+
 @lru_cache(maxsize=65536)
 def _phone(raw: str) -> str:
-    return normalize_phone(raw)
+    """normalize_phone(raw), in a third of the time for the usual shape.
+
+    For 0 or +84 followed by nine digits (the first not 0), phonenumbers.parse(…, "VN")
+    can only give country code 84 and those nine digits (the national prefix 0 is
+    stripped, nine digits being a possible length), so that number is built directly
+    and only its validity asked of phonenumbers; parsing was 60% of the cost of each of
+    the import's 500,000 phones. Everything else (other digits, an 00… number) goes
+    through normalize_phone. tests/legacy/test_phone.py holds the two to the same answer
+    for every four-digit prefix.
+    """
+    match = _USUAL.fullmatch(_SEPARATORS.sub("", raw))
+    if match is None:
+        return normalize_phone(raw)
+    nsn = match.group(1)
+    if not phonenumbers.is_valid_number(PhoneNumber(country_code=84, national_number=int(nsn))):
+        raise InvalidPhone(raw)
+    return "+84" + nsn
 
 
 class _Bad(Exception):

@@ -241,6 +241,23 @@ def test_a_broken_array_stops_at_the_break_after_importing_what_came_before(app,
     assert count(app, FamilyGroup) == 2
 
 
+@pytest.mark.parametrize("batch_size", ["1", "2", "3"])
+def test_a_break_read_while_the_batch_before_is_written_stops_after_both(app, tmp_path,
+                                                                          batch_size):
+    """The next batch is read while the one before is being written (importer._read_ahead):
+    a break found then still comes after that batch and the records before the break."""
+    good = json.dumps([family(n, patients=[10 * n + 1]) for n in (1, 2, 3)],
+                      ensure_ascii=False)
+    path = tmp_path / "broken.json"
+    path.write_text(good[:-1] + ', {"legacyId": "family_4", "adm', encoding="utf-8")
+    result = run_import(app, path, "--batch-size", batch_size)
+    assert result.exit_code == 1
+    assert "the JSON array breaks after record 3" in result.output
+    assert summary(result)["records read"] == 3
+    assert summary(result)["groups created"] == 3
+    assert count(app, FamilyGroup) == 3
+
+
 def test_an_unreadable_file_and_the_http_provider_are_refused(app, tmp_path, monkeypatch):
     result = run_import(app, tmp_path / "missing.jsonl")
     assert result.exit_code != 0
