@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
 
 from app.extensions import db
-from app.models.connections import Connection, ConnectionPermission
+from app.models.connections import Connection
+from tests.browser.world import permission
 from tests.factories import PASSWORD, national
 
 MAX_TABS = 150
@@ -65,15 +65,6 @@ def settled(page: Page) -> None:
     content): a key pressed faster than that would post the plain form instead."""
     expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")
            ).to_have_count(0)
-
-
-def permission(live, connection_id: int, code: str) -> bool:
-    with live.app.app_context():
-        enabled = db.session.scalar(select(ConnectionPermission.is_enabled).where(
-            ConnectionPermission.contact_id == connection_id,
-            ConnectionPermission.permission_code == code))
-        db.session.remove()
-    return enabled
 
 
 def revoked(live, connection_ids: list[int]) -> list[bool]:

@@ -5,21 +5,10 @@ through the confirmation page, ON at once — and comes back to the family page.
 from __future__ import annotations
 
 from playwright.sync_api import expect
-from sqlalchemy import select
 
-from app.extensions import db
-from app.models.connections import ConnectionPermission
 from tests.browser.story import PHONE
+from tests.browser.world import permission
 from tests.factories import PASSWORD, national
-
-
-def permission(live, connection_id: int, code: str) -> bool:
-    with live.app.app_context():
-        enabled = db.session.scalar(select(ConnectionPermission.is_enabled).where(
-            ConnectionPermission.contact_id == connection_id,
-            ConnectionPermission.permission_code == code))
-        db.session.remove()
-    return enabled
 
 
 def test_a_switch_works_without_javascript(live, world, browser, screenshots):

@@ -130,3 +130,15 @@ def seed_world() -> World:
                   invite_phone=invite_phone, report_id=reports[0].id)
     db.session.commit()
     return world
+
+
+def permission(live, connection_id: int, code: str) -> bool:
+    """Whether a connection's permission is on now, read from the live server's database."""
+    from app.models.connections import ConnectionPermission
+
+    with live.app.app_context():
+        enabled = db.session.scalar(select(ConnectionPermission.is_enabled).where(
+            ConnectionPermission.contact_id == connection_id,
+            ConnectionPermission.permission_code == code))
+        db.session.remove()
+    return enabled
