@@ -101,15 +101,43 @@ def counting(app: Flask, database=None):
         event.remove(engine, "before_cursor_execute", before)
 
 
-def logged_in(app: Flask, phone: str):
-    """A test client logged in through the login page."""
+@dataclass(frozen=True)
+class LoginForm:
+    """A login page: where it is, how it names the phone field, the password every
+    benchmark account has, its session cookie, and who it is (for error messages)."""
+
+    path: str
+    phone_field: str
+    password: str
+    cookie: str
+    who: str
+
+    def body(self, phone: str, csrf: str) -> dict[str, str]:
+        return {self.phone_field: phone, "password": self.password, "csrf_token": csrf}
+
+
+PORTAL_LOGIN = LoginForm("/account/login", "login", PASSWORD, "fc_session", "the portal")
+
+
+def reference_login() -> LoginForm:
+    from bench.ref_app import PASSWORD as REF_PASSWORD
+
+    return LoginForm("/login", "phone", REF_PASSWORD, "session", "the reference")
+
+
+def signed_in(app: Flask, phone: str, form: LoginForm):
+    """A test client of `app` signed in through its login page."""
     client = app.test_client()
-    token = csrf_of(client.get("/account/login").get_data(as_text=True))
-    answer = client.post("/account/login", data={"login": phone, "password": PASSWORD,
-                                                  "csrf_token": token})
+    token = csrf_of(client.get(form.path).get_data(as_text=True))
+    answer = client.post(form.path, data=form.body(phone, token))
     if answer.status_code != 303:
-        raise BenchError(f"{phone} could not log in ({answer.status_code})")
+        raise BenchError(f"{phone} could not log in to {form.who} ({answer.status_code})")
     return client
+
+
+def logged_in(app: Flask, phone: str):
+    """A test client of the portal logged in through the login page."""
+    return signed_in(app, phone, PORTAL_LOGIN)
 
 
 @dataclass
@@ -169,15 +197,7 @@ def statement_counts(app: Flask, fixture: Fixture, token: str) -> dict[str, Coun
 
 def reference_client(app: Flask, phone: str):
     """A test client of the reference (bench/ref_app.py), signed in through its login page."""
-    from bench.ref_app import PASSWORD as REF_PASSWORD
-
-    client = app.test_client()
-    token = csrf_of(client.get("/login").get_data(as_text=True))
-    answer = client.post("/login", data={"phone": phone, "password": REF_PASSWORD,
-                                         "csrf_token": token})
-    if answer.status_code != 303:
-        raise BenchError(f"the reference's login answered {answer.status_code}")
-    return client
+    return signed_in(app, phone, reference_login())
 
 
 def reference_counts(app: Flask, fixture) -> dict[str, Count]:

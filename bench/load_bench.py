@@ -252,32 +252,30 @@ def gunicorn(env: dict[str, str], port: int, workers: int, log: Path, *,
         yield f"http://127.0.0.1:{port}"
 
 
-def http_login(base: str, phone: str, page: str) -> tuple[str, str]:
-    """Log in through the login page over HTTP; (session cookie, CSRF token) after `page`."""
+def http_signed_in(base: str, phone: str, page: str,
+                   form: load_app.LoginForm) -> tuple[str, str]:
+    """Log in through `form` over HTTP; (session cookie, CSRF token) after `page`."""
     with httpx.Client(base_url=base, headers={"User-Agent": load_app.USER_AGENT}) as client:
-        token = load_app.csrf_of(client.get("/account/login").text)
-        answer = client.post("/account/login", data={
-            "login": phone, "password": load_app.PASSWORD, "csrf_token": token})
+        token = load_app.csrf_of(client.get(form.path).text)
+        answer = client.post(form.path, data=form.body(phone, token))
         if answer.status_code != 303:
-            raise load_app.BenchError(f"{phone} could not log in over HTTP ({answer.status_code})")
+            raise load_app.BenchError(f"{phone} could not log in to {form.who} over HTTP "
+                                      f"({answer.status_code})")
         shown = client.get(page)
         if shown.status_code != 200:
-            raise load_app.BenchError(f"{page} answered {shown.status_code} after logging in")
-        return client.cookies["fc_session"], load_app.csrf_of(shown.text)
+            raise load_app.BenchError(f"{form.who}'s {page} answered {shown.status_code} "
+                                      "after logging in")
+        return client.cookies[form.cookie], load_app.csrf_of(shown.text)
+
+
+def http_login(base: str, phone: str, page: str) -> tuple[str, str]:
+    """Log in to the portal over HTTP; (session cookie, CSRF token) after `page`."""
+    return http_signed_in(base, phone, page, load_app.PORTAL_LOGIN)
 
 
 def http_login_reference(base: str, phone: str, page: str) -> tuple[str, str]:
     """Log in to the reference over HTTP; (session cookie, CSRF token) after `page`."""
-    with httpx.Client(base_url=base, headers={"User-Agent": load_app.USER_AGENT}) as client:
-        token = load_app.csrf_of(client.get("/login").text)
-        answer = client.post("/login", data={"phone": phone, "password": ref_app.PASSWORD,
-                                             "csrf_token": token})
-        if answer.status_code != 303:
-            raise load_app.BenchError(f"the reference's login answered {answer.status_code}")
-        shown = client.get(page)
-        if shown.status_code != 200:
-            raise load_app.BenchError(f"the reference's {page} answered {shown.status_code}")
-        return client.cookies["session"], load_app.csrf_of(shown.text)
+    return http_signed_in(base, phone, page, load_app.reference_login())
 
 
 def cases(fixture, *, admin: str, caregiver: str, csrf: str, token: str, files: Path,

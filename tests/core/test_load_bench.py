@@ -19,6 +19,18 @@ from tests.conftest import BACKEND, migrated_app
 GROUPS = 500  # room for about 800 pool invites
 
 
+def family_shape(group_id: int) -> tuple[dict[str, int], tuple[int, int]]:
+    """In an app context: a family's members by role, and (permission rows, those ON)."""
+    roles = dict(db.session.execute(text(
+        "SELECT role, count(*) FROM family_group_members WHERE group_id = :g "
+        "GROUP BY role"), {"g": group_id}).all())
+    permissions = db.session.execute(text(
+        "SELECT count(*), sum(CASE WHEN is_enabled THEN 1 ELSE 0 END) "
+        "FROM connection_permissions p JOIN user_emergency_contacts c "
+        "ON c.id = p.contact_id WHERE c.family_group_id = :g"), {"g": group_id}).one()
+    return roles, tuple(permissions)
+
+
 @pytest.fixture
 def wrk() -> None:
     """The run needs wrk: a missing one fails the test (scripts/test installs it), it is
@@ -85,17 +97,10 @@ def _ratios(row: str) -> list[float]:
 def test_the_generator_makes_the_measured_family_and_the_pool(generated):
     app, fixture = generated
     with app.app_context():
-        roles = dict(db.session.execute(text(
-            "SELECT role, count(*) FROM family_group_members WHERE group_id = :g "
-            "GROUP BY role"), {"g": fixture.group_id}).all())
+        roles, permissions = family_shape(fixture.group_id)
         assert roles == {"patient": 2, "caregiver": 4}
         assert len(fixture.connections) == 8
-        permissions = db.session.execute(text(
-            "SELECT count(*), sum(CASE WHEN is_enabled THEN 1 ELSE 0 END) "
-            "FROM connection_permissions p JOIN user_emergency_contacts c "
-            "ON c.id = p.contact_id WHERE c.family_group_id = :g"),
-            {"g": fixture.group_id}).one()
-        assert tuple(permissions) == (48, 48)  # six each, all ON
+        assert permissions == (48, 48)  # six each, all ON
         assert db.session.scalar(text("SELECT count(*) FROM patient_reports "
                                       "WHERE patient_id = :p"), {"p": fixture.patient_id}) == 12
         invites = [*fixture.pool, *fixture.probes]
@@ -124,16 +129,10 @@ def test_the_generator_adds_the_large_family_when_asked(generated, fresh_databas
     large = with_large.large
     assert large.group_id == 41
     with app.app_context():
-        roles = dict(db.session.execute(text(
-            "SELECT role, count(*) FROM family_group_members WHERE group_id = :g "
-            "GROUP BY role"), {"g": large.group_id}).all())
+        roles, permissions = family_shape(large.group_id)
         assert roles == {"patient": 4, "caregiver": 10}
         assert len(large.connections) == 40
-        permissions = db.session.execute(text(
-            "SELECT count(*), sum(CASE WHEN is_enabled THEN 1 ELSE 0 END) "
-            "FROM connection_permissions p JOIN user_emergency_contacts c "
-            "ON c.id = p.contact_id WHERE c.family_group_id = :g"), {"g": large.group_id}).one()
-        assert tuple(permissions) == (240, 240)  # six each, all ON
+        assert permissions == (240, 240)  # six each, all ON
         slots = db.session.execute(text(
             "SELECT s.plan, s.patient_slots, s.caregiver_slots, g.admin_user_id FROM "
             "family_groups g JOIN subscriptions s ON s.id = g.subscription_id "
