@@ -134,6 +134,9 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=os.path.join(BASE_DIR, "app", "translations"))
     _install_template_gettext(app)
+    from app.dates import day, when
+
+    app.jinja_env.filters.update(when=when, day=day)
     # One Talisman per app: it keeps its settings on the instance (see talisman_view).
     app.extensions["talisman"] = Talisman(
         app,

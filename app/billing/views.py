@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, render_template, request, url_for
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.billing.forms import RedeemForm
 from app.billing.names import STATUS_NAMES, plan_name
 from app.billing.services import subscription_of, subscription_redeem
+from app.dates import day
 from app.errors import Conflict, Invalid, NotFound
 from app.forms import copy_errors
 from app.groups.queries import active_group_of_admin
@@ -63,7 +63,7 @@ def redeem():
             copy_errors(form, exc, "code")
         else:
             flash(_("Code accepted: your %(plan)s plan runs until %(date)s.",
-                    plan=plan_name(sub.plan), date=format_date(sub.expires_at, "long")),
+                    plan=plan_name(sub.plan), date=day(sub.expires_at)),
                   "success")
             has_group = active_group_of_admin(current_user.id) is not None
             return see_other(url_for("billing.plan" if has_group else "groups.index"))

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from flask import current_app
-from flask_babel import force_locale, format_datetime, get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
+from app.dates import when
 from app.phone import display_phone
 
 LANGUAGES = ("vi", "en")
@@ -50,7 +51,7 @@ def _role(role: Any) -> str:
 def _when(value: Any) -> str:
     """An ISO timestamp in the display time zone and the current language's format."""
     try:
-        return format_datetime(datetime.fromisoformat(str(value)), "short")
+        return when(datetime.fromisoformat(str(value)))
     except ValueError:
         return ""
 
