@@ -6,12 +6,14 @@ import logging
 import math
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, make_response, render_template, request
 from flask.globals import request_ctx
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from app.htmx import wants_fragment
 
 log = logging.getLogger("app.errors")
 
@@ -126,9 +128,15 @@ def _render(status: int, title: str, message: str, code: str | None = None):
     if _wants_json():
         code = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                 410: "gone", 413: "too_large", 429: "rate_limited"}.get(status, "error")
-        return jsonify(error={"code": code, "message": message}), status
-    return render_template("errors/error.html", status=status, title=title,
-                           message=message, code=code), status
+        return make_response(jsonify(error={"code": code, "message": message}), status)
+    if wants_fragment():
+        # htmx swaps every answer (base.html): an error it did not ask a form for goes into
+        # the page's live region, never into the element that asked (a switch's cell).
+        body = render_template("_announce.html", message=message, category="error", oob=False)
+        return make_response(body, status,
+                             {"HX-Retarget": "#flashes", "HX-Reswap": "outerHTML"})
+    return make_response(render_template("errors/error.html", status=status, title=title,
+                                         message=message, code=code), status)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -141,9 +149,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(e: DomainError):
         titles = {"phone_unverified": _("Your phone number is not proved yet")}
-        body, status = _render(e.status, titles.get(e.code) or _("Request refused"), e.message,
-                               e.code)
-        return body, status, retry_after_header(e)
+        response = _render(e.status, titles.get(e.code) or _("Request refused"), e.message,
+                           e.code)
+        response.headers.update(retry_after_header(e))
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException):
@@ -163,12 +172,13 @@ def register_error_handlers(app: Flask) -> None:
             titles[429] = (_("Too many attempts"), try_again_in(wait))
             headers["Retry-After"] = str(wait)
         title, message = titles.get(e.code or 500, (_("Error"), _("Something went wrong.")))
-        body, status = _render(e.code or 500, title, message)
+        response = _render(e.code or 500, title, message)
         # A 405 names the methods that work (RFC 9110), as werkzeug's own page does.
         allowed = getattr(e, "valid_methods", None)
         if allowed:
             headers["Allow"] = ", ".join(allowed)
-        return body, status, headers
+        response.headers.update(headers)
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):

@@ -88,7 +88,10 @@ def test_htmx_is_vendored_2_0_and_configured_for_the_csp(client):
     assert config["allowEval"] is False
     assert config["includeIndicatorStyles"] is False
     assert config["selfRequestsOnly"] is True
-    assert {"code": "422", "swap": True} in config["responseHandling"]
+    # Every answer is swapped: a form's 401/403/422/429 carries its message in place, any
+    # other error is retargeted into the live region (app/errors.py); none is silent.
+    assert config["responseHandling"] == [{"code": "204", "swap": False},
+                                          {"code": "[2345]..", "swap": True}]
     # The CSRF token rides on every htmx request from <body>.
     assert re.search(r"<body hx-headers='\{\"X-CSRFToken\": \"[^\"]+\"\}'>", html)
 
