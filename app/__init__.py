@@ -172,7 +172,7 @@ def _init_extensions(app: Flask) -> None:
         from app.phone import display_phone
 
         return {"get_locale": get_locale, "display_phone": display_phone,
-                "password_rule": password_rule, "chrome": _chrome}
+                "password_rule": password_rule, "chrome": _chrome, "nav_links": _nav_links}
 
     @app.after_request
     def _no_store_for_users(response):
@@ -205,14 +205,19 @@ def _chrome() -> dict:
             "skip": _("Skip to main content"), "user_menu": _("User menu"),
             "notifications_url": url_for("notifications.index"),
             "notifications": _("Notifications"),
-            "links": (
-                (url_for("groups.index"), "nav-family", _("My family")),
-                (url_for("care.following"), "nav-following", _("Patients I follow")),
-                (url_for("connections.followers"), "nav-followers", _("Who follows me")),
-                (url_for("billing.plan"), "nav-plan", _("My plan")),
-                (url_for("invites.mine"), "nav-invites", _("My invites")),
-                (url_for("accounts.settings"), None, _("Settings"))),
-            "staff_url": url_for("staff.index"), "staff": _("Staff"),
+            "nav": {
+                "home": (url_for("core.home"), "nav-home", _("Home")),
+                "family": (url_for("groups.index"), "nav-family", _("My family")),
+                "plan": (url_for("billing.plan"), "nav-plan", _("My plan")),
+                "following": (url_for("care.following"), "nav-following", _("Patients I follow")),
+                "followers": (url_for("connections.followers"), "nav-followers",
+                              _("Who follows me")),
+                "invites": (url_for("invites.mine"), "nav-invites", _("My invites")),
+                "staff": (url_for("staff.index"), "nav-staff", _("Staff review")),
+            },
+            "main_menu": _("Main menu"), "unread": _("unread"),
+            "settings_url": url_for("accounts.settings"), "settings": _("Settings"),
+            "invites_url": url_for("invites.mine"), "invites": _("My invites"),
             "logout_url": url_for("accounts.logout"), "logout": _("Log out"),
             "login_url": url_for("accounts.login"), "login": _("Log in"),
             "register_url": url_for("accounts.register"), "register": _("Sign up"),
@@ -220,6 +225,28 @@ def _chrome() -> dict:
             "footer": _("Family Connect: care together, with consent."),
         }
     return made
+
+
+def _nav_links() -> list[tuple[str, str, str]]:
+    """The main menu for the roles the user holds (issue 18): a patient is not offered
+    "Patients I follow", a caregiver not "My plan". Someone in no family yet gets what
+    starts one: their invites, a plan, a family. Staff get the review first."""
+    from app.accounts.loader import roles_of
+
+    nav = _chrome()["nav"]
+    roles = roles_of(current_user)
+    keys = ["home"]
+    if current_user.is_staff:
+        keys.insert(0, "staff")
+    if roles.admin:
+        keys += ["family", "plan"]
+    if roles.caregiver:
+        keys.append("following")
+    if roles.patient:
+        keys.append("followers")
+    if not roles.any and not current_user.is_staff:
+        keys += ["invites", "family", "plan"]
+    return [nav[key] for key in keys]
 
 
 def _csrf_token_once() -> str:
@@ -259,6 +286,7 @@ def _register_blueprints(app: Flask) -> None:
     """Each feature's blueprint lives in a module of its own (`blueprint.py`, or its one
     views module); its route modules import it and register their routes on it when
     they are imported, here. Nothing else imports a route module (docs/architecture.md)."""
+    from app import home
     from app.accounts import identity_views, token_views
     from app.accounts import views as account_views
     from app.accounts.blueprint import bp as accounts_bp
@@ -296,7 +324,7 @@ def _register_blueprints(app: Flask) -> None:
          routes_connections, routes_families, routes_invites, routes_notifications,
          routes_reports, routes_staff, routes_tokens, routes_users, disconnect_views,
          connection_views, admin_views, invite_views, action_views, queue_views,
-         staff_views)  # imported for the routes they register
+         staff_views, home)  # imported for the routes they register
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(billing_bp)

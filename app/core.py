@@ -1,8 +1,9 @@
-"""Pages that belong to no feature: home, health check, language switch."""
+"""Pages that belong to no feature: the health check, the language switch; home (app/home.py)
+registers its dashboard on this blueprint."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, jsonify, redirect, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import text
 
@@ -10,12 +11,6 @@ from app.extensions import csrf, db, limiter, talisman_view
 from app.pages import local_path
 
 bp = Blueprint("core", __name__)
-
-
-@bp.get("/")
-def home():
-    """The landing page: a welcome for visitors, the user's overview once logged in."""
-    return render_template("home.html")
 
 
 @bp.get("/healthz")

@@ -43,8 +43,6 @@ PEOPLE = [
 
 # (caregiver, patient): (what the caregiver is to the patient, what the patient is to them)
 RELATIONS = {
-    ("an", "binh"): ("con_trai", "bo"),
-    ("an", "hoa"): ("con_trai", "me"),
     ("cuc", "binh"): ("con_gai", "bo"),
     ("cuc", "hoa"): ("con_gai", "me"),
     ("dung", "binh"): ("khac", "khac"),
@@ -90,8 +88,10 @@ def load_demo_data() -> list[str]:
     db.session.flush()
     audit_record(actor=users["an"], action="group.created", subject=group, group_id=group.id)
 
-    # An, the admin, is also a caregiver (BR-049).
-    for key, role in (("binh", "patient"), ("hoa", "patient"), ("an", "caregiver"),
+    # An, the admin, is not a member: the family's fourth caregiver place is free (with
+    # Cúc, Dũng and the pending invite), so a newcomer can invite someone, or add
+    # themselves as a caregiver (BR-049), at once.
+    for key, role in (("binh", "patient"), ("hoa", "patient"),
                       ("cuc", "caregiver"), ("dung", "caregiver")):
         db.session.add(FamilyGroupMember(group_id=group.id, user_id=users[key].id, role=role))
         audit_record(actor=users[key], action="member.joined", subject=users[key],
@@ -130,12 +130,12 @@ def load_demo_data() -> list[str]:
     base = current_app.config["PUBLIC_BASE_URL"]
     lines = [
         'Demo data loaded: family group "Gia đình Nguyễn" (plan family: 2 patients, '
-        "4 caregivers).",
+        "4 caregivers; one caregiver place is free).",
         f"Every demo account's password is: {PASSWORD}",
         "",
         f"{'phone':<14} {'name':<20} role",
     ]
-    roles = {"an": "family admin + caregiver (also email an@example.com)", "binh": "patient",
+    roles = {"an": "family admin (also email an@example.com)", "binh": "patient",
              "hoa": "patient", "cuc": "caregiver", "dung": "caregiver", "staff": "internal staff"}
     for key, _phone, name, _gender in PEOPLE:
         lines.append(f"{display_phone(users[key].phone):<14} {name:<20} {roles[key]}")

@@ -162,7 +162,10 @@ def test_the_admin_does_it_all_with_the_keyboard(live, world, new_page):
     assert revoked(live, mine) == [True, True]
     expect(page.locator(f"#connection-{mine[0]}-revoked")).to_be_visible()
 
-    # Log out from the header.
+    # Log out from the header's account menu: Enter opens it, Tab reaches "Log out".
+    tab_to(page, ".account-menu summary", back=True)
+    page.keyboard.press("Enter")
+    expect(page.locator(".account-menu")).to_have_attribute("open", "")
     tab_to(page, "form[action$='/account/logout'] button")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/account/login$"))
