@@ -273,6 +273,8 @@ def test_caregiver_pages(live, world, new_page, request, lang):
     one report, the relationship page, pending invites, notifications."""
     audit = logged_in(new_page, live, world["lan"].phone, lang)
     binh = world["binh"].id
+    audit.visit("/")  # the dashboard: the patients followed and what Lan may do
+    expect(audit.page.locator("#dash-following")).to_be_visible()
     audit.visit("/family")
     audit.visit(f"/family/{world.group_id}")
     audit.visit("/following")
@@ -291,6 +293,7 @@ def test_patient_and_plan_owner_pages(live, world, new_page, request, lang):
     family yet: the create form."""
     audit = logged_in(new_page, live, world["hoa"].phone, lang)
     audit.visit("/")
+    expect(audit.page.locator("#dash-followers")).to_be_visible()
     audit.visit("/followers")
     expect(audit.page.locator("#notifications-link .badge")).to_be_visible()  # turned on
     audit.failures += toggle_problems(audit.page, world, {
@@ -299,6 +302,8 @@ def test_patient_and_plan_owner_pages(live, world, new_page, request, lang):
     audit.visit(f"/family/{world.group_id}")
     audit.done(request.node.name + "-patient")
     audit = logged_in(new_page, live, world["owner"].phone, lang)
+    audit.visit("/")  # in no family yet: invites waiting, how to start one
+    expect(audit.page.locator("#dash-start")).to_be_visible()
     audit.visit("/family")
     audit.visit("/plan")
     audit.done(request.node.name + "-owner")
@@ -328,6 +333,8 @@ def test_staff_pages(live, world, new_page, request, lang):
     """Staff: user search (and a result), families, a family, a user, the review queue,
     activation codes."""
     audit = logged_in(new_page, live, world["staff"].phone, lang)
+    audit.visit("/")  # the dashboard: the queue's count and the search
+    expect(audit.page.locator("#dash-staff")).to_be_visible()
     audit.visit("/staff/")
     audit.visit("/staff/?q=" + world["an"].phone)
     expect(audit.page.locator("#user-results")).to_be_visible()
