@@ -25,6 +25,7 @@ from playwright.sync_api import Page, expect
 from app.models.connections import PERMISSION_CODES
 from tests.browser.axe import axe_preload, axe_source, axe_violations, blocking, describe
 from tests.browser.conftest import ROOT
+from tests.browser.story import press_language
 from tests.browser.world import World
 from tests.conftest import BACKEND
 from tests.factories import PASSWORD, national, next_phone
@@ -164,7 +165,7 @@ def _describe_node(page: Page, node: dict) -> str:
 def use_language(page: Page, lang: str) -> None:
     """The header's language switch, when the page is not in lang already."""
     if page.locator("html").get_attribute("lang") != lang:
-        page.get_by_role("button", name=SWITCH_TO[lang], exact=True).click()
+        press_language(page, SWITCH_TO[lang])
         expect(page.locator("html")).to_have_attribute("lang", lang)
 
 
