@@ -9,11 +9,17 @@ from flask import Blueprint, abort, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from app.audit.words import history_sentence
 from app.billing.names import plan_name
 from app.extensions import db
+from app.staff.delivery_errors import delivery_error
 from app.staff.services import staff_check
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+# A connection's history (templates/connections/_event.html) says its events with the
+# staff trails' sentences (app/audit/words.py). Registered app-wide from here for now:
+# create_app is the lead's; it belongs beside the when/day filters there.
+bp.add_app_template_global(history_sentence, "audit_history_sentence")
 
 
 LABELS = {
@@ -43,7 +49,7 @@ def _staff_only():
 
 @bp.context_processor
 def _helpers() -> dict:
-    return {"label": label, "plan_name": plan_name}
+    return {"label": label, "plan_name": plan_name, "delivery_error": delivery_error}
 
 
 def label(kind: str, code: str | None) -> str:

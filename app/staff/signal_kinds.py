@@ -33,6 +33,7 @@ from app.models.groups import FamilyGroup, FamilyGroupMember
 from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
 from app.phone import display_phone
+from app.staff.delivery_errors import delivery_error
 
 EVIDENCE_ROWS = 200
 CONNECTIONS = Connection.__tablename__
@@ -49,12 +50,14 @@ def _text_key(raw: str, longest: int) -> str | None:
 class Cell:
     """One cell of an evidence table: text, a link, a time (formatted by the page), or a
     code the page names in the reader's language (kind: invite, message, channel, role —
-    the staff pages' label())."""
+    the staff pages' label()). raw: the technical value the text puts into words (a
+    delivery error), shown folded away for investigations."""
 
     text: str = ""
     url: str | None = None
     when: datetime | None = None
     kind: str | None = None
+    raw: str | None = None
 
 
 @dataclass
@@ -139,6 +142,11 @@ def _cell(link: tuple[str, str] | None, fallback: str = "") -> Cell:
 
 def _links(*links: tuple[str, str] | None) -> list[tuple[str, str]]:
     return [link for link in links if link is not None]
+
+
+def _error_cell(stored: str | None) -> Cell:
+    found = delivery_error(stored)
+    return Cell(text=found.text, raw=found.raw) if found else Cell()
 
 
 def _recipient_label(recipient: str, name: str | None) -> str:
@@ -559,7 +567,7 @@ class FailingNotifications(Signal):
             Cell(text=n.notification_type),
             Cell(text=n.channel, kind="channel"),
             Cell(text=str(n.retry_count)),
-            Cell(text=n.error or ""),
+            _error_cell(n.error),
             _cell(_group_link(n.family_group_id, group_name))]) for n, group_name in found]
 
     def key_label(self, key):
