@@ -46,7 +46,7 @@ ROLES = {"patient": _l("patient"), "caregiver": _l("caregiver"), "admin": _l("ad
 KEY_LABELS = {
     "reason": _l("Private reason"), "note": _l("Review note"), "phone": _l("Phone"),
     "role": _l("Role"), "as": _l("Acting as"), "relationship": _l("Relationship"),
-    "inverse_relationship": _l("Relationship the other way"), "from": _l("Before"),
+    "inverse_relationship": _l("The other way"), "from": _l("Before"),
     "permission": _l("Permission"), "expires_at": _l("Valid until"),
     "scope": _l("Scope"), "view": _l("Page"), "what": _l("Searched"),
     "q": _l("Search text"), "found": _l("Found"), "rows": _l("Rows"), "plan": _l("Plan"),
@@ -106,6 +106,7 @@ class Names:
     relationships: Mapping[str, str] = field(default_factory=dict)
     permissions: Mapping[str, str] = field(default_factory=dict)
     channels: Mapping[str, Any] = field(default_factory=dict)
+    notifications: Mapping[str, Any] = field(default_factory=dict)  # message type → name
     signals: Mapping[str, Any] = field(default_factory=dict)
     plan: Callable[[str], str] = _plain
     error: Callable[[str], str] = _plain
@@ -417,6 +418,8 @@ def _line(key: str, value: Any, names: Names) -> Line | None:
         return Line(key, label, names.plan(str(value)))
     if key == "channel":
         return Line(key, label, str(names.channels.get(value) or value))
+    if key == "type":
+        return Line(key, label, str(names.notifications.get(value) or value))
     if key == "signal":
         return Line(key, label, str(names.signals.get(value) or readable(str(value))))
     if key == "error":

@@ -49,8 +49,8 @@ def _text_key(raw: str, longest: int) -> str | None:
 @dataclass
 class Cell:
     """One cell of an evidence table: text, a link, a time (formatted by the page), or a
-    code the page names in the reader's language (kind: invite, message, channel, role —
-    the staff pages' label()). raw: the technical value the text puts into words (a
+    code the page names in the reader's language (kind: invite, message, channel, role,
+    notification — the staff pages' label()). raw: the technical value the text puts into words (a
     delivery error), shown folded away for investigations."""
 
     text: str = ""
@@ -564,7 +564,7 @@ class FailingNotifications(Signal):
                     _("Family")]
         return headings, [EvidenceRow(id=f"notification-{n.id}", resend_id=n.id, cells=[
             Cell(when=n.created_at),
-            Cell(text=n.notification_type),
+            Cell(text=n.notification_type, kind="notification"),
             Cell(text=n.channel, kind="channel"),
             Cell(text=str(n.retry_count)),
             _error_cell(n.error),

@@ -126,6 +126,6 @@ def trail_names(events: list[AuditEvent], *, people: dict[int, User],
         .tuples()} if family_ids else {}
     return Names(people=names, families=families, connections=connections,
                  relationships=relationship_names(), permissions=dict(permission_names()),
-                 channels=LABELS["channel"],
+                 channels=LABELS["channel"], notifications=LABELS["notification"],
                  signals={name: signal.heading for name, signal in SIGNALS.items()},
                  plan=plan_name, error=delivery_error_text)
