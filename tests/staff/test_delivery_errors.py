@@ -6,7 +6,6 @@ the mapping no longer knows fails here."""
 from __future__ import annotations
 
 import smtplib
-import socket
 from types import SimpleNamespace
 
 import httpx
@@ -108,7 +107,7 @@ def test_sms_gateway_failures_read_as_sentences(ctx, sms, answer, expected):
      "SMTP_PASSWORD."),
     (smtplib.SMTPResponseException(554, b"5.7.1 Rejected"), False,
      "The mail server refused the message (code 554)."),
-    (socket.timeout("timed out"), True, "The mail server did not answer in time."),
+    (TimeoutError("timed out"), True, "The mail server did not answer in time."),
     (TimeoutError(), True, "The mail server did not answer in time."),
     (ConnectionRefusedError(111, "Connection refused"), True,
      "The mail server could not be reached."),

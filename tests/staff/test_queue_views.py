@@ -53,7 +53,8 @@ def world(app):
         for _ in range(3):
             note = InviteNotification(recipient=failing, notification_type="MEMBER_JOINED",
                                       channel="sms", status="failed", retry_count=3,
-                                      error="SMS gateway answered HTTP 500", family_group_id=expired.id)
+                                      error="SMS gateway answered HTTP 500",
+                                      family_group_id=expired.id)
             db.session.add(note)
             notes.append(note)
         db.session.flush()

@@ -105,7 +105,8 @@ def test_a_persons_file_says_their_trail_in_vietnamese(app, vi_staff, fam):
     assert f'<time datetime="2026-03-01T17:30:00+00:00">{WHEN_VI}</time>' in trail
     no_raw_values(trail)
     # the raw action stays, small, for investigations
-    assert '<code class="event-code" title="Sự kiện như được ghi lại">group.member_joined</code>' in trail
+    assert ('<code class="event-code" title="Sự kiện như được ghi lại">group.member_joined'
+            '</code>') in trail
 
 
 def test_a_persons_file_hides_staff_page_views_until_asked(app, vi_staff, fam):
