@@ -120,8 +120,8 @@ def test_a_persons_file_hides_staff_page_views_until_asked(app, vi_staff, fam):
 
     shown = section(text(vi_staff.get(show)), "audit")
     assert "Đã xem hồ sơ của Người Thân với tư cách nhân viên." in shown
-    assert "Trang nhân viên của người dùng" not in shown  # the view's code in words:
-    assert "trang nhân viên của người dùng" in shown
+    assert '<dd class="detail-view">trang nhân viên của người dùng</dd>' in shown
+    assert "staff user page" not in visible(shown)  # the page's code, in words
     assert '<span class="tag tag-view">lượt xem của nhân viên</span>' in shown
     hide = re.search(r'<a href="([^"]+)" id="audit-views-hide">', shown).group(1)
     assert hide == f"{url}#audit"
