@@ -134,9 +134,12 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=os.path.join(BASE_DIR, "app", "translations"))
     _install_template_gettext(app)
+    from app.audit.words import history_sentence
     from app.dates import day, when
 
     app.jinja_env.filters.update(when=when, day=day)
+    # A connection's history says its events with the audit trails' sentences.
+    app.jinja_env.globals["audit_history_sentence"] = history_sentence
     # One Talisman per app: it keeps its settings on the instance (see talisman_view).
     app.extensions["talisman"] = Talisman(
         app,

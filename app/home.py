@@ -91,9 +91,11 @@ def _recent_changes(view: GroupView, me: User) -> list:
                AuditEvent.action.in_(HISTORY_ACTIONS),
                AuditEvent.action.notin_(("invite.created", "invite.resent")))
         .order_by(AuditEvent.id.desc()).limit(RECENT_CHANGES)).tuples()
+    # An event whose patient or caregiver has left the family is on the history page.
     return [(event, private_details(event, me), people.get(event.actor_id),
-             people.get(patient_id), people.get(caregiver_id))
-            for event, patient_id, caregiver_id in rows]
+             people[patient_id], people[caregiver_id])
+            for event, patient_id, caregiver_id in rows
+            if patient_id in people and caregiver_id in people]
 
 
 def _admin_panel(me: User) -> AdminPanel | None:

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from app.billing.names import plan_name
 from app.extensions import db
+from app.staff.delivery_errors import delivery_error
 from app.staff.services import staff_check
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -28,6 +29,14 @@ LABELS = {
                 "push": _l("Push"), "payment": _l("Payment service")},
     "plan": {"active": _l("Active"), "expired": _l("Expired"), "cancelled": _l("Cancelled")},
     "role": {"patient": _l("patient"), "caregiver": _l("caregiver"), "admin": _l("admin")},
+    "notification": {
+        "INVITE_CREATED": _l("Invite"), "INVITE_ACCEPTED": _l("Invite accepted"),
+        "INVITE_REJECTED": _l("Invite declined"), "INVITE_CANCELLED": _l("Invite cancelled"),
+        "MEMBER_JOINED": _l("New member"), "MEMBER_REMOVED": _l("Member removed"),
+        "MEMBER_LEFT": _l("Member left"), "PERMISSION_ENABLED": _l("Permission turned on"),
+        "ACCOUNT_CLAIM": _l("Claim link"), "PHONE_CODE": _l("One-time code"),
+        "ACCOUNT_EXISTS": _l("Sign-up with a number that has an account"),
+        "PHONE_TAKEN_OVER": _l("Number moved to another account")},
 }
 
 
@@ -43,7 +52,7 @@ def _staff_only():
 
 @bp.context_processor
 def _helpers() -> dict:
-    return {"label": label, "plan_name": plan_name}
+    return {"label": label, "plan_name": plan_name, "delivery_error": delivery_error}
 
 
 def label(kind: str, code: str | None) -> str:

@@ -28,7 +28,6 @@ from app.payments.provider import PaymentUnavailable, SubscriptionInfo, payment_
 
 USER_RESULTS = 50
 GROUP_PAGE = 25
-AUDIT_PAGE = 100
 PROFILE_ROWS = 50
 
 # Mobile prefixes renumbered in 2018 (11 digits → 10); people still type the old ones.
@@ -276,7 +275,8 @@ def sign_in_status(user: User) -> SignIn:
 @dataclass
 class GroupReview:
     """A group as staff see it: members, slots, the read-only matrix, every invite with
-    its messages per channel, and one page of the audit trail with its actors."""
+    its messages per channel, and the people they name (app/staff/trail.py reads its
+    audit trail)."""
 
     view: GroupView
     admin: User | None
@@ -285,14 +285,12 @@ class GroupReview:
     matrix_users: dict[int, User]
     invites: list[ConnectionInvite]
     messages: dict[int, list[InviteNotification]]  # invite id → its outbox rows
-    audit: list[AuditEvent]
     actors: dict[int, User]
-    next_audit_before: int | None
     subscription: SubscriptionInfo | None = None  # the admin's plan, as the provider says
     payment_down: bool = False  # the payment service did not answer
 
 
-def group_review(group: FamilyGroup, *, audit_before: int | None = None) -> GroupReview:
+def group_review(group: FamilyGroup) -> GroupReview:
     """The group for the staff page: one provider lookup for the plan and slots (None
     when the payment service is down), the rest a fixed number of statements."""
     view = group_view(group, with_invites=True)
@@ -308,8 +306,7 @@ def group_review(group: FamilyGroup, *, audit_before: int | None = None) -> Grou
                 .where(InviteNotification.invite_id.in_([i.id for i in invites]))
                 .order_by(InviteNotification.id)):
             messages[row.invite_id].append(row)
-    audit, next_before = audit_page(group.id, before_id=audit_before)
-    people = {e.actor_id for e in audit if e.actor_id} | {group.admin_user_id} | {
+    people = {group.admin_user_id} | {
         i.sender_id for i in invites} | {i.receiver_id for i in invites if i.receiver_id} | {
         row.recipient_user_id for rows in messages.values() for row in rows}
     actors = users_by_id(people)
@@ -320,21 +317,8 @@ def group_review(group: FamilyGroup, *, audit_before: int | None = None) -> Grou
     slots = None if down else slots_summary(info, counts_from_view(view))
     return GroupReview(view=view, admin=actors.get(group.admin_user_id), slots=slots,
                        matrix=matrix_blocks(patients, connections), matrix_users=matrix_users,
-                       invites=invites, messages=dict(messages), audit=audit, actors=actors,
-                       next_audit_before=next_before, subscription=info, payment_down=down)
-
-
-def audit_page(group_id: int, *, before_id: int | None,
-               limit: int = AUDIT_PAGE) -> tuple[list[AuditEvent], int | None]:
-    """One page of a group's audit trail, newest first (keyset on id), and the cursor of
-    the next page or None."""
-    stmt = select(AuditEvent).where(AuditEvent.family_group_id == group_id)
-    if before_id is not None:
-        stmt = stmt.where(AuditEvent.id < before_id)
-    rows = list(db.session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, rows[-1].id if more and rows else None
+                       invites=invites, messages=dict(messages), actors=actors,
+                       subscription=info, payment_down=down)
 
 
 def audit_batches(group_id: int, *, batch: int = 1000):

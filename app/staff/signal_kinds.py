@@ -33,6 +33,7 @@ from app.models.groups import FamilyGroup, FamilyGroupMember
 from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
 from app.phone import display_phone
+from app.staff.delivery_errors import delivery_error
 
 EVIDENCE_ROWS = 200
 CONNECTIONS = Connection.__tablename__
@@ -48,13 +49,15 @@ def _text_key(raw: str, longest: int) -> str | None:
 @dataclass
 class Cell:
     """One cell of an evidence table: text, a link, a time (formatted by the page), or a
-    code the page names in the reader's language (kind: invite, message, channel, role —
-    the staff pages' label())."""
+    code the page names in the reader's language (kind: invite, message, channel, role,
+    notification — the staff pages' label()). raw: the technical value the text puts into words (a
+    delivery error), shown folded away for investigations."""
 
     text: str = ""
     url: str | None = None
     when: datetime | None = None
     kind: str | None = None
+    raw: str | None = None
 
 
 @dataclass
@@ -139,6 +142,11 @@ def _cell(link: tuple[str, str] | None, fallback: str = "") -> Cell:
 
 def _links(*links: tuple[str, str] | None) -> list[tuple[str, str]]:
     return [link for link in links if link is not None]
+
+
+def _error_cell(stored: str | None) -> Cell:
+    found = delivery_error(stored)
+    return Cell(text=found.text, raw=found.raw) if found else Cell()
 
 
 def _recipient_label(recipient: str, name: str | None) -> str:
@@ -556,10 +564,10 @@ class FailingNotifications(Signal):
                     _("Family")]
         return headings, [EvidenceRow(id=f"notification-{n.id}", resend_id=n.id, cells=[
             Cell(when=n.created_at),
-            Cell(text=n.notification_type),
+            Cell(text=n.notification_type, kind="notification"),
             Cell(text=n.channel, kind="channel"),
             Cell(text=str(n.retry_count)),
-            Cell(text=n.error or ""),
+            _error_cell(n.error),
             _cell(_group_link(n.family_group_id, group_name))]) for n, group_name in found]
 
     def key_label(self, key):

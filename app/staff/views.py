@@ -21,12 +21,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from app.connections.queries import (
-    permission_names,
-    permission_state,
-    private_details,
-    relationship_names,
-)
+from app.connections.queries import permission_names, permission_state, relationship_names
 from app.cursors import cursor_arg, encode_cursor
 from app.db import utcnow
 from app.errors import Invalid
@@ -38,7 +33,6 @@ from app.pages import acting_user
 from app.staff.blueprint import bp, found_or_404
 from app.staff.forms import GroupFilterForm, ReasonForm, SearchForm
 from app.staff.queries import (
-    AUDIT_PAGE,
     GROUP_PAGE,
     audit_batches,
     audit_count,
@@ -53,18 +47,13 @@ from app.staff.queries import (
     users_by_id,
 )
 from app.staff.services import staff_audit_exported, staff_searched, staff_user_viewed
+from app.staff.trail import group_trail, user_trail
 from app.text import whole_number
 
 GROUP_STATUSES = ("active", "inactive", "dissolved")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_BATCH = 1000
-
-
-def detail_pairs(details: dict) -> list[tuple[str, str]]:
-    """An audit event's details as (key, text) to show; nested values as JSON."""
-    return [(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-            for key, value in sorted(details.items())]
 
 
 def id_arg(name: str) -> int | None:
@@ -77,6 +66,16 @@ def id_arg(name: str) -> int | None:
         raise Invalid(_("This page link is not valid. Go back to the first page."),
                       code="invalid", fields={name: [_("Not a valid page.")]})
     return value
+
+
+def views_arg() -> bool:
+    """?views=1 shows the staff page views in a trail (hidden by default); Invalid (422)
+    for anything but 1 or 0."""
+    raw = request.args.get("views") or "0"
+    if raw not in ("0", "1"):
+        raise Invalid(_("This page link is not valid. Go back to the first page."),
+                      code="invalid", fields={"views": [_("Not a valid choice.")]})
+    return raw == "1"
 
 
 # --- search -------------------------------------------------------------------------------
@@ -104,12 +103,19 @@ def index():
 
 @bp.get("/users/<int:user_id>")
 def user(user_id: int):
-    """A user's file: profile, sign-in, families, connections, invites, notifications."""
+    """A user's file: profile, sign-in, families, connections, invites, notifications and
+    what they did or was done to them (staff page views on request)."""
     person = found_or_404(User, user_id)
+    before, views = id_arg("audit_before"), views_arg()
     file = user_file(person)
-    here = url_for("staff.user", user_id=person.id)
+    people = {**file.people, person.id: person}
+    trail = user_trail(person, viewer=acting_user(), connections=file.connections,
+                       before_id=before, views=views, people=people)
+    here = url_for("staff.user", user_id=person.id, audit_before=before,
+                   views=1 if views else None)
     page = render_template(
-        "staff/user.html", file=file, person=person, people={**file.people, person.id: person},
+        "staff/user.html", file=file, person=person, people=people, trail=trail,
+        trail_url=_trail_url("staff.user", user_id=person.id),
         states=permission_states([c.id for c in file.connections]),
         permissions=permission_names(), relationships=relationship_names(),
         account_form=ReasonForm(formdata=None, back=here), back=here, staff_section="search")
@@ -154,18 +160,30 @@ def groups():
 def group(group_id: int):
     """A family as staff see it: plan, members, read-only matrix, invites, audit trail."""
     family = found_or_404(FamilyGroup, group_id)
-    before = id_arg("audit_before")
-    review = group_review(family, audit_before=before)
+    before, views = id_arg("audit_before"), views_arg()
+    review = group_review(family)
     me = acting_user()
+    trail = group_trail(family.id, viewer=me, before_id=before, views=views,
+                        people={**review.actors, **review.matrix_users},
+                        connections={c.id: (c.linked_user_id, c.user_id)
+                                     for block in review.matrix for c in block.connections})
     page = render_template(
         "staff/group.html", group=family, review=review, permissions=permission_names(),
-        relationships=relationship_names(), permission_state=permission_state,
-        details={e.id: detail_pairs(private_details(e, me)) for e in review.audit},
-        audit_page_size=AUDIT_PAGE,
-        back=url_for("staff.group", group_id=group_id, audit_before=before),
+        relationships=relationship_names(), permission_state=permission_state, trail=trail,
+        trail_url=_trail_url("staff.group", group_id=group_id),
+        back=url_for("staff.group", group_id=group_id, audit_before=before,
+                     views=1 if views else None),
         staff_section="groups")
     group_staff_look(actor=me, group=family, what="staff group page", ip=request.remote_addr)
     return page
+
+
+def _trail_url(endpoint: str, **ids):
+    """url(before=None, views=False): a trail's page links, keeping the filter."""
+    def url(before: int | None = None, views: bool = False) -> str:
+        return url_for(endpoint, **ids, audit_before=before, views=1 if views else None,
+                       _anchor="audit")
+    return url
 
 
 @bp.get("/groups/<int:group_id>/audit.csv")

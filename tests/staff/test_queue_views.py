@@ -53,7 +53,8 @@ def world(app):
         for _ in range(3):
             note = InviteNotification(recipient=failing, notification_type="MEMBER_JOINED",
                                       channel="sms", status="failed", retry_count=3,
-                                      error="gateway said 500", family_group_id=expired.id)
+                                      error="SMS gateway answered HTTP 500",
+                                      family_group_id=expired.id)
             db.session.add(note)
             notes.append(note)
         db.session.flush()
@@ -141,7 +142,10 @@ def test_failed_notifications_each_offer_a_resend_with_a_reason(world, login):
     for note_id in world["notes"]:
         assert f'action="/staff/notifications/{note_id}/resend"' in body
     assert body.count('name="reason"') == 3
-    assert "gateway said 500" in body
+    # the error in words, the stored text folded away beside it
+    assert body.count("The SMS gateway had a fault of its own (HTTP 500).") == 3
+    assert body.count('<summary>Technical detail</summary><code>SMS gateway answered HTTP 500'
+                      '</code>') == 3
 
 
 def test_an_item_not_flagged_shows_its_evidence_without_the_form(world, login):

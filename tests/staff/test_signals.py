@@ -63,7 +63,7 @@ def invite_row(group, phone: str, *, created=None, expires=None, status="pending
 def failed_row(recipient: str, *, status="failed", created=None, user=None):
     row = InviteNotification(recipient=recipient, notification_type="MEMBER_JOINED",
                              channel="sms", status=status, retry_count=3,
-                             error="gateway said 500", created_at=created or utcnow(),
+                             error="SMS gateway answered HTTP 500", created_at=created or utcnow(),
                              recipient_user_id=user.id if user else None)
     db.session.add(row)
     db.session.flush()
@@ -510,7 +510,9 @@ def test_evidence_of_failing_notifications_offers_a_resend_for_each(rctx):
     assert found.flagged
     assert found.resend
     assert {row.resend_id for row in found.rows} == {r.id for r in rows}
-    assert found.rows[0].cells[4].text == "gateway said 500"
+    error = found.rows[0].cells[4]
+    assert (error.text, error.raw) == ("The SMS gateway had a fault of its own (HTTP 500).",
+                                       "SMS gateway answered HTTP 500")
 
 
 @pytest.mark.parametrize(("signal", "key", "code"), [

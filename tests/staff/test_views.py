@@ -520,6 +520,10 @@ def test_an_expired_invite_shows_as_expired(app, as_staff):
     assert f'id="invite-{fam.pending_id}-status">Expired' in body
 
 
+def event_ids(body: str) -> list[str]:
+    return re.findall(r'<li class="trail-event[^"]*" id="event-(\d+)">', body)
+
+
 def test_the_audit_trail_is_paged_with_older_events_links(app, as_staff):
     fam = family(app)
     with app.app_context():
@@ -531,16 +535,27 @@ def test_the_audit_trail_is_paged_with_older_events_links(app, as_staff):
             AuditEvent.family_group_id == fam.id))
 
     first = text(as_staff.get(f"/staff/groups/{fam.id}"))
-    assert first.count('<tr id="event-') == 100
+    assert len(event_ids(first)) == 100
     assert 'id="audit-newest"' not in first
     older = re.search(r'<a href="([^"]+)" id="audit-older"', first).group(1)
     assert "audit_before=" in older
+    assert "views=" not in older
     second = text(as_staff.get(older.replace("&amp;", "&")))
-    shown = set(re.findall(r'<tr id="event-(\d+)">', first)) | set(
-        re.findall(r'<tr id="event-(\d+)">', second))
-    assert len(shown) == total  # the first page's own look is on the second page
+    shown = set(event_ids(first)) | set(event_ids(second))
+    assert len(shown) == total  # the first page's own look is a staff page view: hidden
     assert 'id="audit-older"' not in second
     assert 'id="audit-newest"' in second
+
+    # With the staff page views: the two looks so far are on the pages too, and the
+    # page links keep the filter.
+    first = text(as_staff.get(f"/staff/groups/{fam.id}?views=1"))
+    older = re.search(r'<a href="([^"]+)" id="audit-older"', first).group(1)
+    assert "views=1" in older
+    second = text(as_staff.get(older.replace("&amp;", "&")))
+    assert len(set(event_ids(first)) | set(event_ids(second))) == total + 2
+    newest = re.search(r'<a href="([^"]+)" id="audit-newest"', second).group(1)
+    assert "views=1" in newest
+    assert "audit_before" not in newest
 
 
 @pytest.mark.parametrize("bad", ["abc", "-1", "1.5", str(2**64)])
