@@ -102,8 +102,9 @@ def test_the_admin_does_it_all_with_the_keyboard(live, world, new_page):
     page.wait_for_url(re.compile(rf"/family/{world.group_id}$"))
     expect(page.locator("[autofocus]")).to_have_count(0)  # a page load leaves the focus alone
 
-    # Turn Cúc's "health overview" for Bình off: Space on the switch, the question takes the
-    # focus, Tab to "Turn off", Space; the switch comes back off, focused, in place.
+    # Turn Cúc's "health overview" for Bình off: Space on the switch, the step (named by its
+    # question) takes the focus, Tab to "Turn off", Space; the switch comes back off,
+    # focused, in place.
     cid, code = world.connections["cuc", "binh"], "health_overview"
     assert permission(live, cid, code) is True
     page.evaluate("window.__sameDocument = true")
@@ -112,7 +113,7 @@ def test_the_admin_does_it_all_with_the_keyboard(live, world, new_page):
     expect(page.locator(switch_of)).to_have_attribute(
         "aria-checked", "true")
     page.keyboard.press("Space")
-    question = page.locator(f"#connection-{cid}-{code}-question")
+    question = page.locator(f"#connection-{cid}-{code}")  # the step, named by its question
     expect(question).to_be_focused()
     settled(page)
     focus_shown(page)
