@@ -58,7 +58,8 @@ def _disconnect_step(held: Controlled, form: DisconnectForm, *, status: int = 20
 
 
 def _row_changed(held: Controlled, back: str, message: str):
-    """After a disconnect or restore: the row and the counter out of band, or a flash."""
+    """After a disconnect or restore: the row, the counter out of band and the message for
+    the page's live region; or a flash."""
     connection_id, patient_id, group_id = held.connection.id, held.patient.id, held.group.id
     if wants_fragment():
         block, users = patient_block_now(patient_id)
@@ -66,7 +67,7 @@ def _row_changed(held: Controlled, back: str, message: str):
         row = drawn.row(connection_id)
         if row is None:
             abort(404)
-        return render_template("connections/_row_changed.html", r=row, b=drawn)
+        return render_template("connections/_row_changed.html", r=row, b=drawn, message=message)
     flash(message, "success")
     return see_other(page_back_url(back, group_id, connection_id))
 

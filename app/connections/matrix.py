@@ -1,8 +1,9 @@
 """The permission matrix's read model for the pages: plain values built once in Python
 (one block per patient, a row per caregiver, a switch per permission), rendered by the
-macros of templates/connections/_matrix_macros.html. The family page (app/membership),
-"Who follows me" and the answers to a toggle, a disconnect or a restore all render from
-it, so a switch looks the same wherever it is drawn.
+macros of templates/connections/_matrix_macros.html: a table per patient at a desk, a card
+per connection on a phone, from the same markup (static/css/matrix.css). The family page
+(app/membership), "Who follows me" and the answers to a toggle, a disconnect or a restore
+all render from it, so a switch looks the same wherever it is drawn.
 
 Everything a row or a switch shows is worked out here once per page — the names in the
 reader's language, the URLs, the accessible names — instead of once per switch in the
@@ -52,27 +53,31 @@ def _url_maker(endpoint: str, **fixed):
 
 
 def form_id(patient_id: int) -> str:
-    """The id of a patient's form: its table's switches and restore buttons post with it."""
+    """The id of a patient's form, which holds its table: its switches and restore buttons
+    post with it."""
     return f"m{patient_id}"
 
 
 @dataclass(frozen=True, slots=True)
 class Switch:
-    """One permission of one connection: a button of its patient's form, posting
+    """One permission of one connection: a button of its patient's form (inside it), posting
     set=<connection> <code> <on|off> (what pressing it asks for).
 
     It draws itself (__html__, which Jinja calls for {{ switch }}): the matrix has six per
     connection, and a Jinja macro call per switch was a tenth of the family page's time.
     Its name for assistive technology is "permission — caregiver → patient": its column's
-    header and its row's hidden tail (n<connection>), by aria-labelledby."""
+    header and its row's hidden tail (n<connection>), by aria-labelledby. On a phone, where
+    the table's header is not shown, its label (the permission's name, data-l) is drawn
+    beside it by the stylesheet: the label is inside the button, so the whole line presses
+    it."""
 
     connection_id: int
     code: str
     on: bool
     url: str          # where it posts
     head: str         # the id of its column's header (the permission's name)
-    text: str         # "On" / "Off", written out
-    form: str         # its patient's form (the CSRF token, once per table)
+    text: str         # "On" / "Off", written out: what is left without the stylesheet
+    label: str        # the permission's name, shown beside it on a phone
     disabled: bool    # the connection is disconnected: restore it first
     refocus: bool = False  # it answers an action on it (htmx): the focus comes back to it
 
@@ -81,10 +86,9 @@ class Switch:
         extra = (f' disabled aria-describedby="connection-{cid}-hint"' if self.disabled else "")
         if self.refocus:
             extra += " autofocus"
-        return (f'<button form="{self.form}" role="switch" '
-                f'aria-checked="{"true" if on else "false"}" '
-                f'aria-labelledby="{self.head} n{cid}" name="set" '
-                f'value="{cid} {self.code} {"off" if on else "on"}" '
+        return (f'<button role="switch" aria-checked="{"true" if on else "false"}" '
+                f'aria-labelledby="{self.head} n{cid}" data-l="{escape(self.label)}" '
+                f'name="set" value="{cid} {self.code} {"off" if on else "on"}" '
                 f'hx-post="{escape(self.url)}"{extra}>{escape(self.text)}</button>')
 
 
@@ -189,7 +193,7 @@ class Matrix:
                refocus: bool = False) -> Switch:
         on = (state if state is not None else permission_state(c)).get(code, False)
         return Switch(c.id, code, on, self.url, f"h{c.user_id}-{self.column.get(code, 0)}",
-                      self.on if on else self.off, form_id(c.user_id),
+                      self.on if on else self.off, self.names.get(code, code),
                       bool(c.permission_revoked), refocus)
 
     def row(self, c: Connection, users: dict[int, User]) -> Row:

@@ -166,17 +166,9 @@ def _toggled(held: Controlled, code: str, back: str, *, changed: bool = True):
 
 def _toggled_answer(held: Controlled, code: str, back: str, *, changed: bool = True):
     """The answer to a toggle, made from the rows the service read and changed (its
-    patient's block came with it): (response, the message to flash or None)."""
+    patient's block came with it): (response, the message to flash or None). What changed
+    is said either way: flashed, or in the fragment for the page's live region."""
     connection_id = held.connection.id
-    if wants_fragment():
-        users = {**held.users, held.patient.id: held.patient}
-        matrix = Matrix(back)
-        block = matrix_blocks([held.patient], held.block)[0]
-        c = in_block(block, connection_id)
-        switch = matrix.switch(c, code, refocus=True)
-        oob = changed and code == EMERGENCY
-        return render_template("connections/_toggled.html", s=switch, oob=oob,
-                               b=matrix.block(block, users) if oob else None), None
     message = None
     if changed:
         on = permission_state(held.connection).get(code)
@@ -185,6 +177,15 @@ def _toggled_answer(held: Controlled, code: str, back: str, *, changed: bool = T
                      caregiver=held.caregiver.name) if on else
                    _("“%(permission)s” is off for %(caregiver)s.",
                      permission=names.get(code, code), caregiver=held.caregiver.name))
+    if wants_fragment():
+        users = {**held.users, held.patient.id: held.patient}
+        matrix = Matrix(back)
+        block = matrix_blocks([held.patient], held.block)[0]
+        c = in_block(block, connection_id)
+        switch = matrix.switch(c, code, refocus=True)
+        oob = changed and code == EMERGENCY
+        return render_template("connections/_toggled.html", s=switch, oob=oob, message=message,
+                               b=matrix.block(block, users) if oob else None), None
     return see_other(page_back_url(back, held.group.id, connection_id)), message
 
 

@@ -50,6 +50,9 @@ def test_matrix_is_grouped_by_patient_for_the_admin(family, login):
     for p, patient in enumerate(fam.patients):
         assert f'id="patient-{patient.id}-alerts"' in body
         assert f'<h3 id="patient-{patient.id}-heading">{patient.name}</h3>' in body
+        # the patient's form holds the table: its switches post its CSRF token
+        form = body.split(f'<form id="m{patient.id}" method="post" '
+                          'action="/switch">')[1].split("</form>")[0]
         for c, caregiver in enumerate(fam.caregivers):
             cid = fam.cid[(p, c)]
             assert f'<tr id="connection-{cid}"' in body
@@ -58,11 +61,11 @@ def test_matrix_is_grouped_by_patient_for_the_admin(family, login):
                 assert 'role="switch"' in button
                 assert 'aria-checked="true"' in button
                 assert f'value="{cid} {code} off"' in button  # what pressing it asks
-                assert f'form="m{patient.id}"' in button  # the patient's form: its CSRF token
+                assert button in form
             name = accessible_name(body, switch(body, cid, "emergency_alert"))
             assert name == f"Receive emergency alerts — {caregiver.name} → {patient.name}"
-        form = body.split(f'<form id="m{patient.id}" method="post" '
-                          'action="/switch">')[1].split("</form>")[0]
+            # on a phone, its label is drawn beside it: the permission's name
+            assert 'data-l="Receive emergency alerts"' in switch(body, cid, "emergency_alert")
         assert 'name="csrf_token"' in form
         assert 'name="back"' not in form  # back to the group page, the default
     assert body.count("2 of 2 caregivers receive emergency alerts") == 2
@@ -130,10 +133,13 @@ def test_br024_toggle_on_applies_at_once_as_a_fragment(family, login, app):
     cid = fam.cid[(0, 0)]
     set_permissions(app, cid, {"health_overview": False})
     response = toggle(login(fam.admin), cid, "health_overview", "on")
-    body = fragment(response, f'<button form="m{fam.patients[0].id}" role="switch" '
-                              'aria-checked="true"')
+    body = fragment(response, '<button role="switch" aria-checked="true"')
     assert f'value="{cid} health_overview off"' in body
-    assert "hx-swap-oob" not in body  # the emergency-alert counter did not change
+    assert f'id="patient-{fam.patients[0].id}-alerts"' not in body  # the counter did not change
+    # what changed, for the page's live region (out of band)
+    assert ('<div id="flashes" class="flashes" role="status" aria-live="polite" '
+            'hx-swap-oob="true"><p class="flash flash-success">“View health overview” is on for '
+            'Caregiver 1.</p></div>' in body)
     assert "HX-Request" in response.headers["Vary"]
     assert permissions(app, cid) == ALL_ON
 
@@ -172,8 +178,13 @@ def test_br024_toggle_off_asks_first_and_writes_nothing_until_confirmed(family, 
     c = login(fam.admin)
     before = counts(app)
     response = toggle(c, cid, "health_overview", "off")
-    body = fragment(response, f'<div class="toggle-confirm confirm" '
-                              f'id="connection-{cid}-health_overview">')
+    # in place of the switch: its still picture, and the step (focused, named by its question)
+    body = fragment(response, '<span class="switch-ghost" aria-hidden="true" '
+                              'data-l="View health overview"></span>'
+                              '<div class="toggle-confirm confirm" '
+                              f'id="connection-{cid}-health_overview" role="group" '
+                              f'aria-labelledby="connection-{cid}-health_overview-question" '
+                              'tabindex="-1" autofocus>')
     assert "Turn off “View health overview” for Caregiver 1?" in body
     assert 'name="confirmed" value="1"' in body
     assert "Turn off" in body
@@ -208,7 +219,8 @@ def test_a_switch_of_the_matrix_posts_its_patients_form(family, login, app):
     assert "<html" in text(page)
     assert "Turn off “Configure tasks” for Caregiver 1?" in text(page)
     asked = post(c, "/switch", {"set": f"{cid} task_config off"}, HX)
-    fragment(asked, f'<div class="toggle-confirm confirm" id="connection-{cid}-task_config">')
+    assert (f'<div class="toggle-confirm confirm" id="connection-{cid}-task_config" '
+            in fragment(asked, '<span class="switch-ghost" '))
     assert counts(app) == before
     # confirmed, it applies; ON applies at once
     done = post(c, "/switch",
@@ -295,8 +307,7 @@ def test_br018_emergency_alert_toggle_updates_the_counter_out_of_band(family, lo
     fam = family(patients=1, caregivers=2)
     cid, patient = fam.cid[(0, 0)], fam.patients[0]
     body = text(toggle(login(fam.admin), cid, "emergency_alert", "off", confirmed=True))
-    assert body.lstrip().startswith(f'<button form="m{patient.id}" role="switch" '
-                                    'aria-checked="false"')
+    assert body.lstrip().startswith('<button role="switch" aria-checked="false"')
     assert f'value="{cid} emergency_alert on"' in body
     oob = body.split(f'id="patient-{patient.id}-alerts" hx-swap-oob="true">')[1]
     assert "1 of 2 caregivers receive emergency alerts" in oob
@@ -321,6 +332,8 @@ def test_br039_last_permission_is_refused_with_409_and_nothing_written(family, l
         assert '<p class="error toggle-error" role="alert">' in body
         assert "use “Disconnect” instead" in body
         assert f'href="/connections/{cid}/disconnect?back=group"' in body
+        # a panel over the page: Close brings the switch back alone
+        assert f'hx-get="/connections/{cid}/permissions/encouragement">Close</button>' in body
     response = toggle(c, cid, "encouragement", "off", confirmed=True, htmx=False)
     assert response.status_code == 303
     assert "use “Disconnect” instead" in flashes(c)[0]
@@ -449,6 +462,24 @@ def test_br056_disconnect_for_htmx_swaps_the_row_and_the_counter(family, login, 
     assert "Nobody receives Patient 1's emergency alerts." in oob
     assert counts(app)["outbox"] == before["outbox"]
     assert is_revoked(app, cid)
+
+
+def test_the_answers_to_a_disconnect_and_a_restore_say_what_changed(family, login, app):
+    """With htmx, the page's live region (#flashes, out of band) says what changed, as the
+    flash does after a plain post."""
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(fam.admin)
+    live_region = ('<div id="flashes" class="flashes" role="status" aria-live="polite" '
+                   'hx-swap-oob="true"><p class="flash flash-success">')
+    body = text(post(c, f"/connections/{cid}/disconnect", {"back": "group"}, HX))
+    said = body.split(live_region)[1]
+    assert said.startswith("Caregiver 1 is disconnected from Patient 1. They were not told.</p>")
+    body = text(post(c, f"/connections/{cid}/restore", {"back": "group"}, HX))
+    said = body.split(live_region)[1]
+    assert said.startswith("Caregiver 1 is connected to Patient 1 again, with every permission "
+                           "on. They were not told.</p>")
+    assert not is_revoked(app, cid)
 
 
 def test_a_too_long_reason_is_422_and_writes_nothing(family, login, app):
