@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.browser.story import DESK, PHONE
+from tests.browser.story import DESK, PHONE, press_language
 from tests.browser.world import World, permission
 from tests.factories import PASSWORD, national
 
@@ -95,7 +95,7 @@ def log_in(page: Page, live, phone: str, lang: str) -> None:
     page.locator("#login-form button[type=submit]").click()
     page.wait_for_url(lambda url: "/account/login" not in url)
     if page.locator("html").get_attribute("lang") != lang:
-        page.get_by_role("button", name=SWITCH_TO[lang], exact=True).click()
+        press_language(page, SWITCH_TO[lang])
         expect(page.locator("html")).to_have_attribute("lang", lang)
 
 

@@ -137,7 +137,7 @@ def test_br024_toggle_on_applies_at_once_as_a_fragment(family, login, app):
     assert f'value="{cid} health_overview off"' in body
     assert f'id="patient-{fam.patients[0].id}-alerts"' not in body  # the counter did not change
     # what changed, for the page's live region (out of band)
-    assert ('<div id="flashes" class="flashes" role="status" aria-live="polite" '
+    assert ('<div id="flashes" class="flashes flashes-over" role="status" aria-live="polite" '
             'hx-swap-oob="true"><p class="flash flash-success">“View health overview” is on for '
             'Caregiver 1.</p></div>' in body)
     assert "HX-Request" in response.headers["Vary"]
@@ -470,8 +470,8 @@ def test_the_answers_to_a_disconnect_and_a_restore_say_what_changed(family, logi
     fam = family(patients=1, caregivers=1)
     cid = fam.cid[(0, 0)]
     c = login(fam.admin)
-    live_region = ('<div id="flashes" class="flashes" role="status" aria-live="polite" '
-                   'hx-swap-oob="true"><p class="flash flash-success">')
+    live_region = ('<div id="flashes" class="flashes flashes-over" role="status" '
+                   'aria-live="polite" hx-swap-oob="true"><p class="flash flash-success">')
     body = text(post(c, f"/connections/{cid}/disconnect", {"back": "group"}, HX))
     said = body.split(live_region)[1]
     assert said.startswith("Caregiver 1 is disconnected from Patient 1. They were not told.</p>")
