@@ -25,7 +25,7 @@ from sqlalchemy import select
 from app.audit.services import audit_record
 from app.connections.notices import permission_notice
 from app.connections.queries import EMERGENCY, current_connections, permission_state
-from app.connections.recall import permissions_before_disconnect
+from app.connections.recall import permissions_before_disconnect, permissions_before_disconnects
 from app.connections.services import inverse_table, relationship_check, relationship_inverse
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
@@ -219,11 +219,13 @@ def _disconnect(held: Controlled, *, actor: User, reason: str | None, scope: str
                  group_id=held.group.id, ip=ip, details=details)
 
 
-def _restore(held: Controlled, *, actor: User, scope: str, ip: str | None) -> None:
+def _restore(held: Controlled, *, actor: User, scope: str, ip: str | None,
+             values: dict[str, bool] | None = None) -> None:
     """Every restore comes here: the pages' (the admin's matrix, the patient's "Who follows
-    me"), the API's, per caregiver, the demo data's."""
+    me"), the API's, per caregiver, the demo data's. values: the connection's
+    permissions_before_disconnect(), when the caller read them (read here otherwise)."""
     connection = held.connection
-    held.restored = permissions_before_disconnect(connection)
+    held.restored = values or permissions_before_disconnect(connection)
     connection.permission_revoked = False
     _set_all(connection, held.restored, actor)
     audit_record(actor=actor, action="connection.restored", subject=connection,
@@ -333,9 +335,10 @@ def caregiver_restore(*, actor: User, group: FamilyGroup, caregiver_id: int,
     Raises Forbidden(not_admin), NotFound.
     """
     held = _caregiver_connections(actor=actor, group=group, caregiver_id=caregiver_id)
-    for one in held:
-        if one.connection.permission_revoked:
-            _restore(one, actor=actor, scope="caregiver", ip=ip)
+    revoked = [one for one in held if one.connection.permission_revoked]
+    before = permissions_before_disconnects([one.connection for one in revoked])
+    for one in revoked:
+        _restore(one, actor=actor, scope="caregiver", ip=ip, values=before[one.connection.id])
     db.session.flush()
     return held
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
 
 from app.connections.services import initial_permission_map
 from app.extensions import db
@@ -41,19 +42,39 @@ def permissions_before_disconnect(connection: Connection) -> dict[str, bool]:
     """The six permissions as they were just before the connection's latest disconnect:
     what a restore brings back (BR-040), and what its confirmation names.
 
-    A disconnect records them (details.permissions, since issue 18): one statement. One
-    recorded before that is replayed from the history, a second statement: from the
-    connection's latest creation (six ON, or its invite's initial_permissions) through each
-    permission change and each restore (as it recorded them, or six ON: the rule before
-    issue 18) up to that disconnect. Six ON when the history has no disconnect, or when
-    what it says would leave nothing ON (BR-039: a live connection keeps one).
+    A disconnect records them (details.permissions, since issue 18). One recorded before
+    that is replayed from the history: from the connection's latest creation (six ON, or
+    its invite's initial_permissions) through each permission change and each restore (as
+    it recorded them, or six ON: the rule before issue 18) up to that disconnect. Six ON
+    when the history has no disconnect, or when what it says would leave nothing ON
+    (BR-039: a live connection keeps one).
     """
-    latest = db.session.scalar(_events(connection, (DISCONNECTED,))
-                               .order_by(AuditEvent.id.desc()).limit(1))
-    if latest is None:
-        return dict.fromkeys(PERMISSION_CODES, True)
-    values = six((latest.details or {}).get("permissions")) or _replayed(connection, latest)
-    return values if any(values.values()) else dict.fromkeys(PERMISSION_CODES, True)
+    return permissions_before_disconnects([connection])[connection.id]
+
+
+def permissions_before_disconnects(connections: list[Connection]) -> dict[int, dict[str, bool]]:
+    """permissions_before_disconnect() of each connection, by id: one statement for all of
+    them (a caregiver restored from every patient at once), and one more for each whose
+    disconnect was recorded before issue 18 (its history replayed)."""
+    if not connections:
+        return {}
+    inner = aliased(AuditEvent)
+    latest = select(func.max(inner.id)).where(
+        inner.subject_type == Connection.__tablename__, inner.action == DISCONNECTED,
+        or_(*(and_(inner.subject_id == c.id, inner.family_group_id == c.family_group_id)
+              for c in connections))).group_by(inner.subject_id)
+    events = {e.subject_id: e for e in db.session.scalars(
+        select(AuditEvent).where(AuditEvent.id.in_(latest)))}
+    found = {}
+    for connection in connections:
+        event = events.get(connection.id)
+        if event is None:
+            found[connection.id] = dict.fromkeys(PERMISSION_CODES, True)
+            continue
+        values = six((event.details or {}).get("permissions")) or _replayed(connection, event)
+        found[connection.id] = (values if any(values.values())
+                                else dict.fromkeys(PERMISSION_CODES, True))
+    return found
 
 
 def _replayed(connection: Connection, disconnect: AuditEvent) -> dict[str, bool]:

@@ -738,6 +738,18 @@ def test_history_tells_the_admin_the_whole_story(family, login, app):
     assert f'href="/family/{fam.id}"' in body
 
 
+def test_history_tells_a_restore_written_before_issue_18_as_it_was(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = _story(app, fam)
+    with app.app_context():
+        [restored] = audit_since(action="connection.restored")
+        restored.details = {k: v for k, v in restored.details.items() if k != "permissions"}
+        db.session.commit()
+    body = text(login(fam.admin).get(f"/connections/{cid}/history"))
+    assert "Restored the connection: every permission is on again." in body
+    assert "as before the disconnect" not in body
+
+
 def test_history_hides_the_admins_reason_from_the_patient(family, login, app):
     fam = family(patients=1, caregivers=1)
     cid = _story(app, fam)
