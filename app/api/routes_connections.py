@@ -97,7 +97,7 @@ def connection_disconnect(connection_id: int, body: dict):
 @bp.put("/connections/<int:connection_id>/restore")
 @operation(body=NO_BODY, answers={200: "Connection"}, refusals=CONTROL_REFUSALS)
 def connection_reconnect(connection_id: int, body: dict):
-    """Restore a disconnected connection, all six on (the admin, the patient)."""
+    """Restore silently, the six permissions as before the disconnect; 200 connection."""
     return _answer(connection_restore(actor=actor(), connection_id=connection_id,
                                       ip=request.remote_addr))
 

@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.dates import when
+from app.models.connections import PERMISSION_CODES
 from app.phone import display_phone
 
 # A staff member looking at a page (a search shows people too): recorded so that every look
@@ -232,6 +233,17 @@ def _disconnected(e: _Event) -> str:
              caregiver=e.caregiver(), patient=e.patient())
 
 
+def _restored(e: _Event) -> str:
+    """A restore brings back the permissions as they were (BR-040) and records them; one
+    recorded before that brought every permission back."""
+    restored = e.get("permissions")
+    if not isinstance(restored, Mapping):
+        return _("Restored the connection: every permission is on again.")
+    on = [e.names.permission(code) for code in PERMISSION_CODES if restored.get(code)]
+    return _("Restored the connection as before the disconnect: %(permissions)s on.",
+             permissions=", ".join(on))
+
+
 def _relationship_changed(e: _Event) -> str:
     code = e.get("relationship")
     if not code:
@@ -286,8 +298,7 @@ SENTENCES: dict[str, tuple[tuple[str, ...], Callable[[_Event], str]]] = {
     "connection.permission_changed": (("permission", "from", "to", "patient_id",
                                        "caregiver_id"), _permission_changed),
     "connection.disconnected": (("scope", "patient_id", "caregiver_id"), _disconnected),
-    "connection.restored": (("patient_id", "caregiver_id"), lambda e: _(
-        "Restored the connection: every permission is on again.")),
+    "connection.restored": (("permissions", "patient_id", "caregiver_id"), _restored),
     "connection.relationship_changed": (("relationship",), _relationship_changed),
     "connection.released": (("cause",), _released),
     "group.created": (("name",), lambda e: _(

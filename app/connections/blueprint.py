@@ -57,11 +57,12 @@ def dry_run(service, **kwargs):
     return result, None
 
 
-def held_controls(connection_id: int):
+def held_controls(connection_id: int, service=connection_controlled):
     """The connection if the current user holds its controls (the service's own check;
-    its row lock ends with the request): (Controlled, None) or (None, error)."""
+    its row lock ends with the request): (Controlled, None) or (None, error). service: a
+    read of control.py that answers a Controlled (connection_restore_preview)."""
     try:
-        return connection_controlled(actor=acting_user(), connection_id=connection_id), None
+        return service(actor=acting_user(), connection_id=connection_id), None
     except DomainError as exc:
         undo_refused()
         return None, exc

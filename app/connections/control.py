@@ -8,7 +8,11 @@ on SQLite every write transaction already holds the lock), so two requests on on
 connection happen one after the other: two "turn off" requests can never switch off its
 last two permissions between them.
 
-Silent means silent: disconnect and restore write no outbox row, to anyone.
+Silent means silent: disconnect and restore write no outbox row, to anyone. A restore
+brings back the six permissions as they were just before the disconnect (BR-040, issue 18):
+the disconnect records them in its audit event, and app/connections/recall.py reads them
+back. A permission change by the admin keeps the patient's one notice per net change up to
+date (app/connections/notices.py).
 """
 
 from __future__ import annotations
@@ -19,11 +23,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.audit.services import audit_record
-from app.connections.queries import (
-    EMERGENCY,
-    current_connections,
-    permission_names_all_languages,
-)
+from app.connections.notices import permission_notice
+from app.connections.queries import EMERGENCY, current_connections, permission_state
+from app.connections.recall import permissions_before_disconnect, permissions_before_disconnects
 from app.connections.services import inverse_table, relationship_check, relationship_inverse
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
@@ -32,7 +34,6 @@ from app.groups.services import not_admin
 from app.models.accounts import User
 from app.models.connections import PERMISSION_CODES, Connection
 from app.models.groups import FamilyGroup, FamilyGroupMember
-from app.notifications.services import notify_in_app
 
 REASON_MAX = 500
 ADMIN, PATIENT, CAREGIVER = "admin", "patient", "caregiver"
@@ -43,7 +44,10 @@ class Controlled:
     """A current connection, locked, with both parties, its group and the actor's part:
     admin or patient (the holders of the controls), or caregiver (relationship only).
     block: every current connection of its patient (this one included), read with it,
-    and users their parties by id — what the pages show around a changed connection."""
+    and users their parties by id — what the pages show around a changed connection.
+    restored: the six permissions {code: on} a restore brought back (connection_restore),
+    or would bring back (connection_restore_preview); None when there is nothing to
+    restore."""
 
     connection: Connection
     group: FamilyGroup
@@ -52,6 +56,7 @@ class Controlled:
     part: str
     block: list[Connection] = field(default_factory=list)
     users: dict[int, User] = field(default_factory=dict)
+    restored: dict[str, bool] | None = None
 
 
 def not_found() -> NotFound:
@@ -112,9 +117,12 @@ def connection_controlled(*, actor: User, connection_id: int, parties_too: bool 
                       caregiver=caregiver, part=part, block=block, users=users)
 
 
-def _set_all(connection: Connection, enabled: bool, actor: User) -> None:
+def _set_all(connection: Connection, values: dict[str, bool], actor: User) -> None:
+    """The connection's permissions set to `values` ({code: on}); rows that do not change
+    keep their updated_at."""
     now = utcnow()
     for row in connection.permissions:
+        enabled = values.get(row.permission_code, False)
         if row.is_enabled != enabled:
             row.is_enabled = enabled
             row.updated_at = now
@@ -150,7 +158,8 @@ def permissions_set(*, actor: User, connection_id: int, changes: dict[str, bool]
                     ip: str | None = None) -> Controlled:
     """Turn some of a connection's permissions on or off (a partial change). ON applies at
     once (BR-024); the confirmation before OFF is the pages' business. The patient is told
-    in-app when the admin turns one of their follower's permissions ON.
+    in-app what the admin turned ON for their follower, in one notice per net change
+    (app/connections/notices.py): each change the admin makes brings it up to date.
 
     The patient's other connections are read only when emergency alerts change (who
     else receives them: BR-018's counter); held.block is the connection alone otherwise.
@@ -187,14 +196,9 @@ def permissions_set(*, actor: User, connection_id: int, changes: dict[str, bool]
                               "as": held.part, "patient_id": held.patient.id,
                               "caregiver_id": held.caregiver.id})
     connection.updated_at = now
-    turned_on = [code for code in PERMISSION_CODES if changed.get(code) is True]
-    if turned_on and held.part == ADMIN:
-        notify_in_app(user=held.patient, notification_type="PERMISSION_ENABLED",
-                      group_id=held.group.id,
-                      payload={"group_id": held.group.id, "group_name": held.group.name,
-                               "actor_name": actor.name, "caregiver_name": held.caregiver.name,
-                               "connection_id": connection.id, "permissions": turned_on,
-                               "permission_names": permission_names_all_languages(turned_on)})
+    if held.part == ADMIN:
+        permission_notice(actor=actor, connection=connection, group=held.group,
+                          patient=held.patient, caregiver=held.caregiver)
     db.session.flush()
     return held
 
@@ -202,24 +206,32 @@ def permissions_set(*, actor: User, connection_id: int, changes: dict[str, bool]
 def _disconnect(held: Controlled, *, actor: User, reason: str | None, scope: str,
                 ip: str | None) -> None:
     connection = held.connection
+    # What a restore brings back (BR-040): kept in the history, with the disconnect.
+    state = permission_state(connection)
+    before = {code: state.get(code, False) for code in PERMISSION_CODES}
     connection.permission_revoked = True
-    _set_all(connection, False, actor)  # BR-039 does not hold for the batch revoke
+    _set_all(connection, {}, actor)  # all OFF: BR-039 does not hold for the batch revoke
     details = {"as": held.part, "scope": scope, "patient_id": held.patient.id,
-               "caregiver_id": held.caregiver.id}
+               "caregiver_id": held.caregiver.id, "permissions": before}
     if reason:
         details["reason"] = reason
     audit_record(actor=actor, action="connection.disconnected", subject=connection,
                  group_id=held.group.id, ip=ip, details=details)
 
 
-def _restore(held: Controlled, *, actor: User, scope: str, ip: str | None) -> None:
+def _restore(held: Controlled, *, actor: User, scope: str, ip: str | None,
+             values: dict[str, bool] | None = None) -> None:
+    """Every restore comes here: the pages' (the admin's matrix, the patient's "Who follows
+    me"), the API's, per caregiver, the demo data's. values: the connection's
+    permissions_before_disconnect(), when the caller read them (read here otherwise)."""
     connection = held.connection
+    held.restored = values or permissions_before_disconnect(connection)
     connection.permission_revoked = False
-    _set_all(connection, True, actor)
+    _set_all(connection, held.restored, actor)
     audit_record(actor=actor, action="connection.restored", subject=connection,
                  group_id=held.group.id, ip=ip,
                  details={"as": held.part, "scope": scope, "patient_id": held.patient.id,
-                          "caregiver_id": held.caregiver.id})
+                          "caregiver_id": held.caregiver.id, "permissions": held.restored})
 
 
 def connection_revoke(*, actor: User, connection_id: int, reason: str | None = None,
@@ -241,8 +253,10 @@ def connection_revoke(*, actor: User, connection_id: int, reason: str | None = N
 
 def connection_restore(*, actor: User, connection_id: int,
                        ip: str | None = None) -> Controlled:
-    """Restore a disconnected connection: all six ON again, silently (BR-040). Restoring
-    a live connection changes nothing. Not a grant of a place, so billing never blocks it.
+    """Restore a disconnected connection, silently (BR-040): its six permissions as they
+    were just before the disconnect (held.restored names them). Restoring a live
+    connection changes nothing (held.restored is None). Not a grant of a place, so billing
+    never blocks it.
 
     Raises NotFound, Forbidden(no_control).
     """
@@ -250,6 +264,19 @@ def connection_restore(*, actor: User, connection_id: int,
     if held.connection.permission_revoked:
         _restore(held, actor=actor, scope="connection", ip=ip)
         db.session.flush()
+    return held
+
+
+def connection_restore_preview(*, actor: User, connection_id: int) -> Controlled:
+    """What connection_restore would bring back, changing nothing: held.restored, the six
+    permissions {code: on} (None when the connection is live: nothing to restore). For
+    the confirmation that names them.
+
+    Raises NotFound, Forbidden(no_control).
+    """
+    held = connection_controlled(actor=actor, connection_id=connection_id, with_block=False)
+    if held.connection.permission_revoked:
+        held.restored = permissions_before_disconnect(held.connection)
     return held
 
 
@@ -302,14 +329,16 @@ def caregiver_revoke(*, actor: User, group: FamilyGroup, caregiver_id: int,
 
 def caregiver_restore(*, actor: User, group: FamilyGroup, caregiver_id: int,
                       ip: str | None = None) -> list[Controlled]:
-    """Restore every disconnected connection of a caregiver in the group (the admin).
+    """Restore every disconnected connection of a caregiver in the group (the admin), each
+    with its permissions as they were just before its disconnect.
 
     Raises Forbidden(not_admin), NotFound.
     """
     held = _caregiver_connections(actor=actor, group=group, caregiver_id=caregiver_id)
-    for one in held:
-        if one.connection.permission_revoked:
-            _restore(one, actor=actor, scope="caregiver", ip=ip)
+    revoked = [one for one in held if one.connection.permission_revoked]
+    before = permissions_before_disconnects([one.connection for one in revoked])
+    for one in revoked:
+        _restore(one, actor=actor, scope="caregiver", ip=ip, values=before[one.connection.id])
     db.session.flush()
     return held
 

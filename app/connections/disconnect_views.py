@@ -1,6 +1,7 @@
 """The silent disconnect and restore on the pages (BR-040/056), per connection (the admin
-or the patient) and per caregiver (the admin): a confirmation step with an optional
-private reason and the emergency-alert warning, then the service; nobody is told."""
+or the patient) and per caregiver (the admin): a confirmation step (for a disconnect, an
+optional private reason and the emergency-alert warning; for a restore, the permissions
+that come back as they were), then the service; nobody is told."""
 
 from __future__ import annotations
 
@@ -22,11 +23,17 @@ from app.connections.control import (
     caregiver_restore,
     caregiver_revoke,
     connection_restore,
+    connection_restore_preview,
     connection_revoke,
 )
 from app.connections.forms import BackForm, DisconnectForm
 from app.connections.matrix import Matrix
-from app.connections.queries import current_connections, newly_uncovered
+from app.connections.queries import (
+    current_connections,
+    newly_uncovered,
+    permission_names,
+    permission_state,
+)
 from app.errors import DomainError, Invalid
 from app.forms import copy_errors
 from app.groups.queries import GroupView
@@ -105,17 +112,62 @@ def disconnect(connection_id: int):
     return _disconnect_step(held, form, status=422)
 
 
+def _named(values: dict[str, bool]) -> tuple[list[str], list[str]]:
+    """The names, in the reader's language and display order, of the permissions ON in
+    `values` and of those OFF."""
+    names = permission_names()
+    return ([name for code, name in names if values.get(code)],
+            [name for code, name in names if not values.get(code)])
+
+
+def _restored_message(held: Controlled) -> str:
+    """What a restore did, naming the permissions back on and those still off."""
+    on, off = _named(held.restored or permission_state(held.connection))
+    names = {"caregiver": held.caregiver.name, "patient": held.patient.name,
+             "on": ", ".join(on), "off": ", ".join(off)}
+    if held.patient.id == acting_user().id:
+        if off:
+            return _("%(caregiver)s is connected to you again, as before the disconnect: "
+                     "%(on)s on; %(off)s still off. They were not told.", **names)
+        return _("%(caregiver)s is connected to you again, as before the disconnect: "
+                 "%(on)s on. They were not told.", **names)
+    if off:
+        return _("%(caregiver)s is connected to %(patient)s again, as before the disconnect: "
+                 "%(on)s on; %(off)s still off. They were not told.", **names)
+    return _("%(caregiver)s is connected to %(patient)s again, as before the disconnect: "
+             "%(on)s on. They were not told.", **names)
+
+
+@bp.get("/connections/<int:connection_id>/restore")
+@login_required
+def restore_confirm(connection_id: int):
+    """Ask before a restore, naming the permissions that come back on and those that stay
+    off: a page, or inline in the row's actions cell for htmx."""
+    back = back_key(request.args.get("back"))
+    held, error = held_controls(connection_id, connection_restore_preview)
+    if error is not None:
+        return failed_get(error, page_back_url(back))
+    back_url = page_back_url(back, held.group.id, connection_id)
+    if held.restored is None:  # live already: nothing to ask
+        return see_other(back_url)
+    on, off = _named(held.restored)
+    context = {"held": held, "on": on, "off": off, "back": back, "back_url": back_url}
+    if wants_fragment():
+        return render_template("connections/_restore_confirm.html", inline=True, **context)
+    return render_template("connections/restore_confirm.html", inline=False, **context)
+
+
 @bp.post("/connections/<int:connection_id>/restore")
 @login_required
 def restore(connection_id: int):
-    """Restore a disconnected caregiver: all six permissions on again, silently."""
+    """Restore a disconnected caregiver silently, with the permissions as they were just
+    before the disconnect (BR-040)."""
     form = BackForm()
     back = form.back_to
     held, error = run_service(connection_restore, connection_id=connection_id)
     if error is not None:
         return refused(error, page_back_url(back))
-    message = _("%(caregiver)s is connected to %(patient)s again, with every permission on. "
-                "They were not told.", caregiver=held.caregiver.name, patient=held.patient.name)
+    message = _restored_message(held)
     return after_commit(lambda: _row_changed(held, back, message))
 
 
@@ -191,6 +243,7 @@ def caregiver_restore_all(group_id: int, user_id: int):
     _held_all, error = run_service(caregiver_restore, group=view.group, caregiver_id=user_id)
     if error is not None:
         return refused(error, back)
-    flash(_("%(caregiver)s is connected to every patient of this family again, with every "
-            "permission on. They were not told.", caregiver=name), "success")
+    flash(_("%(caregiver)s is connected to every patient of this family again, each with "
+            "the permissions it had before the disconnect. They were not told.",
+            caregiver=name), "success")
     return see_other(back)

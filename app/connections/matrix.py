@@ -53,8 +53,7 @@ def _url_maker(endpoint: str, **fixed):
 
 
 def form_id(patient_id: int) -> str:
-    """The id of a patient's form, which holds its table: its switches and restore buttons
-    post with it."""
+    """The id of a patient's form: its table's switches post with it."""
     return f"m{patient_id}"
 
 
@@ -185,7 +184,7 @@ class Matrix:
         related = (_url_maker(RELATED_ENDPOINT)
                    if self.back == "followers"
                    and RELATED_ENDPOINT in current_app.view_functions else None)
-        return (_url_maker("connections.restore"),
+        return (_url_maker("connections.restore_confirm", **back),
                 _url_maker("connections.disconnect_confirm", **back),
                 _url_maker("connections.history"), related)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, update
 
 from app.db import utcnow
 from app.extensions import db
@@ -70,6 +70,29 @@ def notify_in_app(*, user: User, notification_type: str, payload: dict[str, Any]
     db.session.add(InviteNotification(**in_app_row(
         user=user, notification_type=notification_type, payload=payload,
         invite_id=invite_id, group_id=group_id)))
+
+
+def notice_replace(*, replaces: int | None, user: User, notification_type: str,
+                   group_id: int | None, payload: dict[str, Any] | None) -> None:
+    """An unread in-app notice brought up to date: the row `replaces` (if any) removed and,
+    with a payload, a new one added in its place (in-app only; nothing goes out).
+
+    A new row rather than an UPDATE: it gets a newer id and time, so it stands at the top
+    of the list, and a page that showed the old one and is then marked read
+    (notifications_mark_read's up_to) leaves the new one unread. An in-app row is the
+    notice itself, never delivered elsewhere: removing it loses nothing the audit trail
+    does not keep.
+    """
+    if payload is not None:
+        notify_in_app(user=user, notification_type=notification_type, payload=payload,
+                      group_id=group_id)
+        # Written before the old row goes: SQLite would hand a new row the highest id
+        # again once it is deleted.
+        db.session.flush()
+    if replaces is not None:
+        db.session.execute(delete(InviteNotification).where(
+            InviteNotification.id == replaces, InviteNotification.channel == "in_app",
+            InviteNotification.status == "sent"))
 
 
 def notify_phone(*, phone: str, notification_type: str, payload: dict[str, Any],

@@ -174,7 +174,7 @@ def test_admin_turns_a_permission_off(app, fam):
 
 
 def test_br024_admin_turning_a_permission_on_tells_the_patient_in_app(app, fam):
-    assert put(fam.admin, f"{fam.url}/permissions",
+    assert put(fam.patient, f"{fam.url}/permissions",
                {"permissions": {"encouragement": False, "task_config": False}}
                ).status_code == 200
     with app.app_context():
@@ -188,6 +188,34 @@ def test_br024_admin_turning_a_permission_on_tells_the_patient_in_app(app, fam):
         assert told(first) == {("PERMISSION_ENABLED", fam.patient.id)}
         row = db.session.scalar(select(InviteNotification).where(InviteNotification.id > first))
         assert row.payload["permissions"] == ["task_config", "encouragement"]
+
+
+def test_the_admin_toggling_back_and_forth_leaves_one_notice_per_net_change(app, fam):
+    assert put(fam.patient, f"{fam.url}/permissions",
+               {"permissions": {"encouragement": False, "task_config": False}}
+               ).status_code == 200
+    with app.app_context():
+        first = last_id(InviteNotification)
+
+    def notices():
+        with app.app_context():
+            return [n.payload["permissions"] for n in db.session.scalars(
+                select(InviteNotification).where(InviteNotification.id > first)
+                .order_by(InviteNotification.id))]
+
+    for enabled in (True, False, True, False):
+        assert put(fam.admin, f"{fam.url}/permissions",
+                   {"permissions": {"encouragement": enabled}}).status_code == 200
+    assert notices() == []
+    for code in ("encouragement", "task_config"):
+        assert put(fam.admin, f"{fam.url}/permissions",
+                   {"permissions": {code: True}}).status_code == 200
+    assert notices() == [["task_config", "encouragement"]]
+    [item] = [i for i in fam.patient.api.get("/notifications").get_json()["items"]
+              if i["type"] == "PERMISSION_ENABLED"]
+    assert item["read"] is False
+    assert item["payload"]["permissions"] == ["task_config", "encouragement"]
+    assert "Cấu hình nhiệm vụ, Gọi động viên" in item["text"]
 
 
 def test_patient_turning_a_permission_on_tells_nobody(app, fam):
@@ -284,17 +312,26 @@ def test_br040_br056_admin_disconnects_silently(app, fam):
         fam.caregiver.id]
 
 
-def test_br040_restore_turns_all_six_on_silently(app, fam):
+def test_br040_restore_brings_back_the_permissions_as_they_were_silently(app, fam):
+    narrowed = {**ALL_ON, "task_config": False, "proxy_execution": False}
+    assert put(fam.admin, f"{fam.url}/permissions",
+               {"permissions": {"task_config": False, "proxy_execution": False}}
+               ).status_code == 200
     assert put(fam.admin, f"{fam.url}/revoke", {"reason": "Tạm dừng"}).status_code == 200
     before = outbox(app)
     response = put(fam.admin, f"{fam.url}/restore")
     assert response.status_code == 200
-    assert response.get_json()["revoked"] is False
-    assert response.get_json()["permissions"] == ALL_ON
-    assert permissions(app, fam.cid) == ALL_ON
-    assert outbox(app) == before
+    body = response.get_json()
+    assert set(body) == CONNECTION_KEYS
+    assert body["revoked"] is False
+    assert body["permissions"] == narrowed  # the four that were ON, not all six
+    assert permissions(app, fam.cid) == narrowed
+    assert outbox(app) == before  # nobody is told
     [followed] = fam.caregiver.api.get("/connections").get_json()["following"]
-    assert followed["permissions"] == ALL_ON
+    assert followed["permissions"] == narrowed
+    [*_, restored] = fam.admin.api.get(f"{fam.url}/history").get_json()["items"]
+    assert restored["action"] == "connection.restored"
+    assert restored["details"]["permissions"] == narrowed
 
 
 def test_br040_disconnect_twice_and_restore_twice_change_nothing(app, fam):
@@ -328,7 +365,7 @@ def test_dual_control_the_patient_toggles_disconnects_and_restores(app, fam):
     assert response.get_json()["revoked"] is True
     assert permissions(app, fam.cid) == ALL_OFF
     response = put(fam.patient, f"{fam.url}/restore")
-    assert response.get_json()["permissions"] == ALL_ON
+    assert response.get_json()["permissions"] == {**ALL_ON, "proxy_execution": False}
     assert outbox(app) == before
 
 

@@ -61,12 +61,12 @@ def is_revoked(app, cid: int) -> bool:
         return db.session.get(Connection, cid).permission_revoked
 
 
-def set_permissions(app, cid: int, changes: dict[str, bool]) -> None:
-    """Through the service, as the connection's group admin."""
+def set_permissions(app, cid: int, changes: dict[str, bool], *, by: int | None = None) -> None:
+    """Through the service, as the connection's group admin (or the user `by`)."""
     with app.app_context():
         connection = db.session.get(Connection, cid)
-        group = db.session.get(FamilyGroup, connection.family_group_id)
-        permissions_set(actor=db.session.get(User, group.admin_user_id), connection_id=cid,
+        actor_id = by or db.session.get(FamilyGroup, connection.family_group_id).admin_user_id
+        permissions_set(actor=db.session.get(User, actor_id), connection_id=cid,
                         changes=changes)
         db.session.commit()
 

@@ -203,9 +203,10 @@ def test_an_ended_connection_is_not_found_for_the_admin(family):
 
 def test_patient_is_told_in_app_when_the_admin_turns_a_follower_permission_on(family):
     c = link(family)
-    permissions_set(actor=family["admin"], connection_id=c.id,
+    # The patient narrowed it; the admin turning it back on is news to them.
+    permissions_set(actor=family["father"], connection_id=c.id,
                     changes={"health_overview": False, "encouragement": False})
-    assert outbox_since(family["mark"]) == []  # turning off tells nobody
+    assert outbox_since(family["mark"]) == []
     mark = last_id(InviteNotification)
     permissions_set(actor=family["admin"], connection_id=c.id,
                     changes={"health_overview": True, "encouragement": True})
@@ -245,7 +246,9 @@ def test_br040_disconnect_revokes_and_turns_all_six_off_and_sends_nothing(family
     assert (event.actor_id, event.subject_id, event.ip, event.details) == (
         family["admin"].id, c.id, "192.0.2.7",
         {"as": "admin", "scope": "connection", "reason": "tired of it",
-         "patient_id": family["father"].id, "caregiver_id": family["daughter"].id})
+         "patient_id": family["father"].id, "caregiver_id": family["daughter"].id,
+         # what a restore brings back (BR-040): the one left ON
+         "permissions": {**ALL_OFF, PERMISSION_CODES[0]: True}})
 
 
 def test_br056_disconnect_keeps_the_row_the_membership_and_the_slots(family):
@@ -258,7 +261,7 @@ def test_br056_disconnect_keeps_the_row_the_membership_and_the_slots(family):
             if c.permission_revoked] == [link(family).id]
 
 
-def test_br040_restore_turns_all_six_on_again_and_sends_nothing(family):
+def test_br040_restore_after_all_six_on_turns_all_six_on_again_and_sends_nothing(family):
     c = link(family)
     connection_revoke(actor=family["admin"], connection_id=c.id)
     connection_restore(actor=family["admin"], connection_id=c.id)

@@ -179,8 +179,8 @@ def test_br056_patient_disconnects_silently_and_restores(family, login, app):
     response = post(c, f"/connections/{cid}/disconnect", {"back": "followers", "reason": "riêng"},
                     HX)
     body = fragment(response, f'<tr id="connection-{cid}" class="is-revoked">')
-    assert f'form="m{fam.patients[0].id}"' in body  # restore posts the page's form …
-    assert f'formaction="/connections/{cid}/restore"' in body
+    # Restore asks first, and comes back here.
+    assert f'href="/connections/{cid}/restore?back=followers"' in body
     assert "0 of 1 caregivers receive your emergency alerts" in body
     assert counts(app)["outbox"] == before["outbox"]
     assert is_revoked(app, cid)
@@ -218,3 +218,90 @@ def test_patient_reads_the_history_and_sees_their_own_reason(family, login, app)
     admin_body = text(login(fam.admin).get(f"/connections/{cid}/history"))
     assert "Disconnected Caregiver 1 from Patient 1. Nobody was told." in admin_body
     assert "Lý do của tôi" not in admin_body
+
+
+# --- restore as before (BR-040, issue 18) ------------------------------------------------
+
+
+def test_br040_the_patient_restores_a_follower_as_before_after_a_confirmation(family, login,
+                                                                              app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(fam.patients[0])
+    narrowed = {**ALL_ON, "task_config": False, "proxy_execution": False}
+    set_permissions(app, cid, {"task_config": False, "proxy_execution": False})
+    post(c, f"/connections/{cid}/disconnect", {"back": "followers"})
+    assert permissions(app, cid) == ALL_OFF
+    before, first = counts(app), outbox_last(app)
+    # Without JavaScript: the restore link opens a page that names what comes back.
+    page = c.get(f"/connections/{cid}/restore?back=followers")
+    assert page.status_code == 200
+    body = text(page)
+    assert "<html" in body
+    assert "Give Caregiver 1 access to you again?" in body
+    on = body.split(f'id="restore-{cid}-on"')[1].split("</ul>")[0]
+    off = body.split(f'id="restore-{cid}-off"')[1].split("</ul>")[0]
+    for name in ("View health overview", "Receive emergency alerts", "Track compliance",
+                 "Call to encourage"):
+        assert f"<li>{name}</li>" in on
+    assert "Configure tasks" not in on
+    assert "Act on the patient's behalf" not in on
+    assert "Configure tasks" in off
+    assert "Act on the patient's behalf" in off
+    assert 'href="/followers#connection-' in body  # cancel
+    assert counts(app) == before
+    assert is_revoked(app, cid)
+    response = post(c, f"/connections/{cid}/restore", {"back": "followers"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/followers#connection-{cid}"
+    assert flashes(c) == [
+        "Caregiver 1 is connected to you again, as before the disconnect: View health "
+        "overview, Receive emergency alerts, Track compliance, Call to encourage on; "
+        "Configure tasks, Act on the patient's behalf still off. They were not told."]
+    assert permissions(app, cid) == narrowed  # not all six
+    with app.app_context():
+        assert outbox_since(first) == []  # nobody is told
+
+
+def test_br040_the_patient_restores_inline_with_htmx(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    c = login(fam.patients[0])
+    set_permissions(app, cid, {"encouragement": False})
+    post(c, f"/connections/{cid}/disconnect", {"back": "followers"})
+    first = outbox_last(app)
+    ask = c.get(f"/connections/{cid}/restore?back=followers", headers=HX)
+    body = fragment(ask, f'<div class="confirm restore-confirm" id="restore-{cid}">')
+    assert f'hx-post="/connections/{cid}/restore" hx-target="#connection-{cid}"' in body
+    assert 'hx-swap="outerHTML"' in body
+    assert 'name="back" value="followers"' in body
+    assert "Call to encourage" in body.split(f'id="restore-{cid}-off"')[1]
+    response = post(c, f"/connections/{cid}/restore", {"back": "followers"}, HX)
+    body = fragment(response, f'<tr id="connection-{cid}">')
+    assert "1 of 1 caregivers receive your emergency alerts" in body
+    live = body.split('id="flashes"')[1]
+    assert 'hx-swap-oob="true"' in live
+    assert "Caregiver 1 is connected to you again, as before the disconnect" in live
+    assert "Call to encourage still off" in live
+    assert permissions(app, cid) == {**ALL_ON, "encouragement": False}
+    with app.app_context():
+        assert outbox_since(first) == []
+
+
+def test_restore_confirm_of_a_live_connection_goes_back_to_the_page(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    response = login(fam.patients[0]).get(f"/connections/{cid}/restore?back=followers")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/followers#connection-{cid}"
+
+
+def test_restore_confirm_is_refused_to_the_caregiver_and_strangers(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    revoke(app, cid)
+    caregiver, outsider = login(fam.caregivers[0]), login(stranger(app))
+    before = counts(app)
+    assert caregiver.get(f"/connections/{cid}/restore").status_code == 403
+    assert outsider.get(f"/connections/{cid}/restore").status_code == 404
+    assert counts(app) == before

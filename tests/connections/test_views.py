@@ -159,7 +159,7 @@ def test_br024_toggle_on_without_js_redirects_with_a_flash(family, login, app):
 def test_br024_admin_turning_a_permission_on_tells_the_patient_in_app_only(family, login, app):
     fam = family(patients=1, caregivers=1)
     cid = fam.cid[(0, 0)]
-    set_permissions(app, cid, {"encouragement": False})
+    set_permissions(app, cid, {"encouragement": False}, by=fam.patients[0].id)
     first = outbox_last(app)
     assert toggle(login(fam.admin), cid, "encouragement", "on").status_code == 200
     with app.app_context():
@@ -167,6 +167,31 @@ def test_br024_admin_turning_a_permission_on_tells_the_patient_in_app_only(famil
         assert [(n.notification_type, n.channel, n.recipient_user_id) for n in rows] == [
             ("PERMISSION_ENABLED", "in_app", fam.patients[0].id)]
         assert rows[0].payload["permissions"] == ["encouragement"]
+
+
+def test_toggling_back_and_forth_on_the_page_leaves_one_notice_per_net_change(family, login,
+                                                                               app):
+    fam = family(patients=1, caregivers=1)
+    cid, patient = fam.cid[(0, 0)], fam.patients[0]
+    set_permissions(app, cid, {"encouragement": False, "task_config": False}, by=patient.id)
+    first, first_audit = outbox_last(app), audit_last(app)
+    c = login(fam.admin)
+
+    def notices():
+        with app.app_context():
+            return [n.payload["permissions"] for n in outbox_since(first)]
+
+    for htmx in (True, False):
+        toggle(c, cid, "encouragement", "on", htmx=htmx)
+        toggle(c, cid, "encouragement", "off", confirmed=True, htmx=htmx)
+    assert notices() == []  # back where it was: nothing to tell
+    toggle(c, cid, "encouragement", "on")
+    toggle(c, cid, "task_config", "on", htmx=False)
+    assert notices() == [["task_config", "encouragement"]]  # one notice, updated
+    with app.app_context():  # every toggle stays in the audit trail
+        assert len(audit_since(first_audit, "connection.permission_changed")) == 6
+    page = text(login(patient).get("/notifications"))
+    assert page.count("Caregiver 1 can now do more for you") == 1
 
 
 # --- toggles: OFF asks first (BR-024, BR-018) -------------------------------------------
@@ -499,25 +524,74 @@ def test_a_too_long_reason_is_422_and_writes_nothing(family, login, app):
     assert not is_revoked(app, cid)
 
 
-def test_br040_restore_turns_all_six_on_silently(family, login, app):
+def test_br040_restore_brings_back_the_permissions_as_they_were_silently(family, login, app):
     fam = family(patients=1, caregivers=1)
     cid = fam.cid[(0, 0)]
+    narrowed = {**ALL_ON, "task_config": False, "proxy_execution": False}
+    set_permissions(app, cid, {"task_config": False, "proxy_execution": False})
     revoke(app, cid)
     c = login(fam.admin)
+    page = text(c.get(f"/family/{fam.id}"))
+    assert (f'<a href="/connections/{cid}/restore" hx-get="/connections/{cid}/restore" '
+            f'id="connection-{cid}-restore"') in page
     before = counts(app)
     response = post(c, f"/connections/{cid}/restore", {"back": "group"})
     assert response.status_code == 303
-    assert "They were not told." in flashes(c)[0]
-    assert permissions(app, cid) == ALL_ON
+    assert response.headers["Location"] == f"/family/{fam.id}#connection-{cid}"
+    assert flashes(c) == [
+        "Caregiver 1 is connected to Patient 1 again, as before the disconnect: View health "
+        "overview, Receive emergency alerts, Track compliance, Call to encourage on; "
+        "Configure tasks, Act on the patient's behalf still off. They were not told."]
+    assert permissions(app, cid) == narrowed  # the two the admin had turned off stay off
     assert not is_revoked(app, cid)
     assert counts(app)["outbox"] == before["outbox"]
-    # htmx: the row comes back live, the counter out of band.
+    # htmx: the row comes back live with the same four ON, the counter and what happened
+    # out of band.
     revoke(app, cid)
     body = text(post(c, f"/connections/{cid}/restore", {"back": "group"}, HX))
     assert body.lstrip().startswith(f'<tr id="connection-{cid}">')
-    assert 'hx-swap-oob="true"' in body
+    for code, on in narrowed.items():
+        assert f'aria-checked="{"true" if on else "false"}"' in switch(body, cid, code)
     assert "1 of 1 caregivers receive emergency alerts" in body
-    assert permissions(app, cid) == ALL_ON
+    announced = body.split('<div id="flashes"')[1]
+    assert 'hx-swap-oob="true"' in announced
+    assert "as before the disconnect" in announced
+    assert "They were not told." in announced
+    assert permissions(app, cid) == narrowed
+    assert counts(app)["outbox"] == before["outbox"]
+
+
+def test_br040_restore_asks_first_naming_the_permissions(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = fam.cid[(0, 0)]
+    set_permissions(app, cid, {"emergency_alert": False})
+    revoke(app, cid)
+    c = login(fam.admin)
+    before = counts(app)
+    page = c.get(f"/connections/{cid}/restore")
+    assert page.status_code == 200
+    body = text(page)
+    assert "<html" in body
+    assert "<h1>Restore a caregiver</h1>" in body
+    assert "Give Caregiver 1 access to Patient 1 again?" in body
+    on = body.split(f'id="restore-{cid}-on"')[1].split("</ul>")[0]
+    off = body.split(f'id="restore-{cid}-off"')[1].split("</ul>")[0]
+    assert on.count("<li>") == 5
+    assert "Receive emergency alerts" not in on
+    assert off.count("<li>") == 1
+    assert "Receive emergency alerts" in off
+    assert "Caregiver 1 is not told." in body
+    assert f'<form method="post" action="/connections/{cid}/restore">' in body
+    assert 'name="back" value="group"' in body
+    assert f'href="/family/{fam.id}#connection-{cid}"' in body  # cancel
+    # htmx: the same step inline, in the row's actions cell; its answer replaces the row.
+    inline = fragment(c.get(f"/connections/{cid}/restore", headers=HX),
+                      f'<div class="confirm restore-confirm" id="restore-{cid}">')
+    assert 'autofocus' in inline
+    assert (f'hx-post="/connections/{cid}/restore" hx-target="#connection-{cid}" '
+            'hx-swap="outerHTML"') in inline
+    assert counts(app) == before  # asking writes nothing
+    assert is_revoked(app, cid)
 
 
 # --- per caregiver (the admin) ----------------------------------------------------------
@@ -687,9 +761,24 @@ def test_history_tells_the_admin_the_whole_story(family, login, app):
     assert "Connected: Caregiver 1 follows Patient 1." in body
     assert "Turned “Configure tasks” off (it was on)." in body
     assert "Disconnected Caregiver 1 from Patient 1. Nobody was told." in body
-    assert "Restored the connection: every permission is on again." in body
+    # The restore names what came back, in display order: task_config stayed off.
+    assert ("Restored the connection as before the disconnect: View health overview, "
+            "Receive emergency alerts, Track compliance, Act on the patient's behalf, Call to "
+            "encourage on.") in body
     assert "Lý do riêng" in body  # its author sees the reason
     assert f'href="/family/{fam.id}"' in body
+
+
+def test_history_tells_a_restore_written_before_issue_18_as_it_was(family, login, app):
+    fam = family(patients=1, caregivers=1)
+    cid = _story(app, fam)
+    with app.app_context():
+        [restored] = audit_since(action="connection.restored")
+        restored.details = {k: v for k, v in restored.details.items() if k != "permissions"}
+        db.session.commit()
+    body = text(login(fam.admin).get(f"/connections/{cid}/history"))
+    assert "Restored the connection: every permission is on again." in body
+    assert "as before the disconnect" not in body
 
 
 def test_history_hides_the_admins_reason_from_the_patient(family, login, app):

@@ -33,8 +33,10 @@ LIMIT = 5
 # connection (with its patient's block, its group and permissions) it takes the lock
 # (PostgreSQL: SELECT … FOR UPDATE; SQLite: BEGIN IMMEDIATE) and writes the three rows
 # the rules ask for — the permission, the connection's updated_at, the audit event — and,
-# turned on by the admin, the patient's in-app notification (issue 7: the 5 is missed).
-TOGGLE_LIMIT = {"off": 6, "on": 7}
+# by the admin, reads the patient's notices and the connection's recent changes in one
+# statement: one notice per net change (issue 18; here off and on cancel out, so no
+# notice is written) (issue 7: the 5 is missed).
+TOGGLE_LIMIT = {"off": 7, "on": 7}
 SIZES = {"small": (2, 4, 1), "large": (10, 20, 5)}  # patients, caregivers, pending invites
 
 

@@ -148,6 +148,8 @@ MATRIX: list[Route] = [
           STAFF_NO_CONTROL),
     Route("POST", "/connections/<int:connection_id>/disconnect", C, "admin_a", 303, R404,
           R403, body=REASON),
+    Route("GET", "/connections/<int:connection_id>/restore", CR, "admin_a", 200, 404,
+          STAFF_NO_CONTROL),
     Route("POST", "/connections/<int:connection_id>/restore", CR, "admin_a", 303, R404,
           R403),
     Route("GET", "/connections/<int:connection_id>/history", C, "admin_a", 200, 404, 404),

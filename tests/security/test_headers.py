@@ -69,6 +69,8 @@ PAGES: dict[str, Case] = {
     "/connections/<int:connection_id>/history": Case("admin"),
     "/connections/<int:connection_id>/permissions/<code>": Case("admin", htmx=True),
     "/connections/<int:connection_id>/relationship": Case("caregiver"),
+    # The world's connection is live: nothing to restore, htmx is sent back to the page.
+    "/connections/<int:connection_id>/restore": Case("admin", htmx=True),
     "/family": Case("caregiver"),
     "/family/<int:group_id>": Case("admin"),
     "/family/<int:group_id>/caregivers/<int:user_id>/disconnect": Case("admin"),
