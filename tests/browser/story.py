@@ -14,6 +14,7 @@ from pathlib import Path
 from playwright.sync_api import Locator, Page, expect
 
 from app.phone import display_phone
+from tests.factories import PASSWORD as FACTORY_PASSWORD
 from tests.factories import national, next_phone
 
 PASSWORD = "cau-chuyen-2026"
@@ -203,6 +204,29 @@ def press_language(page: Page, name: str) -> None:
     if not button.is_visible() and page.locator(".account-menu").count():
         page.locator(".account-menu summary").click()
     button.click()
+
+
+SWITCH_TO = {"en": "English", "vi": "Tiếng Việt"}  # the switch's button, by the language it picks
+
+
+def use_language(page: Page, lang: str) -> None:
+    """The header's language switch, when the page is not in lang already."""
+    if page.locator("html").get_attribute("lang") != lang:
+        press_language(page, SWITCH_TO[lang])
+        expect(page.locator("html")).to_have_attribute("lang", lang)
+
+
+def log_in(page: Page, live, phone: str, lang: str | None = None, *,
+           password: str = FACTORY_PASSWORD) -> None:
+    """Through the login page (a number however it is written), then in lang when given
+    (the switch stores it on the account)."""
+    page.goto(live.url("/account/login"))
+    page.locator("#login").fill(national(phone) if phone.startswith("+84") else phone)
+    page.locator("#password").fill(password)
+    page.locator("#login-form button[type=submit]").click()
+    page.wait_for_url(lambda url: "/account/login" not in url)
+    if lang is not None:
+        use_language(page, lang)
 
 
 def switch_language(page: Page, t: dict) -> None:

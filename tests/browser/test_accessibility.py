@@ -25,13 +25,12 @@ from playwright.sync_api import Page, expect
 from app.models.connections import PERMISSION_CODES
 from tests.browser.axe import axe_preload, axe_source, axe_violations, blocking, describe
 from tests.browser.conftest import ROOT
-from tests.browser.story import press_language
+from tests.browser.story import log_in, use_language
 from tests.browser.world import World
 from tests.conftest import BACKEND
 from tests.factories import PASSWORD, national, next_phone
 
 LANGUAGES = ["vi", "en"]
-SWITCH_TO = {"en": "English", "vi": "Tiếng Việt"}
 # Chromium's roles for what a person fills in, picks or presses.
 CONTROL_ROLES = {"textbox", "searchbox", "combobox", "listbox", "checkbox", "radio", "switch",
                  "spinbutton", "slider", "button", "menuitemcheckbox", "menuitemradio"}
@@ -162,21 +161,8 @@ def _describe_node(page: Page, node: dict) -> str:
 # --- browser steps --------------------------------------------------------------------
 
 
-def use_language(page: Page, lang: str) -> None:
-    """The header's language switch, when the page is not in lang already."""
-    if page.locator("html").get_attribute("lang") != lang:
-        press_language(page, SWITCH_TO[lang])
-        expect(page.locator("html")).to_have_attribute("lang", lang)
 
 
-def log_in(page: Page, live, phone: str, lang: str) -> None:
-    """Through the login page, in lang (the switch stores it on the account)."""
-    page.goto(live.url("/account/login"))
-    page.locator("#login").fill(national(phone))
-    page.locator("#password").fill(PASSWORD)
-    page.locator("#login-form button[type=submit]").click()
-    page.wait_for_url(lambda url: "/account/login" not in url)
-    use_language(page, lang)
 
 
 def logged_in(new_page, live, phone: str, lang: str) -> Audit:

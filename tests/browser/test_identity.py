@@ -27,8 +27,7 @@ from app.extensions import db
 from app.invites.services import invite_create
 from app.models.accounts import User
 from app.phone import display_phone
-from tests.browser.story import PHONE, Shots, sized_for_six_digits
-from tests.browser.test_accessibility import log_in, use_language
+from tests.browser.story import PHONE, Shots, log_in, sized_for_six_digits, use_language
 from tests.factories import PASSWORD, make_group, make_user, national
 
 LANGUAGES = ["vi", "en"]

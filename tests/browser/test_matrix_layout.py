@@ -18,11 +18,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.browser.story import DESK, PHONE, press_language
+from tests.browser.story import DESK, PHONE, log_in
 from tests.browser.world import World, permission
-from tests.factories import PASSWORD, national
 
-SWITCH_TO = {"en": "English", "vi": "Tiếng Việt"}
 # What the live region says after a toggle, in each language (the msgids and the catalogue).
 TURNED = {"en": {"on": "“{permission}” is on for {caregiver}.",
                  "off": "“{permission}” is off for {caregiver}."},
@@ -88,15 +86,6 @@ def all_on(live, world: World):
         db.session.remove()
 
 
-def log_in(page: Page, live, phone: str, lang: str) -> None:
-    page.goto(live.url("/account/login"))
-    page.locator("#login").fill(national(phone))
-    page.locator("#password").fill(PASSWORD)
-    page.locator("#login-form button[type=submit]").click()
-    page.wait_for_url(lambda url: "/account/login" not in url)
-    if page.locator("html").get_attribute("lang") != lang:
-        press_language(page, SWITCH_TO[lang])
-        expect(page.locator("html")).to_have_attribute("lang", lang)
 
 
 def boxes(page: Page, selector: str) -> list[dict]:

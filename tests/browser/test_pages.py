@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.extensions import db
-from tests.browser.story import DESK, PHONE, press_language
+from tests.browser.story import DESK, PHONE, log_in, use_language
 
 # What a window that scrolls sideways shows, and the controls beyond its right edge
 # (those inside their own scrolling box, such as a wide table, excepted).
@@ -75,20 +75,8 @@ def pages(demo) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def log_in(page: Page, live, phone: str) -> None:
-    page.goto(live.url("/account/login"))
-    page.locator("#login").fill(phone)
-    page.locator("#password").fill(DEMO_PASSWORD)
-    page.locator("#login-form button[type=submit]").click()
-    page.wait_for_url(lambda url: "/account/login" not in url)
 
 
-def choose_language(page: Page, lang: str) -> None:
-    """The header's switch, when the page is not in `lang` yet."""
-    if page.locator("html").get_attribute("lang") != lang:
-        press_language(page, {"en": "English", "vi": "Tiếng Việt"}[lang])
-        page.wait_for_load_state("load")
-    expect(page.locator("html")).to_have_attribute("lang", lang)
 
 
 def fits(page: Page) -> dict:
@@ -105,10 +93,9 @@ def test_every_main_page(live, demo, browser, screenshots, lang):
             page = context.new_page()
             page.set_default_timeout(10_000)
             page.goto(live.url("/"))
-            choose_language(page, lang)
+            use_language(page, lang)
             if role != "visitor":
-                log_in(page, live, PEOPLE[role])
-                choose_language(page, lang)
+                log_in(page, live, PEOPLE[role], lang, password=DEMO_PASSWORD)
             for name, path in visits:
                 response = page.goto(live.url(path))
                 assert response.status == 200, (role, path, response.status)
@@ -144,7 +131,7 @@ HOME_HIDES = {  # the main menu offers only the role's pages
 @pytest.mark.parametrize("role", ["admin", "caregiver", "patient", "staff"])
 def test_home_shows_the_users_own_things(live, demo, new_page, role):
     page = new_page()
-    log_in(page, live, PEOPLE[role])
+    log_in(page, live, PEOPLE[role], password=DEMO_PASSWORD)
     page.goto(live.url("/"))
     for selector, words in HOME_SHOWS[role].items():
         expect(page.locator(selector)).to_be_visible()

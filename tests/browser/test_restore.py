@@ -12,12 +12,10 @@ from playwright.sync_api import expect
 from app.connections.control import connection_revoke
 from app.extensions import db
 from app.models.accounts import User
-from tests.browser.story import DESK, PHONE, Shots
+from tests.browser.story import DESK, PHONE, Shots, log_in
 from tests.browser.world import permission
-from tests.factories import PASSWORD, national
 
 LANGUAGES = ["vi", "en"]
-SWITCH_TO = {"vi": "Tiếng Việt", "en": "English"}
 # Dũng → Bình has task_config and proxy_execution off (tests/browser/world.py).
 KEPT_OFF = ("task_config", "proxy_execution")
 BACK_ON = ("health_overview", "emergency_alert", "compliance_tracking", "encouragement")
@@ -31,15 +29,6 @@ def disconnect(live, connection_id: int, by: int) -> None:
         db.session.remove()
 
 
-def log_in(page, live, phone: str, lang: str) -> None:
-    page.goto(live.url("/account/login"))
-    page.locator("#login").fill(national(phone))
-    page.locator("#password").fill(PASSWORD)
-    page.locator("#login-form button[type=submit]").click()
-    page.wait_for_url(lambda url: "/account/login" not in url)
-    if page.locator("html").get_attribute("lang") != lang:
-        page.get_by_role("button", name=SWITCH_TO[lang], exact=True).click()
-        expect(page.locator("html")).to_have_attribute("lang", lang)
 
 
 def both_sizes(shots: Shots, page, step: str, focus) -> None:
@@ -69,7 +58,10 @@ def test_the_admin_restores_inline_as_before(live, world, new_page, screenshots,
     expect(row).to_have_class("is-revoked")
     page.locator(f"#connection-{cid}-restore").click()
     question = page.locator(f"#restore-{cid}-question")
-    expect(question).to_be_focused()  # inline, in the row's actions cell
+    # inline, in the row's actions cell: the step named by its question has the focus
+    step = page.locator(f"#restore-{cid}")
+    expect(step).to_be_focused()
+    expect(step).to_have_attribute("aria-labelledby", f"restore-{cid}-question")
     expect(page.locator(f"#restore-{cid}-on li")).to_have_count(len(BACK_ON))
     expect(page.locator(f"#restore-{cid}-off li")).to_have_count(len(KEPT_OFF))
     assert "/restore" not in page.url

@@ -15,8 +15,7 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models.notifications import InviteNotification
-from tests.browser.story import DESK, PHONE, Shots
-from tests.browser.test_accessibility import log_in
+from tests.browser.story import DESK, PHONE, Shots, log_in
 
 # Sideways scrolling of the page itself, and what sticks out of the viewport without a
 # scroll box of its own around it (a table in .table-scroll may be wider: it scrolls there).

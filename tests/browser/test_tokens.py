@@ -13,8 +13,8 @@ from playwright.sync_api import Page, expect
 
 from app.accounts.services import api_token_create
 from app.extensions import db
-from tests.browser.story import PHONE, assert_fits
-from tests.browser.test_accessibility import Audit, log_in
+from tests.browser.story import PHONE, assert_fits, log_in
+from tests.browser.test_accessibility import Audit
 from tests.factories import PASSWORD, make_user, national
 
 LONG_NAME = "đồng-bộ-lịch-uống-thuốc-của-bố-mỗi-đêm-lúc-hai-giờ-sáng-qua-máy-chủ-nhà"

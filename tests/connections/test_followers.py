@@ -271,7 +271,7 @@ def test_br040_the_patient_restores_inline_with_htmx(family, login, app):
     post(c, f"/connections/{cid}/disconnect", {"back": "followers"})
     first = outbox_last(app)
     ask = c.get(f"/connections/{cid}/restore?back=followers", headers=HX)
-    body = fragment(ask, f'<div class="confirm restore-confirm" id="restore-{cid}">')
+    body = fragment(ask, f'<div class="confirm restore-confirm" id="restore-{cid}" role="group"')
     assert f'hx-post="/connections/{cid}/restore" hx-target="#connection-{cid}"' in body
     assert 'hx-swap="outerHTML"' in body
     assert 'name="back" value="followers"' in body

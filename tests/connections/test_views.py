@@ -502,8 +502,10 @@ def test_the_answers_to_a_disconnect_and_a_restore_say_what_changed(family, logi
     assert said.startswith("Caregiver 1 is disconnected from Patient 1. They were not told.</p>")
     body = text(post(c, f"/connections/{cid}/restore", {"back": "group"}, HX))
     said = body.split(live_region)[1]
-    assert said.startswith("Caregiver 1 is connected to Patient 1 again, with every permission "
-                           "on. They were not told.</p>")
+    assert said.startswith("Caregiver 1 is connected to Patient 1 again, as before the "
+                           "disconnect: View health overview, Receive emergency alerts, "
+                           "Configure tasks, Track compliance, Act on the patient's behalf, "
+                           "Call to encourage on. They were not told.</p>")
     assert not is_revoked(app, cid)
 
 
@@ -586,7 +588,7 @@ def test_br040_restore_asks_first_naming_the_permissions(family, login, app):
     assert f'href="/family/{fam.id}#connection-{cid}"' in body  # cancel
     # htmx: the same step inline, in the row's actions cell; its answer replaces the row.
     inline = fragment(c.get(f"/connections/{cid}/restore", headers=HX),
-                      f'<div class="confirm restore-confirm" id="restore-{cid}">')
+                      f'<div class="confirm restore-confirm" id="restore-{cid}" role="group"')
     assert 'autofocus' in inline
     assert (f'hx-post="/connections/{cid}/restore" hx-target="#connection-{cid}" '
             'hx-swap="outerHTML"') in inline
