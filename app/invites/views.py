@@ -19,7 +19,12 @@ from app.accounts.forms import LoginForm
 from app.accounts.services import (
     account_register,
 )
-from app.accounts.signin import authenticate_form, check_registration_form, start_session
+from app.accounts.signin import (
+    authenticate_form,
+    check_registration_form,
+    rate_limit_answered_by,
+    start_session,
+)
 from app.connections.queries import permission_names, relationship_options
 from app.connections.services import initial_permission_map
 from app.errors import DomainError, Invalid
@@ -55,12 +60,6 @@ from app.transaction import undo_refused
 # The link opened in this session, sealed (app/tokens.py): the signed cookie is
 # readable by whoever holds it, and must not give the token away (F10).
 SESSION_KEY = "invite_link"
-
-
-
-
-
-
 
 
 def _permissions(invite: ConnectionInvite) -> list[tuple[str, str, bool]]:
@@ -153,7 +152,18 @@ def _session_invite():
     return invite, None
 
 
+def _locked_login(message: str) -> str:
+    """The link's login form refused by the shared login limit: the wait, and the reset."""
+    invite = _session_invite()[0]
+    if invite is None:  # the link died meanwhile: the wait, on the account login form
+        partial = "accounts/_login_form.html" if wants_fragment() else "accounts/login.html"
+        return render_template(partial, form=LoginForm(), locked=message)
+    partial = "invites/_login_form.html" if wants_fragment() else "invites/login.html"
+    return render_template(partial, form=LoginForm(), invite=invite, locked=message)
+
+
 @bp.route("/i/login", methods=["GET", "POST"])
+@rate_limit_answered_by(_locked_login)
 # The login page's own buckets: guesses here count against the same allowance.
 @limiter.shared_limit(login_limit, scope=LOGIN_SCOPE, methods=["POST"])
 @limiter.shared_limit(login_limit, scope=LOGIN_SCOPE, methods=["POST"], key_func=login_key)
@@ -172,13 +182,28 @@ def login():
     if not form.validate():
         return render_template(partial, form=form, invite=invite), 422
     user, status = authenticate_form(form)
-    if user is None:
+    if user is None:  # 401 or 403, in the form for a page and for htmx alike
         return render_template(partial, form=form, invite=invite), status
     start_session(user, **{SESSION_KEY: session[SESSION_KEY]})  # the link stays
     return see_other(url_for("invites.resume"))
 
 
+def _locked_signup(message: str) -> str:
+    """The link's sign-up form refused by the sign-up limit: what was typed, and the wait."""
+    invite = _session_invite()[0]
+    if invite is None:  # the link died meanwhile
+        if wants_fragment():
+            return render_template("_refusal.html", message=message)
+        return render_template("invites/link_state.html", title=_("Too many attempts"),
+                               message=message)
+    form = InviteSignupForm()
+    form.phone.data = display_phone(invite.receiver_phone)
+    partial = "invites/_signup_form.html" if wants_fragment() else "invites/signup.html"
+    return render_template(partial, form=form, invite=invite, locked=message)
+
+
 @bp.route("/i/signup", methods=["GET", "POST"])
+@rate_limit_answered_by(_locked_signup)
 @limiter.shared_limit(login_limit, scope=SIGNUP_SCOPE, methods=["POST"])
 def signup():
     """Sign up from an invite link: the phone is the invited number (the link proves it)."""
