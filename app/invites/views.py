@@ -88,18 +88,23 @@ _LINK_TITLES = {
 
 def _state_page(kind: str, exc: DomainError):
     return render_template("invites/link_state.html", title=_LINK_TITLES[kind](),
-                           message=exc.message), exc.status
+                           message=exc.message, kind=kind), exc.status
 
 
 def _link_page(invite: ConnectionInvite, token: str, *, relationship_error: str | None = None,
                status: int = 200):
     group = db.session.get(FamilyGroup, invite.family_group_id)
     sender = db.session.get(User, invite.sender_id)
+    # Which way in comes first for a visitor: log in when the invited number has an
+    # account, else sign up. No more than the sign-up page says already (it sends a
+    # number with a proved account to log in, and tells of an unproved one).
+    has_account = not current_user.is_authenticated and db.session.scalar(
+        select(User.id).where(User.phone == invite.receiver_phone)) is not None
     return render_template(
         "invites/link.html", invite=invite, group=group, sender=sender, token=token,
         role=role_label(invite.role), permissions=_permissions(invite),
         relationships=relationship_options(), question=_question(invite.role),
-        relationship_error=relationship_error,
+        relationship_error=relationship_error, has_account=has_account,
         chosen=request.form.get("relationship", "")), status
 
 
