@@ -29,13 +29,17 @@ def healthz():
 
 @bp.post("/language")
 def set_language():
-    """Switch the interface language; stored on the user when logged in."""
+    """Switch the interface language; stored on the user when logged in, and on logging in
+    when chosen before (app/accounts/signin.py start_session)."""
     from app.accounts.services import account_set_locale
+    from app.accounts.signin import LOCALE_CHOSEN
 
     locale = request.form.get("locale", "")
     if locale not in ("vi", "en"):
         locale = "vi"
     if current_user.is_authenticated:
         account_set_locale(actor=current_user, locale=locale)
+    else:
+        session[LOCALE_CHOSEN] = True
     session["locale"] = locale
     return redirect(local_path(request.form.get("next"), url_for("core.home")), code=303)

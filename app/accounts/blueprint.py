@@ -16,9 +16,10 @@ def safe_next(default: str) -> str:
     return local_path(request.values.get("next"), default)
 
 
-def render_form(template: str, partial: str, form, status: int = 200):
+def render_form(template: str, partial: str, form, status: int = 200, **context):
+    """The page, or for htmx the form's partial (which the page includes)."""
     name = partial if wants_fragment() else template
-    return render_template(name, form=form), status
+    return render_template(name, form=form, **context), status
 
 
 def redirect_home_if_logged_in():

@@ -28,11 +28,16 @@ from app.accounts.identity import (
     registration_verify,
 )
 from app.accounts.services import parse_phone
-from app.accounts.signin import check_registration_form, start_session
+from app.accounts.signin import (
+    check_registration_form,
+    keep_chosen_language,
+    rate_limit_answered_by,
+    start_session,
+)
 from app.errors import DomainError, Invalid, TooSoon, retry_after_header
 from app.extensions import forget_login_failures, limit_code_checks, limit_code_sending
 from app.forms import copy_errors
-from app.htmx import see_other, wants_fragment
+from app.htmx import see_other
 from app.phone import display_phone
 from app.transaction import after_commit, undo_refused
 
@@ -45,9 +50,7 @@ def _refused(form, exc: DomainError, default_field: str | None = None) -> int:
     that count is kept (invalid_code() said keep_on_refusal); anything else rolls back."""
     undo_refused()
     copy_errors(form, exc, default_field)
-    if isinstance(exc, TooSoon):
-        if wants_fragment():
-            return 422  # htmx swaps 422 in place (base.html)
+    if isinstance(exc, TooSoon):  # in the form, for a page and htmx alike (base.html)
         headers = retry_after_header(exc)  # the wait the message states
 
         @after_this_request
@@ -70,7 +73,17 @@ def _number_of(raw: str | None) -> str:
 # --- sign up ---------------------------------------------------------------------------
 
 
+# Flask-Limiter's 429 on these forms is answered by the form, with the wait in it
+# (rate_limit_answered_by): what was typed stays, the password excepted.
+
+
+def _locked_register(message: str) -> str:
+    return render_form("accounts/register.html", "accounts/_register_form.html",
+                       RegisterForm(), locked=message)[0]
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@rate_limit_answered_by(_locked_register)
 @limit_code_sending
 def register():
     """Sign up, step 1: the account's values; a code goes to the number by SMS."""
@@ -95,13 +108,14 @@ def register():
     return see_other(url_for("accounts.register_verify", next=request.args.get("next")))
 
 
-def _verify_page(form: CodeForm, status: int = 200):
+def _verify_page(form: CodeForm, status: int = 200, *, locked: str | None = None):
     return render_template("accounts/register_verify.html", form=form,
                            resend_form=PhoneOnlyForm(phone=form.phone.data),
-                           minutes=code_minutes()), status
+                           minutes=code_minutes(), locked=locked), status
 
 
 @bp.route("/register/verify", methods=["GET", "POST"])
+@rate_limit_answered_by(lambda message: _verify_page(CodeForm(), locked=message)[0])
 @limit_code_checks
 def register_verify():
     """Sign up, step 2: the code from the SMS; the account exists from here."""
@@ -152,6 +166,8 @@ def register_resend():
 
 
 @bp.route("/password-reset", methods=["GET", "POST"])
+@rate_limit_answered_by(lambda message: render_template(
+    "accounts/password_reset.html", form=PhoneOnlyForm(), locked=message))
 @limit_code_sending
 def password_reset():
     """Forgotten password, step 1: a code to the account's number (same answer for any)."""
@@ -170,6 +186,9 @@ def password_reset():
 
 
 @bp.route("/password-reset/confirm", methods=["GET", "POST"])
+@rate_limit_answered_by(lambda message: render_template(
+    "accounts/password_reset_confirm.html", form=ResetForm(), minutes=code_minutes(),
+    locked=message))
 @limit_code_checks
 def password_reset_confirm_page():
     """Forgotten password, step 2: the code and a new password; every session and API
@@ -187,6 +206,8 @@ def password_reset_confirm_page():
     except DomainError as exc:
         status = _refused(form, exc, "code")
         return render_template(page, form=form, minutes=code_minutes()), status
+
+    keep_chosen_language(user)  # before the commit: start_session runs after it
 
     def done():  # the login buckets are emptied once the new password is saved
         forget_login_failures(user.phone, user.email)

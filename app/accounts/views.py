@@ -32,7 +32,7 @@ from app.accounts.services import (
     account_change_password,
     account_logout,
 )
-from app.accounts.signin import authenticate_form, start_session
+from app.accounts.signin import authenticate_form, rate_limit_answered_by, start_session
 from app.accounts.tokens import api_tokens_of
 from app.extensions import (
     db,
@@ -49,7 +49,14 @@ from app.pages import run_service
 from app.transaction import attempt
 
 
+def _locked_login(message: str) -> str:
+    """The login form refused by its rate limit: the wait, and the way in by a reset."""
+    return render_form("accounts/login.html", "accounts/_login_form.html", LoginForm(),
+                       locked=message)[0]
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@rate_limit_answered_by(_locked_login)
 @limiter.limit(login_limit, methods=["POST"])
 @limiter.limit(login_limit, methods=["POST"], key_func=login_key)
 def login():
@@ -62,7 +69,7 @@ def login():
     if not form.validate():
         return render_form("accounts/login.html", "accounts/_login_form.html", form, 422)
     user, status = authenticate_form(form)
-    if user is None:
+    if user is None:  # 401, or 403 for a suspended account: in the form, page or htmx
         return render_form("accounts/login.html", "accounts/_login_form.html", form, status)
     start_session(user)
     return see_other(safe_next(url_for("core.home")))

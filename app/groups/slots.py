@@ -76,11 +76,15 @@ class Slots:
         """limit_reached() when no place is free, else None (the page shows it)."""
         return limit_reached(role=self.role, total=self.total) if self.free == 0 else None
 
+    def has_room(self, *, accepting: bool = False) -> bool:
+        """A new invite or self-add has a free place; an accept, a member place."""
+        return places_left(self.total, self.used, self.pending, members_only=accepting) > 0
+
     def check(self, *, accepting: bool = False) -> None:
         """A new invite or self-add needs a free place, an accept a member place.
 
         Raises Conflict(no_slot)."""
-        if places_left(self.total, self.used, self.pending, members_only=accepting) > 0:
+        if self.has_room(accepting=accepting):
             return
         message = no_member_place(role=self.role) if accepting \
             else limit_reached(role=self.role, total=self.total)

@@ -13,7 +13,9 @@ from app.accounts.services import parse_phone
 from app.errors import DomainError, Invalid, NotFound, retry_after_header
 from app.extensions import db
 from app.forms import copy_errors
+from app.groups.places import places_of
 from app.groups.services import role_label
+from app.groups.slots import slot_counts
 from app.htmx import see_other, wants_fragment
 from app.invites.blueprint import bp, group_url
 from app.invites.forms import InviteForm
@@ -37,9 +39,19 @@ def _admin_group(group_id: int) -> FamilyGroup:
     return group
 
 
-def _invite_form(group: FamilyGroup, form: InviteForm, *, duplicate=None, status: int = 200):
-    name = "invites/_invite_form.html" if wants_fragment() else "invites/new.html"
-    return render_template(name, group=group, form=form, duplicate=duplicate), status
+# Refusals that only a bigger or renewed plan lifts: the form links to "My plan".
+_PLAN_REFUSALS = {"no_slot", "subscription_inactive"}
+
+
+def _invite_form(group: FamilyGroup, form: InviteForm, *, duplicate=None, plan_link=False,
+                 status: int = 200):
+    """The form; the page says up front which roles have no free place (BR-059)."""
+    if wants_fragment():
+        return render_template("invites/_invite_form.html", group=group, form=form,
+                               duplicate=duplicate, plan_link=plan_link), status
+    places = places_of(group, slot_counts(group.id))
+    return render_template("invites/new.html", group=group, form=form, duplicate=duplicate,
+                           plan_link=plan_link, roles=ROLES, **places.context()), status
 
 
 def _issued(issued: IssuedInvite, *, resent: bool, status: int):
@@ -74,9 +86,9 @@ def new(group_id: int):
         copy_errors(form, exc)
         duplicate = (_pending_invite(group.id, form.phone.data)
                      if exc.code == "duplicate_pending" else None)
-        # htmx swaps 2xx and 422 only (base.html): a fragment carries its refusal as 422.
+        # htmx swaps every status (base.html): the fragment carries the refusal's own.
         return _invite_form(group, form, duplicate=duplicate,
-                            status=422 if wants_fragment() else exc.status)
+                            plan_link=exc.code in _PLAN_REFUSALS, status=exc.status)
     return after_commit(lambda: _issued(issued, resent=False, status=201))
 
 
@@ -92,13 +104,13 @@ def _pending_invite(group_id: int, phone: str) -> ConnectionInvite | None:
 
 
 def _action_error(exc: DomainError):
+    """A refused cancel or resend: a page, or for htmx (a row's button, the invite panel's
+    Resend) the message in the page's live region (app/errors.py answers it)."""
+    if wants_fragment():
+        raise exc
     undo_refused()
-    # htmx swaps only 409 and 422 among refusals (base.html): a resend refused for its
-    # pace (429) is shown in place as 422, and is 429 to a plain post.
-    status = 422 if exc.status == 429 and wants_fragment() else exc.status
     return render_template("invites/refused.html", title=_("Request refused"),
-                           message=exc.message), status, (
-        retry_after_header(exc) if status == 429 else {})
+                           message=exc.message), exc.status, retry_after_header(exc)
 
 
 @bp.post("/invites/<int:invite_id>/cancel")

@@ -19,7 +19,12 @@ from app.accounts.forms import LoginForm
 from app.accounts.services import (
     account_register,
 )
-from app.accounts.signin import authenticate_form, check_registration_form, start_session
+from app.accounts.signin import (
+    authenticate_form,
+    check_registration_form,
+    rate_limit_answered_by,
+    start_session,
+)
 from app.connections.queries import permission_names, relationship_options
 from app.connections.services import initial_permission_map
 from app.errors import DomainError, Invalid
@@ -57,12 +62,6 @@ from app.transaction import undo_refused
 SESSION_KEY = "invite_link"
 
 
-
-
-
-
-
-
 def _permissions(invite: ConnectionInvite) -> list[tuple[str, str, bool]]:
     """The six permissions each new connection will carry, as the accept will set them."""
     enabled = initial_permission_map(invite.initial_permissions)
@@ -89,18 +88,23 @@ _LINK_TITLES = {
 
 def _state_page(kind: str, exc: DomainError):
     return render_template("invites/link_state.html", title=_LINK_TITLES[kind](),
-                           message=exc.message), exc.status
+                           message=exc.message, kind=kind), exc.status
 
 
 def _link_page(invite: ConnectionInvite, token: str, *, relationship_error: str | None = None,
                status: int = 200):
     group = db.session.get(FamilyGroup, invite.family_group_id)
     sender = db.session.get(User, invite.sender_id)
+    # Which way in comes first for a visitor: log in when the invited number has an
+    # account, else sign up. No more than the sign-up page says already (it sends a
+    # number with a proved account to log in, and tells of an unproved one).
+    has_account = not current_user.is_authenticated and db.session.scalar(
+        select(User.id).where(User.phone == invite.receiver_phone)) is not None
     return render_template(
         "invites/link.html", invite=invite, group=group, sender=sender, token=token,
         role=role_label(invite.role), permissions=_permissions(invite),
         relationships=relationship_options(), question=_question(invite.role),
-        relationship_error=relationship_error,
+        relationship_error=relationship_error, has_account=has_account,
         chosen=request.form.get("relationship", "")), status
 
 
@@ -153,7 +157,18 @@ def _session_invite():
     return invite, None
 
 
+def _locked_login(message: str) -> str:
+    """The link's login form refused by the shared login limit: the wait, and the reset."""
+    invite = _session_invite()[0]
+    if invite is None:  # the link died meanwhile: the wait, on the account login form
+        partial = "accounts/_login_form.html" if wants_fragment() else "accounts/login.html"
+        return render_template(partial, form=LoginForm(), locked=message)
+    partial = "invites/_login_form.html" if wants_fragment() else "invites/login.html"
+    return render_template(partial, form=LoginForm(), invite=invite, locked=message)
+
+
 @bp.route("/i/login", methods=["GET", "POST"])
+@rate_limit_answered_by(_locked_login)
 # The login page's own buckets: guesses here count against the same allowance.
 @limiter.shared_limit(login_limit, scope=LOGIN_SCOPE, methods=["POST"])
 @limiter.shared_limit(login_limit, scope=LOGIN_SCOPE, methods=["POST"], key_func=login_key)
@@ -172,13 +187,28 @@ def login():
     if not form.validate():
         return render_template(partial, form=form, invite=invite), 422
     user, status = authenticate_form(form)
-    if user is None:
+    if user is None:  # 401 or 403, in the form for a page and for htmx alike
         return render_template(partial, form=form, invite=invite), status
     start_session(user, **{SESSION_KEY: session[SESSION_KEY]})  # the link stays
     return see_other(url_for("invites.resume"))
 
 
+def _locked_signup(message: str) -> str:
+    """The link's sign-up form refused by the sign-up limit: what was typed, and the wait."""
+    invite = _session_invite()[0]
+    if invite is None:  # the link died meanwhile
+        if wants_fragment():
+            return render_template("_refusal.html", message=message)
+        return render_template("invites/link_state.html", title=_("Too many attempts"),
+                               message=message)
+    form = InviteSignupForm()
+    form.phone.data = display_phone(invite.receiver_phone)
+    partial = "invites/_signup_form.html" if wants_fragment() else "invites/signup.html"
+    return render_template(partial, form=form, invite=invite, locked=message)
+
+
 @bp.route("/i/signup", methods=["GET", "POST"])
+@rate_limit_answered_by(_locked_signup)
 @limiter.shared_limit(login_limit, scope=SIGNUP_SCOPE, methods=["POST"])
 def signup():
     """Sign up from an invite link: the phone is the invited number (the link proves it)."""

@@ -23,6 +23,7 @@ from app.errors import Invalid, NotFound
 from app.extensions import db
 from app.forms import copy_errors
 from app.groups.forms import GroupNameForm, RoleForm, SelfAddForm
+from app.groups.places import places_of
 from app.groups.queries import GroupView, active_group_of_admin, memberships_of
 from app.groups.services import (
     group_create,
@@ -32,13 +33,13 @@ from app.groups.services import (
     role_label,
     subscription_inactive,
 )
-from app.groups.slots import counts_from_view, slot_counts, slots_summary
+from app.groups.slots import counts_from_view, slot_counts
 from app.htmx import see_other, wants_fragment
 from app.membership.services import group_dissolve, group_self_add, member_leave, member_remove
 from app.models.accounts import User
 from app.models.groups import ROLES, FamilyGroup
 from app.pages import acting_user, refused, run_service
-from app.payments.provider import PaymentUnavailable, payment_provider
+from app.payments.provider import PaymentUnavailable
 from app.permissions import can_act_as_admin, can_manage_places, is_group_admin
 from app.transaction import after_commit
 
@@ -73,18 +74,7 @@ def _relationship_choices() -> list[SelectChoice]:
 
 def _slots_context(group: FamilyGroup, counts: dict) -> dict:
     """The places per role (BR-047) and what stands in the way of inviting (BR-037)."""
-    try:
-        info = payment_provider().subscription_for(group.admin_user_id)
-    except PaymentUnavailable:
-        return {"slots": None, "slots_unknown": True, "plan_problem": None}
-    problem = None
-    if info is None:
-        problem = _("No family plan was found for this family's admin, so new invites and "
-                    "joining are paused. Get one with an activation code on “My plan”.")
-    elif not info.is_active:
-        problem = subscription_inactive(for_admin=True).message
-    return {"slots": slots_summary(info, counts), "slots_unknown": False,
-            "plan_problem": problem}
+    return places_of(group, counts).context()
 
 
 def _context(view: GroupView, rename_form=None, self_add=None) -> dict:
@@ -98,12 +88,13 @@ def _context(view: GroupView, rename_form=None, self_add=None) -> dict:
         context.update(_slots_context(group, counts_from_view(view)))
     if admin:
         choices = _relationship_choices()
-        slots = context.get("slots") or {}
+        open_roles = context.get("open_roles", frozenset())
         for role in ROLES:
-            # No free place: the page says "Limit reached" instead of offering a button the
-            # service would refuse (a refused self-add still shows its form and why).
-            full = role in slots and slots[role].free == 0 and role not in (self_add or {})
-            if role not in context["my_roles"] and not full:
+            # Only a role with a free place under an active plan: otherwise the page says
+            # why instead of offering what the service would refuse (a refused self-add
+            # still shows its form and why).
+            if role not in context["my_roles"] and (role in open_roles
+                                                    or role in (self_add or {})):
                 form = (self_add or {}).get(role) or SelfAddForm(formdata=None, role=role)
                 form.relationship.choices = choices
                 context["self_add"][role] = form

@@ -63,36 +63,36 @@ def _render(kind: str, p: dict[str, Any], link: str | None) -> tuple[str, str]:
     if kind == "INVITE_CREATED":
         names = {"sender": p.get("sender_name", ""), "group": group, "role": role,
                  "expires": _when(p.get("expires_at"))}
-        subject = _("Invitation to the family group %(group)s", group=group)
+        subject = _("Invitation to join “%(group)s”", group=group)
         if link:
-            return subject, _("%(sender)s invites you to join the family group %(group)s as a "
-                              "%(role)s. Open this link to accept or decline before "
+            return subject, _("%(sender)s invites you to join “%(group)s” as a %(role)s. "
+                              "Open this link to accept or decline before "
                               "%(expires)s: %(link)s", link=link, **names)
-        return subject, _("%(sender)s invites you to join the family group %(group)s as a "
-                          "%(role)s. The invite is valid until %(expires)s.", **names)
+        return subject, _("%(sender)s invites you to join “%(group)s” as a %(role)s. "
+                          "The invite is valid until %(expires)s.", **names)
     if kind == "INVITE_ACCEPTED":
         return (_("%(member)s accepted your invite", member=member),
-                _("%(member)s accepted your invite and joined the family group %(group)s as a "
-                  "%(role)s.", member=member, group=group, role=role))
+                _("%(member)s accepted your invite and joined “%(group)s” as a %(role)s.",
+                  member=member, group=group, role=role))
     if kind == "INVITE_REJECTED":
         return (_("%(member)s declined your invite", member=member),
-                _("%(member)s declined your invite to join the family group %(group)s as a "
-                  "%(role)s.", member=member, group=group, role=role))
+                _("%(member)s declined your invite to join “%(group)s” as a %(role)s.",
+                  member=member, group=group, role=role))
     if kind == "INVITE_CANCELLED":
         return (_("Invite to %(group)s cancelled", group=group),
-                _("The invite to join the family group %(group)s was cancelled. Its link no "
-                  "longer works.", group=group))
+                _("The invite to join “%(group)s” was cancelled. Its link no longer works.",
+                  group=group))
     if kind == "MEMBER_JOINED":
         return (_("New member in %(group)s", group=group),
-                _("%(member)s joined the family group %(group)s as a %(role)s.",
+                _("%(member)s joined “%(group)s” as a %(role)s.",
                   member=member, group=group, role=role))
     if kind == "MEMBER_REMOVED":
         return (_("Removed from %(group)s", group=group),
-                _("%(actor)s removed you from the family group %(group)s, where you were a "
-                  "%(role)s.", actor=p.get("actor_name", ""), group=group, role=role))
+                _("%(actor)s removed you from “%(group)s”, where you were a %(role)s.",
+                  actor=p.get("actor_name", ""), group=group, role=role))
     if kind == "MEMBER_LEFT":
         return (_("A member left %(group)s", group=group),
-                _("%(member)s left the family group %(group)s, where they were a %(role)s.",
+                _("%(member)s left “%(group)s”, where they were a %(role)s.",
                   member=member, group=group, role=role))
     if kind == "PERMISSION_ENABLED":
         locale = getattr(get_locale(), "language", DEFAULT_LOCALE)
@@ -127,7 +127,7 @@ def _render(kind: str, p: dict[str, Any], link: str | None) -> tuple[str, str]:
                 _("The number %(phone)s was proved by another account, which now holds it. "
                   "Your account never proved it, so it no longer has a phone number: log in "
                   "with your email, or contact support.", phone=phone))
-    return _("Family Connect"), _("There is news in your family group %(group)s.", group=group)
+    return _("Family Connect"), _("There is news in “%(group)s”.", group=group)
 
 
 def _phone_code(p: dict[str, Any], code: str) -> tuple[str, str]:

@@ -818,3 +818,64 @@ def test_story_redeem_create_and_see_empty_places(person, login, run, app):
     assert f'href="/family/{group_id}/invites?role=patient"' in body
     assert f'href="/family/{group_id}/invites?role=caregiver"' in body
     assert national(me.phone) not in body  # no invites, no phone numbers on the page
+
+
+# --- issue 18: a full role is said before inviting; dissolving apart --------------------
+
+
+def invite_button(body: str, role: str) -> str:
+    match = re.search(rf'<a class="([^"]*)" id="invite-button-{role}"', body)
+    assert match, f"no invite button for {role}"
+    return match.group(1)
+
+
+def test_a_full_role_is_said_first_and_its_invite_is_no_primary_button(family, login, app):
+    """The demo admin's case: no patient place left (one member, one pending invite) while
+    caregivers still have one. The full role says so, with "My plan", before its invite
+    button, which is a secondary one; "Add me as patient" is not offered."""
+    fam = family(patients=1, patient_slots=2, caregiver_slots=4)
+    invite(app, fam.id, "0987000777", role="patient")
+    body = text(login(fam.admin).get(f"/family/{fam.id}"))
+    assert invite_button(body, "patient") == "button secondary"
+    assert invite_button(body, "caregiver") == "button"
+    patient = re.search(r'<div class="slots" id="slots-patient".*?</div>', body, re.S).group(0)
+    notice = re.search(r'<p class="notice[^"]*" id="limit-patient">(.*?)</p>', patient,
+                       re.S).group(1)
+    assert notice.startswith("Limit reached: the plan has 2 patient places")
+    assert 'href="/plan"' in notice
+    assert patient.index('id="limit-patient"') < patient.index('id="invite-button-patient"')
+    assert 'id="limit-caregiver"' not in body
+    assert 'id="self-add-patient"' not in body
+    assert 'id="self-add-caregiver"' in body
+
+
+@pytest.mark.parametrize("case", ["expired plan", "payment service down"])
+def test_no_self_add_and_no_primary_invite_while_nobody_can_join(family, login, app,
+                                                                 monkeypatch, case):
+    """An expired plan refuses a self-add (BR-037), and with the payment service down the
+    places cannot be checked (the service fails closed): neither is offered."""
+    fam = family(patients=1, days=-1 if case == "expired plan" else 365)
+    if case == "payment service down":
+        monkeypatch.setitem(app.extensions, "payment_provider", DownProvider())
+    body = text(login(fam.admin).get(f"/family/{fam.id}"))
+    assert "self-add" not in body
+    for role in ("patient", "caregiver"):
+        assert invite_button(body, role) == "button secondary"  # still there (BR-059)
+
+
+def test_dissolving_is_a_danger_zone_at_the_end_apart_from_rename(family, login):
+    fam = family(patients=1, caregivers=1)
+    body = text(login(fam.admin).get(f"/family/{fam.id}"))
+    settings = re.search(r'<section id="family-settings">.*?</section>', body, re.S).group(0)
+    assert 'id="rename-form"' in settings
+    assert "dissolve" not in settings
+    zone = re.search(r'<section class="danger-zone" id="danger-zone".*?</section>', body,
+                     re.S).group(0)
+    assert re.search(rf'id="dissolve-link" href="/family/{fam.id}/dissolve"', zone)
+    assert "This cannot be undone." in zone
+    # last of the page: nothing of the family comes after it
+    assert body.index('id="danger-zone"') > body.index('id="family-settings"')
+    assert body.index('id="danger-zone"') > body.index('id="section-caregiver"')
+    assert "<section" not in body[body.index('id="danger-zone"'):]
+    # the members see none of it
+    assert "danger-zone" not in text(login(fam.patients[0]).get(f"/family/{fam.id}"))

@@ -390,7 +390,7 @@ def test_log_in_from_the_link_comes_back_to_the_invite(app, family, invite, pers
     assert wrong.status_code == 401
     wrong = c.post("/i/login", headers=HX, data={
         "login": national(invitee.phone), "password": "nope-123", "csrf_token": csrf_of(c)})
-    assert wrong.status_code == 422  # htmx swaps a refused form in place for 422 only
+    assert wrong.status_code == 401  # in the form: htmx swaps every status (base.html)
     assert "<html" not in text(wrong)
     done = c.post("/i/login", data={"login": national(invitee.phone), "password": PASSWORD,
                                     "csrf_token": csrf_of(c)})
@@ -731,10 +731,13 @@ def test_invite_refusals(app, admin_client, row_counts, setup, phone, role, stat
     assert 'id="invite-form"' in text(response)
     assert "<html" in text(response)
     fragment = post_invite(c, fam, phone, role, headers=HX)
-    # htmx swaps 2xx and 422 only: the fragment carries the refusal as 422.
-    assert fragment.status_code == 422
+    # htmx swaps every status (base.html): the fragment carries the refusal's own.
+    assert fragment.status_code == status
     assert "<html" not in text(fragment)
     assert words in text(fragment)
+    # A refusal that only "My plan" lifts links to it, after submitting too (issue 18).
+    for answer in (response, fragment):
+        assert ('id="invite-refused-plan"' in text(answer)) is (setup in ("full", "inactive"))
     assert row_counts() == before
 
 
@@ -892,3 +895,198 @@ def test_install_log_redaction(caplog, clean_filters):
                                "unhandled error on %s %s", ("GET", f"/i/{TOKEN}"), None)
     assert clean_filters.filter(record)
     assert record.getMessage() == "unhandled error on GET /i/[redacted]"
+
+
+# --- issue 18: the forms of the link, the places up front, the link shown whole ---------
+
+
+def _form(body: str, form_id: str) -> str:
+    match = re.search(rf'<form id="{form_id}".*?</form>', body, re.S)
+    assert match, body[:300]
+    return match.group(0)
+
+
+def _opened_link(app, family, invite, person=None, **user):
+    """A visitor's client that opened a fresh invite's link (English), the invited phone."""
+    fam = family()
+    phone = person(**user).phone if person else next_phone()
+    _id, token = invite(fam, phone)
+    c = app.test_client()
+    english(c)
+    assert c.get(f"/i/{token}").status_code == 200
+    return c, phone
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+def test_the_links_login_limit_is_answered_in_its_form(app, family, invite, person,
+                                                       monkeypatch, htmx):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "2 per minute")
+    c, phone = _opened_link(app, family, invite, person)
+    headers = HX if htmx else {}
+    data = {"login": national(phone), "password": "nope-1234"}
+    for _ in range(2):
+        assert c.post("/i/login", headers=headers,
+                      data={**data, "csrf_token": csrf_of(c)}).status_code == 401
+    locked = c.post("/i/login", headers=headers, data={**data, "password": PASSWORD,
+                                                       "csrf_token": csrf_of(c)})
+    assert locked.status_code == 429
+    assert 1 <= int(locked.headers["Retry-After"]) <= 60
+    assert "HX-Retarget" not in locked.headers
+    body = text(locked)
+    assert ("<html" in body) is not htmx
+    form = _form(body, "invite-login-form")
+    assert re.search(r'id="invite-login-form-locked" role="alert">\s*<p class="lead">Too many '
+                     r"attempts\. Try again in \d+ (seconds?|minute)\.</p>", form)
+    assert 'href="/account/password-reset"' in form
+    with c.session_transaction() as sess:
+        assert "_user_id" not in sess
+        assert SESSION_KEY in sess  # the link is still there for after the wait
+
+
+def test_the_links_sign_up_limit_is_answered_in_its_form(app, family, invite, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "1 per minute")
+    c, _phone = _opened_link(app, family, invite)
+    assert c.post("/i/signup", headers=HX,
+                  data=signup_data(c, password="x")).status_code == 422
+    locked = c.post("/i/signup", headers=HX, data=signup_data(c, name="Trần Thị Cúc"))
+    assert locked.status_code == 429
+    form = _form(text(locked), "invite-signup-form")
+    assert "Too many attempts. Try again in" in form
+    assert 'value="Trần Thị Cúc"' in form
+    assert 'id="invite-signup-form-locked"' in form
+
+
+def test_the_invited_number_on_sign_up_is_fixed_text(app, family, invite):
+    c, phone = _opened_link(app, family, invite)
+    body = text(c.get("/i/signup"))
+    field = re.search(r'<input[^>]*id="phone"[^>]*>', body).group(0)
+    assert "readonly" in field
+    assert 'class="fixed-value"' in field
+    assert f'value="{display_phone(phone)}"' in field
+    assert re.search(r'<label for="phone">Phone number</label>', body)
+
+
+def _ways_in(body: str) -> list[str]:
+    """The ids of the link page's ways in, first (primary) first, with their classes."""
+    return re.findall(r'<a class="(button[^"]*)" id="(invite-(?:login|signup))"', body)
+
+
+def test_a_new_invitee_is_offered_sign_up_first(app, family, invite):
+    fam = family()
+    _id, token = invite(fam, next_phone())
+    body = text(app.test_client().get(f"/i/{token}"))
+    assert _ways_in(body) == [("button", "invite-signup"), ("button secondary", "invite-login")]
+
+
+@pytest.mark.parametrize("proved", [True, False], ids=["proved", "unproved"])
+def test_a_number_with_an_account_is_offered_log_in_first(app, family, invite, person,
+                                                          proved):
+    """What the sign-up page says already: a number with an account logs in (a proved one
+    is sent there; an unproved one is told of)."""
+    fam = family()
+    holder = person(**({} if proved else {"phone_verified_at": None}))
+    _id, token = invite(fam, holder.phone)
+    body = text(app.test_client().get(f"/i/{token}"))
+    assert _ways_in(body) == [("button", "invite-login"), ("button secondary", "invite-signup")]
+
+
+def test_decline_is_apart_from_accept(invitee_client):
+    c, _fam, _id, token, _person = invitee_client()
+    body = text(c.get(f"/i/{token}"))
+    assert re.search(r'<form id="reject-form" class="decline"', body)
+    assert re.search(r'<form class="decline" method="post" action="/invites/\d+/reject"',
+                     text(c.get("/invites")))
+
+
+@pytest.mark.parametrize("logged_in", [False, True], ids=["visitor", "logged_in"])
+def test_a_used_link_offers_to_log_in(app, family, invite, person, logged_in):
+    fam = family()
+    invitee = person()
+    invite_id, token = invite(fam, invitee.phone)
+    with app.app_context():
+        _set_status("accepted")(invite_id)
+        db.session.commit()
+    c = app.test_client()
+    if logged_in:
+        assert sign_in(c, national(invitee.phone)).status_code == 303
+    english(c)
+    page = c.get(f"/i/{token}")
+    assert page.status_code == 409
+    body = text(page)
+    assert "Log in to see your family." in body
+    if logged_in:
+        assert re.search(r'<a class="button" id="link-state-family" href="/family">My family</a>',
+                         body)
+        assert 'id="link-state-login"' not in body
+    else:
+        assert re.search(r'<a class="button" id="link-state-login" '
+                         r'href="/account/login\?next=(/|%2F)family">Log in</a>', body)
+    assert re.search(r'id="link-state-home" href="/">Back to the home page</a>', body)
+
+
+def test_other_dead_links_offer_no_login(app, client, family, invite):
+    fam = family()
+    invite_id, token = invite(fam, next_phone())
+    with app.app_context():
+        _set_status("cancelled")(invite_id)
+        db.session.commit()
+    assert 'id="link-state-login"' not in text(client.get(f"/i/{token}"))
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "fragment"])
+def test_the_invite_link_is_shown_whole_with_a_copy_button(admin_client, htmx):
+    c, fam = admin_client()
+    made = post_invite(c, fam, national(next_phone()), headers=HX if htmx else {})
+    assert made.status_code == 201
+    body = text(made)
+    link = LINK_RE.search(body).group(0)
+    # The whole link in a wrapping, selectable box (a textarea, not a one-line input that
+    # cuts it off), and the button that copies it, put in by copy.js: none without it.
+    assert re.search(r'<textarea id="invite-link" class="invite-link" readonly[^>]*>'
+                     + re.escape(link) + "</textarea>", body)
+    assert 'type="text" id="invite-link"' not in body
+    template = re.search(r"<template data-copy-button>(.*?)</template>", body, re.S).group(1)
+    assert 'data-copy="invite-link"' in template
+    assert 'data-copy-status="invite-link-copied"' in template
+    assert 'data-copied="Copied"' in template
+    assert ">Copy link</button>" in template
+    assert re.search(r'<span class="copy-status" id="invite-link-copied" aria-live="polite">',
+                     body)
+    script = '<script src="/static/js/copy.js" defer></script>'
+    # The page loads copy.js; the fragment is swapped into the invite form's page, which did.
+    assert (script in body) is not htmx
+    if htmx:
+        assert script in text(c.get(f"/family/{fam.group_id}/invites"))
+
+
+def test_copy_js_is_served(client):
+    served = client.get("/static/js/copy.js")
+    assert served.status_code == 200
+    assert "javascript" in served.headers["Content-Type"]
+    served.close()
+
+
+@pytest.mark.parametrize(("setup", "ids"), [
+    ("patient full", ["invite-limit-patient"]),
+    ("both full", ["invite-limit-patient", "invite-limit-caregiver"]),
+    ("expired", ["invite-plan-problem"]),
+    ("room", []),
+])
+def test_the_invite_form_says_up_front_which_role_is_full(app, admin_client, invite, setup,
+                                                          ids):
+    c, fam = admin_client(patients=0 if setup in ("patient full", "both full") else 2,
+                          caregivers=1 if setup == "both full" else 4)
+    with app.app_context():
+        if setup == "expired":
+            db.session.execute(update(Subscription).values(status="cancelled"))
+        db.session.commit()
+    if setup == "both full":
+        invite(fam, next_phone(), "caregiver")
+    body = text(c.get(f"/family/{fam.group_id}/invites?role=patient"))
+    found = re.findall(r'<p class="notice notice-warn" id="(invite-[a-z-]+)">(.*?)</p>', body,
+                       re.S)
+    assert [found_id for found_id, _text in found] == ids
+    for _id, notice in found:
+        assert '<a href="/plan">Go to My plan</a>' in notice
+    if found:
+        assert body.index(found[-1][1]) < body.index('id="invite-form"')  # before the form

@@ -128,7 +128,7 @@ def test_email_goes_out_through_smtp(app, use_smtp):
     assert mail.message["From"] == "Family Connect <no-reply@portal.test>"
     assert mail.message["Subject"] == "New member in Gia đình Nguyễn"
     assert mail.message.get_content().strip() == (
-        "Trần Thị Lan joined the family group Gia đình Nguyễn as a caregiver.")
+        "Trần Thị Lan joined “Gia đình Nguyễn” as a caregiver.")
     sent = external(app, N.recipient_user_id == user_id)
     assert sent.channel == "email"
     assert sent.status == "sent"
@@ -157,7 +157,7 @@ def test_sms_goes_out_through_the_gateway(app, use_gateway):
     assert request.path == "/v1/sms"
     assert request.headers["Authorization"] == "Bearer gw-secret"
     assert request.body == {
-        "to": phone, "text": "Trần Thị Lan joined the family group Gia đình Nguyễn as a caregiver."}
+        "to": phone, "text": "Trần Thị Lan joined “Gia đình Nguyễn” as a caregiver."}
     sent = external(app, N.recipient_user_id == user_id)
     assert (sent.channel, sent.status, sent.external_message_id) == ("sms", "sent", "sms-1")
 
@@ -233,7 +233,7 @@ def test_the_log_channel_is_the_default_and_never_logs_the_link(app, configure, 
     assert "INVITE_CREATED" in sms_line
     assert "http://portal.test/i/[redacted]" in sms_line
     email_line = next(line for line in lines if line.startswith("email to an@example.com"))
-    assert "Invitation to the family group Gia đình Nguyễn" in email_line
+    assert "Invitation to join “Gia đình Nguyễn”" in email_line
     assert "/i/[redacted]" in email_line
     for sent in rows(app, N.channel.in_(("sms", "email"))):
         assert (sent.status, sent.external_message_id) == ("sent", None)

@@ -86,8 +86,8 @@ def test_the_page_lists_the_users_own_messages_newest_first(app, client, person,
     assert "HX-Request" in response.headers["Vary"]
     body = text(response)
     assert "<html" in body
-    first = body.index("Member 2 joined the family group Gia đình Nguyễn as a caregiver.")
-    second = body.index("Member 1 joined the family group Gia đình Nguyễn as a caregiver.")
+    first = body.index("Member 2 joined “Gia đình Nguyễn” as a caregiver.")
+    second = body.index("Member 1 joined “Gia đình Nguyễn” as a caregiver.")
     assert first < second
     assert "Stranger" not in body
     assert body.count('class="notification unread"') == 2
@@ -129,7 +129,7 @@ def test_an_in_app_invite_shows_no_link(app, client, log_in):
         user_id = user.id
     log_in(user_id)
     body = text(client.get(PAGE))
-    assert "Nguyễn Văn An invites you to join the family group Gia đình Nguyễn as a patient" in body
+    assert "Nguyễn Văn An invites you to join “Gia đình Nguyễn” as a patient" in body
     assert "/i/" not in body
     assert "not-to-be-shown" not in body
 
