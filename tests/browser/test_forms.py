@@ -271,8 +271,6 @@ def test_the_invite_sent_page_copies_and_without_javascript_shows_no_button(
 
 
 def test_decline_is_at_least_44px_from_accept_on_a_phone(live, new_page, screenshots):
-    if not _forms_css_linked(live, new_page):
-        pytest.xfail("base.html does not link css/forms.css yet (asked of the lead)")
     t, shots = TEXTS["vi"], Shots(screenshots)
 
     def make():
@@ -296,10 +294,6 @@ def test_decline_is_at_least_44px_from_accept_on_a_phone(live, new_page, screens
         shots(page, f"decline-apart-{step}", focus=decline)
 
 
-def _forms_css_linked(live, new_page) -> bool:
-    page = new_page()
-    page.goto(live.url("/account/login"))
-    return page.locator('link[href$="/css/forms.css"]').count() > 0
 
 
 # --- the pages of the issue, seen ----------------------------------------------------------
@@ -325,7 +319,6 @@ def test_the_pages_of_the_issue(lang, live, new_page, screenshots):
         return admin.phone, group.id, fresh.token, used.token
 
     phone, group_id, fresh, used = seeded(live, make)
-    styled = _forms_css_linked(live, new_page)
     visitor = new_page(LOCALES[lang], refusals_ok=True)  # the used link answers 409
     visitor.goto(live.url(f"/i/{fresh}"))
     use_language(visitor, lang)
@@ -337,8 +330,8 @@ def test_the_pages_of_the_issue(lang, live, new_page, screenshots):
     visitor.wait_for_url(re.compile(r"/i/signup$"))
     number = visitor.locator("#phone")
     expect(number).to_have_attribute("readonly", "")
-    if styled:  # drawn as text (forms.css): no box around it
-        assert number.evaluate("e => getComputedStyle(e).borderTopColor") == "rgba(0, 0, 0, 0)"
+    # drawn as text (forms.css): no box around it
+    assert number.evaluate("e => getComputedStyle(e).borderTopColor") == "rgba(0, 0, 0, 0)"
     shots.phone_and_desk(visitor, "sign-up-fixed-number")
     visitor.goto(live.url(f"/i/{used}"))
     expect(visitor.locator("#link-state-login")).to_be_visible()
