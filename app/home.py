@@ -31,15 +31,15 @@ from app.connections.queries import (
 from app.core import bp
 from app.errors import DomainError
 from app.extensions import db
+from app.groups.places import Places, places_of
 from app.groups.queries import GroupView, pending_invites
-from app.groups.slots import counts_from_view, role_label, slots_summary
+from app.groups.slots import counts_from_view, role_label
 from app.invites.services import invites_pending_for
 from app.models.accounts import User
 from app.models.audit import AuditEvent
 from app.models.connections import Connection
 from app.models.groups import ROLES, FamilyGroup, FamilyGroupMember
 from app.pages import acting_user
-from app.payments.provider import PaymentUnavailable, payment_provider
 from app.staff import signals
 from app.staff.forms import SearchForm
 
@@ -49,7 +49,7 @@ RECENT_CHANGES = 5
 @dataclass
 class AdminPanel:
     view: GroupView
-    slots: dict | None  # role → Slots; None when the payment service cannot say
+    places: Places  # each role's places, and whether a role can take someone now
     changes: list[tuple[AuditEvent, dict, User | None, User | None, User | None]]
 
 
@@ -102,12 +102,8 @@ def _admin_panel(me: User) -> AdminPanel | None:
     view = _admin_group_view(me.id)
     if view is None:
         return None
-    try:
-        info = payment_provider().subscription_for(view.group.admin_user_id)
-        slots = slots_summary(info, counts_from_view(view))
-    except PaymentUnavailable:
-        slots = None
-    return AdminPanel(view=view, slots=slots, changes=_recent_changes(view, me))
+    return AdminPanel(view=view, places=places_of(view.group, counts_from_view(view)),
+                      changes=_recent_changes(view, me))
 
 
 def _may_see(connection: Connection, order: list[str]) -> list[str]:

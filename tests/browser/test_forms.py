@@ -27,8 +27,7 @@ from app.invites.services import invite_create
 from app.models.accounts import User
 from app.models.groups import FamilyGroup
 from app.models.invites import ConnectionInvite
-from tests.browser.story import DESK, PHONE, Shots
-from tests.browser.test_accessibility import log_in, use_language
+from tests.browser.story import DESK, PHONE, Shots, log_in, use_language
 from tests.factories import (
     PASSWORD,
     make_group,
@@ -132,6 +131,15 @@ def check_login_errors(page: Page, t: dict, shots: Shots, login: str, form: str)
     assert "/account/settings" not in page.url
 
 
+def _invited_person() -> tuple[str, str]:
+    """Someone with an account, invited as a caregiver: their number and the link's token."""
+    admin = make_user(name="Trần Văn Quản")
+    invitee = make_user(name="Lê Thị Hạnh")
+    issued = invite_create(actor=admin, group=make_group(admin, name="Gia đình Trần"),
+                           phone=invitee.phone, role="caregiver")
+    return invitee.phone, issued.token
+
+
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_login_errors_show_in_the_form(lang, size, live, new_page, screenshots,
@@ -150,14 +158,7 @@ def test_the_invite_links_login_errors_show_in_its_form(lang, live, new_page, sc
                                                         low_login_limit):
     t, shots = TEXTS[lang], Shots(screenshots)
 
-    def make():
-        admin = make_user(name="Trần Văn Quản")
-        invitee = make_user(name="Lê Thị Hạnh")
-        issued = invite_create(actor=admin, group=make_group(admin, name="Gia đình Trần"),
-                               phone=invitee.phone, role="caregiver")
-        return invitee.phone, issued.token
-
-    phone, token = seeded(live, make)
+    phone, token = seeded(live, _invited_person)
     page = new_page(LOCALES[lang], refusals_ok=True)
     page.set_viewport_size(PHONE)
     page.goto(live.url(f"/i/{token}"))
@@ -273,14 +274,7 @@ def test_the_invite_sent_page_copies_and_without_javascript_shows_no_button(
 def test_decline_is_at_least_44px_from_accept_on_a_phone(live, new_page, screenshots):
     t, shots = TEXTS["vi"], Shots(screenshots)
 
-    def make():
-        admin = make_user(name="Trần Văn Quản")
-        invitee = make_user(name="Lê Thị Hạnh")
-        issued = invite_create(actor=admin, group=make_group(admin, name="Gia đình Trần"),
-                               phone=invitee.phone, role="caregiver")
-        return invitee.phone, issued.token
-
-    phone, token = seeded(live, make)
+    phone, token = seeded(live, _invited_person)
     page = new_page("vi-VN")
     page.set_viewport_size(PHONE)
     log_in(page, live, phone, "vi")

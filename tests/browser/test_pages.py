@@ -36,6 +36,18 @@ _OUTSIDE = """() => {
   return {scroll: document.documentElement.scrollWidth, width, out};
 }"""
 
+# The permission matrix's switches and actions, wherever they sit: none may need a
+# sideways scroll, not even inside a box of its own (issue 18).
+_MATRIX_OUTSIDE = """() => {
+  const width = document.documentElement.clientWidth;
+  return [...document.querySelectorAll("[role=switch], table.matrix td.actions a")]
+    .filter(e => e.checkVisibility())
+    .filter(e => { const b = e.getBoundingClientRect();
+                   return b.right > width + 0.5 || b.left < -0.5; })
+    .map(e => e.outerHTML.slice(0, 100));
+}"""
+MATRIX_PAGES = {("admin", "family"), ("patient", "followers")}
+
 DEMO_PASSWORD = "giadinh2026"  # app/demo.py's published password
 PEOPLE = {"admin": "0912345678", "caregiver": "0901234567", "patient": "0987654321",
           "staff": "0900000001"}
@@ -105,6 +117,11 @@ def test_every_main_page(live, demo, browser, screenshots, lang):
                     found = fits(page)
                     if found["scroll"] > found["width"] or found["out"]:
                         problems.append((role, name, label, found))
+                    if (role, name) in MATRIX_PAGES:
+                        assert page.locator("[role=switch]").count() > 0, (role, name)
+                        outside = page.evaluate(_MATRIX_OUTSIDE)
+                        if outside:
+                            problems.append((role, name, label, "matrix", outside))
                     page.screenshot(path=screenshots / f"{role}-{name}-{label}px.png",
                                     full_page=True)
                 page.set_viewport_size(DESK)

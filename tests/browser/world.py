@@ -93,7 +93,8 @@ def seed_world() -> World:
     db.session.flush()
 
     # Lan joins by invite (the admin is told); the admin turns Cúc's encouragement for Hoa
-    # on (Hoa is told), then off again, so the matrix stays mixed.
+    # on, then off again, so the matrix stays mixed (and Hoa has no notice of it: one
+    # notice per net change, none for no change; her unread badge is Lan's joining).
     joined = invite_create(actor=users["an"], group=group, phone=users["lan"].phone,
                            role="caregiver")
     invite_accept(actor=users["lan"], invite=joined.invite, relationship="con_gai")

@@ -336,9 +336,8 @@ def test_no_free_place_explains_and_keeps_the_invite_button(family, login, app):
         assert f'href="/family/{fam.id}/invites?role={role}"' in body
         assert line in body
         assert f'id="limit-{role}"' in body
-    assert ("Limit reached: the plan has 1 patient places and all are taken or invited. "
-            "Cancel a pending invite, remove a member, or get a bigger plan with an "
-            "activation code on “My plan”.") in body
+    assert ('id="limit-patient">No free place left. <a href="/plan">Get more places on My '
+            'plan</a>') in body
 
 
 def test_expired_plan_explains_how_to_renew_and_keeps_the_buttons(family, login):
@@ -841,7 +840,7 @@ def test_a_full_role_is_said_first_and_its_invite_is_no_primary_button(family, l
     patient = re.search(r'<div class="slots" id="slots-patient".*?</div>', body, re.S).group(0)
     notice = re.search(r'<p class="notice[^"]*" id="limit-patient">(.*?)</p>', patient,
                        re.S).group(1)
-    assert notice.startswith("Limit reached: the plan has 2 patient places")
+    assert notice.startswith("No free place left.")
     assert 'href="/plan"' in notice
     assert patient.index('id="limit-patient"') < patient.index('id="invite-button-patient"')
     assert 'id="limit-caregiver"' not in body
