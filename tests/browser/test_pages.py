@@ -28,7 +28,7 @@ _OUTSIDE = """() => {
     return false; };
   const out = [...document.querySelectorAll(
       "main a, main button, main input:not([type=hidden]), main select, main textarea,"
-      + " header a, header summary, nav a")]
+      + " header *, nav *")]
     .filter(e => e.checkVisibility() && !scrolls(e))
     .filter(e => { const b = e.getBoundingClientRect();
                    return b.width > 0 && (b.right > width + 0.5 || b.left < -0.5); })
