@@ -61,6 +61,7 @@ KEY_LABELS = {
     "subscription_id": _l("Subscription"), "api_tokens_revoked": _l("API tokens revoked"),
     "invariant": _l("Rule checked"), "done": _l("Repair"), "legacyId": _l("Old app's id"),
     "position": _l("Position in the import file"),
+    "permissions": _l("Permissions"),
 }
 
 # Codes that some details carry, in words.
@@ -423,6 +424,11 @@ def _line(key: str, value: Any, names: Names) -> Line | None:
         return Line(key, label, names.relationship(before) if before else _("not set"))
     if key == "permission":
         return Line(key, label, names.permission(value))
+    if key == "permissions" and isinstance(value, dict):  # the six, as a disconnect found them
+        on = [names.permission(c) for c in PERMISSION_CODES if value.get(c) is True]
+        off = [names.permission(c) for c in PERMISSION_CODES if value.get(c) is False]
+        return Line(key, label, _("on: %(on)s; off: %(off)s",
+                                  on=", ".join(on) or "—", off=", ".join(off) or "—"))
     if key in ("role", "as"):
         return Line(key, label, names.role(value))
     if key == "plan":

@@ -137,3 +137,23 @@ def test_staff_page_views_are_marked(ctx):
     assert [(line.label, line.text) for line in described.lines] == [
         ("Page", "the person's staff page")]
     assert not describe(event("account.login"), {}, NAMES).page_view
+
+
+def test_a_disconnect_names_the_permissions_it_found_and_a_restore_what_came_back(ctx):
+    """BR-040: a disconnect records the six as they were; the trail says them in words,
+    never as the raw object (and a restore says what it brought back)."""
+    six = {"health_overview": True, "emergency_alert": False, "task_config": False,
+           "compliance_tracking": False, "proxy_execution": False, "encouragement": False}
+    names = Names(people=NAMES.people, permissions={"health_overview": "View health overview",
+                                                    "emergency_alert": "Receive emergency alerts"})
+    cut = event("connection.disconnected", {"scope": "connection", "patient_id": 8,
+                                            "caregiver_id": 9, "permissions": six})
+    lines = {line.key: line.text for line in describe(cut, cut.details, names).lines}
+    assert lines["permissions"] == ("on: View health overview; off: Receive emergency alerts, "
+                                    "Task config, Compliance tracking, Proxy execution, "
+                                    "Encouragement")
+    back = event("connection.restored", {"patient_id": 8, "caregiver_id": 9, "permissions": six})
+    described = describe(back, back.details, names)
+    assert described.sentence == ("Restored the connection as before the disconnect: "
+                                  "View health overview on.")
+    assert "permissions" not in {line.key for line in described.lines}
