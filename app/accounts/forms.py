@@ -101,3 +101,14 @@ class ProveCodeForm(BaseForm):
 
 class SendCodeForm(BaseForm):
     """Empty: carries the CSRF token of "send me a code"."""
+
+
+class ConfirmFields(BaseForm):
+    """The check a sensitive action carries (app.accounts.identity.identity_confirm): the
+    password, or the code of an SMS sent by the form's "Send me a code" button. Forms of
+    such actions subclass it."""
+
+    password = PasswordField(_l("Your password"), validators=[Optional(), Length(max=128)],
+                             render_kw={"autocomplete": "current-password"})
+    code = StringField(_l("Or the code from the SMS"),
+                       validators=[Optional(), Length(max=20)], render_kw=_CODE_FIELD)

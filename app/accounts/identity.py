@@ -30,7 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.claims import claim_send_new_link
-from app.accounts.passwords import hash_password
+from app.accounts.passwords import hash_password, verify_password
 from app.accounts.services import (
     account_check_registration,
     account_create,
@@ -355,3 +355,42 @@ def phone_proof_confirm(*, actor: User, code: str | None, ip: str | None = None)
     _use(row)
     phone_proved(user=actor, how="sms_code", ip=ip)
     db.session.flush()
+
+
+# --- confirming a sensitive action (issue 19) ------------------------------------------
+# An export of one's data or the deletion of the account needs the person, not only their
+# session: the password typed again, or an SMS code to the proved number. Each such form
+# carries the check itself (ConfirmFields), so there is no "recently confirmed" state.
+
+
+def confirm_code_send(*, actor: User, ip: str | None = None) -> None:
+    """An SMS code to the actor's proved number, to confirm a sensitive action with.
+    Raises Conflict(phone_unverified) without a proved number, TooSoon."""
+    if not actor.phone_proved:
+        raise Conflict(_("Your phone number is not proved, so no code can go to it. "
+                         "Confirm with your password instead."), code="phone_unverified")
+    _issue(purpose="confirm", phone=actor.phone, user=actor, send=True, locale=actor.locale)
+
+
+def identity_confirm(*, actor: User, password: str | None, code: str | None) -> str:
+    """The actor proved it is them: `code` (an SMS code from confirm_code_send) when given,
+    else `password`. Returns how: "sms_code" or "password". A code works once.
+
+    Raises Invalid(confirmation_required | bad_password | invalid_code); on invalid_code
+    the caller commits (the try is counted).
+    """
+    if code and code.strip():
+        if not actor.phone_proved:
+            raise invalid_code()
+        row = _check("confirm", actor.phone, code)
+        if row.user_id != actor.id:
+            raise invalid_code()
+        _use(row)
+        return "sms_code"
+    if not password:
+        message = _("Type your password, or a code we send to your phone, to confirm.")
+        raise Invalid(message, code="confirmation_required", fields={"password": [message]})
+    if not verify_password(actor.password_hash, password):
+        message = _("This password is not right.")
+        raise Invalid(message, code="bad_password", fields={"password": [message]})
+    return "password"

@@ -19,6 +19,7 @@ from app.accounts.forms import (
 )
 from app.accounts.identity import (
     code_minutes,
+    confirm_code_send,
     password_reset_confirm,
     password_reset_start,
     phone_proof_confirm,
@@ -268,3 +269,22 @@ def phone_confirm():
         return _phone_page(form, _refused(form, exc, "code"))
     flash(_("Your phone number is proved. Invites to it are yours to answer."), "success")
     return see_other(safe_next(url_for("invites.mine")))
+
+
+@bp.post("/confirm-code")
+@login_required
+@limit_code_sending
+def confirm_code():
+    """Send a code to my number that confirms a sensitive action; back to that action."""
+    back = safe_next(url_for("accounts.settings"))
+    if not SendCodeForm().validate():
+        return see_other(back)
+    try:
+        confirm_code_send(actor=current_user, ip=request.remote_addr)
+    except DomainError as exc:
+        undo_refused()
+        flash(exc.message, "error")
+        return see_other(back)
+    flash(_("A code is on its way to %(phone)s by SMS. Type it in the form below.",
+            phone=display_phone(current_user.phone)), "info")
+    return see_other(back)

@@ -6,6 +6,7 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 
 from app.accounts.identity import (
+    confirm_code_send,
     password_reset_confirm,
     password_reset_start,
     phone_proof_confirm,
@@ -56,6 +57,12 @@ REGISTRATION = Body(
               "gender": Field((str, None), {"enum": ["male", "female", None]})},
     optional={"email": text(nullable=True), "locale": text(enum=list(LOCALES))})
 CODE_SENT = {"verification": "sent"}
+# What confirms a sensitive action (an export, a deletion): the password, or the code of
+# an SMS from POST /me/confirmation-code (app.accounts.identity.identity_confirm).
+CONFIRMATION = {"password": text(description="The account's password."),
+                "code": text(description="The 6 digits of an SMS from POST "
+                                         "/api/v1/me/confirmation-code; instead of the "
+                                         "password.")}
 
 
 def reset_hint() -> str:
@@ -136,6 +143,16 @@ def auth_password_reset_confirm(body: dict):
 def me_phone_verification(body: dict):
     """Prove my number, step 1: a code to it by SMS."""
     phone_proof_start(actor=actor(), ip=request.remote_addr)
+    return jsonify(CODE_SENT), 202
+
+
+@bp.post("/me/confirmation-code")
+@limit_code_sending
+@operation(body=Body(empty=True), answers={202: "CodeSent"}, rate_limited=True,
+           refusals={409: ("phone_unverified",)})
+def me_confirmation_code(body: dict):
+    """A code by SMS to my proved number, to confirm an export or a deletion with."""
+    confirm_code_send(actor=actor(), ip=request.remote_addr)
     return jsonify(CODE_SENT), 202
 
 

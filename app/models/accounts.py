@@ -59,8 +59,15 @@ class User(db.Model):
     # When the phone proved the number (ID-001): an SMS code, an invite link or a claim
     # link that reached it. NULL: the number is not an identity yet (no invites by it).
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The owner deleted the account (issue 19): its personal fields are erased and the row
+    # stays as a tombstone, so the audit trail keeps pointing at "deleted user #id".
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
     @property
     def phone_proved(self) -> bool:
@@ -119,7 +126,9 @@ class AccountClaim(db.Model):
     created_at: Mapped[datetime] = created_at()
 
 
-CODE_PURPOSES = ("register", "reset", "prove")
+# "confirm": a code that confirms a sensitive action (an export, a deletion) as the
+# password does (app/accounts/confirm.py).
+CODE_PURPOSES = ("register", "reset", "prove", "confirm")
 
 
 class PhoneCode(db.Model):
@@ -130,7 +139,7 @@ class PhoneCode(db.Model):
 
     __tablename__ = "phone_codes"
     __table_args__ = (
-        CheckConstraint("purpose IN ('register', 'reset', 'prove')",
+        CheckConstraint("purpose IN ('register', 'reset', 'prove', 'confirm')",
                         name="chk_phone_codes_purpose"),
         CheckConstraint("attempts >= 0", name="chk_phone_codes_attempts"),
         Index("idx_phone_codes_purpose_phone", "purpose", "phone", unique=True),

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.db import UTCDateTime
 from app.extensions import db
 from app.models_base import BigId, created_at, pk, updated_at
 
@@ -121,6 +122,9 @@ class Connection(db.Model):
     permission_revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,
                                                      server_default=false())
     family_group_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("family_groups.id"))
+    # The patient withdrew consent (issue 19): revoked, and only the patient's own restore
+    # brings it back.
+    consent_withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

@@ -32,6 +32,11 @@ NOTIFICATION_TYPES = (
     "PHONE_CODE",
     "ACCOUNT_EXISTS",
     "PHONE_TAKEN_OVER",
+    # Portal additions (migration 0009, issue 19): to a caregiver whose connection the
+    # patient ended by withdrawing consent, when the patient chose to tell them; to the
+    # members of a family whose admin handed it over to another member.
+    "CONSENT_WITHDRAWN",
+    "FAMILY_HANDED_OVER",
 )
 CHANNELS = ("in_app", "sms", "email", "push", "payment")
 STATUSES = ("pending", "sent", "delivered", "failed", "cancelled")
@@ -44,7 +49,7 @@ class InviteNotification(db.Model):
             "notification_type IN ('INVITE_CREATED', 'INVITE_ACCEPTED', 'INVITE_REJECTED', "
             "'INVITE_CANCELLED', 'MEMBER_JOINED', 'MEMBER_REMOVED', 'MEMBER_LEFT', "
             "'PERMISSION_ENABLED', 'ACCOUNT_CLAIM', 'PHONE_CODE', 'ACCOUNT_EXISTS', "
-            "'PHONE_TAKEN_OVER')",
+            "'PHONE_TAKEN_OVER', 'CONSENT_WITHDRAWN', 'FAMILY_HANDED_OVER')",
             name="chk_notification_type"),
         CheckConstraint("channel IN ('in_app', 'sms', 'email', 'push', 'payment')",
                         name="chk_notification_channel"),

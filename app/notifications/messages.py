@@ -144,6 +144,12 @@ def _phone_code(p: dict[str, Any], code: str) -> tuple[str, str]:
                 _("Family Connect: your code to prove this phone number is %(code)s. It works "
                   "for %(minutes)s minutes. Never give it to anyone.", code=code,
                   minutes=minutes))
+    if purpose == "confirm":
+        return (_("Your confirmation code"),
+                _("Family Connect: your code to confirm an export of your data or the "
+                  "deletion of your account is %(code)s. It works for %(minutes)s minutes. "
+                  "If you did not ask for it, change your password; never give the code to "
+                  "anyone.", code=code, minutes=minutes))
     return (_("Your sign-up code"),
             _("Family Connect: your sign-up code is %(code)s. It works for %(minutes)s "
               "minutes. Never give it to anyone.", code=code, minutes=minutes))

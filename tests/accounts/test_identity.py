@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.accounts.identity import (
+    confirm_code_send,
+    identity_confirm,
     password_reset_confirm,
     password_reset_start,
     phone_proof_confirm,
@@ -457,3 +459,51 @@ def test_the_demo_family_counts_as_proved(app, fresh_database_url):
         assert db.session.scalar(select(func.count()).select_from(User)
                                  .where(User.phone_verified_at.is_(None))) == 0
         db.session.remove()
+
+
+# --- confirming a sensitive action (issue 19) ---------------------------------------
+
+
+def test_a_sensitive_action_is_confirmed_by_the_password_or_a_one_time_code(sms):
+    user = make_user(phone=PHONE)
+    db.session.commit()
+    assert identity_confirm(actor=user, password=PASSWORD, code=None) == "password"
+    for password, expected in ((None, "confirmation_required"), ("", "confirmation_required"),
+                               (PASSWORD + "x", "bad_password")):
+        with pytest.raises(Invalid) as info:
+            identity_confirm(actor=user, password=password, code=None)
+        assert info.value.code == expected
+        assert list(info.value.fields) == ["password"]
+    confirm_code_send(actor=user)
+    db.session.commit()
+    texts = sms()
+    assert "xác nhận" in texts[-1]
+    code = code_in(texts)
+    assert code_row("confirm").user_id == user.id
+    with pytest.raises(Invalid) as info:
+        identity_confirm(actor=user, password=None, code=wrong(code))
+    assert info.value.code == "invalid_code"
+    db.session.commit()  # the try stays counted
+    # A code wins over a wrong password, and works once.
+    assert identity_confirm(actor=user, password="nope", code=code) == "sms_code"
+    db.session.commit()
+    with pytest.raises(Invalid):
+        identity_confirm(actor=user, password=None, code=code)
+
+
+def test_a_confirmation_code_is_only_for_its_own_account(sms):
+    user = make_user(phone=PHONE)
+    other = make_user()
+    db.session.commit()
+    confirm_code_send(actor=user)
+    db.session.commit()
+    code = code_in(sms())
+    with pytest.raises(Invalid):
+        identity_confirm(actor=other, password=None, code=code)
+    db.session.rollback()
+    unproved = make_user(phone_verified_at=None)
+    with pytest.raises(Conflict) as info:
+        confirm_code_send(actor=unproved)
+    assert info.value.code == "phone_unverified"
+    with pytest.raises(Invalid):
+        identity_confirm(actor=unproved, password=None, code=code)

@@ -223,7 +223,7 @@ def test_phone_proof_marks_only_the_accounts_with_a_proof(blank):
             "('1', 1, 'INVITE_CREATED', 'in_app', 'sent'), "
             "('2', 2, 'INVITE_CREATED', 'in_app', 'delivered'), "
             "('1', 1, 'MEMBER_JOINED', 'in_app', 'sent')"))
-    upgrade()
+    upgrade(revision="0008_phone_proof")
     assert rows("SELECT id, phone_verified_at IS NOT NULL FROM users ORDER BY id") == [
         (1, False), (2, True), (3, True), (4, False)]
     assert rows("SELECT recipient_user_id, notification_type, status FROM invite_notifications "
@@ -240,3 +240,37 @@ def test_phone_proof_marks_only_the_accounts_with_a_proof(blank):
     downgrade(revision="0007_legacy_import")
     assert "phone_codes" not in tables()
     assert scalar("SELECT count(*) FROM users") == 4
+
+
+def test_own_data_downgrade_refuses_while_a_tombstone_exists(blank):
+    """Revision 0009 (issue 19): the tombstone, the withdrawn consent and the confirming
+    code come and go; a downgrade refuses while a deleted account's tombstone exists, since
+    the older schema could not tell it from a live account."""
+    upgrade()
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO users (id, phone, name, password_hash) "
+                             "VALUES (1, '+84912000001', 'Tên', 'x'), (2, NULL, '', NULL)"))
+        conn.execute(sa.text("UPDATE users SET deleted_at = CURRENT_TIMESTAMP WHERE id = 2"))
+        conn.execute(sa.text(
+            "INSERT INTO phone_codes (purpose, phone, user_id, code_hash, expires_at, sent_at) "
+            "VALUES ('confirm', '+84912000001', 1, 'h', CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP)"))
+        conn.execute(sa.text(
+            "INSERT INTO invite_notifications (recipient, recipient_user_id, "
+            "notification_type, channel, status) VALUES "
+            "('1', 1, 'CONSENT_WITHDRAWN', 'in_app', 'sent'), "
+            "('1', 1, 'MEMBER_JOINED', 'in_app', 'sent')"))
+    with pytest.raises(SystemExit):
+        downgrade(revision="0008_phone_proof")
+    assert scalar("SELECT version_num FROM alembic_version") == "0009_own_data"
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM users WHERE id = 2"))
+    downgrade(revision="0008_phone_proof")
+    assert scalar("SELECT count(*) FROM phone_codes") == 0
+    assert rows("SELECT notification_type FROM invite_notifications") == [("MEMBER_JOINED",)]
+    columns = {c["name"] for c in sa.inspect(db.engine).get_columns("users")}
+    assert "deleted_at" not in columns
+    with db.engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(sa.text(
+            "INSERT INTO phone_codes (purpose, phone, code_hash, expires_at, sent_at) "
+            "VALUES ('confirm', '+84912000009', 'h', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
