@@ -319,6 +319,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.membership.views import bp as groups_bp
     from app.notifications.views import bp as notifications_bp
     from app.notifications.views import notification_context
+    from app.privacy import data_views, deletion_views
+    from app.privacy.blueprint import bp as privacy_bp
     from app.staff import action_views, queue_views
     from app.staff import views as staff_views
     from app.staff.blueprint import bp as staff_bp
@@ -327,7 +329,7 @@ def _register_blueprints(app: Flask) -> None:
          routes_connections, routes_families, routes_invites, routes_notifications,
          routes_reports, routes_staff, routes_tokens, routes_users, disconnect_views,
          connection_views, admin_views, invite_views, action_views, queue_views,
-         staff_views, home)  # imported for the routes they register
+         staff_views, home, data_views, deletion_views)  # imported for the routes they register
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(billing_bp)
@@ -337,6 +339,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(connections_bp)
     app.register_blueprint(care_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(privacy_bp)
     app.context_processor(notification_context)
     # The API authenticates with bearer tokens (no CSRF) or the session (CSRF checked
     # by the API itself), see app/api/auth.py.
