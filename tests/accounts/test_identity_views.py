@@ -255,3 +255,41 @@ def test_asking_for_a_second_proof_code_too_soon_says_to_wait(app, unproved, use
     shown = text(c.get(again.headers["Location"]))
     assert "Một mã vừa được gửi tới số này." in shown
     assert 'aria-invalid="true"' not in shown  # the code field did nothing wrong
+
+
+# --- a code that confirms a sensitive action (issue 19) -------------------------------
+
+
+def test_send_me_a_code_texts_a_confirmation_code_and_comes_back(app, login, use_gateway):
+    with app.app_context():
+        user = make_user()
+        db.session.commit()
+        phone = user.phone
+    c = login(SimpleNamespace(phone=phone))
+    page = c.get("/account/settings")
+    sent = c.post("/account/confirm-code?next=/me/data", data={
+        "csrf_token": csrf_from(text(page))})
+    assert sent.status_code == 303
+    assert sent.headers["Location"] == "/me/data"
+    code = texted_code(app, use_gateway, phone)
+    with app.app_context():
+        from app.accounts.identity import identity_confirm
+
+        assert identity_confirm(actor=db.session.get(User, user.id), password=None,
+                                code=code) == "sms_code"
+    # Somewhere else than this site is not where "back" goes.
+    elsewhere = c.post("/account/confirm-code?next=https://evil.example/x", data={
+        "csrf_token": csrf_from(text(page))})
+    assert elsewhere.headers["Location"] == "/account/settings"
+    shown = text(c.get("/account/settings"))
+    assert "Một mã vừa được gửi tới số này." in shown  # paced as every code
+
+
+def test_an_unproved_number_gets_no_confirmation_code(app, unproved, use_gateway):
+    phone, c = unproved
+    page = c.get("/account/settings")
+    sent = c.post("/account/confirm-code", data={"csrf_token": csrf_from(text(page))})
+    assert sent.status_code == 303
+    assert "Hãy xác nhận bằng mật khẩu" in text(c.get(sent.headers["Location"]))
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(InviteNotification)) == 0

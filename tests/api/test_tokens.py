@@ -93,3 +93,18 @@ def test_it_is_in_the_openapi_document(app, client):
     assert codes["properties"]["error"]["properties"]["code"]["enum"] == [
         "csrf_failed", "token_required"]
     assert "security" not in operation  # needs a user, unlike POST /auth/token
+
+
+def test_a_confirmation_code_goes_to_my_proved_number_only(app, client, use_gateway):
+    """POST /api/v1/me/confirmation-code (issue 19): 202 and an SMS code to the caller's
+    proved number; 409 phone_unverified for a number never proved; paced as every code."""
+    from tests.sms import texted_code
+
+    user = person(app, client)
+    sent = user.api.post("/me/confirmation-code")
+    assert sent.status_code == 202
+    assert sent.get_json() == {"verification": "sent"}
+    assert len(texted_code(app, use_gateway, user.phone)) == 6
+    refused(user.api.post("/me/confirmation-code"), 429, "rate_limited")
+    unproved = person(app, client, phone_verified_at=None)
+    refused(unproved.api.post("/me/confirmation-code"), 409, "phone_unverified")
