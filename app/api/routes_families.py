@@ -14,6 +14,7 @@ from app.api.contract import (
     CursorArg,
     IntArg,
     TextArg,
+    integer,
     operation,
     text,
 )
@@ -38,6 +39,7 @@ from app.groups.services import (
     group_staff_look,
 )
 from app.invites.services import invite_create
+from app.membership.handover import group_hand_over
 from app.membership.services import group_dissolve
 from app.models.accounts import User
 from app.models.groups import ROLES, FamilyGroup
@@ -209,3 +211,22 @@ def family_invites(group_id: int, args: dict):
     answer = {"items": [invite_json(i) for i in group_invites(group.id, args["status"])]}
     _staff_look(actor(), group, "invites")
     return jsonify(answer)
+
+
+@bp.post("/families/<int:group_id>/handover")
+@operation(body=Body(required={"userId": integer(
+               description="The member who becomes the admin: they hold an active plan of "
+                           "their own, used by no other family, with places for the "
+                           "family's members and pending invites.")}),
+           answers={200: "Family"},
+           refusals={403: ("not_admin",),
+                     409: ("group_not_active", "already_admin", "not_a_member",
+                           "no_subscription", "subscription_inactive", "subscription_in_use",
+                           "not_enough_slots"),
+                     503: ("payment_unavailable",)})
+def family_hand_over(group_id: int, body: dict):
+    """Hand the family over to a member with a plan of their own (the admin); 200 family,
+    as the caller sees it afterwards."""
+    group_hand_over(actor=actor(), group=group_visible(actor(), group_id),
+                    to_user_id=body["userId"], ip=request.remote_addr)
+    return after_commit(lambda: jsonify(family_answer(actor(), group_id)))
