@@ -19,12 +19,15 @@ from app.pages import acting_user, refused, run_service
 from app.transaction import undo_refused
 
 
-def _step(group, form: HandOverForm, *, status: int = 200):
-    """The members, the eligible ones to choose from; a refusal goes back to the family."""
+def _step(group, form: HandOverForm, *, status: int = 200, page: bool = False):
+    """The members, the eligible ones to choose from. A refusal goes back to the family
+    with a flash; page: it is the error page (a GET of someone who is not the admin)."""
     try:
         candidates = handover_candidates(actor=acting_user(), group=group)
     except DomainError as exc:
         undo_refused()
+        if page and exc.status in (403, 404):
+            raise
         return refused(exc, url_for("groups.show", group_id=group.id))
     form.user_id.choices = [(c.user.id, c.user.name) for c in candidates if c.refusal is None]
     return render_template("groups/hand_over.html", group=group, form=form,
@@ -36,7 +39,7 @@ def _step(group, form: HandOverForm, *, status: int = 200):
 def hand_over_confirm(group_id: int):
     """Ask to whom the family goes (the admin), naming what changes."""
     view = group_for_viewer(actor=acting_user(), group_id=group_id)
-    return _step(view.group, HandOverForm(formdata=None))
+    return _step(view.group, HandOverForm(formdata=None), page=True)
 
 
 @bp.post("/<int:group_id>/hand-over")
