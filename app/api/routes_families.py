@@ -32,6 +32,7 @@ from app.connections.queries import current_connections
 from app.cursors import encode_cursor
 from app.errors import Forbidden
 from app.extensions import db
+from app.groups.queries import group_with_members
 from app.groups.services import (
     group_create,
     group_for_viewer,
@@ -180,7 +181,8 @@ def family_caregiver_revoke(group_id: int, caregiver_id: int, body: dict):
 
 
 @bp.put("/families/<int:group_id>/caregivers/<int:caregiver_id>/restore")
-@operation(body=NO_BODY, answers={200: "ConnectionList"}, refusals={403: ("not_admin",)})
+@operation(body=NO_BODY, answers={200: "ConnectionList"},
+           refusals={403: ("not_admin",), 409: ("consent_withdrawn",)})
 def family_caregiver_restore(group_id: int, caregiver_id: int, body: dict):
     """Restore every disconnected connection of a caregiver of the family (the admin)."""
     held = caregiver_restore(actor=actor(), group=group_visible(actor(), group_id),
@@ -225,8 +227,13 @@ def family_invites(group_id: int, args: dict):
                            "not_enough_slots"),
                      503: ("payment_unavailable",)})
 def family_hand_over(group_id: int, body: dict):
-    """Hand the family over to a member with a plan of their own (the admin); 200 family,
-    as the caller sees it afterwards."""
+    """Hand the family over to a member with a plan of their own (the admin); 200 the
+    family afterwards — without its invites and slots, which are the new admin's (the
+    caller, if not a member, can no longer read it)."""
     group_hand_over(actor=actor(), group=group_visible(actor(), group_id),
                     to_user_id=body["userId"], ip=request.remote_addr)
-    return after_commit(lambda: jsonify(family_answer(actor(), group_id)))
+
+    def answer():
+        view = group_with_members(group_id, with_invites=lambda _group: False)
+        return jsonify(family_json(view.group, view.members))
+    return after_commit(answer)

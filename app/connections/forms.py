@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, RadioField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, InputRequired, Length, Optional
 
 from app.connections.control import REASON_MAX
@@ -57,8 +58,8 @@ class ConsentForm(BaseForm):
 
     tell = RadioField(
         _l("Tell your caregivers?"),
-        choices=[("no", _l("Do not tell them: they simply see none of your data")),
-                 ("yes", _l("Tell them that I withdrew consent"))],
+        choices=[SelectChoice("no", _l("Do not tell them: they simply see none of your data")),
+                 SelectChoice("yes", _l("Tell them that I withdrew consent"))],
         validators=[InputRequired(message=_l("Choose whether your caregivers are told."))])
 
     @property

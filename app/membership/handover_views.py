@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import flash, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
+from wtforms.fields.choices import SelectChoice
 
 from app.errors import DomainError
 from app.forms import copy_errors
@@ -29,7 +30,8 @@ def _step(group, form: HandOverForm, *, status: int = 200, page: bool = False):
         if page and exc.status in (403, 404):
             raise
         return refused(exc, url_for("groups.show", group_id=group.id))
-    form.user_id.choices = [(c.user.id, c.user.name) for c in candidates if c.refusal is None]
+    form.user_id.choices = [SelectChoice(c.user.id, c.user.name) for c in candidates
+                            if c.refusal is None]
     return render_template("groups/hand_over.html", group=group, form=form,
                            candidates=candidates), status
 
