@@ -309,13 +309,14 @@ def _register_blueprints(app: Flask) -> None:
     from app.api.docs import bp as api_docs_bp
     from app.billing.views import bp as billing_bp
     from app.care.views import bp as care_bp
-    from app.connections import disconnect_views
+    from app.connections import consent_views, disconnect_views
     from app.connections import views as connection_views
     from app.connections.blueprint import bp as connections_bp
     from app.core import bp as core_bp
     from app.invites import admin_views
     from app.invites import views as invite_views
     from app.invites.blueprint import bp as invites_bp
+    from app.membership import handover_views
     from app.membership.views import bp as groups_bp
     from app.notifications.views import bp as notifications_bp
     from app.notifications.views import notification_context
@@ -328,8 +329,9 @@ def _register_blueprints(app: Flask) -> None:
     del (identity_views, token_views, account_views, openapi, routes_accounts,
          routes_connections, routes_families, routes_invites, routes_notifications,
          routes_reports, routes_staff, routes_tokens, routes_users, disconnect_views,
-         connection_views, admin_views, invite_views, action_views, queue_views,
-         staff_views, home, data_views, deletion_views)  # imported for the routes they register
+         consent_views, connection_views, admin_views, invite_views, action_views,
+         queue_views, staff_views, home, data_views, deletion_views,
+         handover_views)  # imported for the routes they register
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(billing_bp)

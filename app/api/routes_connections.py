@@ -13,6 +13,7 @@ from app.api.auth import actor
 from app.api.blueprint import bp
 from app.api.contract import Body, Field, operation, text
 from app.api.serializers import audit_json, connection_json
+from app.connections.consent import consent_withdraw
 from app.connections.control import (
     Controlled,
     connection_restore,
@@ -36,6 +37,8 @@ REASON_BODY = Body(optional={"reason": text(
     nullable=True, description="Private: kept in the audit trail for staff and its author; "
                                "at most 500 characters once trimmed.")}, empty=True)
 CONTROL_REFUSALS = {403: ("no_control",)}
+# A restore: the admin's is refused once the patient withdrew consent (issue 19).
+RESTORE_REFUSALS = {**CONTROL_REFUSALS, 409: ("consent_withdrawn",)}
 
 
 def _relationship_schema() -> dict:
@@ -95,9 +98,10 @@ def connection_disconnect(connection_id: int, body: dict):
 
 
 @bp.put("/connections/<int:connection_id>/restore")
-@operation(body=NO_BODY, answers={200: "Connection"}, refusals=CONTROL_REFUSALS)
+@operation(body=NO_BODY, answers={200: "Connection"}, refusals=RESTORE_REFUSALS)
 def connection_reconnect(connection_id: int, body: dict):
-    """Restore silently, the six permissions as before the disconnect; 200 connection."""
+    """Restore silently, the six permissions as before the disconnect; 200 connection. Once
+    the patient withdrew consent, only the patient restores (409 consent_withdrawn)."""
     return _answer(connection_restore(actor=actor(), connection_id=connection_id,
                                       ip=request.remote_addr))
 
@@ -119,3 +123,17 @@ def connection_story(connection_id: int):
     connection = connection_for_history(actor=actor(), connection_id=connection_id)
     events, _users = connection_history(connection)
     return jsonify(items=[audit_json(e, viewer=actor()) for e in events])
+
+
+@bp.post("/me/consent-withdrawal")
+@operation(body=Body(required={"tell": Field((bool,), {
+               "description": "true: each caregiver gets one notice that you withdrew "
+                              "consent; false: silent, nobody is told (BR-056)."})}),
+           answers={200: "ConnectionList"}, refusals={409: ("nothing_to_withdraw",)})
+def consent_withdrawal(body: dict):
+    """Withdraw consent (the caller as a patient): every caregiver who follows them, in
+    every family, is disconnected at once and only the caller can restore each; 200 the
+    connections it ended, 409 nothing_to_withdraw when nobody follows them."""
+    me = actor()
+    held = consent_withdraw(actor=me, tell=body["tell"], ip=request.remote_addr)
+    return jsonify(items=[controlled_json(h, me) for h in held])

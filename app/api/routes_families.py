@@ -14,6 +14,7 @@ from app.api.contract import (
     CursorArg,
     IntArg,
     TextArg,
+    integer,
     operation,
     text,
 )
@@ -31,6 +32,7 @@ from app.connections.queries import current_connections
 from app.cursors import encode_cursor
 from app.errors import Forbidden
 from app.extensions import db
+from app.groups.queries import group_with_members
 from app.groups.services import (
     group_create,
     group_for_viewer,
@@ -38,6 +40,7 @@ from app.groups.services import (
     group_staff_look,
 )
 from app.invites.services import invite_create
+from app.membership.handover import group_hand_over
 from app.membership.services import group_dissolve
 from app.models.accounts import User
 from app.models.groups import ROLES, FamilyGroup
@@ -178,7 +181,8 @@ def family_caregiver_revoke(group_id: int, caregiver_id: int, body: dict):
 
 
 @bp.put("/families/<int:group_id>/caregivers/<int:caregiver_id>/restore")
-@operation(body=NO_BODY, answers={200: "ConnectionList"}, refusals={403: ("not_admin",)})
+@operation(body=NO_BODY, answers={200: "ConnectionList"},
+           refusals={403: ("not_admin",), 409: ("consent_withdrawn",)})
 def family_caregiver_restore(group_id: int, caregiver_id: int, body: dict):
     """Restore every disconnected connection of a caregiver of the family (the admin)."""
     held = caregiver_restore(actor=actor(), group=group_visible(actor(), group_id),
@@ -209,3 +213,27 @@ def family_invites(group_id: int, args: dict):
     answer = {"items": [invite_json(i) for i in group_invites(group.id, args["status"])]}
     _staff_look(actor(), group, "invites")
     return jsonify(answer)
+
+
+@bp.post("/families/<int:group_id>/handover")
+@operation(body=Body(required={"userId": integer(
+               description="The member who becomes the admin: they hold an active plan of "
+                           "their own, used by no other family, with places for the "
+                           "family's members and pending invites.")}),
+           answers={200: "Family"},
+           refusals={403: ("not_admin",),
+                     409: ("group_not_active", "already_admin", "not_a_member",
+                           "no_subscription", "subscription_inactive", "subscription_in_use",
+                           "not_enough_slots"),
+                     503: ("payment_unavailable",)})
+def family_hand_over(group_id: int, body: dict):
+    """Hand the family over to a member with a plan of their own (the admin); 200 the
+    family afterwards — without its invites and slots, which are the new admin's (the
+    caller, if not a member, can no longer read it)."""
+    group_hand_over(actor=actor(), group=group_visible(actor(), group_id),
+                    to_user_id=body["userId"], ip=request.remote_addr)
+
+    def answer():
+        view = group_with_members(group_id, with_invites=lambda _group: False)
+        return jsonify(family_json(view.group, view.members))
+    return after_commit(answer)

@@ -98,7 +98,9 @@ CONNECTION = obj(
     {"id": INT, "familyId": INT_OR_NULL, "patient": PARTY, "caregiver": PARTY,
      "relationship": STR_OR_NULL, "inverseRelationship": STR_OR_NULL,
      "permissions": obj({code: BOOL for code in PERMISSION_CODES})},
-    {"revoked": {**BOOL, "description": "left out for the connection's caregiver (BR-040)"}})
+    {"revoked": {**BOOL, "description": "left out for the connection's caregiver (BR-040)"},
+     "consentWithdrawn": {**BOOL, "description": "the patient withdrew consent: only the "
+                          "patient restores it (issue 19); left out for the caregiver"}})
 
 OUTBOX_ROW = obj(
     {"id": INT, "inviteId": INT_OR_NULL, "familyId": INT_OR_NULL, "type": STR,

@@ -107,10 +107,11 @@ def connection_json(connection: Connection, users: dict[int, User], *,
         "relationship": connection.relationship_code,
         "inverseRelationship": connection.inverse_relationship_code,
         "revoked": connection.permission_revoked,
+        "consentWithdrawn": connection.consent_withdrawn_at is not None,
         "permissions": {code: code in enabled for code in PERMISSION_CODES},
     }
     if viewer.id == connection.linked_user_id:
-        del answer["revoked"]
+        del answer["revoked"], answer["consentWithdrawn"]
     return answer
 
 

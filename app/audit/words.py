@@ -67,7 +67,8 @@ KEY_LABELS = {
 # Codes that some details carry, in words.
 VALUES = {
     "scope": {"connection": _l("this connection only"),
-              "caregiver": _l("every patient of this caregiver")},
+              "caregiver": _l("every patient of this caregiver"),
+              "consent": _l("the patient withdrew consent")},
     "view": {"staff user page": _l("the person's staff page"),
              "staff group page": _l("the family's staff page"),
              "family page": _l("the family's own page"),
@@ -230,8 +231,21 @@ def _disconnected(e: _Event) -> str:
     if e.get("scope") == "caregiver":
         return _("Disconnected %(caregiver)s from every patient of the family at once. "
                  "Nobody was told.", caregiver=e.caregiver())
+    if e.get("scope") == "consent":
+        return _("Disconnected %(caregiver)s from %(patient)s: the patient withdrew consent.",
+                 caregiver=e.caregiver(), patient=e.patient())
     return _("Disconnected %(caregiver)s from %(patient)s. Nobody was told.",
              caregiver=e.caregiver(), patient=e.patient())
+
+
+def _consent_withdrawn(e: _Event) -> str:
+    if e.get("told"):
+        return _("%(patient)s withdrew consent: %(caregiver)s no longer sees their data, and "
+                 "was told. Only %(patient)s can restore it.",
+                 patient=e.patient(), caregiver=e.caregiver())
+    return _("%(patient)s withdrew consent: %(caregiver)s no longer sees their data. Nobody "
+             "was told. Only %(patient)s can restore it.",
+             patient=e.patient(), caregiver=e.caregiver())
 
 
 def _restored(e: _Event) -> str:
@@ -302,6 +316,8 @@ SENTENCES: dict[str, tuple[tuple[str, ...], Callable[[_Event], str]]] = {
     "connection.restored": (("permissions", "patient_id", "caregiver_id"), _restored),
     "connection.relationship_changed": (("relationship",), _relationship_changed),
     "connection.released": (("cause",), _released),
+    "connection.consent_withdrawn": (("told", "patient_id", "caregiver_id"),
+                                     _consent_withdrawn),
     "group.created": (("name",), lambda e: _(
         "Created the family “%(name)s”.", name=e.get("name") or e.family())),
     "group.renamed": (("from", "to"), lambda e: _(
@@ -314,6 +330,9 @@ SENTENCES: dict[str, tuple[tuple[str, ...], Callable[[_Event], str]]] = {
     "group.member_left": (("role",), lambda e: _(
         "Left the family, where they were %(role)s.", role=e.role())),
     "group.dissolved": ((), lambda e: _("Dissolved the family.")),
+    "group.handed_over": (("admin_id", "user_id"), lambda e: _(
+        "Handed the family over: %(new)s is its admin now, in place of %(old)s, with their "
+        "own plan.", new=e.person(), old=e.person("admin_id"))),
     "staff.group_viewed": ((), lambda e: _(
         "Looked at the family “%(family)s” as staff.", family=e.family())),
     "staff.user_viewed": ((), lambda e: _(

@@ -203,8 +203,23 @@ def permissions_set(*, actor: User, connection_id: int, changes: dict[str, bool]
     return held
 
 
-def _disconnect(held: Controlled, *, actor: User, reason: str | None, scope: str,
-                ip: str | None) -> None:
+def consent_withdrawn() -> Conflict:
+    return Conflict(_("The patient withdrew consent to this connection. Only the patient "
+                      "can restore it, from “Who follows me”."), code="consent_withdrawn")
+
+
+def _restore_check(held: Controlled) -> None:
+    """A connection whose patient withdrew consent comes back only by the patient's own
+    restore (issue 19). Raises Conflict(consent_withdrawn)."""
+    if held.connection.consent_withdrawn_at is not None and held.part != PATIENT:
+        raise consent_withdrawn()
+
+
+def disconnect_held(held: Controlled, *, actor: User, reason: str | None, scope: str,
+                    ip: str | None) -> None:
+    """The disconnect of one locked connection (BR-040/056), for connection_revoke,
+    caregiver_revoke and consent_withdraw (app/connections/consent.py): revoked, six OFF,
+    the six before recorded in its audit event. The caller flushes."""
     connection = held.connection
     # What a restore brings back (BR-040): kept in the history, with the disconnect.
     state = permission_state(connection)
@@ -227,11 +242,14 @@ def _restore(held: Controlled, *, actor: User, scope: str, ip: str | None,
     connection = held.connection
     held.restored = values or permissions_before_disconnect(connection)
     connection.permission_revoked = False
+    withdrawn = connection.consent_withdrawn_at is not None
+    connection.consent_withdrawn_at = None  # the patient's own restore gives it again
     _set_all(connection, held.restored, actor)
     audit_record(actor=actor, action="connection.restored", subject=connection,
                  group_id=held.group.id, ip=ip,
                  details={"as": held.part, "scope": scope, "patient_id": held.patient.id,
-                          "caregiver_id": held.caregiver.id, "permissions": held.restored})
+                          "caregiver_id": held.caregiver.id, "permissions": held.restored,
+                          **({"consent_given_again": True} if withdrawn else {})})
 
 
 def connection_revoke(*, actor: User, connection_id: int, reason: str | None = None,
@@ -246,7 +264,7 @@ def connection_revoke(*, actor: User, connection_id: int, reason: str | None = N
     reason = _reason_check(reason)
     held = connection_controlled(actor=actor, connection_id=connection_id)
     if not held.connection.permission_revoked:
-        _disconnect(held, actor=actor, reason=reason, scope="connection", ip=ip)
+        disconnect_held(held, actor=actor, reason=reason, scope="connection", ip=ip)
         db.session.flush()
     return held
 
@@ -256,12 +274,14 @@ def connection_restore(*, actor: User, connection_id: int,
     """Restore a disconnected connection, silently (BR-040): its six permissions as they
     were just before the disconnect (held.restored names them). Restoring a live
     connection changes nothing (held.restored is None). Not a grant of a place, so billing
-    never blocks it.
+    never blocks it. A connection whose patient withdrew consent is restored by the
+    patient only (issue 19), which gives the consent again.
 
-    Raises NotFound, Forbidden(no_control).
+    Raises NotFound, Forbidden(no_control), Conflict(consent_withdrawn).
     """
     held = connection_controlled(actor=actor, connection_id=connection_id)
     if held.connection.permission_revoked:
+        _restore_check(held)
         _restore(held, actor=actor, scope="connection", ip=ip)
         db.session.flush()
     return held
@@ -272,10 +292,11 @@ def connection_restore_preview(*, actor: User, connection_id: int) -> Controlled
     permissions {code: on} (None when the connection is live: nothing to restore). For
     the confirmation that names them.
 
-    Raises NotFound, Forbidden(no_control).
+    Raises NotFound, Forbidden(no_control), Conflict(consent_withdrawn).
     """
     held = connection_controlled(actor=actor, connection_id=connection_id, with_block=False)
     if held.connection.permission_revoked:
+        _restore_check(held)
         held.restored = permissions_before_disconnect(held.connection)
     return held
 
@@ -322,7 +343,7 @@ def caregiver_revoke(*, actor: User, group: FamilyGroup, caregiver_id: int,
     held = _caregiver_connections(actor=actor, group=group, caregiver_id=caregiver_id)
     for one in held:
         if not one.connection.permission_revoked:
-            _disconnect(one, actor=actor, reason=reason, scope="caregiver", ip=ip)
+            disconnect_held(one, actor=actor, reason=reason, scope="caregiver", ip=ip)
     db.session.flush()
     return held
 
@@ -330,12 +351,19 @@ def caregiver_revoke(*, actor: User, group: FamilyGroup, caregiver_id: int,
 def caregiver_restore(*, actor: User, group: FamilyGroup, caregiver_id: int,
                       ip: str | None = None) -> list[Controlled]:
     """Restore every disconnected connection of a caregiver in the group (the admin), each
-    with its permissions as they were just before its disconnect.
+    with its permissions as they were just before its disconnect. Those whose patient
+    withdrew consent stay disconnected (issue 19: the patient's own restore only), unless
+    the admin is that patient.
 
-    Raises Forbidden(not_admin), NotFound.
+    Raises Forbidden(not_admin), NotFound, Conflict(consent_withdrawn) when every
+    disconnected one is such.
     """
     held = _caregiver_connections(actor=actor, group=group, caregiver_id=caregiver_id)
-    revoked = [one for one in held if one.connection.permission_revoked]
+    disconnected = [one for one in held if one.connection.permission_revoked]
+    revoked = [one for one in disconnected
+               if one.connection.consent_withdrawn_at is None or one.part == PATIENT]
+    if disconnected and not revoked:
+        raise consent_withdrawn()
     before = permissions_before_disconnects([one.connection for one in revoked])
     for one in revoked:
         _restore(one, actor=actor, scope="caregiver", ip=ip, values=before[one.connection.id])

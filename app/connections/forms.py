@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, TextAreaField
+from wtforms import HiddenField, RadioField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, InputRequired, Length, Optional
 
 from app.connections.control import REASON_MAX
@@ -49,3 +50,18 @@ class DisconnectForm(BackForm):
         description=_l("Kept in the history for the portal's staff and for you. It is never "
                        "shown to the caregiver."),
         render_kw={"rows": 3, "maxlength": REASON_MAX})
+
+
+class ConsentForm(BaseForm):
+    """Withdrawing consent (issue 19): whether the caregivers are told; the service does
+    the rest."""
+
+    tell = RadioField(
+        _l("Tell your caregivers?"),
+        choices=[SelectChoice("no", _l("Do not tell them: they simply see none of your data")),
+                 SelectChoice("yes", _l("Tell them that I withdrew consent"))],
+        validators=[InputRequired(message=_l("Choose whether your caregivers are told."))])
+
+    @property
+    def telling(self) -> bool:
+        return self.tell.data == "yes"

@@ -101,6 +101,8 @@ class RowTexts:
     disconnect: str
     history: str
     related: str
+    withdrawn: str
+    withdrawn_hint: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,7 @@ class Row:
 
     id: int
     revoked: bool
+    withdrawn: bool   # the patient withdrew consent: the admin is not offered Restore
     caregiver: str
     relationship: str | None
     name_tail: str    # "— caregiver → patient": the end of each switch's accessible name
@@ -163,7 +166,10 @@ class Matrix:
         return RowTexts(disconnected=_("Disconnected"),
                         restore_hint=_("Restore to change permissions"),
                         restore=_("Restore"), disconnect=_("Disconnect"),
-                        history=_("History"), related=_("How are we related?"))
+                        history=_("History"), related=_("How are we related?"),
+                        withdrawn=_("Consent withdrawn"),
+                        withdrawn_hint=_("The patient withdrew consent: only they can "
+                                         "restore it"))
 
     @cached_property
     def labels(self) -> tuple[str, str, str]:
@@ -203,7 +209,10 @@ class Matrix:
         restore_label, disconnect_label, history_label = self.labels
         restore_url, disconnect_url, history_url, related_url = self.urls
         return Row(
-            id=c.id, revoked=bool(c.permission_revoked), caregiver=caregiver,
+            id=c.id, revoked=bool(c.permission_revoked),
+            withdrawn=bool(self.back == "group" and c.permission_revoked
+                           and c.consent_withdrawn_at),
+            caregiver=caregiver,
             relationship=self.relationships.get(code) if code else None,
             name_tail=f"— {caregiver} → {patient}",
             switches=tuple(self.switch(c, code, state) for code, _name in self.permissions),
@@ -234,13 +243,17 @@ class Matrix:
 
 def matrix_context(view: GroupView) -> dict:
     """The group page's permission matrix (its admin only): one block per patient, and per
-    caregiver how many of their connections are live or disconnected. Four statements
+    caregiver how many of their connections are live, disconnected, or disconnected by
+    their patient's withdrawn consent. Four statements
     whatever the size of the family."""
     connections, users = current_rows(view.group.id)
     patients = [user for _member, user in view.users_in("patient")]
     per_caregiver: dict[int, dict[str, int]] = {}
     for c in connections:
-        counts = per_caregiver.setdefault(c.linked_user_id, {"live": 0, "revoked": 0})
-        counts["revoked" if c.permission_revoked else "live"] += 1
+        counts = per_caregiver.setdefault(c.linked_user_id,
+                                          {"live": 0, "revoked": 0, "withdrawn": 0})
+        # revoked: those the admin may restore; withdrawn: the patient's own (issue 19)
+        counts[("withdrawn" if c.consent_withdrawn_at else "revoked")
+               if c.permission_revoked else "live"] += 1
     return {"matrix": Matrix("group").blocks(patients, connections, users),
             "caregiver_connections": per_caregiver}

@@ -146,6 +146,7 @@ class ConnectionRow:
     relationship_code: str | None
     permission_revoked: bool
     permissions: list[PermissionCell]
+    consent_withdrawn_at: object = None  # truthy when the patient withdrew consent
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,7 @@ def _group_rows_statement():
     patient, caregiver = aliased(User), aliased(User)
     query = select(Connection.id, Connection.user_id, Connection.linked_user_id,
                    Connection.relationship_code, Connection.permission_revoked,
+                   Connection.consent_withdrawn_at,
                    patient.name, caregiver.name, ConnectionPermission.permission_code,
                    ConnectionPermission.is_enabled)
     return (_current(query, patient, caregiver)
@@ -172,12 +174,13 @@ def current_rows(group_id: int) -> tuple[list[ConnectionRow], dict[int, Party]]:
     both parties' names, in one statement of plain columns (no ORM objects to build)."""
     rows: dict[int, ConnectionRow] = {}
     parties: dict[int, Party] = {}
-    for (cid, patient_id, caregiver_id, relationship, revoked, patient_name, caregiver_name,
-         code, enabled) in db.session.execute(_group_rows_statement(), {"group_id": group_id}):
+    for (cid, patient_id, caregiver_id, relationship, revoked, withdrawn, patient_name,
+         caregiver_name, code, enabled) in db.session.execute(_group_rows_statement(),
+                                                               {"group_id": group_id}):
         row = rows.get(cid)
         if row is None:
             row = rows[cid] = ConnectionRow(cid, patient_id, caregiver_id, relationship,
-                                            bool(revoked), [])
+                                            bool(revoked), [], withdrawn)
             parties[patient_id] = Party(patient_id, patient_name)
             parties[caregiver_id] = Party(caregiver_id, caregiver_name)
         if code is not None:
@@ -295,7 +298,7 @@ def matrix_blocks(patients: Iterable[User], connections: Iterable[Connection]
 HISTORY_ACTIONS = ("invite.created", "invite.resent", "invite.accepted", "connection.created",
                    "connection.permission_changed", "connection.disconnected",
                    "connection.restored", "connection.relationship_changed",
-                   "connection.released")
+                   "connection.released", "connection.consent_withdrawn")
 
 
 def connection_history(connection: Connection) -> tuple[list[AuditEvent], dict[int, User]]:

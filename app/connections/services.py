@@ -214,7 +214,8 @@ def connections_for_new_member(*, actor: User | None, group: FamilyGroup, user: 
             (theirs, mine) if role == ROLE_PATIENT else (mine, theirs))
         row = {"user_id": patient.id, "linked_user_id": caregiver.id,
                "contact_type": "caregiver", "family_group_id": group.id,
-               "permission_revoked": False, "invite_id": invite_id,
+               "permission_revoked": False, "consent_withdrawn_at": None,
+               "invite_id": invite_id,
                "relationship_code": caregiver_to_patient,
                "inverse_relationship_code": patient_to_caregiver}
         before = existing.get(pair)
@@ -225,7 +226,10 @@ def connections_for_new_member(*, actor: User | None, group: FamilyGroup, user: 
             reused_rows.append({**row, "id": before.id})
     # connection_put() on a reused row: its type, names and creation time stay, and so
     # does its relationship when none is given now.
-    changed = ["family_group_id", "permission_revoked", "invite_id", "updated_at"]
+    # A pair meeting again is connected anew: a consent withdrawn from the earlier
+    # connection (issue 19) does not carry over to the new one.
+    changed = ["family_group_id", "permission_revoked", "consent_withdrawn_at", "invite_id",
+               "updated_at"]
     if relationship is not None:
         changed += ["relationship_code", "inverse_relationship_code"]
     put = {(c.user_id, c.linked_user_id): c for c in [

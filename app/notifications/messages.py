@@ -94,6 +94,22 @@ def _render(kind: str, p: dict[str, Any], link: str | None) -> tuple[str, str]:
         return (_("A member left %(group)s", group=group),
                 _("%(member)s left “%(group)s”, where they were a %(role)s.",
                   member=member, group=group, role=role))
+    if kind == "CONSENT_WITHDRAWN":
+        patient = p.get("patient_name", "")
+        return (_("%(patient)s withdrew consent", patient=patient),
+                _("%(patient)s withdrew their consent in “%(group)s”: you no longer see their "
+                  "data or act for them, unless they give it again.",
+                  patient=patient, group=group))
+    if kind == "FAMILY_HANDED_OVER":
+        new_admin = p.get("admin_name", "")
+        if p.get("to_you"):
+            return (_("You are the admin of %(group)s", group=group),
+                    _("%(actor)s handed “%(group)s” over to you: you are its admin now, and "
+                      "its places come from your plan.", actor=p.get("actor_name", ""),
+                      group=group))
+        return (_("%(group)s has a new admin", group=group),
+                _("%(actor)s handed “%(group)s” over to %(admin)s, who is its admin now.",
+                  actor=p.get("actor_name", ""), group=group, admin=new_admin))
     if kind == "PERMISSION_ENABLED":
         locale = getattr(get_locale(), "language", DEFAULT_LOCALE)
         names = p.get("permission_names") or {}

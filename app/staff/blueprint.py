@@ -36,7 +36,9 @@ LABELS = {
         "MEMBER_LEFT": _l("Member left"), "PERMISSION_ENABLED": _l("Permission turned on"),
         "ACCOUNT_CLAIM": _l("Claim link"), "PHONE_CODE": _l("One-time code"),
         "ACCOUNT_EXISTS": _l("Sign-up with a number that has an account"),
-        "PHONE_TAKEN_OVER": _l("Number moved to another account")},
+        "PHONE_TAKEN_OVER": _l("Number moved to another account"),
+        "CONSENT_WITHDRAWN": _l("Consent withdrawn"),
+        "FAMILY_HANDED_OVER": _l("Family handed over")},
 }
 
 

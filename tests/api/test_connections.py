@@ -29,7 +29,7 @@ from tests.service_helpers import (
 )
 
 CONNECTION_KEYS = {"id", "familyId", "patient", "caregiver", "relationship",
-                   "inverseRelationship", "revoked", "permissions"}
+                   "inverseRelationship", "revoked", "consentWithdrawn", "permissions"}
 
 
 def put(who, path: str, body=None, **kwargs):
@@ -80,7 +80,7 @@ def test_connections_following_and_followers(app, fam):
     assert followed["patient"] == {"id": fam.patient.id, "name": "Ông Bình"}
     assert followed["caregiver"] == {"id": fam.caregiver.id, "name": "Lan"}
     assert followed["permissions"] == ALL_ON
-    assert set(followed) == CONNECTION_KEYS - {"revoked"}  # never told (BR-040)
+    assert set(followed) == CONNECTION_KEYS - {"revoked", "consentWithdrawn"}  # never told
     theirs = fam.patient.api.get("/connections").get_json()
     assert theirs["following"] == []
     [follower] = theirs["followers"]

@@ -93,6 +93,9 @@ MATRIX: list[Route] = [
           body={"role": "patient", "relationship": ""}),
     Route("GET", "/family/<int:group_id>/dissolve", G, "admin_a", 200, 404, 403),
     Route("POST", "/family/<int:group_id>/dissolve", G, "admin_a", 303, 404, R403),
+    # Handing the family over (issue 19): an empty choice is the admin's 422.
+    Route("GET", "/family/<int:group_id>/hand-over", G, "admin_a", 200, 404, 403),
+    Route("POST", "/family/<int:group_id>/hand-over", G, "admin_a", 422, 404, R403, body={}),
     Route("GET", "/family/<int:group_id>/members/<int:user_id>/remove",
           {**G, "user_id": "caregiver_a2"}, "admin_a", 200, 404, 403, query="role=caregiver"),
     Route("POST", "/family/<int:group_id>/members/<int:user_id>/remove",
@@ -218,6 +221,9 @@ MATRIX: list[Route] = [
           STAFF_NO_CONTROL, body={}),
     Route("PUT", "/api/v1/connections/<int:connection_id>/restore", CR, "admin_a", 200, 404,
           STAFF_NO_CONTROL, body={}),
+    # caregiver_a has no plan of their own: the admin's 409 no_subscription
+    Route("POST", "/api/v1/families/<int:group_id>/handover", G, "admin_a", 409, 404, 403,
+          body=lambda w: {"userId": w.people["caregiver_a"].id}),
     Route("PUT", "/api/v1/connections/<int:connection_id>/relationship", C, "caregiver_a",
           200, 404, STAFF_NO_CONTROL, body={"relationship": "con_gai"}),
     # --- API: reports (SEC-001/002: 403 no_permission) ---------------------------------
