@@ -300,6 +300,7 @@ def _register_blueprints(app: Flask) -> None:
         routes_families,
         routes_invites,
         routes_notifications,
+        routes_own_data,
         routes_reports,
         routes_staff,
         routes_tokens,
@@ -327,8 +328,8 @@ def _register_blueprints(app: Flask) -> None:
 
     del (identity_views, token_views, account_views, openapi, routes_accounts,
          routes_connections, routes_families, routes_invites, routes_notifications,
-         routes_reports, routes_staff, routes_tokens, routes_users, disconnect_views,
-         connection_views, admin_views, invite_views, action_views, queue_views,
+         routes_own_data, routes_reports, routes_staff, routes_tokens, routes_users,
+         disconnect_views, connection_views, admin_views, invite_views, action_views, queue_views,
          staff_views, home, data_views, deletion_views)  # imported for the routes they register
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
