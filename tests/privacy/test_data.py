@@ -31,7 +31,8 @@ def test_profile_memberships_and_the_admins_view(ctx):
     sent = data.invites_sent.items
     assert data.invites_sent.total == 1
     assert sent[0]["phone"] == s.invitee_phone  # they typed it
-    assert sent[0]["role"] == "caregiver" and sent[0]["status"] == "pending"
+    assert sent[0]["role"] == "caregiver"
+    assert sent[0]["status"] == "pending"
     actions = [e["action"] for e in data.events.items]
     assert "connection.disconnected" in actions  # what they did, without the reason
     assert REASON not in everything(data)
@@ -42,9 +43,11 @@ def test_the_patient_sees_a_disconnect_by_the_admin_without_the_reason(ctx):
     data = data_of(s.patient, locale="en")
     assert [(m["familyId"], m["role"]) for m in data.memberships] == [(s.group.id, "patient")]
     (c,) = data.connections
-    assert c["as"] == "patient" and c["other"] == {"id": s.caregiver.id,
+    assert c["as"] == "patient"
+    assert c["other"] == {"id": s.caregiver.id,
                                                     "name": "Anh Lê Văn Hùng"}
-    assert c["status"] == "disconnected" and c["revoked"] is True
+    assert c["status"] == "disconnected"
+    assert c["revoked"] is True
     assert c["disconnectedBy"] == "the family's admin"
     assert c["statusText"] == "Disconnected by the family's admin"
     assert c["permissions"] == dict.fromkeys(PERMISSION_CODES, False)
@@ -58,8 +61,10 @@ def test_the_patient_sees_a_disconnect_by_the_admin_without_the_reason(ctx):
     assert REASON not in text
     assert "Quản Trị Viên" not in text  # a disconnect names a role, never the admin
     # Names of others, never their numbers or emails.
-    assert s.caregiver.phone not in text and "hung@example.vn" not in text
-    assert s.admin.phone not in text and "admin@example.vn" not in text
+    assert s.caregiver.phone not in text
+    assert "hung@example.vn" not in text
+    assert s.admin.phone not in text
+    assert "admin@example.vn" not in text
     assert data.notifications.total == 1
     assert data.notifications.items[0]["type"] == "PERMISSION_ENABLED"
 
@@ -68,10 +73,12 @@ def test_the_caregiver_learns_nothing_of_a_disconnect(ctx):
     s = story()
     data = data_of(s.caregiver, locale="en")
     (c,) = data.connections
-    assert c["as"] == "caregiver" and c["other"]["name"] == "Bà Lê Thị Mai"
+    assert c["as"] == "caregiver"
+    assert c["other"]["name"] == "Bà Lê Thị Mai"
     assert c["permissions"] == dict.fromkeys(PERMISSION_CODES, False)  # what they see
     assert c["status"] == "active"
-    assert "revoked" not in c and "disconnectedBy" not in c
+    assert "revoked" not in c
+    assert "disconnectedBy" not in c
     actions = {h["action"] for h in c["history"]}
     assert actions <= {"connection.created", "connection.permission_changed",
                        "connection.relationship_changed", "connection.released"}
@@ -91,13 +98,14 @@ def test_the_vietnamese_reading(vi_ctx):
     (c,) = data.connections
     assert c["disconnectedBy"] == "quản trị viên của gia đình"
     assert c["statusText"].startswith("Bị ngắt kết nối bởi")
-    assert data.memberships[0]["roleName"] == "bệnh nhân"
+    assert data.memberships[0]["roleName"] == "người bệnh"
 
 
 def test_after_a_restore_the_patient_reads_connected_and_the_caregiver_no_restore(ctx):
     s = story(restored=True)
     (c,) = data_of(s.patient, locale="en").connections
-    assert c["status"] == "active" and c["revoked"] is False
+    assert c["status"] == "active"
+    assert c["revoked"] is False
     assert c["history"][0]["action"] == "connection.restored"
     (seen,) = data_of(s.caregiver, locale="en").connections
     assert seen["permissions"]["health_overview"] is True
@@ -125,7 +133,8 @@ def test_the_events_about_the_person_include_staff_downloads_without_the_reason(
     data = data_of(s.patient, locale="en")
     event = next(e for e in data.events.items if e["action"] == "staff.data_exported")
     assert event["who"] == "Family Connect staff"
-    assert "tổng đài" not in everything(data) and "Nhân Viên" not in everything(data)
+    assert "tổng đài" not in everything(data)
+    assert "Nhân Viên" not in everything(data)
 
 
 def test_long_lists_show_the_newest_page_with_their_count(ctx):
@@ -138,7 +147,8 @@ def test_long_lists_show_the_newest_page_with_their_count(ctx):
     db.session.commit()
     data = data_of(user, locale="en")
     assert data.notifications.total == PAGE + 7
-    assert len(data.notifications.items) == PAGE and data.notifications.more == 7
+    assert len(data.notifications.items) == PAGE
+    assert data.notifications.more == 7
     assert data.notifications.items[0]["id"] > data.notifications.items[-1]["id"]
 
 
