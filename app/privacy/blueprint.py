@@ -36,18 +36,30 @@ def archive_response(user_id: int, locale: str) -> Response:
     """The export of `user_id` as a streamed ZIP download. The request's transaction (with
     the export's audit event) is committed before the first byte (app/transaction.py: a
     2xx answer commits when it is made, its body is read after); the archive is read in
-    an application context of its own, with its own session, closed when it ends."""
+    application contexts of its own, with their own sessions, after the request's is
+    gone."""
     app = current_app._get_current_object()
 
     def stream():
-        with app.app_context(), force_locale(locale):
-            try:
-                user = db.session.get(User, user_id)
-                for chunk in zip_chunks(user, locale=locale):
-                    if chunk:
-                        yield chunk
-            finally:
-                db.session.rollback()  # reads only
+        # Each piece is made inside an application context pushed and popped around it,
+        # never held across a yield: the server (or a client that stops reading) may close
+        # the stream from anywhere. Each context has its own session, removed when it
+        # pops, so nothing read for one piece is held for the next.
+        chunks = None
+        try:
+            while True:
+                with app.app_context(), force_locale(locale):
+                    if chunks is None:
+                        chunks = zip_chunks(db.session.get(User, user_id), locale=locale)
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                if chunk:
+                    yield chunk
+        finally:
+            if chunks is not None:
+                with app.app_context(), force_locale(locale):
+                    chunks.close()
 
     response = Response(stream(), mimetype="application/zip")
     response.headers["Content-Disposition"] = (

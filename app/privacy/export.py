@@ -124,7 +124,8 @@ def batches(model, where, size: int = BATCH) -> Iterator[list[Any]]:
         yield rows
         last = rows[-1].id
         for row in rows:
-            db.session.expunge(row)
+            if row in db.session:  # the stream's pieces each have a session of their own
+                db.session.expunge(row)
 
 
 def _connections(viewer: Viewer):

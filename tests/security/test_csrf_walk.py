@@ -85,6 +85,8 @@ PAGES: dict[tuple[str, str], Case] = {
     ("POST", "/staff/queue/<signal>/<key>/review"): Case("staff"),
     ("POST", "/staff/users/<int:user_id>/reactivate"): Case("staff"),
     ("POST", "/staff/users/<int:user_id>/suspend"): Case("staff"),
+    ("POST", "/staff/users/<int:user_id>/export"): Case("staff"),
+    ("POST", "/me/data/export"): Case("admin"),
 }
 
 API: dict[tuple[str, str], Case] = {
@@ -97,6 +99,7 @@ API: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/families"): Case("invitee"),
     ("PATCH", "/api/v1/families/<int:group_id>"): Case("admin"),
     ("POST", "/api/v1/me/confirmation-code"): Case("admin"),
+    ("POST", "/api/v1/me/data/export"): Case("admin"),
     ("POST", "/api/v1/me/phone-verification"): Case("unproved"),
     ("POST", "/api/v1/me/phone-verification/confirm"): Case("unproved"),
     ("DELETE", "/api/v1/families/<int:group_id>"): Case("admin"),
