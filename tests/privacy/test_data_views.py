@@ -13,7 +13,7 @@ import zipfile
 import pytest
 from sqlalchemy import select
 
-from app.extensions import db
+from app.extensions import db, limiter
 from app.models.audit import AuditEvent
 from tests.conftest import person_of
 from tests.factories import PASSWORD
@@ -158,6 +158,7 @@ def test_nothing_typed_asks_for_a_confirmation(app, login, told):
 
 def test_exports_are_rate_limited_per_person(app, login, told, configure):
     configure(EXPORT_RATE_LIMIT="2 per hour")
+    limiter.reset()  # the limiter's store is the process's: other apps' users share ids
     people = told("en")
     c = login(people["patient"])
     token = csrf_of(c)
