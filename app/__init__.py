@@ -300,6 +300,7 @@ def _register_blueprints(app: Flask) -> None:
         routes_families,
         routes_invites,
         routes_notifications,
+        routes_own_data,
         routes_reports,
         routes_staff,
         routes_tokens,
@@ -328,9 +329,9 @@ def _register_blueprints(app: Flask) -> None:
 
     del (identity_views, token_views, account_views, openapi, routes_accounts,
          routes_connections, routes_families, routes_invites, routes_notifications,
-         routes_reports, routes_staff, routes_tokens, routes_users, disconnect_views,
-         consent_views, connection_views, admin_views, invite_views, action_views,
-         queue_views, staff_views, home, data_views, deletion_views,
+         routes_own_data, routes_reports, routes_staff, routes_tokens, routes_users,
+         disconnect_views, consent_views, connection_views, admin_views, invite_views,
+         action_views, queue_views, staff_views, home, data_views, deletion_views,
          handover_views)  # imported for the routes they register
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)

@@ -269,6 +269,8 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "RATELIMIT_HEADERS_ENABLED": False,
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour"),
         "LINK_RATE_LIMIT": os.environ.get("LINK_RATE_LIMIT", "20 per minute;100 per hour"),
+        # Exports of one's own data (issue 19), per person over the page and the API.
+        "EXPORT_RATE_LIMIT": os.environ.get("EXPORT_RATE_LIMIT", "3 per hour;10 per day"),
         # One-time SMS codes (ID-001/002): how long one lasts, how many tries it allows, how
         # soon a new one may go to the same number, and how many a number gets (per number;
         # per address the sign-up and login limits apply).

@@ -84,7 +84,9 @@ def describe(rule: Rule, method: str, view: Any) -> tuple[str, dict[str, Any]]:
     responses: dict[str, Any] = {}
     for status, answer in sorted(op.answers.items()):
         response: dict[str, Any] = {"description": STATUS_TEXT.get(status, "OK")}
-        if answer is not None:
+        if isinstance(answer, dict) and "contentMediaType" in answer:  # a file (a ZIP)
+            response["content"] = {answer["contentMediaType"]: {"schema": answer}}
+        elif answer is not None:
             response["content"] = _content(_answer_schema(answer))
         responses[str(status)] = response
     refusals = common_refusals(method, path, params, op)

@@ -379,6 +379,9 @@ SENTENCES: dict[str, tuple[tuple[str, ...], Callable[[_Event], str]]] = {
     "account.claimed": ((), lambda e: _("Claimed the account brought over from the old app.")),
     "account.claim_link_resent": ((), lambda e: _(
         "A new claim link was sent to this account's number.")),
+    "account.data_exported": (("by",), lambda e: _("Downloaded all their data (My data).")),
+    "staff.data_exported": ((), lambda e: _(
+        "Downloaded the data of %(person)s as staff.", person=e.person())),
     "account.api_token_created": (("name",), lambda e: _(
         "Created the API token “%(name)s”.", name=e.get("name", ""))),
     "account.api_token_revoked": (("name",), lambda e: _(

@@ -18,6 +18,8 @@ from app.htmx import see_other, wants_fragment
 from app.models.accounts import User
 from app.models.notifications import InviteNotification
 from app.pages import refused, run_service
+from app.privacy.blueprint import archive_response
+from app.privacy.export import data_export_for_staff
 from app.staff.blueprint import bp, found_or_404, label
 from app.staff.forms import CodesForm, ReasonForm
 from app.staff.services import codes_issue_reasoned, notification_resend
@@ -87,6 +89,24 @@ def _account_action(user_id: int, service, done: str):
         copy_errors(form, error, "reason")
     return _form_again("staff/_account_form.html", person.name, person=person,
                        account_form=form, back=back)
+
+
+@bp.post("/users/<int:user_id>/export")
+def export_data(user_id: int):
+    """Download a person's data with a reason (staff.data_exported): the ZIP they get."""
+    person = found_or_404(User, user_id)
+    form = ReasonForm()
+    back = safe_back(form.back.data, url_for("staff.user", user_id=user_id))
+    if form.validate():
+        _event, error = run_service(data_export_for_staff, user=person,
+                                    reason=form.reason.data)
+        if error is None:
+            return archive_response(person.id, person.locale)
+        if not isinstance(error, Invalid):
+            return _refused(error, back)
+        copy_errors(form, error, "reason")
+    return _form_again("staff/_export_form.html", person.name, person=person,
+                       export_form=form, back=back)
 
 
 # --- notifications ------------------------------------------------------------------------

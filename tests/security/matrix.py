@@ -17,7 +17,9 @@ plain substring search.
 from __future__ import annotations
 
 import html
+import io
 import json
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -279,6 +281,11 @@ def seed_world() -> tuple[dict[str, Person], dict[str, object]]:
 
 def shown(response) -> str:
     """A response's body (HTML entities and JSON escapes undone) and its headers."""
+    if response.mimetype == "application/zip":  # an export: what its files say
+        with zipfile.ZipFile(io.BytesIO(response.get_data())) as archive:
+            text = "\n".join(archive.read(name).decode("utf-8-sig")
+                              for name in archive.namelist())
+        return text + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
     text = html.unescape(response.get_data(as_text=True))
     if response.is_json:
         text += json.dumps(response.get_json(silent=True), ensure_ascii=False)
@@ -405,7 +412,7 @@ def _refusal(expected) -> bool:
 def check_status(route: Route, role: str, expected, response, notes) -> None:
     """The answer is exactly the cell's."""
     where = f"{route.label()} as {role}: {response.status_code} " \
-            f"{response.get_data(as_text=True)[:300]!r}"
+            f"{response.get_data()[:300].decode(errors='replace')!r}"
     if expected == LOGIN:
         if route.api:
             assert response.status_code == 401, where

@@ -181,6 +181,9 @@ MATRIX: list[Route] = [
           303, STAFF_ONLY, 303, body=REASON),
     Route("POST", "/staff/users/<int:user_id>/reactivate", {"user_id": "suspended_a"},
           "staff", 303, STAFF_ONLY, 303, body=REASON),
+    # Nobody but staff, with a reason, downloads someone else's data (issue 19).
+    Route("POST", "/staff/users/<int:user_id>/export", {"user_id": "patient_a"}, "staff",
+          200, STAFF_ONLY, 200, body=REASON),
     Route("POST", "/staff/notifications/<int:notification_id>/resend",
           {"notification_id": "notification"}, "staff", 303, STAFF_ONLY, 303, body=REASON),
     Route("GET", "/staff/queue/<signal>/<key>", {"signal": "signal", "key": "signal_key"},

@@ -87,6 +87,8 @@ PAGES: dict[tuple[str, str], Case] = {
     ("POST", "/staff/queue/<signal>/<key>/review"): Case("staff"),
     ("POST", "/staff/users/<int:user_id>/reactivate"): Case("staff"),
     ("POST", "/staff/users/<int:user_id>/suspend"): Case("staff"),
+    ("POST", "/staff/users/<int:user_id>/export"): Case("staff"),
+    ("POST", "/me/data/export"): Case("admin"),
 }
 
 API: dict[tuple[str, str], Case] = {
@@ -101,6 +103,7 @@ API: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/me/confirmation-code"): Case("admin"),
     ("POST", "/api/v1/me/consent-withdrawal"): Case("patient"),
     ("POST", "/api/v1/families/<int:group_id>/handover"): Case("admin"),
+    ("POST", "/api/v1/me/data/export"): Case("admin"),
     ("POST", "/api/v1/me/phone-verification"): Case("unproved"),
     ("POST", "/api/v1/me/phone-verification/confirm"): Case("unproved"),
     ("DELETE", "/api/v1/families/<int:group_id>"): Case("admin"),
