@@ -297,6 +297,7 @@ def _register_blueprints(app: Flask) -> None:
         openapi,
         routes_accounts,
         routes_connections,
+        routes_deletion,  # noqa: F401  (registers POST /me/deletion)
         routes_families,
         routes_invites,
         routes_notifications,
