@@ -115,3 +115,21 @@ def test_the_page_needs_a_login(client):
     response = client.get(PAGE)
     assert response.status_code in (302, 303)
     assert "/account/login" in response.headers["Location"]
+
+
+def test_staff_see_the_tombstone_as_deleted_user_with_the_date(app, person, login):
+    who = person(name="Đỗ Thị Riêng Tư")
+    c = login(who)
+    assert post(c, PAGE, {"password": PASSWORD}).status_code == 303
+    staff = person(is_staff=True)
+    body = text(login(staff).get(f"/staff/users/{who.id}"))
+    assert f"deleted user #{who.id}" in body
+    assert 'id="profile-deleted"' in body
+    assert 'id="suspend-button"' not in body
+    assert who.name not in body
+    # The trail keeps the deletion, in words.
+    assert "Deleted their own account" in body
+    refused = post(login(staff), f"/staff/users/{who.id}/suspend", {"reason": "checking"})
+    assert refused.status_code == 303
+    with app.app_context():
+        assert db.session.get(User, who.id).is_active is False
