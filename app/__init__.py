@@ -297,6 +297,7 @@ def _register_blueprints(app: Flask) -> None:
         openapi,
         routes_accounts,
         routes_connections,
+        routes_deletion,
         routes_families,
         routes_invites,
         routes_notifications,
@@ -329,8 +330,8 @@ def _register_blueprints(app: Flask) -> None:
 
     del (identity_views, token_views, account_views, openapi, routes_accounts,
          routes_connections, routes_families, routes_invites, routes_notifications,
-         routes_own_data, routes_reports, routes_staff, routes_tokens, routes_users,
-         disconnect_views, consent_views, connection_views, admin_views, invite_views,
+         routes_deletion, routes_own_data, routes_reports, routes_staff, routes_tokens,
+         routes_users, disconnect_views, consent_views, connection_views, admin_views, invite_views,
          action_views, queue_views, staff_views, home, data_views, deletion_views,
          handover_views)  # imported for the routes they register
     app.register_blueprint(core_bp)

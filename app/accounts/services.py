@@ -323,6 +323,13 @@ def account_set_locale(*, actor: User, locale: str) -> None:
     db.session.flush()
 
 
+def _tombstone_check(user: User) -> None:
+    """A deleted account (issue 19) is neither suspended nor reactivated: it is gone."""
+    if user.is_deleted:
+        raise Conflict(_("This account was deleted by its owner: there is nothing to suspend "
+                         "or reactivate."), code="account_deleted")
+
+
 def account_suspend(*, actor: User, user: User, reason: str | None,
                     ip: str | None = None) -> None:
     """Staff suspend an account: it cannot log in, its sessions end at once and its API
@@ -336,6 +343,7 @@ def account_suspend(*, actor: User, user: User, reason: str | None,
     if actor.id == user.id:
         raise Forbidden(_("You cannot suspend your own account."), code="forbidden")
     reason = audit_reason(reason)
+    _tombstone_check(user)
     if not user.is_active:
         raise Conflict(_("This account is already suspended."), code="already_suspended")
     user.is_active = False
@@ -357,6 +365,7 @@ def account_reactivate(*, actor: User, user: User, reason: str | None,
     if not actor.is_staff:
         raise Forbidden(_("Only staff can reactivate accounts."), code="forbidden")
     reason = audit_reason(reason)
+    _tombstone_check(user)
     if user.is_active:
         raise Conflict(_("This account is not suspended."), code="not_suspended")
     user.is_active = True

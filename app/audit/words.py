@@ -40,7 +40,8 @@ PERSON_KEYS = ("user_id", "patient_id", "caregiver_id", "admin_id")
 COUNTED_KEYS = {"connections": _l("Connections made"), "revoked": _l("Connections ended"),
                 "invites_cancelled": _l("Invites cancelled"), "members": _l("Members"),
                 "families": _l("Families shown beside it"),
-                "created_user_ids": _l("Accounts created")}
+                "created_user_ids": _l("Accounts created"),
+                "families_left": _l("Families left")}
 
 ROLES = {"patient": _l("patient"), "caregiver": _l("caregiver"), "admin": _l("admin")}
 
@@ -61,7 +62,7 @@ KEY_LABELS = {
     "subscription_id": _l("Subscription"), "api_tokens_revoked": _l("API tokens revoked"),
     "invariant": _l("Rule checked"), "done": _l("Repair"), "legacyId": _l("Old app's id"),
     "position": _l("Position in the import file"),
-    "permissions": _l("Permissions"),
+    "permissions": _l("Permissions"), "confirmed_by": _l("Confirmed with"),
 }
 
 # Codes that some details carry, in words.
@@ -78,7 +79,9 @@ VALUES = {
            "claim_link": _l("a claim link"), "staff": _l("the staff command")},
     "via": {"settings": _l("the settings page"), "api": _l("the API")},
     "cause": {"removed": _l("a member was removed"), "left": _l("a member left"),
-              "dissolved": _l("the family was dissolved")},
+              "dissolved": _l("the family was dissolved"),
+              "deleted": _l("an account was deleted")},
+    "confirmed_by": {"password": _l("the password"), "sms_code": _l("a code sent by SMS")},
 }
 VALUES["proved_by"] = VALUES["phone_proved_by"] = VALUES["by"]
 
@@ -276,6 +279,8 @@ def _released(e: _Event) -> str:
         return _("The connection ended: a member left the family.")
     if cause == "dissolved":
         return _("The connection ended: the family was dissolved.")
+    if cause == "deleted":
+        return _("The connection ended: an account was deleted.")
     return _("The connection ended.")
 
 
@@ -386,6 +391,9 @@ SENTENCES: dict[str, tuple[tuple[str, ...], Callable[[_Event], str]]] = {
         "Created the API token “%(name)s”.", name=e.get("name", ""))),
     "account.api_token_revoked": (("name",), lambda e: _(
         "Revoked the API token “%(name)s”.", name=e.get("name", ""))),
+    "account.deleted": (("confirmed_by",), lambda e: _(
+        "Deleted their own account: its name, phone number and email were erased; "
+        "its history stays, under “deleted user #%(id)s”.", id=e.event.subject_id)),
     "integrity.repaired": ((), lambda e: _("The integrity check repaired a fault.")),
     "import.group_imported": ((), lambda e: _("The family was imported from the old app.")),
 }
@@ -411,7 +419,7 @@ def sentence(event: Any, details: Mapping[str, Any] | None = None,
 def history_sentence(event: Any, details: Mapping[str, Any], *, caregiver: Any, patient: Any,
                      permissions: Mapping[str, str], relationships: Mapping[str, str]) -> str:
     """sentence() for a connection's history page, whose two parties are known."""
-    return sentence(event, details, Names(parties=(caregiver.name, patient.name),
+    return sentence(event, details, Names(parties=(caregiver.shown_name, patient.shown_name),
                                           permissions=permissions,
                                           relationships=relationships))
 

@@ -32,6 +32,13 @@ from app.integrity.group_checks import (
     InvitesOverPlan,
     MembersOverPlan,
 )
+from app.integrity.tombstone_checks import (
+    TombstoneAdmin,
+    TombstoneConnection,
+    TombstoneErased,
+    TombstoneInvite,
+    TombstoneMembership,
+)
 from app.transaction import committed
 
 # The order repairs run in: a repair never breaks an invariant checked before it.
@@ -39,6 +46,13 @@ from app.transaction import committed
 # family are revoked before the missing ones are made (a pair's row is reused), and the
 # six rows are completed OFF before "a live connection keeps one ON" is checked.
 CHECKS: tuple[type[Check], ...] = (
+    # A deleted account's leftovers go first: its memberships, then its connections (so
+    # the family checks after them see it as any former member), its invites, its fields.
+    TombstoneMembership,
+    TombstoneConnection,
+    TombstoneInvite,
+    TombstoneErased,
+    TombstoneAdmin,
     SelfConnection,
     DissolvedMembership,
     InviteOfInactiveFamily,

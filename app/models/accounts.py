@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -27,6 +28,20 @@ from app.models_base import BigId, created_at, pk, updated_at
 GENDER_MALE = 0
 GENDER_FEMALE = 1
 GENDER_NAMES = {GENDER_MALE: "male", GENDER_FEMALE: "female"}
+
+
+# What a scrubbed copy of a deleted person's name, number or address reads as (issue 19):
+# never a phone number (no "+"), and short enough for every column it replaces.
+ERASED = "[erased]"
+
+
+def person_name(user_id: int | None, name: str | None, deleted: bool) -> str:
+    """How the portal names a person, everywhere it shows one (pages, staff, the audit's
+    sentences, messages): their name, or "deleted user #id" for a tombstone (issue 19),
+    whose name was erased."""
+    if deleted:
+        return _("deleted user #%(id)s", id=user_id if user_id is not None else "?")
+    return name or ""
 
 
 class User(db.Model):
@@ -68,6 +83,11 @@ class User(db.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+    @property
+    def shown_name(self) -> str:
+        """person_name(): the name, or "deleted user #id" for a tombstone."""
+        return person_name(self.id, self.name, self.is_deleted)
 
     @property
     def phone_proved(self) -> bool:

@@ -61,6 +61,10 @@ class InviteNotification(db.Model):
               sqlite_where=text("status IN ('pending', 'failed')"),
               postgresql_where=text("status IN ('pending', 'failed')")),
         Index("idx_notifications_recipient_user", "recipient_user_id"),
+        # A deletion scrubs the deleted person's name from their families' messages.
+        Index("idx_notifications_family_group", "family_group_id",
+              sqlite_where=text("family_group_id IS NOT NULL"),
+              postgresql_where=text("family_group_id IS NOT NULL")),
         # Staff: everything sent to one phone or address (repeated failures).
         Index("idx_notifications_recipient", "recipient"),
         # Idempotency: one live row per (invite, type, channel, recipient).

@@ -15,6 +15,7 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
 from app.dates import when
+from app.models.accounts import ERASED, person_name
 from app.phone import display_phone
 
 LANGUAGES = ("vi", "en")
@@ -56,7 +57,18 @@ def _when(value: Any) -> str:
         return ""
 
 
+def _unerased(p: dict[str, Any]) -> dict[str, Any]:
+    """A message that named a person who since deleted their account (issue 19): the name
+    was scrubbed, the message says "deleted user #id"."""
+    deleted = p.get("deleted_user_id")
+    if deleted is None:
+        return p
+    return {k: person_name(deleted, None, True) if v == ERASED and k.endswith("name") else v
+            for k, v in p.items()}
+
+
 def _render(kind: str, p: dict[str, Any], link: str | None) -> tuple[str, str]:
+    p = _unerased(p)
     group = p.get("group_name", "")
     role = _role(p.get("role"))
     member = p.get("member_name", "")

@@ -82,12 +82,12 @@ def _account_action(user_id: int, service, done: str):
     if form.validate():
         _result, error = run_service(service, user=person, reason=form.reason.data)
         if error is None:
-            flash(done % {"name": person.name}, "success")
+            flash(done % {"name": person.shown_name}, "success")
             return see_other(back)
         if not isinstance(error, Invalid):
             return _refused(error, back)
         copy_errors(form, error, "reason")
-    return _form_again("staff/_account_form.html", person.name, person=person,
+    return _form_again("staff/_account_form.html", person.shown_name, person=person,
                        account_form=form, back=back)
 
 

@@ -25,7 +25,7 @@ from app.audit.words import (
 from app.billing.names import plan_name
 from app.connections.queries import permission_names, private_details, relationship_names
 from app.extensions import db
-from app.models.accounts import User
+from app.models.accounts import User, person_name
 from app.models.audit import AuditEvent
 from app.models.connections import Connection
 from app.models.groups import FamilyGroup
@@ -115,11 +115,13 @@ def trail_names(events: list[AuditEvent], *, people: dict[int, User],
                                 .where(Connection.id.in_(missing)))})
     wanted = people_of(events) | {i for pair in connections.values() for i in pair
                                   if i is not None}
-    names = {i: u.name for i, u in people.items()}
+    names = {i: u.shown_name for i, u in people.items()}
     unknown = wanted - set(names)
     if unknown:
-        names.update({i: name for i, name in db.session.execute(
-            select(User.id, User.name).where(User.id.in_(unknown))).tuples()})
+        names.update({i: person_name(i, name, deleted is not None)
+                      for i, name, deleted in db.session.execute(
+                          select(User.id, User.name, User.deleted_at)
+                          .where(User.id.in_(unknown))).tuples()})
     family_ids = families_of(events)
     families = {i: name for i, name in db.session.execute(
         select(FamilyGroup.id, FamilyGroup.name).where(FamilyGroup.id.in_(family_ids)))

@@ -246,7 +246,7 @@ def test_own_data_downgrade_refuses_while_a_tombstone_exists(blank):
     """Revision 0009 (issue 19): the tombstone, the withdrawn consent and the confirming
     code come and go; a downgrade refuses while a deleted account's tombstone exists, since
     the older schema could not tell it from a live account."""
-    upgrade()
+    upgrade(revision="0009_own_data")
     with db.engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO users (id, phone, name, password_hash) "
                              "VALUES (1, '+84912000001', 'Tên', 'x'), (2, NULL, '', NULL)"))
@@ -274,3 +274,14 @@ def test_own_data_downgrade_refuses_while_a_tombstone_exists(blank):
         conn.execute(sa.text(
             "INSERT INTO phone_codes (purpose, phone, code_hash, expires_at, sent_at) "
             "VALUES ('confirm', '+84912000009', 'h', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+
+
+def test_deletion_index_comes_and_goes(blank):
+    """Revision 0010 (issue 19, deleting an account): the outbox rows of one family are
+    found by index, so a deletion that scrubs a name from them does not walk the outbox."""
+    upgrade()
+    indexes = {i["name"] for i in sa.inspect(db.engine).get_indexes("invite_notifications")}
+    assert "idx_notifications_family_group" in indexes
+    downgrade(revision="0009_own_data")
+    indexes = {i["name"] for i in sa.inspect(db.engine).get_indexes("invite_notifications")}
+    assert "idx_notifications_family_group" not in indexes

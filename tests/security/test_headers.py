@@ -44,6 +44,8 @@ PAGES: dict[str, Case] = {
     "/account/register": Case("anon"),
     "/account/register/verify": Case("anon"),
     "/account/settings": Case("admin"),
+    "/me/delete": Case("caregiver"),
+    "/me/deleted": Case("anon"),
     "/api/docs": Case("anon"),
     "/api/v1/connections": Case("caregiver"),
     "/api/v1/connections/<int:connection_id>/history": Case("admin"),

@@ -69,6 +69,7 @@ OPERATIONS: dict[str, Call] = {
     "auth_password_reset": Call(None),
     "auth_password_reset_confirm": Call(None),
     "me_phone_verification": Call("unproved"),
+    "me_deletion": Call("caregiver"),  # a fuzzed password or code never matches: refused
     "me_phone_verification_confirm": Call("unproved"),
     "auth_token": Call(None, audited=frozenset({"audit_events"})),  # a failed login's event
     "connection_permissions": Call("admin", ids(connection_id="connection")),

@@ -45,6 +45,7 @@ from app.extensions import db, limiter
 from app.forms import BaseForm
 from app.groups.forms import GroupNameForm, RoleForm, SelfAddForm
 from app.invites.forms import AnswerForm, InviteForm, InviteSignupForm
+from app.privacy.deletion_views import DeleteAccountForm
 from app.staff.forms import CodesForm, GroupFilterForm, ReasonForm, SearchForm
 from app.staff.queue_views import ReviewForm
 from tests.factories import PASSWORD, next_phone
@@ -122,6 +123,10 @@ CASES: dict[str, Case] = {
                                     lambda w: {"phone": w.phones["imported"]}),
     "core.set_language": Case("admin", lambda w: "/language", extra=("locale", "next"),
                               valid=lambda w: {"locale": "en", "next": "/family"}),
+    # deleting my account: the fuzzed password or code never matches, so each post is
+    # refused (422) and the caregiver stays for the next example
+    "privacy.delete_account_confirm": Case("caregiver", lambda w: "/me/delete",
+                                           DeleteAccountForm, page=lambda w: "/me/delete"),
     "notifications.mark_read": Case("admin", lambda w: "/notifications/read",
                                     extra=("up_to",), valid=lambda w: {"up_to": "1"}),
     "billing.redeem": Case("newcomer", lambda w: "/plan/redeem", RedeemForm,
