@@ -221,6 +221,7 @@ def _chrome() -> dict:
             "main_menu": _("Main menu"), "unread": _("unread"),
             "settings_url": url_for("accounts.settings"), "settings": _("Settings"),
             "invites_url": url_for("invites.mine"), "invites": _("My invites"),
+            "my_data_url": url_for("privacy.my_data"), "my_data": _("My data"),
             "logout_url": url_for("accounts.logout"), "logout": _("Log out"),
             "login_url": url_for("accounts.login"), "login": _("Log in"),
             "register_url": url_for("accounts.register"), "register": _("Sign up"),

@@ -103,10 +103,10 @@ class SendCodeForm(BaseForm):
     """Empty: carries the CSRF token of "send me a code"."""
 
 
-class ConfirmFields(BaseForm):
+class ConfirmFields:
     """The check a sensitive action carries (app.accounts.identity.identity_confirm): the
-    password, or the code of an SMS sent by the form's "Send me a code" button. Forms of
-    such actions subclass it."""
+    password, or the code of an SMS sent by the form's "Send me a code" button. A mixin:
+    the form of such an action is `class XForm(ConfirmFields, BaseForm)`."""
 
     password = PasswordField(_l("Your password"), validators=[Optional(), Length(max=128)],
                              render_kw={"autocomplete": "current-password"})

@@ -6,16 +6,13 @@ from __future__ import annotations
 from flask import render_template, session, url_for
 from flask_login import current_user, login_required, logout_user
 
-from app.accounts.forms import ConfirmFields
+from app.extensions import limit_code_checks
 from app.forms import copy_errors
 from app.htmx import see_other
 from app.pages import refused, run_service
 from app.privacy.blueprint import bp
 from app.privacy.deletion import account_delete, groups_to_hand_over
-
-
-class DeleteAccountForm(ConfirmFields):
-    """The password, or an SMS code: nothing else (the page says what follows)."""
+from app.privacy.forms import DeleteAccountForm
 
 
 def _page(form: DeleteAccountForm, status: int = 200):
@@ -32,6 +29,7 @@ def delete_account():
 
 @bp.post("/delete")
 @login_required
+@limit_code_checks  # guessing the password or the code, from a session left open
 def delete_account_confirm():
     """Delete my account; log out and show that it is done, in my language."""
     form = DeleteAccountForm()

@@ -133,3 +133,19 @@ def test_staff_see_the_tombstone_as_deleted_user_with_the_date(app, person, logi
     assert refused.status_code == 303
     with app.app_context():
         assert db.session.get(User, who.id).is_active is False
+
+
+def test_guessing_the_password_is_rate_limited(person, login, app, configure):
+    """A session left open is not a way to guess the password: the deletion form's tries
+    share the per-address bucket of code checks (LOGIN_RATE_LIMIT), then 429."""
+    from app.extensions import limiter
+
+    configure(LOGIN_RATE_LIMIT="3 per minute")
+    limiter.reset()
+    who = person()
+    c = login(who)
+    answers = [post(c, PAGE, {"password": f"guess {n}"}).status_code for n in range(4)]
+    assert answers == [422, 422, 422, 429]
+    with app.app_context():
+        assert not db.session.get(User, who.id).is_deleted
+    limiter.reset()

@@ -40,16 +40,18 @@ from app.accounts.forms import (
 )
 from app.billing.forms import RedeemForm
 from app.care.forms import RelationshipForm
-from app.connections.forms import BackForm, DisconnectForm, ToggleForm
+from app.connections.forms import BackForm, ConsentForm, DisconnectForm, ToggleForm
 from app.extensions import db, limiter
 from app.forms import BaseForm
 from app.groups.forms import GroupNameForm, RoleForm, SelfAddForm
 from app.invites.forms import AnswerForm, InviteForm, InviteSignupForm
-from app.privacy.deletion_views import DeleteAccountForm
+from app.membership.forms import HandOverForm
+from app.privacy.forms import DeleteAccountForm, ExportForm
 from app.staff.forms import CodesForm, GroupFilterForm, ReasonForm, SearchForm
 from app.staff.queue_views import ReviewForm
 from tests.factories import PASSWORD, next_phone
 from tests.pages import csrf_from
+from tests.security.matrix import shown
 from tests.security.strategies import (
     LEAKS,
     ErrorLog,
@@ -109,6 +111,10 @@ CASES: dict[str, Case] = {
     "accounts.password_reset_confirm_page": Case(
         None, lambda w: "/account/password-reset/confirm", ResetForm,
         lambda w: {"phone": w.phones["admin"], "code": "123456", "password": STRONG}),
+    # a code that confirms an export or a deletion (issue 19); back to a local path only
+    "accounts.confirm_code": Case("admin", lambda w: "/account/confirm-code", SendCodeForm,
+                                  extra=("next",), valid=lambda w: {"next": "/me/data"},
+                                  page=lambda w: "/account/settings"),
     "accounts.phone_send": Case("unproved", lambda w: "/account/phone/send", SendCodeForm),
     "accounts.phone_confirm": Case("unproved", lambda w: "/account/phone/confirm",
                                    ProveCodeForm, lambda w: {"code": "123456"}),
@@ -127,6 +133,18 @@ CASES: dict[str, Case] = {
     # refused (422) and the caregiver stays for the next example
     "privacy.delete_account_confirm": Case("caregiver", lambda w: "/me/delete",
                                            DeleteAccountForm, page=lambda w: "/me/delete"),
+    # my data's export: a wrong password is refused with 422; the right one streams the ZIP
+    # and records the export (every try counts against EXPORT_RATE_LIMIT: 429 after)
+    "privacy.export": Case("admin", lambda w: "/me/data/export", ExportForm,
+                           lambda w: {"password": PASSWORD}, page=lambda w: "/me/data"),
+    # withdrawing consent: the first valid example disconnects every follower of the
+    # patient, the next ones are refused (nothing_to_withdraw)
+    "connections.consent_withdrawal": Case(
+        "patient", lambda w: "/followers/withdraw-consent", ConsentForm,
+        lambda w: {"tell": "no"}, page=lambda w: "/followers/withdraw-consent"),
+    "groups.hand_over": Case("admin", family("/hand-over"), HandOverForm,
+                             lambda w: {"user_id": str(w.ids["patient"])},
+                             page=family("/hand-over")),
     "notifications.mark_read": Case("admin", lambda w: "/notifications/read",
                                     extra=("up_to",), valid=lambda w: {"up_to": "1"}),
     "billing.redeem": Case("newcomer", lambda w: "/plan/redeem", RedeemForm,
@@ -197,6 +215,9 @@ CASES: dict[str, Case] = {
     "staff.resend": Case("staff", lambda w: f"/staff/notifications/{w.ids['notification']}"
                                             "/resend", ReasonForm,
                          lambda w: {"reason": "Thử lại"}),
+    "staff.export_data": Case("staff", lambda w: f"/staff/users/{w.ids['victim']}/export",
+                              ReasonForm, lambda w: {"reason": "Người dùng yêu cầu"},
+                              page=lambda w: f"/staff/users/{w.ids['victim']}"),
     "staff.review": Case("staff", lambda w: f"/staff/queue/caregiver_many_patients/"
                                             f"{w.ids['caregiver']}/review", ReviewForm,
                          lambda w: {"note": "Đã kiểm tra"}),
@@ -270,7 +291,10 @@ def stays_here(target: str | None) -> bool:
 
 def check_answer(app, response, before: dict[str, int], case: Case, errors: ErrorLog,
                  sent: str) -> None:
-    status, body = response.status_code, response.get_data(as_text=True)
+    # An export answers a ZIP: what its files say is what it shows.
+    status = response.status_code
+    body = shown(response) if response.mimetype == "application/zip" \
+        else response.get_data(as_text=True)
     assert status < 500, f"{status} for {sent}\n" + "\n".join(errors.records[-1:])
     assert status >= 200, (status, sent)
     leaked = [leak for leak in LEAKS if leak in body]
