@@ -64,3 +64,49 @@ def test_delete_my_account_from_settings(live, new_page, screenshots, lang, size
     page.locator("#password").fill(PASSWORD)
     page.locator("#login-form button[type=submit]").click()
     expect(page).to_have_url(live.url("/account/login"))
+
+
+def codes_queued(live, user_id: int) -> int:
+    """The SMS codes written to the outbox for the user."""
+    from sqlalchemy import func, select
+
+    from app.models.notifications import InviteNotification as N
+
+    with live.app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(N).where(
+            N.recipient_user_id == user_id, N.notification_type == "PHONE_CODE"))
+        db.session.remove()
+    return count
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_no_password_at_hand_an_sms_code_confirms_the_deletion(live, browser, new_page,
+                                                               javascript):
+    """"Send me a code" is a second submit button of the same form: with or without
+    JavaScript it texts a code and comes back to the page; the code then confirms. Enter
+    in the code field deletes (the action is the form's first button), it sends no code."""
+    user_id, phone = someone(live, "en")
+    if javascript:
+        page = new_page("en-US")
+    else:
+        context = browser.new_context(java_script_enabled=False, locale="en-US")
+        page = context.new_page()
+    page.set_viewport_size(PHONE)
+    log_in(page, live, phone, "en")
+    page.goto(live.url("/me/delete"))
+    page.locator("#send-code").click()
+    page.wait_for_url(lambda url: url.endswith("/me/delete"))
+    expect(page.locator("#flashes")).to_contain_text("A code is on its way")
+    code = live.sms_code(phone)
+    texts = codes_queued(live, user_id)
+    page.locator("#delete-form input[name=code]").fill(code)
+    page.locator("#delete-form input[name=code]").press("Enter")
+    page.wait_for_url(lambda url: url.endswith("/me/deleted"))
+    assert codes_queued(live, user_id) == texts == 1  # Enter sent no second code
+    with live.app.app_context():
+        from app.models.accounts import User
+
+        assert db.session.get(User, user_id).is_deleted
+        db.session.remove()
+    if not javascript:
+        context.close()

@@ -56,8 +56,10 @@ def test_the_export_downloads_through_the_page(live, patient, new_page, screensh
     log_in(page, live, phone, "en")
     page.goto(live.url("/me/data"))
     page.locator("#export-form #password").fill(PASSWORD)
+    # Enter in the password field presses the form's first submit button: the download,
+    # not "Send me a code", which comes after it.
     with page.expect_download() as downloading:
-        page.locator("#export-button").click()
+        page.locator("#export-form #password").press("Enter")
     download = downloading.value
     assert download.suggested_filename.startswith(f"family-connect-data-{user_id}-")
     saved = tmp_path / download.suggested_filename
