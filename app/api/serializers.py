@@ -37,7 +37,8 @@ def user_json(user: User, *, roles: Iterable[tuple[int, str]], private: bool) ->
     private: phone and email are shown (the user, the group's admin, staff); otherwise
     the keys are left out."""
     roles = sorted(set(roles))
-    answer: dict[str, Any] = {"id": user.id, "name": user.name}
+    # A deleted account (issue 19) reads "deleted user #id", as on the pages.
+    answer: dict[str, Any] = {"id": user.id, "name": user.shown_name}
     if private:
         answer.update(phone=user.phone, phoneVerified=user.phone_proved, email=user.email)
     answer.update(gender=user.gender_name, locale=user.locale,
@@ -47,7 +48,7 @@ def user_json(user: User, *, roles: Iterable[tuple[int, str]], private: bool) ->
 
 
 def member_json(member: FamilyGroupMember, user: User) -> dict[str, Any]:
-    return {"id": user.id, "name": user.name, "gender": user.gender_name,
+    return {"id": user.id, "name": user.shown_name, "gender": user.gender_name,
             "joinedAt": iso(member.joined_at)}
 
 
@@ -99,7 +100,7 @@ def connection_json(connection: Connection, users: dict[int, User], *,
 
     def party(user_id: int | None) -> dict[str, Any]:
         user = users.get(user_id)
-        return {"id": user_id, "name": user.name if user else None}
+        return {"id": user_id, "name": user.shown_name if user else None}
 
     answer = {
         "id": connection.id, "familyId": connection.family_group_id,
@@ -180,7 +181,7 @@ def group_brief_json(group: FamilyGroup) -> dict[str, Any]:
 
 def person_json(user: User) -> dict[str, Any]:
     """Another party named in a staff answer (staff see phones)."""
-    return {"id": user.id, "name": user.name, "phone": user.phone}
+    return {"id": user.id, "name": user.shown_name, "phone": user.phone}
 
 
 def flag_json(flag: Any) -> dict[str, Any]:

@@ -72,3 +72,16 @@ def test_the_number_is_free_afterwards(app, client):
         again = make_user(phone=user.phone)
         db.session.commit()
         assert again.id != user.id
+
+
+def test_staff_read_the_tombstone_as_deleted_user_with_no_personal_field(app, client):
+    """A deleted account in the API reads "deleted user #id", as on the pages, with no
+    phone, email or gender left (staff see phones and emails of everyone else)."""
+    staff = person(app, client, is_staff=True)
+    user = person(app, client)
+    assert user.api.post("/me/deletion", json={"password": PASSWORD}).status_code == 204
+    answer = staff.api.get(f"/users/{user.id}")
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["name"] == f"người dùng đã xóa #{user.id}"
+    assert (body["phone"], body["email"], body["gender"]) == (None, None, None)
