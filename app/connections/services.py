@@ -10,7 +10,7 @@ from operator import attrgetter
 from typing import Any, TypeVar
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, insert, select, tuple_, update
+from sqlalchemy import and_, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -317,7 +317,19 @@ def _current_ids(group_id: int):
             .order_by(Connection.id))
 
 
-def _release(actor: User | None, ids: list[int], group_id: int, cause: str) -> None:
+def connections_release_of_user(*, actor: User, user_id: int, cause: str) -> list[int]:
+    """Release every live connection of a person, as patient or caregiver, in any family or
+    none (the old app's rows): a deleted account's (issue 19), after its leaves. Returns
+    their ids."""
+    ids = list(db.session.scalars(select(Connection.id).where(
+        or_(Connection.user_id == user_id, Connection.linked_user_id == user_id),
+        Connection.linked_user_id.is_not(None), Connection.permission_revoked.is_(False))
+        .order_by(Connection.id)))
+    _release(actor, ids, None, cause)
+    return ids
+
+
+def _release(actor: User | None, ids: list[int], group_id: int | None, cause: str) -> None:
     """Revoke and turn off, and write each connection's end into its history. A
     connection disconnected earlier ends too (its history says so)."""
     if not ids:

@@ -20,13 +20,14 @@ from sqlalchemy import and_, delete, or_, select, update
 from app.accounts.identity import identity_confirm
 from app.accounts.services import end_sessions_and_tokens
 from app.audit.services import audit_record
+from app.connections.services import connections_release_of_user
 from app.db import utcnow
 from app.errors import Conflict, Forbidden
 from app.extensions import db
 from app.membership.services import member_leave
 from app.models.accounts import CODE_PURPOSES, ERASED, AccountClaim, PhoneCode, User
 from app.models.audit import AuditEvent
-from app.models.connections import Connection, ConnectionPermission
+from app.models.connections import Connection
 from app.models.groups import FamilyGroup, FamilyGroupMember
 from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
@@ -109,26 +110,7 @@ def account_delete(*, actor: User, password: str | None = None, code: str | None
 def _connections_end(user: User) -> list[int]:
     """Connections still live after the leaves (outside any family: the old app's rows)
     end too, their permissions off. Returns their ids."""
-    ids = list(db.session.scalars(select(Connection.id).where(
-        or_(Connection.user_id == user.id, Connection.linked_user_id == user.id),
-        Connection.linked_user_id.is_not(None), Connection.permission_revoked.is_(False))
-        .order_by(Connection.id)))
-    if not ids:
-        return []
-    now = utcnow()
-    db.session.execute(update(Connection).where(Connection.id.in_(ids))
-                       .values(permission_revoked=True, updated_at=now)
-                       .execution_options(synchronize_session="fetch"))
-    db.session.execute(update(ConnectionPermission)
-                       .where(ConnectionPermission.contact_id.in_(ids),
-                              ConnectionPermission.is_enabled.is_(True))
-                       .values(is_enabled=False, updated_at=now, updated_by=user.id)
-                       .execution_options(synchronize_session="fetch"))
-    for connection_id in ids:
-        db.session.add(AuditEvent(actor_id=user.id, action="connection.released",
-                                  subject_type=Connection.__tablename__,
-                                  subject_id=connection_id, details={"cause": "deleted"}))
-    return ids
+    return connections_release_of_user(actor=user, user_id=user.id, cause="deleted")
 
 
 class _Invites:
