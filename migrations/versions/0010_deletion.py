@@ -6,7 +6,7 @@ rows are found by family; without this index that read would walk the whole outb
 
 Revision ID: 0010_deletion
 Revises: 0009_own_data
-Create Date: 2026-12-08
+Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
