@@ -69,7 +69,13 @@ OPERATIONS: dict[str, Call] = {
     "auth_password_reset": Call(None),
     "auth_password_reset_confirm": Call(None),
     "me_phone_verification": Call("unproved"),
-    "me_deletion": Call("caregiver"),  # a fuzzed password or code never matches: refused
+    "me_deletion": Call("caregiver"),
+    "me_confirmation_code": Call("admin"),
+    # a fuzzed password or code never matches: 422; an empty body too
+    "me_data_export": Call("admin"),
+    # the first valid call disconnects every follower; the next ones: nothing_to_withdraw
+    "consent_withdrawal": Call("patient"),
+    "family_hand_over": Call("admin", family()),  # a fuzzed password or code never matches: refused
     "me_phone_verification_confirm": Call("unproved"),
     "auth_token": Call(None, audited=frozenset({"audit_events"})),  # a failed login's event
     "connection_permissions": Call("admin", ids(connection_id="connection")),

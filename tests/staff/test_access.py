@@ -16,9 +16,7 @@ the test until the parameter is added to `params` below.
 
 from __future__ import annotations
 
-import html
 import itertools
-import json
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from urllib.parse import urlsplit
@@ -40,6 +38,7 @@ from app.staff.signals import flags
 from tests.conftest import log_in
 from tests.factories import make_user, national
 from tests.pages import csrf_from
+from tests.security.matrix import shown
 from tests.service_helpers import admin_group, connection_between, join
 
 PREFIXES = ("/staff", "/api/v1/staff")
@@ -179,15 +178,6 @@ def snapshot(app) -> dict[str, list]:
         return found
 
 
-def shown(response) -> str:
-    """What a response shows: its body (HTML entities and JSON escapes undone) and its
-    headers."""
-    text = html.unescape(response.get_data(as_text=True))
-    if response.is_json:
-        text += json.dumps(response.get_json(silent=True), ensure_ascii=False)
-    return text + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
-
-
 def secrets_for(world, visitor: Who | None) -> list[str]:
     """Everything about other people the visitor must not see."""
     others = [p for p in [*world.people.values(), *world.strangers]
@@ -276,7 +266,7 @@ def test_staff_walk_the_same_routes(app, world):
         if url.startswith(API_PREFIX):
             answers.append(call(bearer, method, url, segment, bearer=staff.token))
         for response in answers:
-            where = (method, url, response.status_code, response.get_data(as_text=True)[:300])
+            where = (method, url, response.status_code, shown(response)[:300])
             assert response.status_code < 500, where
             assert response.status_code not in (401, 403), where
             if response.status_code in (301, 302, 303, 307, 308):
