@@ -246,6 +246,10 @@ def test_admin_pages(live, world, new_page, request, lang):
     audit.visit("/notifications")
     expect(page.locator("#notification-list li").first).to_be_visible()  # Lan joined
     audit.visit("/account/settings")
+    # issue 19: my data, deleting (refused up front for an admin), handing over
+    audit.visit("/me/data")
+    audit.visit("/me/delete")
+    audit.visit(f"/family/{group}/hand-over")
     audit.visit(f"/connections/{cuc_binh}/disconnect")
     audit.visit(f"/family/{group}/caregivers/{world['cuc'].id}/disconnect")
     audit.visit(f"/connections/{world.connections['dung', 'hoa']}/history")
@@ -287,6 +291,10 @@ def test_patient_and_plan_owner_pages(live, world, new_page, request, lang):
         pair: cid for pair, cid in world.connections.items() if pair[1] == "hoa"})
     audit.visit("/notifications")
     audit.visit(f"/family/{world.group_id}")
+    # issue 19: withdrawing consent, my data with its export form, deleting the account
+    audit.visit("/followers/withdraw-consent")
+    audit.visit("/me/data")
+    audit.visit("/me/delete")
     audit.done(request.node.name + "-patient")
     audit = logged_in(new_page, live, world["owner"].phone, lang)
     audit.visit("/")  # in no family yet: invites waiting, how to start one
