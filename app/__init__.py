@@ -16,7 +16,11 @@ from app.db import configure_sqlite
 from app.extensions import babel, csrf, db, limiter, login_manager, migrate
 from app.models_base import MAX_ID
 
-BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The package's own directory: its templates, static files, migrations and catalogues
+# travel with it into a wheel (pyproject.toml, [tool.setuptools.package-data]).
+APP_DIR = os.path.dirname(os.path.abspath(__file__))
+# A checkout's root (instance/ lives there when the portal runs from the source).
+BASE_DIR = os.path.dirname(APP_DIR)
 
 CSP = {
     "default-src": "'self'",
@@ -73,8 +77,8 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
         instance_path=os.environ.get("INSTANCE_PATH") or os.path.join(BASE_DIR, "instance"),
-        template_folder=os.path.join(BASE_DIR, "templates"),
-        static_folder=os.path.join(BASE_DIR, "static"),
+        template_folder=os.path.join(APP_DIR, "templates"),
+        static_folder=os.path.join(APP_DIR, "static"),
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_config(app.instance_path, config))
@@ -124,7 +128,7 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
-    migrate.init_app(app, db, directory=os.path.join(BASE_DIR, "migrations"),
+    migrate.init_app(app, db, directory=os.path.join(APP_DIR, "migrations"),
                      render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     # Flask-WTF offers csrf_token() both ways (a global and a context processor).
@@ -132,7 +136,7 @@ def _init_extensions(app: Flask) -> None:
     app.context_processor(lambda: {"csrf_token": _csrf_token_once})
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale,
-                   default_translation_directories=os.path.join(BASE_DIR, "app", "translations"))
+                   default_translation_directories=os.path.join(APP_DIR, "translations"))
     _install_template_gettext(app)
     from app.audit.words import history_sentence
     from app.dates import day, when
