@@ -1,7 +1,9 @@
-"""`flask notifications deliver`: the outbox worker as a command (SPEC §5, §9, §10)."""
+"""`flask notifications deliver`: the outbox worker as a command (SPEC §5, §9, §10);
+`flask notifications status`: what waits in the outbox."""
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -10,7 +12,9 @@ from types import FrameType
 import click
 from flask.cli import AppGroup
 
+from app.db import utcnow
 from app.extensions import db
+from app.notifications.queries import outbox_backlog
 from app.outbox.delivery import default_worker_id, deliver_due
 
 log = logging.getLogger("app.notifications")
@@ -73,3 +77,35 @@ def deliver(once: bool, limit: int, interval: float) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     click.echo("Outbox worker stopped.")
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+@notifications_cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def status(as_json: bool) -> None:
+    """Print the outbox's backlog per channel: due now, to be tried later (after a failure,
+    or in a worker's hands), failed for good, and how long the oldest due message has
+    waited. A growing "due" with workers running means they cannot keep up or cannot send.
+    """
+    now = utcnow()
+    backlog = outbox_backlog(now)
+    if as_json:
+        click.echo(json.dumps({b.channel: {
+            "due": b.due, "later": b.later, "failed": b.failed,
+            "oldest_due_seconds": (round((now - b.oldest_due).total_seconds())
+                                   if b.oldest_due else None)} for b in backlog}))
+        return
+    click.echo(f"{'channel':<8} {'due':>7} {'later':>7} {'failed':>7}  oldest due")
+    for b in backlog:
+        oldest = _age((now - b.oldest_due).total_seconds()) if b.oldest_due else "-"
+        click.echo(f"{b.channel:<8} {b.due:>7} {b.later:>7} {b.failed:>7}  {oldest}")
+    click.echo(f"{'total':<8} {sum(b.due for b in backlog):>7} "
+               f"{sum(b.later for b in backlog):>7} {sum(b.failed for b in backlog):>7}")

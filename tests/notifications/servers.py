@@ -82,6 +82,7 @@ class SmsGateway:
 
     def __init__(self, *, delay: float = 0.0) -> None:
         self.requests: list[GatewayRequest] = []
+        self.arrivals = 0  # requests received, counted before the delay and the answer
         self.fail_next = 0
         self.fail_always = False
         self.delay = delay
@@ -98,6 +99,8 @@ class SmsGateway:
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length)
+        with self._lock:
+            self.arrivals += 1
         if self.delay:
             time.sleep(self.delay)
         with self._lock:
