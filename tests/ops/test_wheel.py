@@ -71,13 +71,18 @@ def _vietnamese(msgid: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """The wheel, built without network and without build isolation from a copy of the
-    checkout that has no .mo file."""
+def source(tmp_path_factory) -> Path:
+    """A copy of the checkout without any .mo file or build leftovers."""
+    copy = tmp_path_factory.mktemp("source") / "family-connect"
+    shutil.copytree(ROOT, copy, ignore=NOT_SOURCES)
+    assert not list(copy.rglob("*.mo"))
+    return copy
+
+
+@pytest.fixture(scope="module")
+def wheel(source, tmp_path_factory) -> Path:
+    """The wheel, built by `pip wheel` without network and without build isolation."""
     work = tmp_path_factory.mktemp("wheel")
-    source = work / "source"
-    shutil.copytree(ROOT, source, ignore=NOT_SOURCES)
-    assert not list(source.rglob("*.mo"))
     built = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-index",
          "--no-build-isolation", "--disable-pip-version-check", "-w", str(work / "dist")],
@@ -211,6 +216,21 @@ def test_the_wheel_carries_templates_static_files_migrations_and_compiled_catalo
     assert not [name for name in names if name.startswith(("tests/", "bench/", "scripts/"))]
     assert "wsgi.py" not in names
     assert "gunicorn.conf.py" not in names
+
+
+def test_python_m_build_makes_the_same_wheel_from_its_sdist(source, wheel, tmp_path):
+    """`python -m build` builds the sdist, then the wheel from the sdist alone: the sdist
+    must carry setup.py and the messages.po files for the catalogues to be compiled."""
+    built = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(tmp_path),
+         str(source)], capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stdout + built.stderr
+    [from_sdist] = tmp_path.glob("family_connect-*.whl")
+    with zipfile.ZipFile(from_sdist) as one, zipfile.ZipFile(wheel) as other:
+        assert sorted(one.namelist()) == sorted(other.namelist())
+        for lang in LANGUAGES:
+            name = f"app/translations/{lang}/LC_MESSAGES/messages.mo"
+            assert one.read(name) == other.read(name)
 
 
 def test_the_installed_package_runs_from_its_venv_and_keeps_its_instance_there(
