@@ -283,6 +283,7 @@ def test_gunicorn_with_the_packaged_settings_serves_vietnamese_pages_and_static_
         stylesheet = client.get("/static/css/app.css")
         vendored = sorted((APP / "static" / "vendor").glob("htmx-*.min.js"))[0]
         script = client.get(f"/static/vendor/{vendored.name}")
+        api_docs = client.get("/api/docs")  # a static page of the package, sent by a view
     assert page.status_code == 200, page.text
     assert '<html lang="vi">' in page.text
     for msgid in ("Forgot your password?", "No account yet?"):
@@ -292,6 +293,8 @@ def test_gunicorn_with_the_packaged_settings_serves_vietnamese_pages_and_static_
     assert stylesheet.content == (APP / "static" / "css" / "app.css").read_bytes()
     assert script.status_code == 200
     assert script.content == vendored.read_bytes()
+    assert api_docs.status_code == 200
+    assert api_docs.content == (APP / "static" / "api-docs" / "index.html").read_bytes()
 
 
 def test_the_packaged_gunicorn_settings_refuse_several_workers_counting_limits_apart(
