@@ -11,7 +11,7 @@ from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app.config import load_config, per_process_limits, running_a_command
+from app.config import check_catalogues, load_config, per_process_limits, running_a_command
 from app.db import configure_sqlite
 from app.extensions import babel, csrf, db, limiter, login_manager, migrate
 from app.models_base import MAX_ID
@@ -21,6 +21,18 @@ from app.models_base import MAX_ID
 APP_DIR = os.path.dirname(os.path.abspath(__file__))
 # A checkout's root (instance/ lives there when the portal runs from the source).
 BASE_DIR = os.path.dirname(APP_DIR)
+TRANSLATIONS_DIR = os.path.join(APP_DIR, "translations")
+
+
+def default_instance_path() -> str | None:
+    """INSTANCE_PATH if set; else a checkout's instance/ beside pyproject.toml; else None,
+    Flask's own default for an installed package, <prefix>/var/app-instance (the
+    virtualenv's var/, never site-packages nor wherever the command happens to run)."""
+    if os.environ.get("INSTANCE_PATH"):
+        return os.environ["INSTANCE_PATH"]
+    if os.path.isfile(os.path.join(BASE_DIR, "pyproject.toml")):
+        return os.path.join(BASE_DIR, "instance")
+    return None
 
 CSP = {
     "default-src": "'self'",
@@ -76,12 +88,15 @@ def select_locale() -> str:
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
-        instance_path=os.environ.get("INSTANCE_PATH") or os.path.join(BASE_DIR, "instance"),
+        instance_path=default_instance_path(),
         template_folder=os.path.join(APP_DIR, "templates"),
         static_folder=os.path.join(APP_DIR, "static"),
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_config(app.instance_path, config))
+    # Refused before anything else starts: a wheel built without its catalogues (issue 20).
+    check_catalogues(app.config.get("BABEL_TRANSLATION_DIRECTORIES") or TRANSLATIONS_DIR,
+                     app.config["LANGUAGES"], app.config["APP_ENV"] == "production")
     from app.api.body import JSONProvider
 
     app.json = JSONProvider(app)  # JSON nested too deep is bad input, not a 500
@@ -136,7 +151,7 @@ def _init_extensions(app: Flask) -> None:
     app.context_processor(lambda: {"csrf_token": _csrf_token_once})
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale,
-                   default_translation_directories=os.path.join(APP_DIR, "translations"))
+                   default_translation_directories=TRANSLATIONS_DIR)
     _install_template_gettext(app)
     from app.audit.words import history_sentence
     from app.dates import day, when

@@ -6,6 +6,7 @@ Every variable is listed in docs/configuration.md.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -222,6 +223,25 @@ def _notifications() -> dict:
         "NOTIFY_MAX_ATTEMPTS": int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "3")),
         "NOTIFY_BACKOFF_SECONDS": float(os.environ.get("NOTIFY_BACKOFF_SECONDS", "30")),
     }
+
+
+def check_catalogues(directories: str, languages: tuple[str, ...], production: bool) -> None:
+    """Every language the portal speaks has its compiled catalogue (messages.mo) in one of
+    `directories` (Flask-Babel's BABEL_TRANSLATION_DIRECTORIES, `;`-separated). Without it
+    Flask-Babel quietly serves the English source text: production refuses to start and
+    says which file is missing; development and tests only warn."""
+    for language in languages:
+        wanted = [Path(directory) / language / "LC_MESSAGES" / "messages.mo"
+                  for directory in directories.split(";")]
+        if any(path.is_file() for path in wanted):
+            continue
+        message = (f"The {language} translation catalogue {wanted[0]} is missing, so pages "
+                   "would be shown in English. It is compiled from messages.po when the "
+                   "wheel is built (pip wheel . or python -m build); in a checkout run "
+                   "scripts/i18n compile.")
+        if production:
+            raise ConfigError(message)
+        logging.getLogger("app.config").warning(message)
 
 
 def load_config(instance_path: str, overrides: dict | None = None) -> dict:

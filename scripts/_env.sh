@@ -1,5 +1,6 @@
 # Shared by scripts/run-demo and scripts/test: a virtualenv in .venv with the project
-# installed, and the translation catalogues compiled.
+# installed. Installing compiles the translation catalogues too (setup.py writes each
+# messages.mo beside its messages.po in an editable install).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python3}
@@ -14,4 +15,3 @@ fi
 target="."
 [ -z "${EXTRAS:-}" ] || target=".[$EXTRAS]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
-PYBABEL=.venv/bin/pybabel scripts/i18n compile >/dev/null

@@ -1,0 +1,28 @@
+"""gunicorn's settings and hooks for the portal, inside the package so that an installed
+wheel carries them: `gunicorn -c python:app.gunicorn_conf 'app:create_app()'`. A checkout's
+./gunicorn.conf.py re-exports this module, so `gunicorn wsgi:app` run there reads it too.
+
+Command-line options still win: this module sets nothing yet, it only checks. In
+production, several workers counting rate limits each in their own memory
+(RATELIMIT_STORAGE_URI=memory://, the default) would let that many times the allowed login
+attempts through, so gunicorn refuses to start them and says what to set
+(docs/deployment.md). Every setting and server hook of the portal belongs in this one
+module (gunicorn reads any module-level name that is one of its settings).
+"""
+
+import os
+import sys
+
+
+def on_starting(server):
+    """Before any worker: refuse workers > 1 on memory:// in production. Otherwise tell
+    the app how many workers there are (WEB_CONCURRENCY, gunicorn's own variable), so
+    that one worker needs no declaration and the app checks against the real count."""
+    from app.config import per_process_limits, shared_limits_advice
+
+    workers = server.cfg.workers
+    if (os.environ.get("APP_ENV") == "production" and per_process_limits()
+            and workers > 1):
+        print(f"\nError: {shared_limits_advice(workers)}\n", file=sys.stderr, flush=True)
+        sys.exit(1)
+    os.environ["WEB_CONCURRENCY"] = str(workers)
