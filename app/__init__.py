@@ -100,22 +100,25 @@ def create_app(config: dict | None = None) -> Flask:
     from app.api.body import JSONProvider
 
     app.json = JSONProvider(app)  # JSON nested too deep is bad input, not a 500
-    if not logging.getLogger().handlers:  # gunicorn and flask run leave the root bare
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app.observability import RequestIdMiddleware, install_logging
+
+    # JSON lines or text (LOG_FORMAT), each record with its request id, link tokens redacted.
+    install_logging(app.config["LOG_FORMAT"])
     logging.getLogger("app").setLevel(app.config["LOG_LEVEL"])
+    if app.config["APP_ENV"] == "development":
+        # With no SMS gateway or SMTP server, the log is the phone: show what it says.
+        logging.getLogger("app.notifications.log_channel").setLevel(logging.DEBUG)
     if (app.config["APP_ENV"] == "production" and per_process_limits(app.config)
             and not running_a_command()):  # allowed for one declared process: say so
         logging.getLogger("app.config").warning(
             "Rate limits are counted in this process's memory (RATELIMIT_STORAGE_URI="
             "memory://, WEB_CONCURRENCY=1): start a second process only with a shared "
             "store, RATELIMIT_STORAGE_URI=redis://HOST:6379/0.")
-    from app.logging_filters import install_log_redaction
-
-    install_log_redaction()  # invite tokens never reach werkzeug's or gunicorn's logs
-
     hops = app.config["PROXY_FIX_HOPS"]
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    # Outermost: every answer carries X-Request-ID, the refusals made before Flask too.
+    app.wsgi_app = RequestIdMiddleware(app.wsgi_app, trust=app.config["TRUST_REQUEST_ID"])
 
     # Templates lose the blank lines and indentation their {% … %} tags leave behind.
     app.jinja_options = {**app.jinja_options, "trim_blocks": True, "lstrip_blocks": True}

@@ -192,6 +192,10 @@ def running_a_command() -> bool:
     return click.get_current_context(silent=True) is not None
 
 
+def _log_format(production: bool) -> str:
+    return (os.environ.get("LOG_FORMAT") or ("json" if production else "text")).strip().lower()
+
+
 def _payment() -> dict:
     provider = os.environ.get("PAYMENT_PROVIDER", "local")
     if provider not in ("local", "http"):
@@ -306,6 +310,8 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("DISPLAY_TIMEZONE", "Asia/Ho_Chi_Minh"),
         "LANGUAGES": ("vi", "en"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # JSON lines in production, text elsewhere (app/observability.py).
+        "LOG_FORMAT": _log_format(production),
         "PROXY_FIX_HOPS": int(os.environ.get("PROXY_FIX_HOPS", "0")),
         "PLANS": _plans(os.environ.get("PLANS")),
         "API_TOKEN_TTL_DAYS": int(os.environ.get("API_TOKEN_TTL_DAYS", "90")),
@@ -315,6 +321,12 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
     config.update(_payment())
     config.update(_notifications())
     config.update(overrides)
+    # An incoming X-Request-ID is taken only from a proxy we trust: by default, when the
+    # portal sits behind one (PROXY_FIX_HOPS); TRUST_REQUEST_ID says so either way.
+    config.setdefault("TRUST_REQUEST_ID", _bool("TRUST_REQUEST_ID",
+                                                config["PROXY_FIX_HOPS"] > 0))
+    if config["LOG_FORMAT"] not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text, not {config['LOG_FORMAT']!r}.")
     # Several processes on memory:// each count their own limits: the login limit of 10 a
     # minute let 25-38 tries through 4 workers (issue 15, F1). gunicorn.conf.py refuses
     # the same when gunicorn is given more than one worker.

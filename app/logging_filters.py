@@ -20,16 +20,23 @@ _SEGMENT = r"[^/?#&\s\"'<>]"
 _TOKEN_PATH = re.compile(
     r"/i/(?!(?:" + "|".join(FIXED_PAGES) + r")(?!" + _SEGMENT + r"))" + _SEGMENT + r"+")
 _CLAIM_PATH = re.compile(r"/claim/" + _SEGMENT + r"+")
+# Query parameters that carry a phone number, an address or a name (the staff searches'
+# q=…): a request line at INFO must not (issue 20).
+_PERSONAL_PARAM = re.compile(r"([?&](?:q|phone|email|login|name)=)[^&#\s\"']*")
+QUERY_REDACTED = "[redacted]"
 # Loggers that write request lines: the development server and gunicorn.
 ACCESS_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 
 
 def redact(text: str) -> str:
-    """The text with the token of every /i/<token> and /claim/<token> path replaced."""
+    """The text with the token of every /i/<token> and /claim/<token> path replaced, and
+    the value of every personal query parameter (?q=, phone=, email=, login=, name=)."""
     if "/i/" in text:
         text = _TOKEN_PATH.sub(REDACTED, text)
     if "/claim/" in text:
         text = _CLAIM_PATH.sub(CLAIM_REDACTED, text)
+    if "=" in text:
+        text = _PERSONAL_PARAM.sub(r"\1" + QUERY_REDACTED, text)
     return text
 
 
@@ -49,6 +56,20 @@ class RedactLinkTokens(logging.Filter):
                 if isinstance(value, str):
                     args[key] = redact(value)
         return True
+
+
+def mask_recipient(address: str) -> str:
+    """A phone number or e-mail address fit for a log line at INFO: its last three digits
+    (+84•••••678), or the first letter and the domain (a•••@example.vn). Logs at INFO and
+    above never carry a person's number, address or name (issue 20)."""
+    if "@" in address:
+        local, _, domain = address.rpartition("@")
+        return f"{local[:1]}•••@{domain}"
+    digits = [c for c in address if c.isdigit()]
+    if len(digits) <= 3:
+        return "•••"
+    prefix = "+" if address.startswith("+") else ""
+    return f"{prefix}•••{''.join(digits[-3:])}"
 
 
 def _attach(target: logging.Logger | logging.Handler) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import UTCDateTime
 from app.extensions import db
 from app.models_base import BigId, created_at, pk, updated_at
+from app.observability import current_request_id
 
 NOTIFICATION_TYPES = (
     "INVITE_CREATED",
@@ -95,3 +96,7 @@ class InviteNotification(db.Model):
     family_group_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("family_groups.id"))
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Migration 0011 (issue 20): the id of the request that queued the row, so the worker's
+    # lines for it carry it too. Every insert takes it from the request being handled,
+    # ORM or Core alike (a Python-side default); None outside a request.
+    request_id: Mapped[str | None] = mapped_column(String(128), default=current_request_id)

@@ -18,7 +18,11 @@ from email.utils import formatdate, make_msgid, parseaddr
 import httpx
 from flask import current_app
 
+from app.logging_filters import mask_recipient
+
 log = logging.getLogger("app.notifications")
+# The log channel's messages themselves (DEBUG): who they go to and what they say.
+message_log = logging.getLogger("app.notifications.log_channel")
 
 _LINK_TOKEN = re.compile(r"/i/[A-Za-z0-9_\-]+")
 
@@ -33,8 +37,13 @@ def redact(text: str) -> str:
 
 
 def log_message(channel: str, *, to: str, notification_type: str, text: str) -> None:
-    """The channel of the embedded default: one INFO line, link token redacted."""
-    log.info("%s to %s (%s): %s", channel, to, notification_type, redact(text))
+    """The channel of the embedded default. At INFO, that a message went and to whom,
+    masked (no number, address or name at INFO); the message itself, link token redacted,
+    at DEBUG on its own logger (app.notifications.log_channel), which development turns
+    on (the demo's codes appear in the terminal; create_app)."""
+    log.info("%s to %s (%s) written to the log channel", channel, mask_recipient(to),
+             notification_type)
+    message_log.debug("%s to %s (%s): %s", channel, to, notification_type, redact(text))
 
 
 def send_sms(*, to: str, text: str, notification_type: str) -> str | None:

@@ -39,6 +39,7 @@ from app.models.accounts import User
 from app.models.notifications import InviteNotification
 from app.notifications.channels import ChannelError, redact, send_email, send_sms
 from app.notifications.messages import DEFAULT_LOCALE, render_message
+from app.observability import request_id_context
 from app.payments.provider import payment_provider
 from app.tokens import unseal
 from app.transaction import committed
@@ -73,6 +74,8 @@ class Claimed:
     payload: dict[str, Any] | None
     locale: str
     lease_until: datetime
+    # The request that queued it (issue 20): the job's log lines run under its id.
+    request_id: str | None = None
 
 
 @dataclass
@@ -124,7 +127,8 @@ def _claim(limit: int) -> list[Claimed]:
     lease_until = now + timedelta(seconds=config["NOTIFY_TIMEOUT"] * 3 + 30)
     with committed():
         rows = db.session.execute(
-            select(N.id, N.channel, N.recipient, N.notification_type, N.payload, User.locale)
+            select(N.id, N.channel, N.recipient, N.notification_type, N.payload, User.locale,
+                   N.request_id)
             .outerjoin(User, User.id == N.recipient_user_id)
             .where(N.status.in_(DUE_STATUSES), N.channel != "in_app",
                    N.retry_count < config["NOTIFY_MAX_ATTEMPTS"], N.next_attempt_at <= now)
@@ -140,7 +144,7 @@ def _claim(limit: int) -> list[Claimed]:
     return [Claimed(id=r.id, channel=r.channel, recipient=r.recipient,
                     notification_type=r.notification_type, payload=r.payload,
                     locale=r.locale or (r.payload or {}).get("locale") or DEFAULT_LOCALE,
-                    lease_until=lease_until)
+                    lease_until=lease_until, request_id=r.request_id)
             for r in rows]
 
 
@@ -209,6 +213,11 @@ def _error_text(exc: Exception) -> str:
 
 
 def _deliver_one(job: Claimed, counts: Counts, worker_id: str) -> None:
+    with request_id_context(job.request_id):  # its lines carry the queuing request's id
+        _deliver_in_context(job, counts, worker_id)
+
+
+def _deliver_in_context(job: Claimed, counts: Counts, worker_id: str) -> None:
     try:
         message_id = _send(job)
     except Exception as exc:  # noqa: BLE001 - any failure of a channel is recorded, not raised
@@ -302,7 +311,8 @@ def _queue_sms_fallback(row: InviteNotification) -> bool:
                 invite_id=row.invite_id, recipient=user.phone,
                 recipient_user_id=row.recipient_user_id, family_group_id=row.family_group_id,
                 notification_type=row.notification_type, channel="sms", status="pending",
-                next_attempt_at=utcnow(), payload=dict(row.payload or {})))
+                next_attempt_at=utcnow(), payload=dict(row.payload or {}),
+                request_id=row.request_id))
     except IntegrityError:
         return False  # queued by someone else meanwhile (idx_notifications_once)
     log.info("notification %s: email failed for good, SMS copy queued", row.id)

@@ -285,3 +285,26 @@ def test_deletion_index_comes_and_goes(blank):
     downgrade(revision="0009_own_data")
     indexes = {i["name"] for i in sa.inspect(db.engine).get_indexes("invite_notifications")}
     assert "idx_notifications_family_group" not in indexes
+
+
+def test_request_id_column_comes_and_goes(blank):
+    """Revision 0011 (issue 20): an outbox row keeps the id of the request that queued it;
+    the rows already there keep everything else, with no id."""
+    upgrade(revision="0010_deletion")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO users (id, phone, name) VALUES (1, '+84912000001', 'Tên')"))
+        conn.execute(sa.text(
+            "INSERT INTO invite_notifications (recipient, recipient_user_id, family_group_id, "
+            "notification_type, channel, status) VALUES ('1', 1, NULL, 'MEMBER_JOINED', "
+            "'in_app', 'sent')"))
+    upgrade()
+    assert rows("SELECT notification_type, request_id FROM invite_notifications") == [
+        ("MEMBER_JOINED", None)]
+    downgrade(revision="0010_deletion")
+    columns = {c["name"] for c in sa.inspect(db.engine).get_columns("invite_notifications")}
+    assert "request_id" not in columns
+    indexes = {i["name"] for i in sa.inspect(db.engine).get_indexes("invite_notifications")}
+    assert {"idx_notifications_family_group", "idx_notifications_once"} <= indexes
+    assert rows("SELECT notification_type, status FROM invite_notifications") == [
+        ("MEMBER_JOINED", "sent")]

@@ -91,6 +91,7 @@ PAGES: dict[str, Case] = {
     "/following/<int:patient_id>/reports": Case("caregiver"),
     "/following/<int:patient_id>/reports/<int:report_id>": Case("caregiver"),
     "/healthz": Case("anon"),
+    "/readyz": Case("anon"),
     "/i/<token>": Case("anon"),
     "/i/login": Case("link"),
     "/i/resume": Case("link"),
