@@ -2,16 +2,25 @@
 wheel carries them: `gunicorn -c python:app.gunicorn_conf 'app:create_app()'`. A checkout's
 ./gunicorn.conf.py re-exports this module, so `gunicorn wsgi:app` run there reads it too.
 
-Command-line options still win: this module sets nothing yet, it only checks. In
-production, several workers counting rate limits each in their own memory
-(RATELIMIT_STORAGE_URI=memory://, the default) would let that many times the allowed login
-attempts through, so gunicorn refuses to start them and says what to set
-(docs/deployment.md). Every setting and server hook of the portal belongs in this one
-module (gunicorn reads any module-level name that is one of its settings).
+Command-line options still win. This module sets gunicorn's own logs to the portal's format
+(LOG_FORMAT: JSON lines in production), the access line carrying the request id and with
+link tokens and personal query values redacted (app/observability.py); it does not turn the
+access log on (`--access-logfile -` does). In production, several workers counting rate
+limits each in their own memory (RATELIMIT_STORAGE_URI=memory://, the default) would let
+that many times the allowed login attempts through, so gunicorn refuses to start them and
+says what to set (docs/deployment.md). Every setting and server hook of the portal belongs
+in this one module (gunicorn reads any module-level name that is one of its settings).
 """
 
 import os
 import sys
+
+from app.observability import GUNICORN_ACCESS_FORMAT, gunicorn_logconfig_dict
+
+logconfig_dict = gunicorn_logconfig_dict(
+    os.environ.get("LOG_FORMAT")
+    or ("json" if os.environ.get("APP_ENV") == "production" else "text"))
+access_log_format = GUNICORN_ACCESS_FORMAT
 
 
 def on_starting(server):

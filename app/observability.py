@@ -205,6 +205,10 @@ def gunicorn_logconfig_dict(log_format: str = "json") -> dict[str, Any]:
                                "filters": ["redact", "access_request_id"],
                                "stream": "ext://sys.stdout"},
         },
+        # gunicorn lays this over its own defaults key by key: its root names its own
+        # "console" handler, which this dict replaces. The root is left bare, for the
+        # portal's install_logging() to give it the same format in each worker.
+        "root": {"level": "INFO", "handlers": []},
         "loggers": {
             "gunicorn.error": {"level": "INFO", "handlers": ["error_console"],
                                "propagate": False},

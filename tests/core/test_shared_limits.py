@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = "shared-limits-" + "s" * 40
 ATTEMPTS = 25
 # gunicorn's %(p)s is the worker's pid in angle brackets: pid=<1234>
-LOGIN_ANSWERED = re.compile(r"^pid=<(\d+)> status=(\d{3}) POST /api/v1/auth/token$", re.M)
+# (LOG_FORMAT=text: the line ends with it, after the time, level and logger)
+LOGIN_ANSWERED = re.compile(r" pid=<(\d+)> status=(\d{3}) POST /api/v1/auth/token$", re.M)
 ADVICE = ("RATELIMIT_STORAGE_URI=redis://", "pip install '.[redis]'", "WEB_CONCURRENCY=1")
 
 
@@ -53,7 +54,8 @@ def server_env(tmp_path: Path, port: int, database_url: str, **settings: str) ->
     env.update({"APP_ENV": "production", "SECRET_KEY": SECRET, "DATABASE_URL": database_url,
                 "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "FORCE_HTTPS": "0",
                 "SESSION_COOKIE_SECURE": "0", "INSTANCE_PATH": str(tmp_path / "instance"),
-                "LOGIN_RATE_LIMIT": "10 per minute", "LOG_LEVEL": "WARNING"})
+                "LOGIN_RATE_LIMIT": "10 per minute", "LOG_LEVEL": "WARNING",
+                "LOG_FORMAT": "text"})
     env.update(settings)
     return env
 

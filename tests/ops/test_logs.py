@@ -288,6 +288,38 @@ def test_gunicorn_logconfig_makes_json_access_lines_with_the_request_id(capsys):
     assert "tok3n" not in json.dumps(line)
 
 
+def test_gunicorn_started_with_the_portals_settings_writes_json_access_lines(
+        tmp_path, fresh_database_url):
+    """The real thing: gunicorn from the checkout (./gunicorn.conf.py, the package's
+    settings) in production, where LOG_FORMAT defaults to JSON."""
+    import sys
+
+    from bench.load_bench import serving
+    from tests.core.test_shared_limits import ROOT, server_env
+    from tests.ports import free_port
+
+    url = fresh_database_url()
+    migrated_app(url)
+    port = free_port()
+    env = server_env(tmp_path, port, url, LOG_LEVEL="INFO")
+    del env["LOG_FORMAT"]  # production's default
+    log = tmp_path / "gunicorn.log"
+    command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind",
+               f"127.0.0.1:{port}", "--access-logfile", "-", "--chdir", str(ROOT), "wsgi:app"]
+    with serving(command, env=env, port=port, log=log):
+        answer = httpx.get(f"http://127.0.0.1:{port}/i/s3cret-tok3n?phone=0912345678")
+    lines = json_lines(log.read_text())
+    (access,) = [line for line in lines if line["logger"] == "gunicorn.access"
+                 and "/i/" in line["message"]]
+    assert access["request_id"] == answer.headers["X-Request-ID"]
+    assert HEX_ID.fullmatch(access["request_id"])
+    assert "/i/[redacted]?phone=[redacted]" in access["message"]
+    assert {"time", "level", "logger", "message"} <= set(access)
+    assert any(line["logger"] == "gunicorn.error" for line in lines)  # gunicorn's own, too
+    assert "s3cret" not in log.read_text()
+    assert "912345678" not in log.read_text()
+
+
 # --- no phone number, address or name at INFO -------------------------------------------
 
 
