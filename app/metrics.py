@@ -39,6 +39,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import case, func, select
 
+from app.db import utcnow
 from app.extensions import csrf, db, limiter, talisman_view
 from app.models.notifications import CHANNELS, InviteNotification
 
@@ -87,8 +88,6 @@ def outbox_backlog() -> dict[str, tuple[int, int]]:
     """channel → (waiting, due now): rows pending or failed that will be tried again
     (next_attempt_at set: backing off, leased or due), in one GROUP BY over the partial
     index idx_notifications_due (status, next_attempt_at WHERE status IN pending, failed)."""
-    from app.db import utcnow
-
     n = InviteNotification
     rows = db.session.execute(
         select(n.channel, func.count(), func.sum(case((n.next_attempt_at <= utcnow(), 1),
