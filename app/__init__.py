@@ -126,6 +126,9 @@ def create_app(config: dict | None = None) -> Flask:
     # Ids in URLs fit a BIGINT: a larger number is a 404, not a database overflow (500).
     app.url_map.converters["int"] = IdConverter
     _register_blueprints(app)
+    from app.metrics import install_metrics
+
+    install_metrics(app)  # GET /metrics, and request counting when METRICS_TOKEN is set
     from app import transaction
 
     transaction.install(app)  # one commit per request, or none (app/transaction.py)

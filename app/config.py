@@ -196,6 +196,26 @@ def _log_format(production: bool) -> str:
     return (os.environ.get("LOG_FORMAT") or ("json" if production else "text")).strip().lower()
 
 
+METRICS_TOKEN_MIN_LENGTH = 16
+
+
+def _metrics() -> dict:
+    """GET /metrics answers the holder of METRICS_TOKEN (unset: 404, and requests are not
+    timed). PROMETHEUS_MULTIPROC_DIR is read by prometheus_client itself, from the
+    environment; it is checked here, where a missing folder can be said plainly, instead
+    of failing the first request that counts."""
+    token = os.environ.get("METRICS_TOKEN", "").strip()
+    if token and len(token) < METRICS_TOKEN_MIN_LENGTH:
+        raise ConfigError(f"METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} "
+                          "characters (e.g. python -c 'import secrets; "
+                          "print(secrets.token_urlsafe(32))').")
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if folder and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+        raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR={folder} must be a folder this process "
+                          "can write to (create it, empty, before the portal starts).")
+    return {"METRICS_TOKEN": token, "METRICS_MULTIPROC_DIR": folder}
+
+
 def _payment() -> dict:
     provider = os.environ.get("PAYMENT_PROVIDER", "local")
     if provider not in ("local", "http"):
@@ -318,6 +338,7 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "RISK_WINDOW_DAYS": _risk_window_days(os.environ.get("RISK_WINDOW_DAYS")),
         "RISK_THRESHOLDS": _risk_thresholds(os.environ.get("RISK_THRESHOLDS")),
     }
+    config.update(_metrics())
     config.update(_payment())
     config.update(_notifications())
     config.update(overrides)

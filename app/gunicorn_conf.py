@@ -35,3 +35,13 @@ def on_starting(server):
         print(f"\nError: {shared_limits_advice(workers)}\n", file=sys.stderr, flush=True)
         sys.exit(1)
     os.environ["WEB_CONCURRENCY"] = str(workers)
+    from app.metrics import clear_dead_processes
+
+    clear_dead_processes()  # PROMETHEUS_MULTIPROC_DIR: a restarted server counts afresh
+
+
+def child_exit(server, worker):
+    """A worker ended: prometheus_client's multiprocess bookkeeping (app/metrics.py)."""
+    from app.metrics import worker_exited
+
+    worker_exited(worker.pid)

@@ -476,7 +476,7 @@ def report(rounds: list[list[Outcome]], counts: dict, *, db: str, fixture,
 def run(*, db: str, groups: int, duration: float, warmup: float, accepts: int | None,
         seed: int, threads: int, connections: int, workers: int, keep: bool,
         out: Callable[[str], None] = print, command: list[str] | None = None,
-        profile: bool = False, rounds: int = ROUNDS) -> int:
+        profile: bool = False, rounds: int = ROUNDS, metrics: bool = False) -> int:
     ensure_wrk(out)
     accepts = accepts or math.ceil(ACCEPTS_PER_SECOND * (duration + warmup) * rounds) + 200
     with tempfile.TemporaryDirectory(prefix="fc_load_bench_") as tmp, \
@@ -492,13 +492,20 @@ def run(*, db: str, groups: int, duration: float, warmup: float, accepts: int | 
         limits = stack.enter_context(redis_store())
         env = {**os.environ, **load_app.settings(url, secret, base, limits),
                "INSTANCE_PATH": str(folder / "instance")}
+        env = {name: value for name, value in env.items()
+               if name not in ("METRICS_TOKEN", "PROMETHEUS_MULTIPROC_DIR")}
+        if metrics:  # as production runs them: counted by every worker into one folder
+            (folder / "prometheus").mkdir()
+            env.update(METRICS_TOKEN=secrets.token_urlsafe(32),
+                       PROMETHEUS_MULTIPROC_DIR=str(folder / "prometheus"))
         ref_env = {**os.environ, "DATABASE_URL": ref_url, "REF_SECRET_KEY": ref_secret}
         out(f"settings: APP_ENV=production FORCE_HTTPS=0 SESSION_COOKIE_SECURE=0 "
             f"LOGIN_RATE_LIMIT='{load_app.HIGH_LIMIT}' (rate limits on, out of the way, "
             f"counted in Redis {redis_version()}); "
             f"gunicorn {workers} sync workers (the portal's and the reference's, each on its "
             f"own port); wrk -t{threads} -c{connections}, {warmup:g} s warm-up + "
-            f"{duration:g} s per case, {rounds} rounds")
+            f"{duration:g} s per case, {rounds} rounds; metrics "
+            + ("on (METRICS_TOKEN, PROMETHEUS_MULTIPROC_DIR)" if metrics else "off"))
         started = time.monotonic()
         app = load_app.build_app(url, secret, base)
         migrate(app)
@@ -596,6 +603,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of 30 in-process requests per page case")
+    parser.add_argument("--metrics", action="store_true",
+                        help="serve the portal with its Prometheus metrics on (METRICS_TOKEN "
+                             "and PROMETHEUS_MULTIPROC_DIR set), to measure their cost")
     parser.add_argument("--keep", action="store_true",
                         help="keep the PostgreSQL databases made next to DATABASE_URL's")
     args = parser.parse_args(argv)
@@ -606,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                    accepts=args.accepts, seed=args.seed, threads=args.threads,
                    connections=args.connections, workers=args.workers, keep=args.keep,
                    command=sys.argv[1:] if argv is None else argv, profile=args.profile,
-                   rounds=args.rounds)
+                   rounds=args.rounds, metrics=args.metrics)
     except (load_wrk.WrkError, GenerateError, load_app.BenchError) as exc:
         print(exc, file=sys.stderr)
         return 2

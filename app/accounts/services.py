@@ -26,6 +26,7 @@ from app.audit.services import audit_reason, audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid
 from app.extensions import db
+from app.metrics import login_failed
 from app.models.accounts import GENDER_FEMALE, GENDER_MALE, ApiToken, PhoneCode, User
 from app.models.notifications import InviteNotification
 from app.models_base import MAX_ID
@@ -254,11 +255,13 @@ def account_authenticate(*, login: str, password: str, ip: str | None = None) ->
         # The actor is unknown (whoever typed it); the account, if any, is the subject.
         audit_record(actor=None, action="account.login_failed", subject=user, ip=ip)
         keep_on_refusal()  # the failed attempt's audit event outlives the refusal
+        login_failed("bad_password" if user else "unknown_account")
         raise Invalid(_("The phone number, email or password is not right."),
                       code="bad_credentials")
     if not user.is_active:
         audit_record(actor=user, action="account.login_refused_suspended", subject=user, ip=ip)
         keep_on_refusal()
+        login_failed("suspended")
         raise Forbidden(_("This account is suspended. Contact support to restore it."),
                         code="account_suspended")
     if needs_rehash(user.password_hash):

@@ -35,6 +35,7 @@ from app.accounts.claims import claim_url
 from app.db import utcnow
 from app.extensions import db
 from app.invites.links import accept_url
+from app.metrics import delivery_recorded
 from app.models.accounts import User
 from app.models.notifications import InviteNotification
 from app.notifications.channels import ChannelError, redact, send_email, send_sms
@@ -245,6 +246,7 @@ def _record_success(job: Claimed, counts: Counts, worker_id: str,
         row = _still_ours(job)
         if row is None:
             counts.skipped += 1
+            delivery_recorded(job.channel, "skipped")
             log.warning("[%s] notification %s was sent but changed meanwhile (lease expired "
                         "or cancelled); result not recorded", worker_id, job.id)
         else:
@@ -256,6 +258,7 @@ def _record_success(job: Claimed, counts: Counts, worker_id: str,
                 # The link has gone out: the row no longer needs to carry it.
                 row.payload = {k: v for k, v in row.payload.items() if k != "sealed_token"}
             counts.sent += 1
+            delivery_recorded(job.channel, "sent")
             log.info("[%s] notification %s (%s, %s) sent", worker_id, job.id, job.channel,
                      job.notification_type)
 
@@ -268,6 +271,7 @@ def _record_failure(job: Claimed, counts: Counts, worker_id: str, error: str, *,
         row = _still_ours(job)
         if row is None:
             counts.skipped += 1
+            delivery_recorded(job.channel, "skipped")
         else:
             row.retry_count += 1
             if permanent:
@@ -276,6 +280,7 @@ def _record_failure(job: Claimed, counts: Counts, worker_id: str, error: str, *,
             if row.retry_count >= max_attempts:
                 row.next_attempt_at = None
                 counts.failed += 1
+                delivery_recorded(job.channel, "failed")
                 log.warning("[%s] notification %s (%s) failed for good after %s attempts: %s",
                             worker_id, job.id, job.channel, row.retry_count, error)
                 if not permanent and _queue_sms_fallback(row):
@@ -284,6 +289,7 @@ def _record_failure(job: Claimed, counts: Counts, worker_id: str, error: str, *,
                 delay = config["NOTIFY_BACKOFF_SECONDS"] * 2 ** (row.retry_count - 1)
                 row.next_attempt_at = utcnow() + timedelta(seconds=delay)
                 counts.retrying += 1
+                delivery_recorded(job.channel, "retrying")
                 log.info("[%s] notification %s (%s) failed (attempt %s of %s), next try in "
                          "%ss: %s", worker_id, job.id, job.channel, row.retry_count,
                          max_attempts, delay, error)

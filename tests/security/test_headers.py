@@ -23,6 +23,8 @@ from tests.conftest import make_app
 from tests.security.conftest import PEOPLE, as_who, fill
 
 HTTPS = "https://localhost"
+# /metrics answers only its token's holder (app/metrics.py); the walk configures one.
+METRICS_TOKEN = "walk-metrics-" + "w" * 24
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,6 +34,7 @@ class Case:
     query: str = ""
     htmx: bool = False
     given: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict)
 
 
 PAGES: dict[str, Case] = {
@@ -92,6 +95,7 @@ PAGES: dict[str, Case] = {
     "/following/<int:patient_id>/reports/<int:report_id>": Case("caregiver"),
     "/healthz": Case("anon"),
     "/readyz": Case("anon"),
+    "/metrics": Case("anon", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}),
     "/i/<token>": Case("anon"),
     "/i/login": Case("link"),
     "/i/resume": Case("link"),
@@ -210,7 +214,8 @@ def test_the_walk_knows_every_get_rule(app):
     assert set(PAGES) >= NO_REFERRER
 
 
-def test_every_get_answer_carries_the_security_headers(app, world):
+def test_every_get_answer_carries_the_security_headers(app, world, monkeypatch):
+    monkeypatch.setitem(app.config, "METRICS_TOKEN", METRICS_TOKEN)
     rules = get_rules(app)
     clients = {who: as_who(app, world, who) for who in PEOPLE}
     failures = {}
@@ -218,6 +223,7 @@ def test_every_get_answer_carries_the_security_headers(app, world):
         client = clients.get(case.who) or as_who(app, world, case.who)
         url = fill(rules[path], world, **case.given) + ("?" + case.query if case.query else "")
         headers = {"HX-Request": "true"} if case.htmx else {}
+        headers.update(case.headers)
         if path.startswith("/api/v1/") and case.who in PEOPLE:
             headers["Authorization"] = f"Bearer {world.api_tokens[case.who]}"
         response = client.get(url, base_url=HTTPS, headers=headers)
