@@ -270,7 +270,8 @@ def database(fresh_database_url) -> str:
     return url
 
 
-ANSWERED = re.compile(r"^pid=<(\d+)> status=200 GET /account/login$", re.M)
+# The access line ends with the message (LOG_FORMAT=text: after the time, level, logger, id).
+ANSWERED = re.compile(r" pid=<(\d+)> status=200 GET /account/login$", re.M)
 
 
 def served_env(tmp_path: Path, port: int, url: str, folder: Path, **more: str) -> dict:
