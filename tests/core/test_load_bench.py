@@ -55,7 +55,7 @@ def test_the_whole_benchmark_runs_and_its_checks_pass(fresh_database_url, monkey
     lines: list[str] = []
     status = load_bench.run(db=BACKEND, groups=GROUPS, duration=1, warmup=0, accepts=700,
                             seed=7, threads=2, connections=16, workers=2, keep=False,
-                            out=lines.append, rounds=2)
+                            out=lines.append, rounds=2, metrics=True)
     printed = "\n".join(lines)
     assert status in (0, 3), printed  # 3: a speed target missed, reported
     for needle in ("date: ", "machine: ", "load average before the run", "LOGIN_RATE_LIMIT",
@@ -69,6 +69,7 @@ def test_the_whole_benchmark_runs_and_its_checks_pass(fresh_database_url, monkey
                    "target permission toggle ≥ 0.8× the reference toggle's req/s",
                    "target invite accept ≥ 0.5× the reference toggle's req/s",
                    "target p99 ≤ 150 ms at 16 connections: ",
+                   "target metrics cost < 5% on the group page (",
                    "check every request answered as expected, no socket error: ok",
                    "check no slot exceeded ("):
         assert needle in printed, needle
@@ -76,15 +77,23 @@ def test_the_whole_benchmark_runs_and_its_checks_pass(fresh_database_url, monkey
     assert slots.endswith("): ok"), printed
     assert lines[-1].startswith("load average after the run")
     table = [line for line in lines if line.startswith("(")]
-    assert len(table) == 10  # six cases of the portal, three of the reference, the note
+    # six cases of the portal, the group page on the metered portal, three of the
+    # reference, the note
+    assert len(table) == 11
     assert "200:" in table[0]  # the baseline answered
     for row in table[:6]:  # the portal's cases: a ratio to the reference, and each round's
         ratio, *by_round = _ratios(row)
         assert ratio > 0, row
         assert len(by_round) == 2, row
-    for row in table[6:9]:  # the reference's cases answered, as expected
+    others = table[6:10]  # the reference's cases and the metered group page answered
+    assert sum(row.startswith("(r") for row in others) == 3
+    assert sum(row.startswith("(b') GET /family/") for row in others) == 1
+    for row in others:
         assert row.split()[-1].startswith("200:"), row
     assert sum("round 2/2 (r" in line for line in lines) == 3  # each served in each round
+    # The metered portal really counted: more requests than the wrk runs' first second.
+    (seen,) = [line for line in lines if line.startswith("metrics on: ")]
+    assert int(seen.split("counted ")[1].split()[0].replace(",", "")) > 10, seen
 
 
 def _ratios(row: str) -> list[float]:
