@@ -308,3 +308,90 @@ def test_request_id_column_comes_and_goes(blank):
     assert {"idx_notifications_family_group", "idx_notifications_once"} <= indexes
     assert rows("SELECT notification_type, status FROM invite_notifications") == [
         ("MEMBER_JOINED", "sent")]
+
+
+# --- upgrades while the previous release runs (docs/deployment.md, section 9) ------------
+
+# From this revision on, every revision only adds: the release before it keeps working on
+# the upgraded schema while `flask db upgrade` runs and until its processes are replaced.
+FIRST_EXPAND_ONLY = "0011_request_id"
+
+
+def schema() -> dict[str, dict]:
+    """Per table: its columns (type, nullable, server default) and unique indexes."""
+    inspector = sa.inspect(db.engine)
+    found = {}
+    for table in inspector.get_table_names():
+        columns = {c["name"]: (str(c["type"]), c["nullable"], c.get("default") is not None)
+                   for c in inspector.get_columns(table)}
+        unique = {i["name"] for i in inspector.get_indexes(table) if i["unique"]}
+        unique |= {u["name"] for u in inspector.get_unique_constraints(table)}
+        found[table] = {"columns": columns, "unique": unique}
+    return found
+
+
+def expand_only_revisions() -> list[tuple[str, str]]:
+    """(revision, the revision before it) for FIRST_EXPAND_ONLY and every later one."""
+    from alembic.script import ScriptDirectory
+
+    from app.extensions import migrate
+
+    script = ScriptDirectory.from_config(migrate.get_config())
+    pairs = [(r.revision, r.down_revision)
+             for r in script.walk_revisions(base="base", head="heads")]
+    names = [revision for revision, _before in pairs]
+    assert FIRST_EXPAND_ONLY in names
+    return list(reversed(pairs[:names.index(FIRST_EXPAND_ONLY) + 1]))
+
+
+def expansion_problems(before: dict[str, dict], after: dict[str, dict]) -> list[str]:
+    """What in `after` could break code written for `before`."""
+    problems = []
+    for table, was in before.items():
+        now = after.get(table)
+        if now is None:
+            problems.append(f"table {table} dropped")
+            continue
+        for column, (kind, nullable, _default) in was["columns"].items():
+            if column not in now["columns"]:
+                problems.append(f"{table}.{column} dropped or renamed")
+                continue
+            new_kind, new_nullable, _ = now["columns"][column]
+            if new_kind != kind:
+                problems.append(f"{table}.{column} changed type {kind} → {new_kind}")
+            if nullable and not new_nullable:
+                problems.append(f"{table}.{column} made NOT NULL")
+        for column, (_kind, nullable, default) in now["columns"].items():
+            if column not in was["columns"] and not nullable and not default:
+                problems.append(f"{table}.{column} added NOT NULL without a server default: "
+                                "the running release's inserts would fail")
+        for index in now["unique"] - was["unique"]:
+            problems.append(f"{table}: unique {index} added to a table in use")
+    return problems
+
+
+def test_every_new_revision_keeps_the_previous_release_working(blank):
+    for revision, before_revision in expand_only_revisions():
+        upgrade(revision=before_revision)
+        before = schema()
+        upgrade(revision=revision)
+        assert expansion_problems(before, schema()) == [], revision
+
+
+def test_the_expansion_check_sees_what_would_break_the_running_release():
+    before = {"users": {"columns": {"id": ("BIGINT", False, False), "name": ("TEXT", True, False),
+                                    "email": ("TEXT", True, False)},
+                        "unique": set()},
+              "old": {"columns": {}, "unique": set()}}
+    after = {"users": {"columns": {"id": ("BIGINT", False, False), "name": ("TEXT", False, False),
+                                   "token": ("TEXT", False, False),
+                                   "kind": ("TEXT", False, True)},
+                       "unique": {"uq_users_name"}}}
+    assert sorted(expansion_problems(before, after)) == sorted([
+        "table old dropped",
+        "users.name made NOT NULL",
+        "users.email dropped or renamed",
+        "users.token added NOT NULL without a server default: the running release's "
+        "inserts would fail",
+        "users: unique uq_users_name added to a table in use",
+    ])
