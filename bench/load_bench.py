@@ -212,14 +212,14 @@ def migrate(app) -> None:
 
 @contextlib.contextmanager
 def serving(command: list[str], *, env: dict[str, str], port: int, log: Path,
-            ready: str = "/healthz") -> Iterator[subprocess.Popen]:
-    """`command` (a gunicorn) run from the checkout until `ready` answers 200 on
+            ready: str = "/healthz", cwd: Path = ROOT) -> Iterator[subprocess.Popen]:
+    """`command` (a gunicorn) run from `cwd` (the checkout) until `ready` answers 200 on
     127.0.0.1:port, its output in `log`; stopped (SIGTERM, then kill) on leaving. Raises
     BenchError with the log's end when it does not start. tests/core/test_shared_limits.py
-    serves through it too."""
+    and tests/ops serve through it too."""
     base = f"http://127.0.0.1:{port}"
     with log.open("w") as sink, httpx.Client(timeout=2) as probe:
-        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink,  # noqa: S603
+        child = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink,  # noqa: S603
                                  stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.monotonic() + 60

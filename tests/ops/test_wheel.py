@@ -17,11 +17,9 @@ import io
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +33,8 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.config import ConfigError, database_url
 from app.extensions import db
+from bench.load_app import BenchError
+from bench.load_bench import serving
 from tests.conftest import make_app
 from tests.ports import free_port
 
@@ -162,27 +162,11 @@ def gunicorn(venv: Path, cwd: Path, env: dict[str, str], port: int,
     command = [str(venv / "bin" / "python"), "-m", "gunicorn", "-c", "python:app.gunicorn_conf",
                "--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning",
                "app:create_app()"]
-    base = f"http://127.0.0.1:{port}"
-    with log.open("w") as sink, httpx.Client(timeout=2) as probe:
-        child = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink,  # noqa: S603
-                                 stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if probe.get(f"{base}/healthz").status_code == 200:
-                        break
-                if child.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("gunicorn did not start:\n" + log.read_text()[-3000:])
-                time.sleep(0.2)
-            yield base
-        finally:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+    try:
+        with serving(command, env=env, port=port, log=log, cwd=cwd):
+            yield f"http://127.0.0.1:{port}"
+    except BenchError as exc:
+        pytest.fail(str(exc))
 
 
 def test_the_wheel_carries_templates_static_files_migrations_and_compiled_catalogues(wheel):
