@@ -24,6 +24,7 @@ from app.errors import Conflict, Forbidden, Gone, NotFound
 from app.extensions import db
 from app.models.accounts import AccountClaim, User
 from app.models.notifications import InviteNotification
+from app.observability import current_request_id
 from app.phone import InvalidPhone, normalize_phone
 from app.tokens import new_token, seal, token_hash
 
@@ -48,7 +49,9 @@ def claim_rows(*, user_id: int, phone: str, name: str, now: datetime,
                "notification_type": CLAIM_TYPE, "channel": "sms", "status": "pending",
                "retry_count": 0, "next_attempt_at": now, "family_group_id": group_id,
                "payload": {"sealed_token": seal(token), "name": name},
-               "created_at": now, "updated_at": now}
+               "created_at": now, "updated_at": now,
+               # the model's default, given here: the import inserts these in bulk
+               "request_id": current_request_id()}
     return claim, message
 
 
