@@ -162,7 +162,7 @@ def _trusted_hosts(production: bool, public_base_url: str) -> list[str] | None:
 
 def per_process_limits(config: Mapping | None = None) -> bool:
     """Rate limits on and counted in each process's own memory (Flask-Limiter's memory://),
-    by the app's config, or by the environment (gunicorn.conf.py, before any app)."""
+    by the app's config, or by the environment (app/gunicorn_conf.py, before any app)."""
     if config is None:
         config = {"RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
                   "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "")}
@@ -349,7 +349,7 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
     if config["LOG_FORMAT"] not in ("json", "text"):
         raise ConfigError(f"LOG_FORMAT must be json or text, not {config['LOG_FORMAT']!r}.")
     # Several processes on memory:// each count their own limits: the login limit of 10 a
-    # minute let 25-38 tries through 4 workers (issue 15, F1). gunicorn.conf.py refuses
+    # minute let 25-38 tries through 4 workers (issue 15, F1). app/gunicorn_conf.py refuses
     # the same when gunicorn is given more than one worker.
     if (production and per_process_limits(config) and config["WEB_CONCURRENCY"] != 1
             and not running_a_command()):

@@ -11,7 +11,7 @@
 Several processes (gunicorn's workers, outbox workers) add up when PROMETHEUS_MULTIPROC_DIR
 is set in their environment before they start: prometheus_client then keeps every value in
 a file of that directory per process, and a scrape sums them (MultiProcessCollector).
-gunicorn.conf.py marks a dead worker's files (child_exit) and clears dead processes' files
+app/gunicorn_conf.py marks a dead worker's files (child_exit) and clears dead processes' files
 when the server starts (on_starting). Static files and the scrape itself are not counted:
 the reverse proxy serves static files in production, and a scrape is Prometheus's own.
 """
@@ -204,7 +204,7 @@ def install_metrics(app: Flask) -> None:
     app.after_request_funcs.setdefault(None, []).insert(0, _counted)
 
 
-# --- several processes (gunicorn.conf.py) -----------------------------------------------
+# --- several processes (app/gunicorn_conf.py) ------------------------------------------
 
 _PROCESS_FILE = re.compile(r"_(\d+)\.db$")
 
