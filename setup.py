@@ -1,4 +1,11 @@
-"""The build step pyproject.toml cannot declare: compile the translation catalogues.
+"""The build steps pyproject.toml cannot declare: the package's data from outside it, and
+the compiled translation catalogues.
+
+templates/, static/ and migrations/ sit at the checkout's top level (STYLE.md), beside
+app/, not inside it: build_py copies them into the package in the build directory
+(app/templates, app/static, app/migrations), where create_app finds them once installed
+(app.resource_dir). MANIFEST.in puts them in the source distribution, so a wheel built
+from it has them too. An editable install copies nothing: the checkout has them.
 
 The .mo files are built, not kept in git. `pip install .`, `pip wheel .` and
 `python -m build` all run build_py, which here also compiles every
@@ -9,6 +16,7 @@ wheel carries working catalogues without `scripts/i18n compile`. An editable ins
 Everything else about the package is declared in pyproject.toml.
 """
 
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -17,6 +25,8 @@ from setuptools.errors import SetupError
 
 HERE = Path(__file__).resolve().parent
 TRANSLATIONS = Path("app") / "translations"
+# The package's data kept beside it at the top level of the checkout.
+RESOURCES = ("templates", "static", "migrations")
 
 
 def compile_catalogue(po_path: Path, mo_path: Path) -> None:
@@ -34,11 +44,23 @@ def compile_catalogue(po_path: Path, mo_path: Path) -> None:
         write_mo(target, catalogue)
 
 
+def copy_resources(build_lib: Path) -> None:
+    for name in RESOURCES:
+        source = HERE / name
+        if not source.is_dir():
+            raise SetupError(f"{source} is missing: the portal cannot run without it.")
+        shutil.copytree(source, build_lib / "app" / name, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
 class BuildPyWithCatalogues(build_py):
-    """build_py, then messages.mo from every messages.po of the app's catalogues."""
+    """build_py, then the top-level templates, static files and migrations copied into
+    the package, and messages.mo from every messages.po of the app's catalogues."""
 
     def run(self):
         super().run()
+        if not self.editable_mode:
+            copy_resources(Path(self.build_lib))
         sources = sorted((HERE / TRANSLATIONS).glob("*/LC_MESSAGES/messages.po"))
         if not sources:
             raise SetupError(f"No catalogue found under {HERE / TRANSLATIONS}.")

@@ -16,11 +16,19 @@ from app.db import configure_sqlite
 from app.extensions import babel, csrf, db, limiter, login_manager, migrate
 from app.models_base import MAX_ID
 
-# The package's own directory: its templates, static files, migrations and catalogues
-# travel with it into a wheel (pyproject.toml, [tool.setuptools.package-data]).
+# The package's own directory (its catalogues), and a checkout's root (templates/,
+# static/, migrations/ and instance/ live there when the portal runs from the source).
 APP_DIR = os.path.dirname(os.path.abspath(__file__))
-# A checkout's root (instance/ lives there when the portal runs from the source).
 BASE_DIR = os.path.dirname(APP_DIR)
+
+
+def resource_dir(name: str) -> str:
+    """templates, static or migrations: beside app/ in a checkout; inside the package once
+    installed from a wheel, where setup.py's build copies them (app/templates, …)."""
+    packaged = os.path.join(APP_DIR, name)
+    return packaged if os.path.isdir(packaged) else os.path.join(BASE_DIR, name)
+
+
 TRANSLATIONS_DIR = os.path.join(APP_DIR, "translations")
 
 
@@ -89,8 +97,8 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
         instance_path=default_instance_path(),
-        template_folder=os.path.join(APP_DIR, "templates"),
-        static_folder=os.path.join(APP_DIR, "static"),
+        template_folder=resource_dir("templates"),
+        static_folder=resource_dir("static"),
     )
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_config(app.instance_path, config))
@@ -149,7 +157,7 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
-    migrate.init_app(app, db, directory=os.path.join(APP_DIR, "migrations"),
+    migrate.init_app(app, db, directory=resource_dir("migrations"),
                      render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     # Flask-WTF offers csrf_token() both ways (a global and a context processor).

@@ -413,7 +413,7 @@ def schema_head() -> str:
     from alembic.script import ScriptDirectory
 
     config = Config()
-    config.set_main_option("script_location", str(ROOT / "app" / "migrations"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
     return ScriptDirectory.from_config(config).get_current_head()
 
 

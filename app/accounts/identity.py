@@ -182,7 +182,7 @@ def _owned(holder: User | None) -> bool:
 
 def phone_unverified() -> Forbidden:
     """The refusal of ID-001; the API adds its routes to the message (api_hint), the page
-    its button (app/templates/errors/error.html)."""
+    its button (templates/errors/error.html)."""
     return Forbidden(_("Prove your phone number first: invites go to phone numbers, so we "
                        "send a 6-digit code to yours by SMS before you can see or answer "
                        "them."), code="phone_unverified")

@@ -1,5 +1,5 @@
 """GET /api/docs: a human-readable page of the OpenAPI document — Swagger UI, vendored in
-app/static/vendor/swagger-ui, started by app/static/api-docs/docs.js, which reads
+static/vendor/swagger-ui, started by static/api-docs/docs.js, which reads
 /api/v1/openapi.json with the browser session (or says to log in). Nothing from a CDN.
 """
 

@@ -1,6 +1,6 @@
 """An audit event in the reader's words (issue 18): one sentence per action, its other
 details as labelled lines, its subject as a reference the page can link. The staff pages'
-trails and a connection's history (app/templates/connections/_event.html) read events here,
+trails and a connection's history (templates/connections/_event.html) read events here,
 so each action is put into words once.
 
 This module knows the audit trail's codes, not the features: the page passes what names

@@ -1,7 +1,7 @@
 """The permission matrix's read model for the pages: plain values built once in Python
 (one block per patient, a row per caregiver, a switch per permission), rendered by the
-macros of app/templates/connections/_matrix_macros.html: a table per patient at a desk, a card
-per connection on a phone, from the same markup (app/static/css/matrix.css). The family page
+macros of templates/connections/_matrix_macros.html: a table per patient at a desk, a card
+per connection on a phone, from the same markup (static/css/matrix.css). The family page
 (app/membership), "Who follows me" and the answers to a toggle, a disconnect or a restore
 all render from it, so a switch looks the same wherever it is drawn.
 

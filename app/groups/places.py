@@ -37,7 +37,7 @@ class Places:
         return frozenset(role for role, slots in self.slots.items() if slots.has_room())
 
     def context(self) -> dict:
-        """What app/templates/groups/_slots.html and app/templates/invites/new.html need."""
+        """What templates/groups/_slots.html and templates/invites/new.html need."""
         return {"slots": self.slots, "slots_unknown": self.unknown,
                 "plan_problem": self.plan_problem, "open_roles": self.open_roles}
 

@@ -98,7 +98,7 @@ def test_htmx_is_vendored_2_0_and_configured_for_the_csp(client):
 
 def test_no_page_loads_anything_from_another_site():
     pattern = re.compile(r"(src|href)=\"(https?:)?//", re.I)
-    offenders = [str(p) for p in (ROOT / "app" / "templates").rglob("*.html")
+    offenders = [str(p) for p in (ROOT / "templates").rglob("*.html")
                  if pattern.search(p.read_text())]
     assert offenders == []
 

@@ -8,12 +8,12 @@ import pytest
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 
-from app import APP_DIR
+from app import resource_dir
 from app.extensions import db
 from tests.conftest import BACKEND, make_app, migrated_app
 from tests.ports import free_port
 
-HEAD = ScriptDirectory(f"{APP_DIR}/migrations").get_current_head()
+HEAD = ScriptDirectory(resource_dir("migrations")).get_current_head()
 
 
 def test_the_head_is_the_newest_revision():

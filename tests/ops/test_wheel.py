@@ -50,8 +50,9 @@ NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "instance
 
 
 def _data_files(folder: str) -> set[str]:
-    """The checkout's files under app/<folder>, as the wheel names them."""
-    return {path.relative_to(ROOT).as_posix() for path in (APP / folder).rglob("*")
+    """The checkout's files under <folder> (beside app/), as the wheel names them: inside
+    the package, app/<folder>/…"""
+    return {"app/" + path.relative_to(ROOT).as_posix() for path in (ROOT / folder).rglob("*")
             if path.is_file() and "__pycache__" not in path.parts
             and path.suffix not in (".pyc", ".mo")}
 
@@ -239,7 +240,7 @@ def test_flask_db_upgrade_from_the_installed_package_brings_the_database_to_head
     upgraded = run_installed(venv, elsewhere, production_env(database),
                              "-m", "flask", "--app", "app", "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stdout
-    head = ScriptDirectory(str(APP / "migrations")).get_current_head()
+    head = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
     engine = create_engine(database_url(database, str(elsewhere)))
     try:
         with engine.connect() as conn:
@@ -265,7 +266,7 @@ def test_gunicorn_with_the_packaged_settings_serves_vietnamese_pages_and_static_
             httpx.Client(base_url=base, timeout=10) as client:
         page = client.get("/account/login")
         stylesheet = client.get("/static/css/app.css")
-        vendored = sorted((APP / "static" / "vendor").glob("htmx-*.min.js"))[0]
+        vendored = sorted((ROOT / "static" / "vendor").glob("htmx-*.min.js"))[0]
         script = client.get(f"/static/vendor/{vendored.name}")
         api_docs = client.get("/api/docs")  # a static page of the package, sent by a view
     assert page.status_code == 200, page.text
@@ -274,11 +275,11 @@ def test_gunicorn_with_the_packaged_settings_serves_vietnamese_pages_and_static_
         assert _vietnamese(msgid) in page.text
         assert msgid not in page.text
     assert stylesheet.status_code == 200
-    assert stylesheet.content == (APP / "static" / "css" / "app.css").read_bytes()
+    assert stylesheet.content == (ROOT / "static" / "css" / "app.css").read_bytes()
     assert script.status_code == 200
     assert script.content == vendored.read_bytes()
     assert api_docs.status_code == 200
-    assert api_docs.content == (APP / "static" / "api-docs" / "index.html").read_bytes()
+    assert api_docs.content == (ROOT / "static" / "api-docs" / "index.html").read_bytes()
 
 
 def test_the_packaged_gunicorn_settings_refuse_several_workers_counting_limits_apart(

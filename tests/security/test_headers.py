@@ -261,8 +261,7 @@ def test_hsts_only_on_https_and_never_in_development(app, fresh_database_url):
 def test_no_template_has_markup_the_csp_would_block():
     """Templates (fragments included, some of which no walk renders) and static HTML."""
     offenders = {}
-    app_dir = ROOT / "app"
-    for path in [*(app_dir / "templates").rglob("*.html"), *(app_dir / "static").rglob("*.html")]:
+    for path in [*(ROOT / "templates").rglob("*.html"), *(ROOT / "static").rglob("*.html")]:
         parser = _Markup()
         # Jinja's tags become a plain word: src="{{ url_for(…) }}" is still a src.
         parser.feed(re.sub(r"\{[{%#].*?[}%#]\}", "jinja", path.read_text(), flags=re.S))
