@@ -26,16 +26,24 @@ def register_cli(app: Flask) -> None:
 @click.command("create-staff")
 @click.argument("phone")
 @click.option("--name", default="Staff", show_default=True, help="Name for a new account.")
-@click.password_option("--password", help="Password for a new account (asked when not given).")
-def create_staff(phone: str, name: str, password: str) -> None:
+@click.option("--password", default=None,
+              help="Password for a new account (asked when PHONE has no account yet; an "
+                   "existing account keeps its own and is not asked for one).")
+def create_staff(phone: str, name: str, password: str | None) -> None:
     """Create a staff account for PHONE, or make that existing account staff."""
     from app.accounts.services import staff_create
 
-    try:
-        with committed():
-            user = staff_create(phone=phone, name=name, password=password)
-    except DomainError as exc:
-        raise click.ClickException(exc.message) from None
+    while True:
+        try:
+            with committed():
+                user = staff_create(phone=phone, name=name, password=password)
+        except DomainError as exc:
+            if exc.code == "password_required" and password is None:
+                password = click.prompt("Password for the new account", hide_input=True,
+                                        confirmation_prompt=True)
+                continue
+            raise click.ClickException(exc.message) from None
+        break
     click.echo(f"Staff account ready: user {user.id}, phone {user.phone}.")
 
 

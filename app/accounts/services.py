@@ -377,12 +377,18 @@ def account_reactivate(*, actor: User, user: User, reason: str | None,
     db.session.flush()
 
 
-def staff_create(*, phone: str, name: str, password: str) -> User:
-    """Create a staff account, or make an existing account staff (the create-staff command)."""
+def staff_create(*, phone: str, name: str, password: str | None) -> User:
+    """Create a staff account, or make an existing account staff (the create-staff command).
+    An existing account keeps its password (none is asked); a new one needs one:
+    Invalid(password_required) without it."""
     e164 = parse_phone(phone)
     user = db.session.scalar(select(User).where(User.phone == e164))
     # A staff account's number is vouched for by whoever runs the command.
     if user is None:
+        if not password:
+            raise Invalid(_("This number has no account yet: give the new account a "
+                            "password."), code="password_required",
+                          fields={"password": [_("A new account needs a password.")]})
         user = account_register(phone=phone, password=password, name=name, gender=None,
                                 proved_by="staff")
     else:

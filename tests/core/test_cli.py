@@ -96,6 +96,40 @@ def test_create_staff_creates_or_promotes(fresh):
     assert count(User) == 1
 
 
+def test_create_staff_on_an_existing_account_asks_for_no_password(fresh):
+    runner = fresh.test_cli_runner()
+    made = runner.invoke(args=["create-staff", "0912 000 222", "--password",
+                               "bàn làm việc 2026"])
+    assert made.exit_code == 0, made.output
+    member = db.session.scalar(select(User).where(User.phone == "+84912000222"))
+    member.is_staff = False
+    db.session.commit()
+    # No --password and no input: a prompt would fail on the empty input (Aborted!).
+    promoted = runner.invoke(args=["create-staff", "0912 000 222"], input="")
+    assert promoted.exit_code == 0, promoted.output
+    assert "Password" not in promoted.output
+    assert "Staff account ready" in promoted.output
+    db.session.expire_all()
+    staff = db.session.scalar(select(User).where(User.phone == "+84912000222"))
+    assert staff.is_staff
+    # The account keeps its own password.
+    assert account_authenticate(login="0912000222", password="bàn làm việc 2026") == staff
+
+
+def test_create_staff_asks_a_new_accounts_password_when_not_given(fresh):
+    runner = fresh.test_cli_runner()
+    refused = runner.invoke(args=["create-staff", "0912 000 333"], input="")
+    assert refused.exit_code != 0
+    assert count(User) == 0
+    made = runner.invoke(args=["create-staff", "0912 000 333"],
+                         input="bàn làm việc 2026\nbàn làm việc 2026\n")
+    assert made.exit_code == 0, made.output
+    assert "Password for the new account" in made.output
+    staff = db.session.scalar(select(User).where(User.phone == "+84912000333"))
+    assert staff.is_staff
+    assert account_authenticate(login="0912000333", password="bàn làm việc 2026") == staff
+
+
 def test_codes_issue_prints_codes_and_stores_only_their_hashes(fresh):
     runner = fresh.test_cli_runner()
     result = runner.invoke(args=["codes", "issue", "--plan", "family", "--days", "365",
