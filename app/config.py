@@ -284,7 +284,9 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "TESTING": env == "test",
         "SECRET_KEY": overrides.pop("SECRET_KEY", None) or _secret_key(env, instance_path),
         "SQLALCHEMY_DATABASE_URI": url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Production: a failed statement's error text (logged at ERROR with its traceback)
+        # leaves out the values it was given: they are phone numbers, names, e-mails.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": production},
         "SQLITE_BUSY_TIMEOUT_MS": int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "5000")),
         "PUBLIC_BASE_URL": public_base_url,
         # Redirects and any URL built from the request use its Host: only ours (F9).

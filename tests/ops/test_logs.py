@@ -402,3 +402,24 @@ def test_no_phone_email_or_name_in_any_record_at_info_through_a_broad_flow(
         for value in forbidden:
             assert value not in seen, (value, seen)
 
+
+
+# --- a failed statement's text -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("env", "shown"), [("production", False), ("test", True)])
+def test_a_failed_statement_names_its_values_only_outside_production(fresh_database_url,
+                                                                      env, shown):
+    """A database error reaches an ERROR line with its text: in production, without the
+    values bound to the statement (phone numbers, names). The test app shows that the
+    text would carry them."""
+    from sqlalchemy import text as sql
+    from sqlalchemy.exc import DBAPIError
+
+    app = make_app(fresh_database_url(), APP_ENV=env)
+    with app.app_context():
+        with pytest.raises(DBAPIError) as raised:
+            db.session.execute(sql("SELECT name FROM no_such_table WHERE phone = :phone"),
+                               {"phone": "+84912345678"})
+        db.session.rollback()
+    assert ("+84912345678" in str(raised.value)) is shown
