@@ -192,7 +192,9 @@ def running_a_command() -> bool:
     return click.get_current_context(silent=True) is not None
 
 
-def _log_format(production: bool) -> str:
+def log_format(production: bool) -> str:
+    """LOG_FORMAT as written, else JSON lines in production and text elsewhere (the app's
+    config and gunicorn's own logs, app/gunicorn_conf.py, both read it here)."""
     return (os.environ.get("LOG_FORMAT") or ("json" if production else "text")).strip().lower()
 
 
@@ -333,7 +335,7 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "LANGUAGES": ("vi", "en"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         # JSON lines in production, text elsewhere (app/observability.py).
-        "LOG_FORMAT": _log_format(production),
+        "LOG_FORMAT": log_format(production),
         "PROXY_FIX_HOPS": int(os.environ.get("PROXY_FIX_HOPS", "0")),
         "PLANS": _plans(os.environ.get("PLANS")),
         "API_TOKEN_TTL_DAYS": int(os.environ.get("API_TOKEN_TTL_DAYS", "90")),

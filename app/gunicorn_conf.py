@@ -15,11 +15,10 @@ in this one module (gunicorn reads any module-level name that is one of its sett
 import os
 import sys
 
+from app.config import log_format
 from app.observability import GUNICORN_ACCESS_FORMAT, gunicorn_logconfig_dict
 
-logconfig_dict = gunicorn_logconfig_dict(
-    os.environ.get("LOG_FORMAT")
-    or ("json" if os.environ.get("APP_ENV") == "production" else "text"))
+logconfig_dict = gunicorn_logconfig_dict(log_format(os.environ.get("APP_ENV") == "production"))
 access_log_format = GUNICORN_ACCESS_FORMAT
 
 
