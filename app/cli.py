@@ -16,6 +16,7 @@ def register_cli(app: Flask) -> None:
     from app.legacy.cli import import_legacy
 
     app.cli.add_command(create_staff)
+    app.cli.add_command(staff_mfa_reset)
     app.cli.add_command(demo_data)
     app.cli.add_command(codes)
     app.cli.add_command(notifications_cli)
@@ -45,6 +46,27 @@ def create_staff(phone: str, name: str, password: str | None) -> None:
             raise click.ClickException(exc.message) from None
         break
     click.echo(f"Staff account ready: user {user.id}, phone {user.phone}.")
+
+
+@click.command("staff-mfa-reset")
+@click.argument("phone")
+@click.option("--reason", default=None,
+              help="Why (a lost phone, a ticket number): kept in the audit trail. Asked when "
+                   "not given.")
+def staff_mfa_reset(phone: str, reason: str | None) -> None:
+    """Remove the second factor of the staff account of PHONE (a lost device): its sessions
+    and API tokens end, and it sets up a new authenticator at its next sign-in."""
+    from app.accounts.mfa import mfa_reset
+
+    if reason is None:
+        reason = click.prompt("Reason (kept in the audit trail)")
+    try:
+        with committed():
+            user = mfa_reset(phone=phone, reason=reason)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Second factor removed for user {user.id}, phone {user.phone}: sessions and "
+               "API tokens ended; a new authenticator is set up at the next sign-in.")
 
 
 @click.command("demo-data")

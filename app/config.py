@@ -304,6 +304,10 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_NAME": "fc_session",
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=int(os.environ.get("SESSION_HOURS", "12"))),
         "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        # A staff member's session (issue 21): it ends after this long without a request,
+        # and this long after logging in whatever happens.
+        "STAFF_IDLE_MINUTES": _int_at_least("STAFF_IDLE_MINUTES", 15, 1),
+        "STAFF_SESSION_HOURS": _int_at_least("STAFF_SESSION_HOURS", 8, 1),
         # The largest request body read (413 beyond): forms and JSON bodies are small.
         "MAX_CONTENT_LENGTH": _int_at_least("MAX_CONTENT_LENGTH", 1024 * 1024, 1),
         "WTF_CSRF_ENABLED": True,

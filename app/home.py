@@ -130,7 +130,7 @@ def home():
                 board.following.append((c, users[c.user_id], _may_see(c, order)))
             elif c.user_id == me.id:
                 board.followers.append((c, users[c.linked_user_id], _may_see(c, order)))
-    if not roles.any and not me.is_staff:
+    if not roles.any and not me.staff_role:
         try:
             board.invites = invites_pending_for(me)
         except DomainError:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
+import pyotp
+from sqlalchemy import update
+
 from app.accounts.passwords import hash_password
 from app.db import utcnow
 from app.extensions import db
-from app.models.accounts import User
+from app.tokens import seal
+from app.models.accounts import StaffFactor, User
 from app.models.billing import Subscription
 from app.models.connections import PERMISSION_CODES, Connection, ConnectionPermission
 from app.models.groups import FamilyGroup, FamilyGroupMember
@@ -27,15 +31,44 @@ def national(e164: str) -> str:
     return "0" + e164[3:]
 
 
-def make_user(**fields) -> User:
-    """A user whose number is proved (ID-001), unless phone_verified_at=None."""
+def make_user(*, enrolled: bool = True, **fields) -> User:
+    """A user whose number is proved (ID-001), unless phone_verified_at=None. A staff
+    member has set up the test authenticator (TOTP_SECRET), unless enrolled=False."""
     values = {"phone": next_phone(), "name": "Nguyễn Văn Test", "gender": 0,
               "password_hash": _HASH, "locale": "vi", "phone_verified_at": utcnow()}
     values.update(fields)
     user = User(**values)
     db.session.add(user)
     db.session.flush()
+    if user.staff_role and enrolled:
+        enrol(user)
     return user
+
+
+# Every enrolled staff member of the tests has this authenticator secret (base32).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def enrol(user: User, secret: str = TOTP_SECRET) -> StaffFactor:
+    """The staff member's authenticator set up, as the enrolment page leaves it."""
+    factor = StaffFactor(user_id=user.id, secret_sealed=seal(secret), confirmed_at=utcnow())
+    db.session.add(factor)
+    db.session.flush()
+    return factor
+
+
+def totp_now(secret: str = TOTP_SECRET) -> str:
+    return pyotp.TOTP(secret).now()
+
+
+def authenticator_code(user_id: int, secret: str = TOTP_SECRET) -> str:
+    """A code the portal takes now for this staff member: the test forgets which step the
+    last code took and its failed tries (a test that is not about replay or pacing acts
+    twice within 30 s). Needs an app context; commits."""
+    db.session.execute(update(StaffFactor).where(StaffFactor.user_id == user_id)
+                       .values(last_step=None, failures=0, failed_since=None))
+    db.session.commit()
+    return totp_now(secret)
 
 
 def make_subscription(owner: User, *, plan: str = "family", patients: int = 2,

@@ -3,13 +3,43 @@ token_views) share. Route modules import it; nothing imports them but create_app
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.accounts import staff_session
 from app.htmx import wants_fragment
 from app.pages import local_path
 
 bp = Blueprint("accounts", __name__, url_prefix="/account")
+
+
+@bp.before_app_request
+def _staff_session_limits():
+    """A staff session past its idle or absolute limit (issue 21) ends before anything
+    reads its user: the request goes on logged out (a page asks to log in, the API answers
+    401), with a message saying why."""
+    why = staff_session.ended()
+    if why is None:
+        return
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+    if not request.path.startswith("/api/"):
+        flash(_("Your staff session ended after %(minutes)d minutes without activity. Log in "
+                "again.", minutes=current_app.config["STAFF_IDLE_MINUTES"]) if why == "idle"
+              else _("Your staff session ended: it lasts at most %(hours)d hours. Log in "
+                     "again.", hours=current_app.config["STAFF_SESSION_HOURS"]), "info")
 
 
 def safe_next(default: str) -> str:

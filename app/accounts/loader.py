@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from flask import g
+from flask import g, session
 from sqlalchemy import and_, case, exists, select
 
+from app.accounts.mfa import session_passed
 from app.accounts.services import user_from_session_id
 from app.extensions import db
 from app.models.accounts import User
@@ -65,6 +66,8 @@ def load_user_with_unread(session_id: str) -> User | None:
     if found is None:
         return None
     user, (unread, mask) = found
+    # Staff act as staff once this session passed the second factor (issue 21).
+    user.staff_factor_passed(session_passed(session, user))
     g.unread_notifications = (user.id, unread or 0)
     g.user_roles = (user.id, Roles.of_mask(mask))
     return user

@@ -435,25 +435,29 @@ API_TOKEN_TTL_DAYS = 90
 _LAST_USED_EVERY = timedelta(minutes=1)
 
 
-def api_token_create(*, user: User, name: str, ttl: timedelta | None = None) -> str:
+def api_token_create(*, user: User, name: str, ttl: timedelta | None = None,
+                     mfa: bool = False) -> str:
     """Issue a personal API token for `user`; returns it in clear (only its SHA-256 is
     stored, so this is the one time it can be read). It lasts `ttl` (API_TOKEN_TTL_DAYS
-    from the config, default 90 days)."""
+    from the config, default 90 days). mfa: a TOTP code came with the password (the caller
+    checked it): the token may act as staff (issue 21)."""
     token = secrets.token_urlsafe(32)
     days = current_app.config.get("API_TOKEN_TTL_DAYS", API_TOKEN_TTL_DAYS)
     row = ApiToken(user_id=user.id, name=(name or "api")[:100],
                    token_hash=token_hash(token),
-                   expires_at=utcnow() + (ttl if ttl is not None else timedelta(days=days)))
+                   expires_at=utcnow() + (ttl if ttl is not None else timedelta(days=days)),
+                   mfa_at=utcnow() if mfa else None)
     db.session.add(row)
     db.session.flush()
     audit_record(actor=user, action="account.api_token_created", subject=row,
-                 details={"name": row.name})
+                 details={"name": row.name} | ({"mfa": True} if mfa else {}))
     return token
 
 
 def api_token_user(token: str | None) -> User | None:
     """The user a bearer token belongs to, or None: unknown, revoked or expired token,
-    suspended user. Records when the token was last used, at most once a minute."""
+    suspended user. Records when the token was last used, at most once a minute. A staff
+    member acts as staff only with a token issued with a TOTP code (User.is_staff)."""
     if not token or len(token) > 200:
         return None
     row = db.session.execute(
@@ -468,4 +472,5 @@ def api_token_user(token: str | None) -> User | None:
         return None
     if api_token.last_used_at is None or api_token.last_used_at <= now - _LAST_USED_EVERY:
         api_token.last_used_at = now  # flushed with the request's commit
+    user.staff_factor_passed(api_token.mfa_at is not None)
     return user

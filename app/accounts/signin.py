@@ -12,6 +12,7 @@ from flask import make_response, request, session
 from flask_limiter import RateLimitExceeded
 from flask_login import login_user
 
+from app.accounts import staff_session
 from app.accounts.forms import LoginForm
 from app.accounts.services import (
     LOCALES,
@@ -59,6 +60,8 @@ def start_session(user: User, **keep) -> None:
     session.clear()
     session["locale"] = user.locale
     session.update(keep)
+    staff_session.start(user.staff_role)
+    user.staff_factor_passed(False)  # a new session passes the staff factor anew
     login_user(user)
 
 

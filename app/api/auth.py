@@ -25,6 +25,19 @@ class Unauthorized(DomainError):
     code = "unauthorized"
 
 
+class MfaRequired(DomainError):
+    """A staff member calling a staff route without the second factor: a token issued
+    without a TOTP code, or a session that has not passed the code step (issue 21)."""
+
+    status = 401
+    code = "mfa_required"
+
+
+# The routes only staff may call, besides /api/v1/staff/*: a staff member who has not passed
+# the second factor is told so (401 mfa_required) rather than refused as a non-staff user.
+STAFF_ENDPOINTS = frozenset({"api.family_list"})
+
+
 class TokenRequired(DomainError):
     """A route about the bearer token itself (DELETE /auth/token) called with the browser
     session, which holds none."""
@@ -58,12 +71,28 @@ def authenticate() -> None:
         g._login_user = user
         g.api_user = user
         g.api_bearer = token.strip()
+        _factor_check(user)
         return
     if not current_user.is_authenticated:
         raise Unauthorized(_("Log in, or send an API token: Authorization: Bearer TOKEN."))
     if request.method not in SAFE_METHODS:
         csrf.protect()  # the blueprint is exempt from the global check; sessions are not
     g.api_user = current_user._get_current_object()
+    _factor_check(g.api_user)
+
+
+def _factor_check(user: User) -> None:
+    """A staff member who has not passed the second factor calls a staff route: 401
+    mfa_required, saying how to get a token that may (issue 21)."""
+    if not user.staff_pending:
+        return
+    rule = request.url_rule
+    if request.endpoint in STAFF_ENDPOINTS or (
+            rule is not None and rule.rule.startswith("/api/v1/staff")):
+        raise MfaRequired(_("Staff routes need the second factor: get a token with your "
+                            "login, password and a code from your authenticator app "
+                            "(POST /api/v1/auth/token with totp), or pass the code step "
+                            "of the staff pages."))
 
 
 def actor() -> User:

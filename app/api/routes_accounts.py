@@ -14,6 +14,7 @@ from app.accounts.identity import (
     registration_start,
     registration_verify,
 )
+from app.accounts.mfa import mfa_check
 from app.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from app.accounts.services import (
     LOCALES,
@@ -26,7 +27,7 @@ from app.api.blueprint import bp, error_response
 from app.api.contract import Body, Field, operation, text
 from app.api.serializers import subscription_json, user_json
 from app.billing.services import subscription_of, subscription_redeem
-from app.errors import DomainError, Forbidden, Invalid
+from app.errors import DomainError, Forbidden, Invalid, TooSoon
 from app.extensions import (
     LOGIN_SCOPE,
     forget_login_failures,
@@ -172,19 +173,31 @@ def me_phone_verification_confirm(body: dict):
 @limiter.shared_limit(login_limit, scope=LOGIN_SCOPE, key_func=json_login_key)
 @operation(body=Body(required={"login": text(description="A phone number or an email."),
                                "password": text()},
-                     optional={"name": text(description="The token's name (cut at 100).")}),
+                     optional={"name": text(description="The token's name (cut at 100)."),
+                               "totp": text(description=(
+                                   "Staff: the code of the authenticator app (or a recovery "
+                                   "code). Only a token issued with it reaches the staff "
+                                   "routes; ignored for other accounts."))}),
            answers={201: "Token"}, public=True, rate_limited=True,
-           refusals={401: ("bad_credentials",), 403: ("account_suspended",)})
+           refusals={401: ("bad_credentials", "invalid_code", "code_reused"),
+                     403: ("account_suspended", "mfa_not_enrolled")})
 def auth_token(body: dict):
-    """Exchange a login and password for a personal API token; 201 {token, user}."""
+    """Exchange a login and password (and, for staff, a TOTP code) for a personal API
+    token; 201 {token, user}."""
     try:
         user = account_authenticate(login=body["login"], password=body["password"],
                                     ip=request.remote_addr)
+        mfa = user.staff_role and body.get("totp") is not None
+        if mfa:
+            mfa_check(actor=user, code=body["totp"], purpose="api_token",
+                      ip=request.remote_addr)
     except DomainError as exc:  # its audit event is kept (keep_on_refusal)
         if exc.code == "bad_credentials":  # the way back in (ID-002)
             exc.message = f"{exc.message} {reset_hint()}"
+        if isinstance(exc, TooSoon):
+            raise
         return error_response(exc, 403 if isinstance(exc, Forbidden) else 401)
-    token = api_token_create(user=user, name=body.get("name") or "api")
+    token = api_token_create(user=user, name=body.get("name") or "api", mfa=mfa)
     answer = {"token": token, "user": own_user_json(user)}
     return jsonify(answer), 201
 

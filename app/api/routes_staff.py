@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.accounts.mfa import mfa_check
 from app.accounts.services import account_reactivate, account_suspend
 from app.api.auth import actor
 from app.api.blueprint import bp
@@ -30,7 +31,7 @@ from app.api.serializers import (
     user_json,
 )
 from app.billing.services import MAX_CODES_PER_RUN
-from app.errors import Invalid, NotFound
+from app.errors import DomainError, Invalid, NotFound
 from app.extensions import db
 from app.groups.queries import ties_of
 from app.models.accounts import User
@@ -49,8 +50,23 @@ from app.staff.signals import queue
 PREFIX = "/api/v1/staff"
 REASON_TEXT = text(nullable=True, description="Why: required (not blank), at most 500 "
                                              "characters; kept in the audit trail.")
-REASON_BODY = Body(optional={"reason": REASON_TEXT}, empty=True)
-REASON_REFUSALS = {422: ("reason_required", "reason_too_long")}
+TOTP_TEXT = text(nullable=True, description=(
+    "A fresh code of the authenticator app (or a recovery code): every staff action is "
+    "confirmed by one, and a code is taken once (issue 21)."))
+REASON_BODY = Body(optional={"reason": REASON_TEXT, "totp": TOTP_TEXT}, empty=True)
+REASON_REFUSALS = {422: ("reason_required", "reason_too_long", "invalid_code", "code_reused")}
+
+
+def _fresh_code(body: dict) -> None:
+    """A staff action's fresh code (issue 21), checked before the action: Invalid
+    (invalid_code | code_reused) on the body's totp field, TooSoon while too many failed."""
+    try:
+        mfa_check(actor=actor(), code=body.get("totp"), purpose="action",
+                  ip=request.remote_addr)
+    except DomainError as exc:
+        if "code" in exc.fields:
+            exc.fields = {"totp": exc.fields["code"]}
+        raise
 
 
 @bp.before_request
@@ -142,6 +158,7 @@ def staff_account(user_id: int, action: str, body: dict):
     """Suspend an account (no sign-in; sessions and tokens end) or lift the suspension,
     with a reason; 200 user."""
     user = _user(user_id, lock=True)
+    _fresh_code(body)
     ACCOUNT_ACTIONS[action](actor=actor(), user=user, reason=body.get("reason"),
                             ip=request.remote_addr)
     [answer] = _users_json([user])
@@ -153,6 +170,7 @@ def staff_account(user_id: int, action: str, body: dict):
            refusals={**REASON_REFUSALS, 409: ("not_failed", "invite_not_pending")})
 def staff_resend(notification_id: int, body: dict):
     """Queue a failed notification again, with a reason; 200 {notification}."""
+    _fresh_code(body)
     row = notification_resend(actor=actor(), notification_id=notification_id,
                               reason=body.get("reason"), ip=request.remote_addr)
     answer = {"notification": outbox_json(row)}
@@ -163,11 +181,13 @@ def staff_resend(notification_id: int, body: dict):
 @operation(body=Body(required={"plan": text(description="A configured plan (PLANS)."),
                                "days": integer(minimum=1, maximum=3660)},
                      optional={"count": integer(minimum=1, maximum=MAX_CODES_PER_RUN),
-                               "reason": REASON_TEXT}),
+                               "reason": REASON_TEXT, "totp": TOTP_TEXT}),
            answers={201: "Codes"}, refusals={**REASON_REFUSALS, 422: (
-               "unknown_plan", "reason_required", "reason_too_long")})
+               "unknown_plan", "reason_required", "reason_too_long", "invalid_code",
+               "code_reused")})
 def staff_codes(body: dict):
     """Issue activation codes, with a reason; 201 {codes, plan, days}: shown this once."""
+    _fresh_code(body)
     codes = codes_issue_reasoned(actor=actor(), plan=body["plan"], days=body["days"],
                                  count=body.get("count", 1), reason=body.get("reason"),
                                  ip=request.remote_addr)

@@ -358,6 +358,17 @@ SENTENCES: dict[str, tuple[tuple[str, ...], Callable[[_Event], str]]] = {
         "Lifted the suspension of %(person)s.", person=e.person())),
     "staff.created": ((), lambda e: _(
         "%(person)s was made a member of staff.", person=e.person())),
+    "staff.mfa_enrolled": ((), lambda e: _(
+        "Set up the authenticator app for the staff area.")),
+    "staff.mfa_passed": (("method",), lambda e: _(
+        "Passed the second step with one of the recovery codes.")
+        if e.get("method") == "recovery" else _(
+        "Passed the second step with a code from the authenticator app.")),
+    "staff.mfa_failed": ((), lambda e: _("A code for the second step was refused.")),
+    "staff.mfa_recovery_renewed": ((), lambda e: _("Made ten new recovery codes.")),
+    "staff.mfa_reset": ((), lambda e: _(
+        "The second step of %(person)s was reset: they set up their authenticator again.",
+        person=e.person())),
     "billing.codes_issued": (("plan", "days", "count"), lambda e: _(
         "Issued %(count)s activation codes: %(plan)s, %(days)s days.", count=e.get("count"),
         plan=e.names.plan(e.get("plan", "")), days=e.get("days"))),

@@ -8,6 +8,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import UTCDateTime
@@ -33,6 +35,10 @@ GENDER_NAMES = {GENDER_MALE: "male", GENDER_FEMALE: "female"}
 # What a scrubbed copy of a deleted person's name, number or address reads as (issue 19):
 # never a phone number (no "+"), and short enough for every column it replaces.
 ERASED = "[erased]"
+
+# The instance attribute (not a column) in which a request's door says whether this staff
+# member passed the second factor (User.is_staff).
+STAFF_FACTOR = "_staff_factor"
 
 
 def person_name(user_id: int | None, name: str | None, deleted: bool) -> str:
@@ -61,8 +67,10 @@ class User(db.Model):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     locale: Mapped[str] = mapped_column(String(5), nullable=False, default="vi",
                                         server_default=text("'vi'"))
-    is_staff: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False,
-                                           server_default=false())
+    # The staff role as stored (column is_staff). What a request may do as staff is
+    # is_staff below: the role, once the second factor was passed (issue 21).
+    staff_role: Mapped[bool] = mapped_column("is_staff", Boolean, nullable=False,
+                                             default=False, server_default=false())
     # False = suspended by staff.
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True,
                                             server_default=true())
@@ -88,6 +96,34 @@ class User(db.Model):
     def shown_name(self) -> str:
         """person_name(): the name, or "deleted user #id" for a tombstone."""
         return person_name(self.id, self.name, self.is_deleted)
+
+    @hybrid_property
+    def is_staff(self) -> bool:
+        """Acts as staff: the staff role, and in a request the second factor passed in
+        this session or by this API token (issue 21). The request's two doors (the session
+        loader, the bearer token; app/accounts/mfa.py staff_factor_passed) say which; a
+        user loaded outside a request (a command, a service in a test) keeps the role."""
+        return self.staff_role and self.__dict__.get(STAFF_FACTOR, True)
+
+    @is_staff.inplace.setter
+    def _is_staff_set(self, value: bool) -> None:
+        self.staff_role = value
+
+    @is_staff.inplace.expression
+    @classmethod
+    def _is_staff_expression(cls):
+        return cls.staff_role
+
+    def staff_factor_passed(self, passed: bool) -> None:
+        """Said by a request's door (the session loader, the bearer token): a staff member
+        who has not passed the second factor acts as an ordinary user in this request."""
+        self.__dict__[STAFF_FACTOR] = bool(passed) or not self.staff_role
+
+    @property
+    def staff_pending(self) -> bool:
+        """Staff by role, but the second factor is not passed yet: the staff area sends
+        them to enrolment or to the code step."""
+        return self.staff_role and not self.__dict__.get(STAFF_FACTOR, True)
 
     @property
     def phone_proved(self) -> bool:
@@ -127,7 +163,41 @@ class ApiToken(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a TOTP code came with the password that issued it (issue 21): only such a token
+    # reaches the staff routes (/api/v1/staff/*) and staff's sight.
+    mfa_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+
+class StaffFactor(db.Model):
+    """A staff member's TOTP second factor (issue 21): its secret, sealed (app/tokens.py),
+    confirmed once a code from the authenticator came back; the last time step accepted,
+    so a code is never taken twice; the failed tries of the current window."""
+
+    __tablename__ = "staff_factors"
+    __table_args__ = (CheckConstraint("failures >= 0", name="chk_staff_factors_failures"),)
+
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    secret_sealed: Mapped[str] = mapped_column(String(255), nullable=False)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0,
+                                          server_default=text("0"))
+    failed_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = created_at()
+
+
+class StaffRecoveryCode(db.Model):
+    """One of a staff member's ten single-use recovery codes: only a keyed hash."""
+
+    __tablename__ = "staff_recovery_codes"
+
+    id: Mapped[int] = pk()
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = created_at()
 
 
 class AccountClaim(db.Model):

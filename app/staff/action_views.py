@@ -10,9 +10,10 @@ from flask import current_app, flash, render_template, request, url_for
 from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
 
+from app.accounts.mfa import mfa_check
 from app.accounts.services import account_reactivate, account_suspend
 from app.billing.names import plan_name
-from app.errors import Invalid
+from app.errors import DomainError, Invalid
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
 from app.models.accounts import User
@@ -42,13 +43,19 @@ def safe_back(value: str | None, default: str) -> str:
     return value
 
 
-def _form_again(partial: str, title: str, **context):
+def _status(form) -> int:
+    """The answer's status for a form shown again: 429 while too many codes failed (the
+    form says how long to wait), else 422."""
+    return getattr(form, "refused_status", 422)
+
+
+def _form_again(partial: str, title: str, status: int = 422, **context):
     """A form the service refused as invalid, with its message: the partial for htmx,
-    else a page holding it (422 both)."""
+    else a page holding it."""
     if wants_fragment():
-        return render_template(partial, **context), 422
+        return render_template(partial, **context), status
     return render_template("staff/action.html", partial=partial, title=title,
-                           staff_section="search", **context), 422
+                           staff_section="search", **context), status
 
 
 def _refused(error, back: str):
@@ -75,11 +82,23 @@ def reactivate(user_id: int):
                            _("%(name)s can log in again. Their old API tokens stay ended."))
 
 
+def fresh_code(form) -> DomainError | None:
+    """A staff action is confirmed by a fresh code from the authenticator app (issue 21),
+    checked before its service runs: None when it passed, else the refusal, on the form's
+    code field (a wrong code's counted try is kept; a passed code is undone with the
+    action if the action is then refused, so it can be typed again)."""
+    _how, error = run_service(mfa_check, code=form.code.data, purpose="action")
+    if error is not None:
+        copy_errors(form, error, "code")
+        form.refused_status = error.status  # 429 while too many codes failed
+    return error
+
+
 def _account_action(user_id: int, service, done: str):
     person = found_or_404(User, user_id)
     form = ReasonForm()
     back = safe_back(form.back.data, url_for("staff.user", user_id=user_id))
-    if form.validate():
+    if form.validate() and (error := fresh_code(form)) is None:
         _result, error = run_service(service, user=person, reason=form.reason.data)
         if error is None:
             flash(done % {"name": person.shown_name}, "success")
@@ -88,7 +107,7 @@ def _account_action(user_id: int, service, done: str):
             return _refused(error, back)
         copy_errors(form, error, "reason")
     return _form_again("staff/_account_form.html", person.shown_name, person=person,
-                       account_form=form, back=back)
+                       account_form=form, back=back, status=_status(form))
 
 
 @bp.post("/users/<int:user_id>/export")
@@ -97,7 +116,7 @@ def export_data(user_id: int):
     person = found_or_404(User, user_id)
     form = ReasonForm()
     back = safe_back(form.back.data, url_for("staff.user", user_id=user_id))
-    if form.validate():
+    if form.validate() and (error := fresh_code(form)) is None:
         _event, error = run_service(data_export_for_staff, user=person,
                                     reason=form.reason.data)
         if error is None:
@@ -106,7 +125,7 @@ def export_data(user_id: int):
             return _refused(error, back)
         copy_errors(form, error, "reason")
     return _form_again("staff/_export_form.html", person.name, person=person,
-                       export_form=form, back=back)
+                       export_form=form, back=back, status=_status(form))
 
 
 # --- notifications ------------------------------------------------------------------------
@@ -124,7 +143,7 @@ def resend(notification_id: int):
         default = url_for("staff.index")
     form = ReasonForm()
     back = safe_back(form.back.data, default)
-    if form.validate():
+    if form.validate() and (error := fresh_code(form)) is None:
         sent, error = run_service(notification_resend, notification_id=notification_id,
                                   reason=form.reason.data)
         if error is None:
@@ -135,7 +154,7 @@ def resend(notification_id: int):
             return _refused(error, back)
         copy_errors(form, error, "reason")
     return _form_again("staff/_resend_form.html", _("Resend a notification"), n=row,
-                       resend_form=form, back=back)
+                       resend_form=form, back=back, status=_status(form))
 
 
 # --- activation codes ---------------------------------------------------------------------
@@ -153,8 +172,7 @@ def codes():
     """Issue activation codes with a reason; the codes are shown in this answer only."""
     form, issued, status = _codes_form(), None, 200
     if request.method == "POST":
-        status = 422
-        if form.validate():
+        if form.validate() and fresh_code(form) is None:
             plan, days = form.plan.data, form.days.data
             result, error = run_service(codes_issue_reasoned, plan=plan, days=days,
                                         count=form.count.data, reason=form.reason.data)
@@ -166,6 +184,8 @@ def codes():
                 return _refused(error, url_for("staff.codes"))
             else:
                 copy_errors(form, error)
+        if issued is None:
+            status = _status(form)
     context = {"form": form, "issued": issued, "local": current_app.config[
         "PAYMENT_PROVIDER"] == "local"}
 

@@ -9,8 +9,10 @@ from flask import Blueprint, abort, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from app.accounts.mfa import is_enrolled
 from app.billing.names import plan_name
 from app.extensions import db
+from app.htmx import see_other
 from app.staff.delivery_errors import delivery_error
 from app.staff.services import staff_check
 
@@ -42,13 +44,24 @@ LABELS = {
 }
 
 
+# The second factor's own pages (app/staff/factor_views.py): open to a staff member who
+# has not passed it yet.
+FACTOR_ENDPOINTS = frozenset({"staff.factor", "staff.factor_enrol"})
+
+
 @bp.before_request
 def _staff_only():
     """Anonymous → the login page (back here after); non-staff → 403 (the app's error
-    page renders the Forbidden)."""
+    page renders the Forbidden); staff whose session has not passed the second factor
+    (issue 21) → enrolment, or the code step, then back here."""
     if not current_user.is_authenticated:
         return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
-    staff_check(current_user)
+    if not current_user.staff_role:
+        staff_check(current_user)
+    if current_user.staff_pending and request.endpoint not in FACTOR_ENDPOINTS:
+        here = request.full_path.rstrip("?") if request.method == "GET" else None
+        step = "staff.factor" if is_enrolled(current_user) else "staff.factor_enrol"
+        return see_other(url_for(step, next=here))
     return None
 
 

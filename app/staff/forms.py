@@ -13,6 +13,13 @@ from app.forms import BaseForm, WholeNumberField
 
 MAX_DAYS = 3660
 BETWEEN = _l("Enter a whole number from %(min)d to %(max)d.")
+CODE_LABEL = _l("Code from your authenticator app")
+
+
+def code_field(label=CODE_LABEL) -> StringField:
+    """A TOTP code (or a recovery code): checked by app/accounts/mfa.py, not here."""
+    return StringField(label, render_kw={"autocomplete": "one-time-code", "maxlength": 16,
+                                         "autocapitalize": "characters", "spellcheck": "false"})
 
 
 class ReasonForm(BaseForm):
@@ -20,6 +27,8 @@ class ReasonForm(BaseForm):
     to go back to."""
 
     reason = TextAreaField(_l("Reason"), render_kw={"rows": 2, "maxlength": 500})
+    # A fresh code confirms each action (issue 21).
+    code = code_field()
     back = HiddenField()
 
 
@@ -32,6 +41,7 @@ class CodesForm(BaseForm):
     count = WholeNumberField(_l("How many codes"), default=1, validators=[
         InputRequired(), NumberRange(min=1, max=MAX_CODES_PER_RUN, message=BETWEEN)])
     reason = TextAreaField(_l("Reason"), render_kw={"rows": 2, "maxlength": 500})
+    code = code_field()
 
 
 class SearchForm(BaseForm):

@@ -62,10 +62,11 @@ class Person:
 
 
 def person(app, client, **fields) -> Person:
-    """A committed user with an API token."""
+    """A committed user with an API token (for staff, one issued with a TOTP code, as
+    POST /auth/token with totp gives)."""
     with app.app_context():
         user = make_user(**fields)
-        token = api_token_create(user=user, name="test")
+        token = api_token_create(user=user, name="test", mfa=user.staff_role)
         db.session.commit()
         return Person(id=user.id, phone=user.phone, api=Api(client, token))
 

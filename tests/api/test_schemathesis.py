@@ -87,7 +87,8 @@ def seed() -> dict[str, str]:
         f"schemathesis.toml names other ids: {ids}")
     assert db.session.get(ConnectionInvite, 1).receiver_phone == invitee.phone
     assert db.session.get(Connection, 1).user_id == patients[0].id
-    tokens = {role: api_token_create(user=user, name="schemathesis") for role, user in (
+    tokens = {role: api_token_create(user=user, name="schemathesis", mfa=user.staff_role)
+              for role, user in (
         ("ADMIN", admin), ("STAFF", staff), ("DISSOLVER", dissolver), ("INVITEE", invitee),
         ("PATIENT", patients[0]), ("REVOKER", caregiver))}
     assert db.session.get(User, victim.id).is_active

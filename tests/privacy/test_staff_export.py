@@ -12,7 +12,7 @@ from app.extensions import db
 from app.models.audit import AuditEvent
 from tests.conftest import person_of
 from tests.factories import make_user
-from tests.pages import csrf_of
+from tests.pages import csrf_of, staff_post
 from tests.privacy.families import REASON, story
 
 
@@ -35,9 +35,8 @@ def test_staff_export_with_a_reason(app, login):
     c = login(staff)
     page = c.get(f"/staff/users/{patient.id}").get_data(as_text=True)
     assert f'action="/staff/users/{patient.id}/export"' in page
-    response = c.post(f"/staff/users/{patient.id}/export",
-                      data={"csrf_token": csrf_of(c), "reason": "Bệnh nhân yêu cầu qua điện "
-                                                                "thoại"})
+    response = staff_post(c, f"/staff/users/{patient.id}/export",
+                          {"reason": "Bệnh nhân yêu cầu qua điện thoại"})
     assert response.status_code == 200
     assert response.mimetype == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
@@ -51,7 +50,7 @@ def test_staff_export_with_a_reason(app, login):
 def test_staff_export_without_a_reason_is_refused(app, login):
     patient, staff, _admin = _people(app)
     c = login(staff)
-    response = c.post(f"/staff/users/{patient.id}/export", data={"csrf_token": csrf_of(c)})
+    response = staff_post(c, f"/staff/users/{patient.id}/export")
     assert response.status_code == 422
     assert "Say why" in response.get_data(as_text=True)
     assert _events(app) == []
