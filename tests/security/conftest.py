@@ -25,13 +25,15 @@ from app.models.connections import PERMISSION_CODES
 from app.models.notifications import InviteNotification
 from app.models.reports import PatientReport
 from app.tokens import unseal
-from tests.conftest import log_in
+from tests.conftest import log_in, sign_in
 from tests.factories import make_connection, make_group, make_member, make_user, next_phone
 
 # Who a request is made as: one of PEOPLE, logged in; "anon", a fresh client; "link", a fresh
 # client that opened the invite link of `invitee` (the token is then in its session);
 # "signup", one that opened the other invite's link, to a number with no account yet.
-# "unproved": an account whose number its phone never proved (ID-001).
+# "unproved": an account whose number its phone never proved (ID-001). "staff_pending" and
+# "newstaff": staff logged in with the password only (the second step not passed; newstaff
+# has not set up the authenticator).
 PEOPLE = ("admin", "patient", "caregiver", "invitee", "staff", "unproved")
 
 
@@ -71,6 +73,7 @@ def build_world() -> World:
     caregiver = make_user(name="Người chăm Chi")
     invitee = make_user(name="Khách Dũng")
     staff = make_user(name="Nhân viên Em", is_staff=True)
+    newstaff = make_user(name="Nhân viên Mới", is_staff=True, enrolled=False)
     unproved = make_user(name="Chưa xác minh Hà", phone_verified_at=None)
     group = make_group(admin, name="Gia đình An")
     make_member(group, patient, role="patient")
@@ -101,8 +104,9 @@ def build_world() -> World:
         notification_id=notification_id, claim_token=claim_token, claimer_id=claimer.id,
         users={name: user.id for name, user in people.items()},
         phones={name: user.phone for name, user in people.items()},
-        api_tokens={name: api_token_create(user=user, name="security")
+        api_tokens={name: api_token_create(user=user, name="security", mfa=user.staff_role)
                     for name, user in people.items()})
+    world.phones["newstaff"] = newstaff.phone
     world.api_token_ids = {name: db.session.scalar(select(ApiToken.id).where(
         ApiToken.user_id == user.id)) for name, user in people.items()}
     db.session.commit()
@@ -129,6 +133,12 @@ def as_who(app, world: World, who: str):
     if who in PEOPLE:
         return log_in(app, _Person(world.phones[who]))
     client = app.test_client()
+    if who in ("staff_pending", "newstaff"):
+        # A staff member after the password only: the second step (issue 21) not passed
+        # (newstaff: the authenticator not even set up).
+        phone = world.phones["staff" if who == "staff_pending" else "newstaff"]
+        assert sign_in(client, phone).status_code == 303
+        return client
     if who in ("link", "signup"):
         token = world.invite_token if who == "link" else world.other_invite_token
         assert client.get(f"/i/{token}").status_code == 200

@@ -324,6 +324,8 @@ def seed_world() -> World:
     gone = make_user(name="Người chăm Bốn")  # disconnected by the admin
     invitee = make_user(name="Khách Năm")
     staff = make_user(name="Nhân viên Sáu", is_staff=True)
+    # Staff who has not set up the authenticator yet (issue 21): the enrolment form.
+    newstaff = make_user(name="Nhân viên Mười Hai", is_staff=True, enrolled=False)
     newcomer = make_user(name="Người mới Bảy")
     victim = make_user(name="Tài khoản Tám")
     suspended = make_user(name="Tài khoản Chín")
@@ -353,7 +355,8 @@ def seed_world() -> World:
                        .values(status="failed", retry_count=3, error="gateway down"))
     people = {"admin": admin, "patient": patient, "caregiver": caregiver, "gone": gone,
               "invitee": invitee, "staff": staff, "newcomer": newcomer, "victim": victim,
-              "suspended": suspended, "imported": imported, "unproved": unproved}
+              "suspended": suspended, "imported": imported, "unproved": unproved,
+              "newstaff": newstaff}
     w.ids = {name: user.id for name, user in people.items()}
     w.phones = {name: user.phone for name, user in people.items()}
     w.phones["stranger"] = to_stranger.invite.receiver_phone
@@ -362,7 +365,8 @@ def seed_world() -> World:
                  notification=failed, report=report.id)
     w.tokens = {"invite": to_member.token, "stranger_invite": to_stranger.token,
                 "claim": claim}
-    w.api = {name: api_token_create(user=people[name], name="properties")
+    w.api = {name: api_token_create(user=people[name], name="properties",
+                                    mfa=people[name].staff_role)
              for name in ("admin", "patient", "caregiver", "invitee", "staff", "newcomer",
                           "unproved")}
     w.ids["api_token"] = db.session.scalar(select(ApiToken.id).where(

@@ -16,6 +16,7 @@ without being listed.
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from app.groups.forms import GroupNameForm, RoleForm, SelfAddForm
 from app.invites.forms import AnswerForm, InviteForm, InviteSignupForm
 from app.membership.forms import HandOverForm
 from app.privacy.forms import DeleteAccountForm, ExportForm
+from app.staff.factor_views import EnrolForm, FactorForm
 from app.staff.forms import CodesForm, GroupFilterForm, ReasonForm, SearchForm
 from app.staff.queue_views import ReviewForm
 from tests.factories import PASSWORD, next_phone
@@ -83,6 +85,8 @@ class Case:
     page: Callable[[World], str] = lambda w: "/"
     method: str = "POST"
     audited: frozenset[str] = field(default_factory=frozenset)
+    # A staff session that has not passed the second step yet (the code step's own form).
+    before_factor: bool = False
 
 
 def family(suffix: str = "") -> Callable[[World], str]:
@@ -92,6 +96,8 @@ def family(suffix: str = "") -> Callable[[World], str]:
 STRONG = "nhamoi-Bay-2026"
 LOGIN = {"login": None, "password": PASSWORD}
 FAILED_LOGIN_AUDIT = frozenset({"audit_events"})  # kept on purpose (account_authenticate)
+# A refused authenticator code is counted and audited on purpose (app/accounts/mfa.py).
+FAILED_CODE_AUDIT = frozenset({"audit_events"})
 
 CASES: dict[str, Case] = {
     # accounts
@@ -207,17 +213,29 @@ CASES: dict[str, Case] = {
     # staff
     "staff.codes": Case("staff", lambda w: "/staff/codes", CodesForm,
                         lambda w: {"plan": "family", "days": "30", "count": "1",
-                                   "reason": "Khách hàng mới"}),
+                                   "reason": "Khách hàng mới"}, audited=FAILED_CODE_AUDIT),
     "staff.suspend": Case("staff", lambda w: f"/staff/users/{w.ids['victim']}/suspend",
-                          ReasonForm, lambda w: {"reason": "Lạm dụng", "back": "/staff/"}),
+                          ReasonForm, lambda w: {"reason": "Lạm dụng", "back": "/staff/"},
+                          audited=FAILED_CODE_AUDIT),
     "staff.reactivate": Case("staff", lambda w: f"/staff/users/{w.ids['suspended']}/reactivate",
-                             ReasonForm, lambda w: {"reason": "Đã xác minh"}),
+                             ReasonForm, lambda w: {"reason": "Đã xác minh"},
+                             audited=FAILED_CODE_AUDIT),
     "staff.resend": Case("staff", lambda w: f"/staff/notifications/{w.ids['notification']}"
                                             "/resend", ReasonForm,
-                         lambda w: {"reason": "Thử lại"}),
+                         lambda w: {"reason": "Thử lại"}, audited=FAILED_CODE_AUDIT),
     "staff.export_data": Case("staff", lambda w: f"/staff/users/{w.ids['victim']}/export",
                               ReasonForm, lambda w: {"reason": "Người dùng yêu cầu"},
-                              page=lambda w: f"/staff/users/{w.ids['victim']}"),
+                              page=lambda w: f"/staff/users/{w.ids['victim']}",
+                              audited=FAILED_CODE_AUDIT),
+    "staff.factor": Case("staff", lambda w: "/staff/factor", FactorForm,
+                         page=lambda w: "/staff/factor", audited=FAILED_CODE_AUDIT,
+                         before_factor=True),
+    "staff.factor_enrol": Case("newstaff", lambda w: "/staff/factor/enrol", EnrolForm,
+                               page=lambda w: "/staff/factor/enrol",
+                               audited=FAILED_CODE_AUDIT),
+    "staff.recovery_codes": Case("staff", lambda w: "/staff/factor/recovery-codes",
+                                 FactorForm, page=lambda w: "/staff/factor/recovery-codes",
+                                 audited=FAILED_CODE_AUDIT),
     "staff.review": Case("staff", lambda w: f"/staff/queue/caregiver_many_patients/"
                                             f"{w.ids['caregiver']}/review", ReviewForm,
                          lambda w: {"note": "Đã kiểm tra"}),
@@ -273,6 +291,10 @@ def client_for(app, world: World, case: Case):
         with client.session_transaction() as session:
             session["_user_id"] = user_session
             session["_fresh"] = True
+            if case.who == "staff" and not case.before_factor:
+                # The staff member passed the second step (issue 21) a moment ago.
+                session.update({"staff_factor": world.ids["staff"], "staff": 1,
+                                "login_at": int(time.time()), "seen_at": int(time.time())})
     page = client.get(case.page(world))
     assert page.status_code == 200, (case.page(world), page.status_code)
     return client, csrf_from(page.get_data(as_text=True))

@@ -111,7 +111,8 @@ def world(app):
 
         def who(key: str, user: User, family: str | None = None) -> Who:
             return Who(key=key, id=user.id, phone=user.phone, name=user.name,
-                       email=user.email, token=api_token_create(user=user, name="walk", mfa=user.staff_role),
+                       email=user.email,
+                       token=api_token_create(user=user, name="walk", mfa=user.staff_role),
                        family=family)
 
         people = {"staff": who("staff", staff), "admin": who("admin", admin, group.name),
