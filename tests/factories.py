@@ -11,11 +11,11 @@ from sqlalchemy import update
 from app.accounts.passwords import hash_password
 from app.db import utcnow
 from app.extensions import db
-from app.tokens import seal
 from app.models.accounts import StaffFactor, User
 from app.models.billing import Subscription
 from app.models.connections import PERMISSION_CODES, Connection, ConnectionPermission
 from app.models.groups import FamilyGroup, FamilyGroupMember
+from app.tokens import seal
 
 PASSWORD = "matkhau-2026"
 _phones = itertools.count(1)

@@ -8,14 +8,16 @@ app/translations/vi: a test run in English must see the first, one in Vietnamese
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyotp
 from playwright.sync_api import Locator, Page, expect
 
 from app.phone import display_phone
 from tests.factories import PASSWORD as FACTORY_PASSWORD
-from tests.factories import national, next_phone
+from tests.factories import TOTP_SECRET, national, next_phone
 
 PASSWORD = "cau-chuyen-2026"
 PHONE = {"width": 390, "height": 844}  # a common phone, in CSS pixels
@@ -227,6 +229,49 @@ def log_in(page: Page, live, phone: str, lang: str | None = None, *,
     page.wait_for_url(lambda url: "/account/login" not in url)
     if lang is not None:
         use_language(page, lang)
+
+
+# The authenticator secret of each staff member (by phone) the browser set up or the
+# factories gave, and the time steps whose code the browser already typed: a code is
+# taken once (issue 21).
+STAFF_SECRETS: dict[str, str] = {}
+_USED_STEPS: dict[str, set[int]] = {}
+
+
+def authenticator_now(secret: str) -> str:
+    """What the staff member's authenticator app shows now: a code of a time step not
+    typed before (the next step's once this one's is used, as a phone 30 s ahead would
+    show; else wait for it)."""
+    used = _USED_STEPS.setdefault(secret, set())
+    while True:
+        step = int(time.time() // 30)
+        for candidate in (step, step + 1):
+            if not used or candidate > max(used):
+                used.add(candidate)
+                return pyotp.TOTP(secret).at(candidate * 30)
+        time.sleep(30 - time.time() % 30 + 0.2)
+
+
+def pass_staff_step(page: Page, live, phone: str, shots: Shots | None = None) -> None:
+    """Open the staff area after the password: set up the authenticator from the secret the
+    enrolment page shows (screenshots of the QR code and of the recovery codes, at 390 px
+    and 1280 px, when `shots` is given), or type the app's code in the code step."""
+    page.goto(live.url("/staff/"))
+    if "/staff/factor/enrol" in page.url:
+        secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+        STAFF_SECRETS[phone] = secret
+        if shots is not None:
+            shots.phone_and_desk(page, "staff-enrol", page.locator("#enrol-qr"))
+        page.locator("#code").fill(authenticator_now(secret))
+        page.locator("#enrol-submit").click()
+        expect(page.locator("#recovery-code-list li")).to_have_count(10)
+        if shots is not None:
+            shots.phone_and_desk(page, "staff-recovery-codes")
+        page.locator("#recovery-continue").click()
+    elif "/staff/factor" in page.url:
+        page.locator("#code").fill(authenticator_now(STAFF_SECRETS.get(phone, TOTP_SECRET)))
+        page.locator("#factor-submit").click()
+    page.wait_for_url(lambda url: "/staff/factor" not in url)
 
 
 def switch_language(page: Page, t: dict) -> None:

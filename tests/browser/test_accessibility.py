@@ -25,7 +25,7 @@ from playwright.sync_api import Page, expect
 from app.models.connections import PERMISSION_CODES
 from tests.browser.axe import axe_preload, axe_source, axe_violations, blocking, describe
 from tests.browser.conftest import ROOT
-from tests.browser.story import log_in, use_language
+from tests.browser.story import log_in, pass_staff_step, use_language
 from tests.browser.world import World
 from tests.conftest import BACKEND
 from tests.factories import PASSWORD, national, next_phone
@@ -328,6 +328,7 @@ def test_staff_pages(live, world, new_page, request, lang):
     """Staff: user search (and a result), families, a family, a user, the review queue,
     activation codes."""
     audit = logged_in(new_page, live, world["staff"].phone, lang)
+    pass_staff_step(audit.page, live, world["staff"].phone)
     audit.visit("/")  # the dashboard: the queue's count and the search
     expect(audit.page.locator("#dash-staff")).to_be_visible()
     audit.visit("/staff/")

@@ -21,6 +21,7 @@ from app.models.notifications import InviteNotification
 from app.outbox.delivery import deliver_due
 from tests.conftest import person_of, sign_in
 from tests.factories import PASSWORD, make_user
+
 # Staff actions are confirmed by a fresh authenticator code (issue 21): staff_post adds one.
 from tests.pages import HX, errors, flashes, text
 from tests.pages import staff_post as post
