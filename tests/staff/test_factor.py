@@ -86,7 +86,8 @@ def test_enrolment_with_the_code_computed_from_the_shown_secret(app):
                                             "next": "/staff/groups"})
     assert done.status_code == 200
     codes = RECOVERY_RE.findall(text(done))
-    assert len(codes) == 10 and len(set(codes)) == 10
+    assert len(codes) == 10
+    assert len(set(codes)) == 10
     assert 'href="/staff/groups"' in text(done)
     assert c.get("/staff/groups").status_code == 200
     row = factor_row(app, staff.id)
@@ -221,7 +222,8 @@ def test_new_recovery_codes_need_an_app_code_and_end_the_old_ones(app, login):
     assert refused.status_code == 422
     first = RECOVERY_RE.findall(text(staff_post(c, "/staff/factor/recovery-codes")))
     second = RECOVERY_RE.findall(text(staff_post(c, "/staff/factor/recovery-codes")))
-    assert len(first) == len(second) == 10 and not set(first) & set(second)
+    assert len(first) == len(second) == 10
+    assert not set(first) & set(second)
     other = signed_in(app, staff)
     assert code_step(other, first[0]).status_code == 422
     assert code_step(other, second[0]).status_code == 303
