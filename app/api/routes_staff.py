@@ -151,7 +151,7 @@ ACCOUNT_ACTIONS = {"suspend": account_suspend, "reactivate": account_reactivate}
 
 
 @bp.post("/staff/users/<int:user_id>/<any(suspend, reactivate):action>")
-@operation(body=REASON_BODY, answers={200: "User"},
+@operation(body=REASON_BODY, answers={200: "User"}, rate_limited=True,
            refusals={**REASON_REFUSALS, 403: ("forbidden",),
                      409: ("already_suspended", "not_suspended")})
 def staff_account(user_id: int, action: str, body: dict):
@@ -166,7 +166,7 @@ def staff_account(user_id: int, action: str, body: dict):
 
 
 @bp.post("/staff/notifications/<int:notification_id>/resend")
-@operation(body=REASON_BODY, answers={200: "ResentNotification"},
+@operation(body=REASON_BODY, answers={200: "ResentNotification"}, rate_limited=True,
            refusals={**REASON_REFUSALS, 409: ("not_failed", "invite_not_pending")})
 def staff_resend(notification_id: int, body: dict):
     """Queue a failed notification again, with a reason; 200 {notification}."""
@@ -182,7 +182,7 @@ def staff_resend(notification_id: int, body: dict):
                                "days": integer(minimum=1, maximum=3660)},
                      optional={"count": integer(minimum=1, maximum=MAX_CODES_PER_RUN),
                                "reason": REASON_TEXT, "totp": TOTP_TEXT}),
-           answers={201: "Codes"}, refusals={**REASON_REFUSALS, 422: (
+           answers={201: "Codes"}, rate_limited=True, refusals={**REASON_REFUSALS, 422: (
                "unknown_plan", "reason_required", "reason_too_long", "invalid_code",
                "code_reused")})
 def staff_codes(body: dict):

@@ -6,6 +6,7 @@ ORM objects, so no test holds an app context while it makes requests.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,20 +20,37 @@ from app.models.accounts import User
 from app.models.groups import FamilyGroup
 from app.models.invites import ConnectionInvite
 from tests.api.contract import check_answer
-from tests.factories import make_group, make_member, make_subscription, make_user
+from tests.factories import (
+    authenticator_code,
+    make_group,
+    make_member,
+    make_subscription,
+    make_user,
+)
 
 PREFIX = "/api/v1"
 
 
+# The staff actions a fresh authenticator code confirms (issue 21).
+FRESH_CODE = re.compile(r"/staff/(users/\d+/(suspend|reactivate)|notifications/\d+/resend|codes)$")
+
+
 class Api:
     """The test client speaking JSON to /api/v1, with a bearer token when given. Every
-    answer is checked against the OpenAPI document (tests/api/contract.py)."""
+    answer is checked against the OpenAPI document (tests/api/contract.py). A staff
+    member's Api (user_id given) confirms each staff action with a fresh code of the test
+    authenticator unless the body brings its own `totp`."""
 
-    def __init__(self, client, token: str | None = None):
+    def __init__(self, client, token: str | None = None, user_id: int | None = None):
         self.client = client
         self.token = token
+        self.user_id = user_id
 
     def call(self, method: str, path: str, json=None, headers=None, **kwargs):
+        if (self.user_id is not None and FRESH_CODE.search(path) and "data" not in kwargs
+                and (json is None or (isinstance(json, dict) and "totp" not in json))):
+            with self.client.application.app_context():
+                json = {**(json or {}), "totp": authenticator_code(self.user_id)}
         sent = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         sent.update(headers or {})
         if json is not None:
@@ -68,7 +86,8 @@ def person(app, client, **fields) -> Person:
         user = make_user(**fields)
         token = api_token_create(user=user, name="test", mfa=user.staff_role)
         db.session.commit()
-        return Person(id=user.id, phone=user.phone, api=Api(client, token))
+        return Person(id=user.id, phone=user.phone,
+                      api=Api(client, token, user.id if user.staff_role else None))
 
 
 def family(app, admin: Person, *, members=(), patients: int = 2, caregivers: int = 4,

@@ -17,7 +17,7 @@ from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
 from app.models.staff import StaffReview
 from tests.api import Api, count, family, invite, person, refused
-from tests.factories import make_group, make_user, national
+from tests.factories import authenticator_code, make_group, make_user, national
 from tests.service_helpers import audits, connection_between, join, row_counts
 
 USER_KEYS = {"id", "name", "phone", "phoneVerified", "email", "gender", "locale", "familyIds",
@@ -117,7 +117,9 @@ def test_staff_session_writes_need_the_csrf_header(app, world, login, csrf):
     for headers in ({}, {"X-CSRFToken": "forged"}):
         refused(api.post(url, json={"reason": "x"}, headers=headers), 400, "csrf_failed")
     assert counts(app) == before
-    response = api.post(url, json={"reason": "fraud report"},
+    with app.app_context():
+        code = authenticator_code(world.staff.id)
+    response = api.post(url, json={"reason": "fraud report", "totp": code},
                         headers={"X-CSRFToken": csrf(browser)})
     assert response.status_code == 200
     assert api.get("/staff/users?q=" + world.patient.phone).status_code == 200

@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models.accounts import User
 from tests.conftest import sign_in
 from tests.factories import PASSWORD, make_group, make_user
-from tests.pages import errors, flashes, post, text
+from tests.pages import errors, flashes, post, staff_post, text
 
 PAGE = "/me/delete"
 DONE = "/me/deleted"
@@ -129,7 +129,8 @@ def test_staff_see_the_tombstone_as_deleted_user_with_the_date(app, person, logi
     assert who.name not in body
     # The trail keeps the deletion, in words.
     assert "Deleted their own account" in body
-    refused = post(login(staff), f"/staff/users/{who.id}/suspend", {"reason": "checking"})
+    refused = staff_post(login(staff), f"/staff/users/{who.id}/suspend",
+                         {"reason": "checking"})
     assert refused.status_code == 303
     with app.app_context():
         assert db.session.get(User, who.id).is_active is False
