@@ -133,7 +133,7 @@ class Viewer:
         if actor_id == self.user.id:
             return _("You")
         actor = self.people.get(actor_id)
-        if actor is not None and actor.is_staff:
+        if actor is not None and actor.staff_role:
             return _("Family Connect staff")
         return actor.name if actor is not None else _("Someone")
 
@@ -144,7 +144,7 @@ class Viewer:
         if actor_id == self.user.id:
             return _("You")
         actor = self.people.get(actor_id)
-        if actor is not None and actor.is_staff:
+        if actor is not None and actor.staff_role:
             return _("Family Connect staff")
         if actor_id == self.admins.get(connection.family_group_id or 0):
             return _("the family's admin")

@@ -67,7 +67,7 @@ def groups_to_hand_over(user: User) -> list[FamilyGroup]:
 def deletion_check(user: User) -> None:
     """Whether the account may be deleted now. Raises Forbidden(staff_account),
     Conflict(admin_must_hand_over)."""
-    if user.is_staff:
+    if user.staff_role:  # the role, whether or not this session passed the second step
         raise staff_cannot_delete()
     if groups_to_hand_over(user):
         raise admin_must_hand_over()
