@@ -17,7 +17,7 @@ HEAD = ScriptDirectory(resource_dir("migrations")).get_current_head()
 
 
 def test_the_head_is_the_newest_revision():
-    assert HEAD == "0011_request_id"
+    assert HEAD == "0014_review_queue"
 
 
 def test_ready_at_the_head_with_one_query(app, client, count_queries):
