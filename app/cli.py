@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from app.errors import DomainError
@@ -52,6 +53,7 @@ def create_staff(phone: str, name: str, password: str | None) -> None:
 
 
 @click.command("staff-queue-count")
+@with_appcontext
 def staff_queue_count() -> None:
     """Count the staff review queue's risk signals now and keep the flagged items: the
     queue page shows this count and its age. The outbox worker runs it every
