@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
 
 from app.errors import DomainError
+from app.extensions import db
+from app.models.staff import SignalCountItem
 from app.outbox.cli import notifications_cli
 from app.transaction import committed
 
@@ -22,6 +26,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(notifications_cli)
     app.cli.add_command(import_legacy)
     app.cli.add_command(integrity_check)
+    app.cli.add_command(staff_queue_count)
 
 
 @click.command("create-staff")
@@ -67,6 +72,21 @@ def staff_mfa_reset(phone: str, reason: str | None) -> None:
         raise click.ClickException(exc.message) from None
     click.echo(f"Second factor removed for user {user.id}, phone {user.phone}: sessions and "
                "API tokens ended; a new authenticator is set up at the next sign-in.")
+
+
+@click.command("staff-queue-count")
+@with_appcontext
+def staff_queue_count() -> None:
+    """Count the staff review queue's risk signals now and keep the flagged items: the
+    queue page shows this count and its age. The outbox worker runs it every
+    RISK_RECOUNT_SECONDS; run it from a timer instead when that is 0."""
+    from app.staff.queue_count import review_queue_count
+
+    with committed():
+        count = review_queue_count()
+        items = db.session.scalar(select(func.count()).select_from(SignalCountItem)
+                                  .where(SignalCountItem.count_id == count.id))
+    click.echo(f"Review queue counted: {items} flagged items in {count.took_ms} ms.")
 
 
 @click.command("demo-data")

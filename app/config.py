@@ -345,6 +345,9 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "API_TOKEN_TTL_DAYS": int(os.environ.get("API_TOKEN_TTL_DAYS", "90")),
         "RISK_WINDOW_DAYS": _risk_window_days(os.environ.get("RISK_WINDOW_DAYS")),
         "RISK_THRESHOLDS": _risk_thresholds(os.environ.get("RISK_THRESHOLDS")),
+        # The outbox worker counts the review queue again this often (0: never; a timer
+        # runs `flask staff-queue-count` instead): app/staff/queue_count.py.
+        "RISK_RECOUNT_SECONDS": _int_at_least("RISK_RECOUNT_SECONDS", 300, 0),
     }
     config.update(_metrics())
     config.update(_payment())

@@ -22,6 +22,7 @@ from app.api.serializers import (
     connection_json,
     flag_json,
     group_brief_json,
+    iso,
     outbox_json,
     person_json,
     review_json,
@@ -201,7 +202,8 @@ def staff_queue():
     current level."""
     found = queue()
     return jsonify(items=[flag_json(f) for section in found.sections for f in section.open],
-                   reviewed=[reviewed_json(r) for r in found.reviewed])
+                   reviewed=[reviewed_json(r) for r in found.reviewed],
+                   countedAt=iso(found.counted_at))
 
 
 @bp.post("/staff/queue/<signal>/<key>/review")

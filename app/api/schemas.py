@@ -178,7 +178,9 @@ COMPONENTS: dict[str, Schema] = {
         "items": array(obj({"signal": STR, "key": STR, "level": INT, "title": STR})),
         "reviewed": array(obj({"signal": STR, "key": STR, "title": STR, "level": INT,
                                "levelNow": INT_OR_NULL, "note": STR,
-                               "reviewer": STR_OR_NULL, "reviewedAt": TIME}))}),
+                               "reviewer": STR_OR_NULL, "reviewedAt": TIME})),
+        # When the items were counted (issue 21); null: counted for this answer.
+        "countedAt": TIME_OR_NULL}),
     "Reviewed": obj({"review": obj({"id": INT, "signal": STR, "key": STR, "level": INT,
                                     "note": STR, "reviewedBy": INT_OR_NULL,
                                     "createdAt": TIME})}),

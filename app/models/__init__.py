@@ -14,7 +14,7 @@ from app.models.groups import FamilyGroup, FamilyGroupMember
 from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
 from app.models.reports import CaregiverReportView, PatientReport
-from app.models.staff import StaffReview
+from app.models.staff import SignalCount, SignalCountItem, StaffReview
 
 __all__ = [
     "AccountClaim",
@@ -29,6 +29,8 @@ __all__ = [
     "FamilyGroupMember",
     "InviteNotification",
     "PatientReport",
+    "SignalCount",
+    "SignalCountItem",
     "PermissionType",
     "PhoneCode",
     "Relationship",

@@ -1,4 +1,5 @@
-"""`flask notifications deliver`: the outbox worker as a command (SPEC §5, §9, §10);
+"""`flask notifications deliver`: the outbox worker as a command (SPEC §5, §9, §10), which
+also counts the staff review queue every RISK_RECOUNT_SECONDS (issue 21);
 `flask notifications status`: what waits in the outbox."""
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ import threading
 from types import FrameType
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from app.db import utcnow
 from app.extensions import db
 from app.notifications.queries import outbox_backlog
 from app.outbox.delivery import default_worker_id, deliver_due
+from app.staff.queue_count import recount_due, review_queue_count
+from app.transaction import committed
 
 log = logging.getLogger("app.notifications")
 
@@ -26,11 +30,33 @@ def _summary(counts: dict[str, int]) -> str:
     return " ".join(f"{key}={value}" for key, value in counts.items())
 
 
+def recount_queue_if_due() -> bool:
+    """Count the staff review queue again when its latest count is older than
+    RISK_RECOUNT_SECONDS (app/staff/queue_count.py); True when it did. A failure is logged
+    and tried again on the next round: it must not stop the deliveries."""
+    seconds = int(current_app.config.get("RISK_RECOUNT_SECONDS", 0))
+    if seconds <= 0:
+        return False
+    try:
+        with committed():
+            if not recount_due(seconds):
+                return False
+            count = review_queue_count()
+    except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+        log.exception("counting the review queue failed; trying again on the next round")
+        db.session.rollback()
+        return False
+    log.info("review queue counted in %s ms", count.took_ms)
+    return True
+
+
 def run_worker(*, limit: int, interval: float, stop: threading.Event,
                worker_id: str | None = None) -> None:
-    """Deliver until `stop` is set; a full batch is followed at once by the next one."""
+    """Deliver until `stop` is set; a full batch is followed at once by the next one. Each
+    round also counts the staff review queue again when that is due."""
     worker_id = worker_id or default_worker_id()
     while not stop.is_set():
+        recount_queue_if_due()
         try:
             counts = deliver_due(limit=limit, worker_id=worker_id, should_stop=stop.is_set)
         except Exception:  # noqa: BLE001 - a database hiccup must not end the worker

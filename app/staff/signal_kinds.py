@@ -36,6 +36,7 @@ from app.phone import display_phone
 from app.staff.delivery_errors import delivery_error
 
 EVIDENCE_ROWS = 200
+FLAG_CAP = 100  # items per signal, strongest first
 CONNECTIONS = Connection.__tablename__
 PROXY = "proxy_execution"
 _ID = re.compile(r"[1-9][0-9]{0,17}")  # a canonical id that fits a BIGINT
@@ -91,6 +92,15 @@ def settings() -> Settings:
     overrides = current_app.config.get("RISK_THRESHOLDS") or {}
     return Settings(days=int(current_app.config.get("RISK_WINDOW_DAYS", 30)),
                     thresholds={**DEFAULT_RISK_THRESHOLDS, **overrides}, now=utcnow())
+
+
+def flagged_rows(signal: Signal, s: Settings) -> list[tuple[Any, int]]:
+    """(key, level) of the signal's items flagged now, strongest first, at most FLAG_CAP:
+    its aggregate with the threshold applied. The key as the database holds it."""
+    query, key, level = signal.counted(s)
+    return [(row.key, int(row.level)) for row in db.session.execute(
+        query.having(level >= s.threshold(signal.name))
+        .order_by(level.desc(), key).limit(FLAG_CAP))]
 
 
 # --- SQL helpers ----------------------------------------------------------------------

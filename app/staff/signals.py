@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, tuple_
 
@@ -21,16 +22,18 @@ from app.errors import NotFound
 from app.extensions import db
 from app.models.accounts import User
 from app.models.staff import StaffReview
-from app.staff.signal_kinds import (  # noqa: F401 - EVIDENCE_ROWS: the evidence page's cap
+from app.staff.queue_count import latest_count
+from app.staff.signal_kinds import (  # noqa: F401 - EVIDENCE_ROWS, FLAG_CAP: the pages' caps
     EVIDENCE_ROWS,
+    FLAG_CAP,
     SIGNALS,
     EvidenceRow,
     Settings,
     Signal,
+    flagged_rows,
     settings,
 )
 
-FLAG_CAP = 100  # items per signal, strongest first
 RECENT_REVIEWS = 20
 PAST_REVIEWS = 50
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
@@ -104,8 +107,27 @@ class Reviewed:
 
 @dataclass
 class Queue:
+    """counted_at: when the flagged items were counted (None: counted for this answer);
+    recount_seconds: how often the worker counts again (0: it does not)."""
+
     sections: list[Section]
     reviewed: list[Reviewed]
+    counted_at: datetime | None = None
+    now: datetime | None = None
+    recount_seconds: int = 0
+
+    @property
+    def age_minutes(self) -> int:
+        """Whole minutes since the count (0 when counted for this answer)."""
+        if self.counted_at is None or self.now is None:
+            return 0
+        return max(0, int((self.now - self.counted_at).total_seconds() // 60))
+
+    @property
+    def late(self) -> bool:
+        """The count is older than twice the worker's interval: is the worker running?"""
+        return (self.counted_at is not None and self.recount_seconds > 0
+                and self.age_minutes * 60 > 2 * self.recount_seconds)
 
     @property
     def open_count(self) -> int:
@@ -122,14 +144,15 @@ def _signal(name: str) -> Signal:
     return signal
 
 
-def _flags(signal: Signal, s: Settings) -> list[Flag]:
-    query, key, level = signal.counted(s)
-    found = db.session.execute(query.having(level >= s.threshold(signal.name))
-                               .order_by(level.desc(), key).limit(FLAG_CAP)).all()
-    subjects = signal.subjects([row.key for row in found]) if found else {}
-    return [Flag(signal=signal.name, key=str(row.key), level=row.level,
-                 title=signal.title(row.key, row.level, subjects.get(row.key), s),
-                 links=signal.links(row.key, subjects.get(row.key))) for row in found]
+def _flags(signal: Signal, s: Settings,
+           found: list[tuple[Any, int]] | None = None) -> list[Flag]:
+    """Flags of (key, level) rows: `found`, or the signal's live count."""
+    if found is None:
+        found = flagged_rows(signal, s)
+    subjects = signal.subjects([key for key, _level in found]) if found else {}
+    return [Flag(signal=signal.name, key=str(key), level=level,
+                 title=signal.title(key, level, subjects.get(key), s),
+                 links=signal.links(key, subjects.get(key))) for key, level in found]
 
 
 def _level(signal: Signal, key: Any, s: Settings) -> int:
@@ -171,9 +194,16 @@ def reviews_of(signal: str, key: str) -> list[PastReview]:
 def queue() -> Queue:
     """Open items per signal (never reviewed, or grown beyond their latest review's
     level) and the recently reviewed items (the latest review of each, in the window).
-    At most 14 statements whatever the number of items."""
+
+    The flagged items are the latest count's (app/staff/queue_count.py) when it was made
+    with today's settings, else counted now. A review made after that count takes its
+    item off at once; one made before it, only if the count found no more than the
+    reviewed level. At most 11 statements from a count, 16 counting now, whatever the
+    number of items."""
     s = settings()
-    found = {name: _flags(signal, s) for name, signal in SIGNALS.items()}
+    counted = latest_count(s)
+    found = {name: _flags(signal, s, counted.items[name] if counted else None)
+             for name, signal in SIGNALS.items()}
     every = {(flag.signal, flag.key): flag for items in found.values() for flag in items}
     latest: dict[tuple[str, str], StaffReview] = {}
     if every:
@@ -186,7 +216,8 @@ def queue() -> Queue:
     for name, signal in SIGNALS.items():
         open_items = [flag for flag in found[name]
                       if (review := latest.get((name, flag.key))) is None
-                      or flag.level > review.level]
+                      or (flag.level > review.level
+                          and (counted is None or review.created_at < counted.counted_at))]
         sections.append(Section(signal=signal, meaning=signal.meaning(s), open=open_items,
                                 flagged=len(found[name])))
     recent = (select(func.max(StaffReview.id)).where(StaffReview.created_at >= s.since)
@@ -206,7 +237,9 @@ def queue() -> Queue:
             level_now=now.level if now else None,
             title=now.title if now else signal.key_label(review.subject_key),
             note=review.note, reviewer=reviewer, at=review.created_at))
-    return Queue(sections=sections, reviewed=reviewed)
+    return Queue(sections=sections, reviewed=reviewed,
+                 counted_at=counted.counted_at if counted else None, now=s.now,
+                 recount_seconds=int(current_app.config.get("RISK_RECOUNT_SECONDS", 0)))
 
 
 def item_check(signal: str, key: str) -> tuple[Signal, Any]:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select, update
 
+from app.api.serializers import iso
 from app.extensions import db
 from app.models.accounts import User
 from app.models.billing import ActivationCode
@@ -16,6 +17,8 @@ from app.models.groups import FamilyGroup
 from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
 from app.models.staff import StaffReview
+from app.staff.queue_count import review_queue_count
+from app.transaction import committed
 from tests.api import Api, count, family, invite, person, refused
 from tests.factories import authenticator_code, make_group, make_user, national
 from tests.service_helpers import audits, connection_between, join, row_counts
@@ -500,6 +503,15 @@ def test_queue_lists_a_flagged_item(app, world, flagged):
     assert (item["key"], item["level"]) == (FLAGGED, 3)
     assert "3" in item["title"]
     assert body["reviewed"] == []
+
+
+def test_queue_says_when_it_was_counted(app, world, flagged):
+    assert world.staff.api.get("/staff/queue").get_json()["countedAt"] is None  # counted now
+    with app.app_context(), committed():
+        counted_at = review_queue_count().counted_at
+    body = world.staff.api.get("/staff/queue").get_json()
+    assert body["countedAt"] == iso(counted_at)
+    assert [i["key"] for i in body["items"] if i["signal"] == "phone_many_groups"] == [FLAGGED]
 
 
 def test_review_a_flagged_item(app, world, flagged):

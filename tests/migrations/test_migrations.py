@@ -24,6 +24,7 @@ HEAD_TABLES = {
     "family_groups", "family_group_members", "subscriptions", "activation_codes",
     "api_tokens", "audit_events", "staff_reviews", "account_claims", "phone_codes",
     "staff_factors", "staff_recovery_codes",
+    "staff_signal_counts", "staff_signal_count_items",
 }
 
 

@@ -117,6 +117,11 @@ def test_the_bench_steps_run_on_the_small_world(bench_db):
                    for name, path, gated in staff_bench.cases(picks, extra=True)]
         assert [t.status for t in timings] == [200] * len(timings)
         assert all(len(t.runs) == 2 and t.median > 0 for t in timings)
+        counting, items = staff_bench.queue_count(app, runs=2)
+        assert counting > 0
+        assert items >= 0
+        names = [name for name, _path, gated in staff_bench.cases(picks) if gated]
+        assert "GET /staff/queue" in names  # a gated case (issue 21): under 100 ms
         explained = staff_bench.explains(app, client, picks)
         assert len(explained) == 5
         assert all(e.execution >= 0 for e in explained)
@@ -135,6 +140,7 @@ def test_the_bench_prints_its_table_and_verdict(bench_db):
     assert "cursor check: page 2 by following 1 next links == page 2" in printed
     for case in ("GET /staff/groups (page 1)", "GET /staff/groups (page 2, cursor)",
                  "GET /staff/groups?status=inactive (page 1)", "GET /api/v1/staff/users?q=",
-                 "EXPLAIN (ANALYZE)", "user search by phone"):
+                 "EXPLAIN (ANALYZE)", "user search by phone", "GET /staff/queue",
+                 "GET /api/v1/staff/queue", "review queue count (flask staff-queue-count"):
         assert case in printed
     assert isinstance(fine, bool)
