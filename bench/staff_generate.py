@@ -468,6 +468,11 @@ FROM user_emergency_contacts c CROSS JOIN connection_permission_types t
 
 def reset_sequences(conn: psycopg.Connection) -> None:
     for table in data_tables(conn):
+        has_id = conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s AND column_name = 'id'", [table]).fetchone()
+        if not has_id:  # keyed otherwise (staff_factors: by its user)
+            continue
         sequence = conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table]).fetchone()
         if sequence and sequence[0]:
             conn.execute(sql.SQL(
