@@ -28,9 +28,12 @@ def national(e164: str) -> str:
 
 
 def make_user(**fields) -> User:
-    """A user whose number is proved (ID-001), unless phone_verified_at=None."""
+    """A user whose number is proved (ID-001), unless phone_verified_at=None, and whose
+    email, if given, is proved (issue 21), unless email_verified_at=None."""
     values = {"phone": next_phone(), "name": "Nguyễn Văn Test", "gender": 0,
               "password_hash": _HASH, "locale": "vi", "phone_verified_at": utcnow()}
+    if fields.get("email"):
+        values["email_verified_at"] = utcnow()
     values.update(fields)
     user = User(**values)
     db.session.add(user)

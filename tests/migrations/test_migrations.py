@@ -23,6 +23,7 @@ HEAD_TABLES = {
     "connection_permissions", "invite_notifications", "caregiver_report_views",
     "family_groups", "family_group_members", "subscriptions", "activation_codes",
     "api_tokens", "audit_events", "staff_reviews", "account_claims", "phone_codes",
+    "email_proofs",
 }
 
 

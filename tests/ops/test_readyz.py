@@ -17,7 +17,7 @@ HEAD = ScriptDirectory(resource_dir("migrations")).get_current_head()
 
 
 def test_the_head_is_the_newest_revision():
-    assert HEAD == "0011_request_id"
+    assert HEAD == "0013_email_proof"
 
 
 def test_ready_at_the_head_with_one_query(app, client, count_queries):
@@ -36,7 +36,7 @@ def test_one_revision_behind_is_503_migrating_with_both_revisions(fresh_database
         db.session.remove()
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.get_json() == {"status": "migrating", "revision": "0010_deletion",
+    assert response.get_json() == {"status": "migrating", "revision": "0011_request_id",
                                    "expected": HEAD}
     # `flask db upgrade` while the process runs: ready without a restart.
     with app.app_context():

@@ -283,7 +283,7 @@ def test_the_number_and_the_email_are_free_for_a_new_account(sms):
                        email=EMAIL.lower(), locale="vi")
     db.session.commit()
     code = CODE_RE.search(sms(phone)[-1]).group(1)
-    newcomer, *_rest = registration_verify(phone=phone, code=code)
+    newcomer = registration_verify(phone=phone, code=code)
     db.session.commit()
     assert newcomer.id != user.id
     assert (newcomer.phone, newcomer.email) == (phone, EMAIL.lower())
