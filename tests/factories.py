@@ -81,3 +81,20 @@ def make_connection(patient: User, caregiver: User, *, group: FamilyGroup | None
     db.session.add(connection)
     db.session.flush()
     return connection
+
+
+def make_email_link(user: User, email: str) -> str:
+    """A link sent to `email` to prove it for `user` (issue 21); its token in clear, as
+    the e-mail carries it (opened from the outbox row where it waits, sealed)."""
+    from sqlalchemy import select
+
+    from app.accounts.email_proof import email_proof_send
+    from app.models.notifications import InviteNotification
+    from app.tokens import unseal
+
+    proof = email_proof_send(user=user, email=email, paced=False)
+    db.session.flush()
+    row = db.session.scalar(select(InviteNotification).where(
+        InviteNotification.notification_type == "EMAIL_PROOF",
+        InviteNotification.payload["proof_id"].as_integer() == proof.id))
+    return unseal(row.payload["sealed_token"])
