@@ -4,6 +4,7 @@ SMTP server of the `smtp` fixture; nothing is patched."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 
@@ -13,8 +14,11 @@ from sqlalchemy import select, update
 from app.accounts.email_proof import email_change, email_prove, pending_proof
 from app.accounts.services import account_authenticate
 from app.db import utcnow
+from app.demo import PASSWORD as DEMO_PASSWORD
+from app.demo import load_demo_data
 from app.errors import Conflict, Gone, Invalid, NotFound
 from app.extensions import db
+from app.logging_filters import RedactLinkTokens
 from app.models.accounts import EmailProof, User
 from app.models.audit import AuditEvent
 from app.models.notifications import InviteNotification
@@ -365,3 +369,21 @@ def test_staff_see_whether_an_address_is_proved(app, login, person):
     for who, state in ((unproved, "not proved"), (proved, "proved")):
         page = text(c.get(f"/staff/users/{who.id}"))
         assert re.search(r'id="profile-email-proof">\s*' + state + r"\s*<", page)
+
+
+# --- the rest of the portal ----------------------------------------------------------------
+
+
+def test_the_link_s_token_never_reaches_a_log_line():
+    record_ = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '%s - - "%s" 200 -',
+                                ("127.0.0.1", "POST /email/Secret_Token-123 HTTP/1.1"), None)
+    RedactLinkTokens().filter(record_)
+    assert "Secret_Token" not in record_.getMessage()
+    assert "/email/[redacted]" in record_.getMessage()
+
+
+def test_the_demo_admin_s_address_is_proved(ctx):
+    load_demo_data()
+    admin = db.session.scalar(select(User).where(User.email == "an@example.com"))
+    assert admin.email_proved
+    assert account_authenticate(login="an@example.com", password=DEMO_PASSWORD) is admin
