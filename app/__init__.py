@@ -324,7 +324,7 @@ def _register_blueprints(app: Flask) -> None:
     views module); its route modules import it and register their routes on it when
     they are imported, here. Nothing else imports a route module (docs/architecture.md)."""
     from app import home
-    from app.accounts import identity_views, token_views
+    from app.accounts import email_views, identity_views, token_views
     from app.accounts import views as account_views
     from app.accounts.blueprint import bp as accounts_bp
     from app.api import (
@@ -332,6 +332,7 @@ def _register_blueprints(app: Flask) -> None:
         routes_accounts,
         routes_connections,
         routes_deletion,
+        routes_email,
         routes_families,
         routes_invites,
         routes_notifications,
@@ -367,7 +368,7 @@ def _register_blueprints(app: Flask) -> None:
          routes_deletion, routes_own_data, routes_reports, routes_staff, routes_tokens,
          routes_users, disconnect_views, consent_views, connection_views, admin_views, invite_views,
          action_views, factor_views, queue_views, staff_views, home, data_views, deletion_views,
-         handover_views)  # imported for the routes they register
+         handover_views, email_views, routes_email)  # imported for the routes they register
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(billing_bp)

@@ -331,6 +331,10 @@ def load_config(instance_path: str, overrides: dict | None = None) -> dict:
         "PHONE_CODE_RESEND_SECONDS": _int_at_least("PHONE_CODE_RESEND_SECONDS", 60, 0),
         "PHONE_CODE_RATE_LIMIT": os.environ.get("PHONE_CODE_RATE_LIMIT",
                                                 "5 per hour;10 per day"),
+        # The link that proves an e-mail address (issue 21): how long it works, and how
+        # soon another may go to the same account or address.
+        "EMAIL_PROOF_HOURS": _int_at_least("EMAIL_PROOF_HOURS", 24, 1),
+        "EMAIL_PROOF_RESEND_SECONDS": _int_at_least("EMAIL_PROOF_RESEND_SECONDS", 60, 0),
         # One invite text per phone per family in this many seconds (resend, re-invite).
         "INVITE_MESSAGE_SECONDS": _int_at_least("INVITE_MESSAGE_SECONDS", 60, 0),
         "FORCE_HTTPS": _bool("FORCE_HTTPS", production),

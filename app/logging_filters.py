@@ -14,12 +14,15 @@ from collections.abc import MutableMapping
 
 REDACTED = "/i/[redacted]"
 CLAIM_REDACTED = "/claim/[redacted]"
+EMAIL_REDACTED = "/email/[redacted]"
 # Pages under /i/ whose names are not tokens (app/invites/views.py).
 FIXED_PAGES = ("login", "signup", "resume", "accept", "reject")
 _SEGMENT = r"[^/?#&\s\"'<>]"
 _TOKEN_PATH = re.compile(
     r"/i/(?!(?:" + "|".join(FIXED_PAGES) + r")(?!" + _SEGMENT + r"))" + _SEGMENT + r"+")
 _CLAIM_PATH = re.compile(r"/claim/" + _SEGMENT + r"+")
+# The link that proves an e-mail address (issue 21).
+_EMAIL_PATH = re.compile(r"/email/" + _SEGMENT + r"+")
 # Query parameters that carry a phone number, an address or a name (the staff searches'
 # q=…): a request line at INFO must not (issue 20).
 _PERSONAL_PARAM = re.compile(r"([?&](?:q|phone|email|login|name)=)[^&#\s\"']*")
@@ -29,12 +32,15 @@ ACCESS_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 
 
 def redact(text: str) -> str:
-    """The text with the token of every /i/<token> and /claim/<token> path replaced, and
+    """The text with the token of every /i/<token>, /claim/<token> and /email/<token> path
+    replaced, and
     the value of every personal query parameter (?q=, phone=, email=, login=, name=)."""
     if "/i/" in text:
         text = _TOKEN_PATH.sub(REDACTED, text)
     if "/claim/" in text:
         text = _CLAIM_PATH.sub(CLAIM_REDACTED, text)
+    if "/email/" in text:
+        text = _EMAIL_PATH.sub(EMAIL_REDACTED, text)
     if "=" in text:
         text = _PERSONAL_PARAM.sub(r"\1" + QUERY_REDACTED, text)
     return text

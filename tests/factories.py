@@ -32,10 +32,13 @@ def national(e164: str) -> str:
 
 
 def make_user(*, enrolled: bool = True, **fields) -> User:
-    """A user whose number is proved (ID-001), unless phone_verified_at=None. A staff
-    member has set up the test authenticator (TOTP_SECRET), unless enrolled=False."""
+    """A user whose number is proved (ID-001), unless phone_verified_at=None, and whose
+    email, if given, is proved (issue 21), unless email_verified_at=None. A staff member
+    has set up the test authenticator (TOTP_SECRET), unless enrolled=False."""
     values = {"phone": next_phone(), "name": "Nguyễn Văn Test", "gender": 0,
               "password_hash": _HASH, "locale": "vi", "phone_verified_at": utcnow()}
+    if fields.get("email"):
+        values["email_verified_at"] = utcnow()
     values.update(fields)
     user = User(**values)
     db.session.add(user)
@@ -111,3 +114,20 @@ def make_connection(patient: User, caregiver: User, *, group: FamilyGroup | None
     db.session.add(connection)
     db.session.flush()
     return connection
+
+
+def make_email_link(user: User, email: str) -> str:
+    """A link sent to `email` to prove it for `user` (issue 21); its token in clear, as
+    the e-mail carries it (opened from the outbox row where it waits, sealed)."""
+    from sqlalchemy import select
+
+    from app.accounts.email_proof import email_proof_send
+    from app.models.notifications import InviteNotification
+    from app.tokens import unseal
+
+    proof = email_proof_send(user=user, email=email, paced=False)
+    db.session.flush()
+    row = db.session.scalar(select(InviteNotification).where(
+        InviteNotification.notification_type == "EMAIL_PROOF",
+        InviteNotification.payload["proof_id"].as_integer() == proof.id))
+    return unseal(row.payload["sealed_token"])

@@ -112,3 +112,18 @@ class ConfirmFields:
                              render_kw={"autocomplete": "current-password"})
     code = StringField(_l("Or the code from the SMS"),
                        validators=[Optional(), Length(max=20)], render_kw=_CODE_FIELD)
+
+
+class EmailForm(BaseForm):
+    """Settings: the email address to prove (a link goes to it)."""
+
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Length(max=254)],
+                       render_kw={"autocomplete": "email", "inputmode": "email"})
+
+
+class EmailResendForm(BaseForm):
+    """Empty: carries the CSRF token of "send the link again"."""
+
+
+class EmailProveForm(BaseForm):
+    """Empty: carries the CSRF token of the email link's confirm button."""

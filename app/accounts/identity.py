@@ -26,7 +26,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.claims import claim_send_new_link
@@ -255,11 +255,10 @@ def _tell_holder(holder: User, *, ip: str | None) -> None:
     audit_record(actor=None, action="account.register_existing", subject=holder, ip=ip)
 
 
-def registration_verify(*, phone: str, code: str | None,
-                        ip: str | None = None) -> tuple[User, bool]:
+def registration_verify(*, phone: str, code: str | None, ip: str | None = None) -> User:
     """The code came back: the account exists from here, its number proved; an unproved
-    account holding the number loses it. (user, email_dropped): an email that another
-    account took meanwhile is left out rather than telling who has it.
+    account holding the number loses it. An email given at sign-up gets its link now and
+    counts once the link comes back (issue 21).
 
     Raises Invalid(invalid_phone | invalid_code). On invalid_code the caller commits (the
     try is counted).
@@ -270,14 +269,10 @@ def registration_verify(*, phone: str, code: str | None,
     if values is None or _owned(_holder(e164)):
         raise invalid_code()
     _use(row)
-    email = values.get("email")
-    email_dropped = bool(email) and db.session.scalar(
-        select(User.id).where(func.lower(User.email) == email)) is not None
-    user = account_create(phone=e164, password_hash=values["password_hash"],
+    return account_create(phone=e164, password_hash=values["password_hash"],
                           name=values["name"], gender=values.get("gender"),
-                          email=None if email_dropped else email,
-                          locale=values.get("locale") or "vi", proved_by="sms_code", ip=ip)
-    return user, email_dropped
+                          email=values.get("email"), locale=values.get("locale") or "vi",
+                          proved_by="sms_code", ip=ip)
 
 
 # --- forgotten password (ID-002) -----------------------------------------------------

@@ -8,7 +8,13 @@ from flask import after_this_request, flash, render_template, request, session, 
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app.accounts.blueprint import bp, redirect_home_if_logged_in, render_form, safe_next
+from app.accounts.blueprint import (
+    bp,
+    flash_email_link_sent,
+    redirect_home_if_logged_in,
+    render_form,
+    safe_next,
+)
 from app.accounts.forms import (
     CodeForm,
     PhoneOnlyForm,
@@ -129,14 +135,13 @@ def register_verify():
     if not form.validate():
         return _verify_page(form, 422)
     try:
-        user, email_dropped = registration_verify(phone=form.phone.data, code=form.code.data,
-                                                  ip=request.remote_addr)
+        user = registration_verify(phone=form.phone.data, code=form.code.data,
+                                   ip=request.remote_addr)
     except DomainError as exc:
         return _verify_page(form, _refused(form, exc, "code"))
     start_session(user)  # a new session: nothing planted before sign-up survives it (F4)
     flash(_("Welcome, %(name)s. Your account is ready.", name=user.name), "success")
-    if email_dropped:
-        flash(_("Your email address was not saved: another account uses it."), "info")
+    flash_email_link_sent(user)
     return see_other(safe_next(url_for("core.home")))
 
 

@@ -8,12 +8,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts.email_proof import email_proof_send, parse_email
 from app.accounts.passwords import (
     MAX_LENGTH,
     MIN_LENGTH,
@@ -86,19 +86,6 @@ def parse_phone(raw: str, field: str = "phone") -> str:
         raise Invalid(message, code="invalid_phone", fields={field: [message]}) from None
 
 
-def parse_email(raw: str | None) -> str | None:
-    """Normalised lower-case email, None when blank, or Invalid(invalid_email)."""
-    raw = (raw or "").strip()
-    if not raw:
-        return None
-    try:
-        info = validate_email(raw, check_deliverability=False)
-    except EmailNotValidError:
-        message = _("Enter a valid email address, for example an@example.com.")
-        raise Invalid(message, code="invalid_email", fields={"email": [message]}) from None
-    return info.normalized.lower()
-
-
 @dataclass(frozen=True)
 class Registration:
     """A registration's values once checked and normalised."""
@@ -154,7 +141,7 @@ def account_register(*, phone: str, password: str, name: str, gender: int | None
     reached it (invite_link), create-staff (staff), the demo data (demo). Registering by
     hand goes through an SMS code first (app/accounts/identity.py).
 
-    Raises Invalid (see account_check_registration) or Conflict (phone_taken, email_taken).
+    Raises Invalid (see account_check_registration) or Conflict(phone_taken).
     Nothing is written when it raises.
     """
     checked = account_check_registration(phone=phone, password=password, name=name,
@@ -169,30 +156,31 @@ def account_create(*, phone: str, password_hash: str | None, name: str, gender: 
                    ip: str | None = None) -> User:
     """Write an account for checked values, its number proved by `proved_by`. An account
     holding the number without having proved it loses it (ID-001): audited, and told in
-    the portal.
+    the portal. An `email` is not stored yet: a link goes to it, and it becomes the
+    account's address once the link comes back (issue 21), so nobody learns here whether
+    another account has it.
 
-    Raises Conflict(phone_taken) when the holder has proved the number, Conflict(email_taken).
+    Raises Conflict(phone_taken) when the holder has proved the number.
     """
     holder = db.session.scalar(select(User).where(User.phone == phone).with_for_update())
     if holder is not None and holder.phone_proved:
         raise _phone_taken()
-    if email and db.session.scalar(
-            select(User.id).where(func.lower(User.email) == email)) is not None:
-        raise _email_taken()
     released = _release_number(holder) if holder is not None else None
-    user = User(phone=phone, email=email, name=name, gender=gender, locale=locale,
+    user = User(phone=phone, name=name, gender=gender, locale=locale,
                 password_hash=password_hash, phone_verified_at=utcnow())
     try:
         with db.session.begin_nested():
             db.session.add(user)
-    except IntegrityError as exc:
+    except IntegrityError:
         # A concurrent registration won the race; the unique index is the last line.
-        raise (_email_taken() if "email" in str(exc.orig).lower() else _phone_taken()) from None
+        raise _phone_taken() from None
     if holder is not None:
         audit_record(actor=user, action="account.phone_taken_over", subject=holder, ip=ip,
                      details={"phone": released, "proved_by": proved_by})
     audit_record(actor=user, action="account.register", subject=user, ip=ip,
                  details={"phone_proved_by": proved_by})
+    if email:
+        email_proof_send(user=user, email=email, paced=False, ip=ip)
     return user
 
 
@@ -229,16 +217,13 @@ def _phone_taken() -> Conflict:
     return Conflict(message, code="phone_taken", fields={"phone": [message]})
 
 
-def _email_taken() -> Conflict:
-    message = _("This email address is used by another account.")
-    return Conflict(message, code="email_taken", fields={"email": [message]})
-
-
 def find_user_by_login(login: str) -> User | None:
-    """The user whose phone or email is `login`, or None."""
+    """The user whose phone or proved email is `login`, or None: an address that no link
+    has proved opens nothing (issue 21), so it is refused as an unknown login is."""
     key = normalize_login(login)
     if "@" in key:
-        return db.session.scalar(select(User).where(func.lower(User.email) == key))
+        return db.session.scalar(select(User).where(func.lower(User.email) == key,
+                                                    User.email_verified_at.is_not(None)))
     if key.startswith("+"):
         return db.session.scalar(select(User).where(User.phone == key))
     return None

@@ -13,7 +13,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.accounts.blueprint import bp, render_form, safe_next
+from app.accounts.blueprint import bp, email_context, render_form, safe_next
 from app.accounts.claims import (
     account_claim,
     claim_by_token,
@@ -94,9 +94,10 @@ def logout():
 @bp.get("/settings")
 @login_required
 def settings():
-    """The user's settings: language, password and API tokens."""
+    """The user's settings: language, email, password and API tokens."""
     return render_template("accounts/settings.html", password_form=PasswordForm(),
-                           api_tokens=api_tokens_of(user=current_user))
+                           api_tokens=api_tokens_of(user=current_user),
+                           **email_context(current_user))
 
 
 @bp.post("/settings/password")
@@ -117,7 +118,8 @@ def change_password():
     if wants_fragment():
         return render_template("accounts/_password_form.html", password_form=form), 422
     return render_template("accounts/settings.html", password_form=form,
-                           api_tokens=api_tokens_of(user=current_user)), 422
+                           api_tokens=api_tokens_of(user=current_user),
+                           **email_context(current_user)), 422
 
 
 # --- claim links of imported accounts (SPEC §8) ------------------------------------------

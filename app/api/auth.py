@@ -16,7 +16,9 @@ from app.phone import normalize_login
 # Routes anyone may call.
 PUBLIC_ENDPOINTS = frozenset({"api.auth_register", "api.auth_register_verify",
                               "api.auth_token", "api.auth_password_reset",
-                              "api.auth_password_reset_confirm"})
+                              "api.auth_password_reset_confirm",
+                              # the emailed link's token is the proof (issue 21)
+                              "api.auth_email_prove"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

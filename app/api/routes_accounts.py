@@ -101,8 +101,7 @@ def auth_register_verify(body: dict):
     """The code from the SMS: the account exists from here, its number proved; 201
     {token, user}."""
     # A wrong code's counted try is kept though refused (invalid_code: keep_on_refusal).
-    user, _email_dropped = registration_verify(phone=body["phone"], code=body["code"],
-                                               ip=request.remote_addr)
+    user = registration_verify(phone=body["phone"], code=body["code"], ip=request.remote_addr)
     token = api_token_create(user=user, name="api")
     answer = {"token": token, "user": own_user_json(user)}
     return jsonify(answer), 201

@@ -27,7 +27,7 @@ OWN_DATA = obj({
     "profile": obj({"id": INT, "name": STR, "phone": STR_OR_NULL, "email": STR_OR_NULL,
                     "gender": {"enum": ["male", "female", None]}, "locale": STR,
                     "createdAt": TIME, "phoneProvedAt": TIME_OR_NULL,
-                    "lastLoginAt": TIME_OR_NULL}),
+                    "emailProvedAt": TIME_OR_NULL, "lastLoginAt": TIME_OR_NULL}),
     "memberships": array(obj({"familyId": INT, "family": STR_OR_NULL, "familyStatus": STR,
                               "role": STR, "roleName": STR, "joinedAt": TIME})),
     "connections": array(obj(

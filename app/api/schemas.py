@@ -72,9 +72,13 @@ USER = obj(
     {"phone": {**STR_OR_NULL,
                "description": "null once someone else proved the number (ID-001)"},
      "phoneVerified": {**BOOL, "description": "whether the phone proved the number (ID-001)"},
-     "email": STR_OR_NULL, "families": array(ref("FamilyWithRole"))},
-    "phone, phoneVerified and email only for the user, the admin of a family they are in, "
-    "and staff; families only with ?expand=families.")
+     "email": {**STR_OR_NULL, "description": "an address that counts only when emailVerified "
+               "(issue 21); one waiting for its link is not shown here"},
+     "emailVerified": {**BOOL, "description": "whether a link sent to the address came back "
+                       "(issue 21): only then does it open a login and receive messages"},
+     "families": array(ref("FamilyWithRole"))},
+    "phone, phoneVerified, email and emailVerified only for the user, the admin of a family "
+    "they are in, and staff; families only with ?expand=families.")
 
 FAMILY = obj(
     {"id": INT, "name": STR_OR_NULL, "status": GROUP_STATUS, "adminId": INT,
@@ -140,6 +144,10 @@ COMPONENTS: dict[str, Schema] = {
     "CodeSent": obj({"verification": {"type": "string", "enum": ["sent"]}},
                     description="The same answer whether or not the number has an account: "
                     "a code goes to it by SMS, or a message saying it has one."),
+    "EmailLinkSent": obj({"email": STR, "expiresAt": TIME},
+                         description="A link is on its way to the address; it counts once "
+                         "the link comes back (POST /api/v1/auth/email/prove)."),
+    "EmailProved": obj({"email": STR, "emailVerified": {"type": "boolean", "const": True}}),
     "PasswordReset": obj({"passwordReset": {"type": "boolean", "const": True}},
                          description="Every session and API token of the account has "
                          "ended."),

@@ -40,7 +40,8 @@ def user_json(user: User, *, roles: Iterable[tuple[int, str]], private: bool) ->
     # A deleted account (issue 19) reads "deleted user #id", as on the pages.
     answer: dict[str, Any] = {"id": user.id, "name": user.shown_name}
     if private:
-        answer.update(phone=user.phone, phoneVerified=user.phone_proved, email=user.email)
+        answer.update(phone=user.phone, phoneVerified=user.phone_proved, email=user.email,
+                      emailVerified=user.email_proved)
     answer.update(gender=user.gender_name, locale=user.locale,
                   familyIds=sorted({family_id for family_id, _role in roles}),
                   roles=[{"familyId": family_id, "role": role} for family_id, role in roles])

@@ -63,6 +63,7 @@ KEY_LABELS = {
     "invariant": _l("Rule checked"), "done": _l("Repair"), "legacyId": _l("Old app's id"),
     "position": _l("Position in the import file"),
     "permissions": _l("Permissions"), "confirmed_by": _l("Confirmed with"),
+    "email": _l("Email"), "previous": _l("Before"), "was_proved": _l("It was proved"),
 }
 
 # Codes that some details carry, in words.
@@ -395,6 +396,17 @@ SENTENCES: dict[str, tuple[tuple[str, ...], Callable[[_Event], str]]] = {
     "account.claimed": ((), lambda e: _("Claimed the account brought over from the old app.")),
     "account.claim_link_resent": ((), lambda e: _(
         "A new claim link was sent to this account's number.")),
+    # proved e-mail (issue 21)
+    "account.email_proof_sent": (("email",), lambda e: _(
+        "A link to prove %(email)s was sent to that address.", email=e.get("email", ""))),
+    "account.email_proved": (("email",), lambda e: _(
+        "Proved the email address %(email)s.", email=e.get("email", ""))),
+    "account.email_taken_over": (("email",), lambda e: _(
+        "Proved %(email)s, which %(person)s held: the address moved to this account.",
+        email=e.get("email", ""), person=e.person())),
+    "account.email_unproved_replaced": (("email",), lambda e: _(
+        "Gave a new email address in place of %(email)s, which was never proved.",
+        email=e.get("email", ""))),
     "account.data_exported": (("by",), lambda e: _("Downloaded all their data (My data).")),
     "staff.data_exported": ((), lambda e: _(
         "Downloaded the data of %(person)s as staff.", person=e.person())),

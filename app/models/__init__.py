@@ -1,6 +1,6 @@
 """Every model, imported in one place so that Alembic and the tests see the whole schema."""
 
-from app.models.accounts import AccountClaim, ApiToken, PhoneCode, User
+from app.models.accounts import AccountClaim, ApiToken, EmailProof, PhoneCode, User
 from app.models.audit import AuditEvent
 from app.models.billing import ActivationCode, Subscription
 from app.models.connections import (
@@ -25,6 +25,7 @@ __all__ = [
     "Connection",
     "ConnectionInvite",
     "ConnectionPermission",
+    "EmailProof",
     "FamilyGroup",
     "FamilyGroupMember",
     "InviteNotification",

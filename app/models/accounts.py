@@ -82,6 +82,10 @@ class User(db.Model):
     # When the phone proved the number (ID-001): an SMS code, an invite link or a claim
     # link that reached it. NULL: the number is not an identity yet (no invites by it).
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a link sent to `email` came back (issue 21): only then does the address count,
+    # for login and for notifications. NULL: an address typed but never proved (every
+    # address from before migration 0013), which counts for nothing.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The owner deleted the account (issue 19): its personal fields are erased and the row
     # stays as a tombstone, so the audit trail keeps pointing at "deleted user #id".
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -128,6 +132,10 @@ class User(db.Model):
     @property
     def phone_proved(self) -> bool:
         return self.phone is not None and self.phone_verified_at is not None
+
+    @property
+    def email_proved(self) -> bool:
+        return self.email is not None and self.email_verified_at is not None
 
     # Flask-Login protocol. The id carries the epoch, see session_epoch.
     @property
@@ -249,4 +257,26 @@ class PhoneCode(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A registration's checked values (name, gender, email, locale, password_hash).
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = created_at()
+
+
+class EmailProof(db.Model):
+    """A one-time link that proves an e-mail address (issue 21): sent to the address, only
+    the SHA-256 of its token stored. The address waits here, not in users.email, until the
+    link comes back: an address someone merely typed holds nothing and blocks nobody."""
+
+    __tablename__ = "email_proofs"
+    __table_args__ = (Index("idx_email_proofs_token_hash", "token_hash", unique=True),)
+
+    id: Mapped[int] = pk()
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    # Lower-case, as parse_email() gives it.
+    email: Mapped[str] = mapped_column(String(254), nullable=False, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Replaced by a newer link, or the address was proved by another account.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = created_at()

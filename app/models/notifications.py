@@ -38,6 +38,11 @@ NOTIFICATION_TYPES = (
     # members of a family whose admin handed it over to another member.
     "CONSENT_WITHDRAWN",
     "FAMILY_HANDED_OVER",
+    # Portal additions (migration 0013, issue 21): the link that proves an e-mail address
+    # (e-mail only, to the address being proved, never an SMS copy); in-app, to an account
+    # whose address someone else proved.
+    "EMAIL_PROOF",
+    "EMAIL_TAKEN_OVER",
 )
 CHANNELS = ("in_app", "sms", "email", "push", "payment")
 STATUSES = ("pending", "sent", "delivered", "failed", "cancelled")
@@ -50,7 +55,8 @@ class InviteNotification(db.Model):
             "notification_type IN ('INVITE_CREATED', 'INVITE_ACCEPTED', 'INVITE_REJECTED', "
             "'INVITE_CANCELLED', 'MEMBER_JOINED', 'MEMBER_REMOVED', 'MEMBER_LEFT', "
             "'PERMISSION_ENABLED', 'ACCOUNT_CLAIM', 'PHONE_CODE', 'ACCOUNT_EXISTS', "
-            "'PHONE_TAKEN_OVER', 'CONSENT_WITHDRAWN', 'FAMILY_HANDED_OVER')",
+            "'PHONE_TAKEN_OVER', 'CONSENT_WITHDRAWN', 'FAMILY_HANDED_OVER', 'EMAIL_PROOF', "
+            "'EMAIL_TAKEN_OVER')",
             name="chk_notification_type"),
         CheckConstraint("channel IN ('in_app', 'sms', 'email', 'push', 'payment')",
                         name="chk_notification_channel"),

@@ -141,6 +141,21 @@ def _render(kind: str, p: dict[str, Any], link: str | None) -> tuple[str, str]:
                               "%(link)s", name=name, link=link)
         return subject, _("Hello %(name)s, your family moved to the new Family Connect. "
                           "A sign-in link was sent to your phone.", name=name)
+    if kind == "EMAIL_PROOF":
+        subject = _("Prove your email address for Family Connect")
+        name = p.get("name", "")
+        if link:
+            return subject, _("Hello %(name)s, open this link to use this address for your "
+                              "Family Connect account (it works once, for %(hours)s hours): "
+                              "%(link)s If you did not ask for it, ignore this email: nothing "
+                              "changes.", name=name, link=link, hours=p.get("hours", 24))
+        return subject, _("Hello %(name)s, a link to prove this address was sent to it.",
+                          name=name)
+    if kind == "EMAIL_TAKEN_OVER":
+        return (_("Your email address moved to another account"),
+                _("The address %(email)s was proved by another account, which now holds it. "
+                  "Your account no longer has it: log in with your phone number, and give "
+                  "an address of your own in the settings.", email=p.get("email", "")))
     if kind == "PHONE_CODE":
         return _phone_code(p, link or "")
     if kind == "ACCOUNT_EXISTS":

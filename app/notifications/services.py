@@ -2,8 +2,9 @@
 
 Every message to a user gets an in-app row (shown on the notifications page; status
 'sent' = unread, 'delivered' = read) and one external row for the worker: email when the
-user has an address, else SMS; the worker falls back from email to SMS (BR-004). Someone
-without an account (an invitee) gets SMS only. Silent actions (BR-056) never call these.
+user has a proved address (issue 21: an address counts once a link sent to it came back),
+else SMS; the worker falls back from email to SMS (BR-004). Someone without an account
+(an invitee) gets SMS only. Silent actions (BR-056) never call these.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def user_message_rows(*, user: User, notification_type: str, payload: dict[str, 
     in_app = in_app_row(user=user, notification_type=notification_type, invite_id=invite_id,
                         group_id=group_id,
                         payload={k: v for k, v in payload.items() if k != "sealed_token"})
-    channel, address = ("email", user.email) if user.email else ("sms", user.phone)
+    # An unproved address is skipped as a missing one is (issue 21).
+    channel, address = ("email", user.email) if user.email_proved else ("sms", user.phone)
     return [in_app, _row(invite_id=invite_id, recipient=address, recipient_user_id=user.id,
                          notification_type=notification_type, channel=channel,
                          status="pending", next_attempt_at=now, group_id=group_id,
@@ -105,6 +107,16 @@ def notify_phone(*, phone: str, notification_type: str, payload: dict[str, Any],
         recipient_user_id=user.id if user is not None else None,
         channel="sms", status="pending", next_attempt_at=utcnow(), family_group_id=group_id,
         payload=payload))
+
+
+def notify_email_address(*, email: str, notification_type: str, payload: dict[str, Any],
+                         user: User) -> None:
+    """Queue an e-mail to an address that `user` has not proved yet: only the link that
+    proves it goes this way (issue 21), never in-app, never by SMS instead."""
+    db.session.add(InviteNotification(
+        invite_id=None, recipient=email, notification_type=notification_type,
+        recipient_user_id=user.id, channel="email", status="pending",
+        next_attempt_at=utcnow(), payload=payload))
 
 
 def payment_sync_row(*, subscription_id: int, action: str, user_id: int, role: str,

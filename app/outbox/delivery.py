@@ -32,6 +32,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.claims import claim_url
+from app.accounts.email_proof import PROOF_TYPE, email_proof_url
 from app.db import utcnow
 from app.extensions import db
 from app.invites.links import accept_url
@@ -56,11 +57,19 @@ LINKS: dict[str, tuple[Callable[[str], str], str, str]] = {
     "ACCOUNT_CLAIM": (claim_url, "claim link", "ask for a new one from the log-in page"),
     # A one-time code (ID-001/002): the secret is the code itself.
     "PHONE_CODE": (str, "code", "ask for a new code"),
+    # The link that proves an e-mail address (issue 21).
+    PROOF_TYPE: (email_proof_url, "e-mail proof link", "ask for a new one in the settings"),
 }
 
 
 class PermanentFailure(Exception):
     """Trying again cannot help (no key for the link, unknown channel, broken payload)."""
+
+
+class AddressNotProved(Exception):
+    """An e-mail queued to an address that is not, or no longer, the user's proved one
+    (issue 21: someone else proved it meanwhile, or it was stored before proof existed):
+    not sent, failed for good, and the SMS copy of BR-004 goes instead."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,8 @@ class Claimed:
     lease_until: datetime
     # The request that queued it (issue 20): the job's log lines run under its id.
     request_id: str | None = None
+    # Whether the recipient user's proved address is this row's recipient (issue 21).
+    address_proved: bool = False
 
 
 @dataclass
@@ -129,7 +140,7 @@ def _claim(limit: int) -> list[Claimed]:
     with committed():
         rows = db.session.execute(
             select(N.id, N.channel, N.recipient, N.notification_type, N.payload, User.locale,
-                   N.request_id)
+                   N.request_id, User.email, User.email_verified_at)
             .outerjoin(User, User.id == N.recipient_user_id)
             .where(N.status.in_(DUE_STATUSES), N.channel != "in_app",
                    N.retry_count < config["NOTIFY_MAX_ATTEMPTS"], N.next_attempt_at <= now)
@@ -145,7 +156,9 @@ def _claim(limit: int) -> list[Claimed]:
     return [Claimed(id=r.id, channel=r.channel, recipient=r.recipient,
                     notification_type=r.notification_type, payload=r.payload,
                     locale=r.locale or (r.payload or {}).get("locale") or DEFAULT_LOCALE,
-                    lease_until=lease_until, request_id=r.request_id)
+                    lease_until=lease_until, request_id=r.request_id,
+                    address_proved=r.email is not None and r.email_verified_at is not None
+                    and r.email == r.recipient)
             for r in rows]
 
 
@@ -182,6 +195,9 @@ def _send(job: Claimed) -> str | None:
         return None
     if job.channel not in ("sms", "email"):
         raise PermanentFailure(f"no delivery channel for {job.channel!r}")
+    if job.channel == "email" and job.notification_type != PROOF_TYPE \
+            and not job.address_proved:
+        raise AddressNotProved("the address is not the user's proved address")
     link = None
     if job.notification_type == "PHONE_CODE" and _expired(payload.get("expires_at")):
         raise PermanentFailure("the code expired before it could be sent")
@@ -223,7 +239,8 @@ def _deliver_in_context(job: Claimed, counts: Counts, worker_id: str) -> None:
         message_id = _send(job)
     except Exception as exc:  # noqa: BLE001 - any failure of a channel is recorded, not raised
         _record_failure(job, counts, worker_id, _error_text(exc),
-                        permanent=isinstance(exc, PermanentFailure))
+                        permanent=isinstance(exc, PermanentFailure | AddressNotProved),
+                        fallback=isinstance(exc, AddressNotProved))
     else:
         _record_success(job, counts, worker_id, message_id)
 
@@ -264,7 +281,7 @@ def _record_success(job: Claimed, counts: Counts, worker_id: str,
 
 
 def _record_failure(job: Claimed, counts: Counts, worker_id: str, error: str, *,
-                    permanent: bool) -> None:
+                    permanent: bool, fallback: bool = False) -> None:
     config = current_app.config
     max_attempts = config["NOTIFY_MAX_ATTEMPTS"]
     with committed():
@@ -283,7 +300,7 @@ def _record_failure(job: Claimed, counts: Counts, worker_id: str, error: str, *,
                 delivery_recorded(job.channel, "failed")
                 log.warning("[%s] notification %s (%s) failed for good after %s attempts: %s",
                             worker_id, job.id, job.channel, row.retry_count, error)
-                if not permanent and _queue_sms_fallback(row):
+                if (fallback or not permanent) and _queue_sms_fallback(row):
                     counts.fallbacks += 1
             else:
                 delay = config["NOTIFY_BACKOFF_SECONDS"] * 2 ** (row.retry_count - 1)
@@ -298,6 +315,8 @@ def _record_failure(job: Claimed, counts: Counts, worker_id: str, error: str, *,
 def _queue_sms_fallback(row: InviteNotification) -> bool:
     """BR-004: an email that cannot be delivered goes to the user's phone instead, once."""
     if row.channel != "email" or row.recipient_user_id is None:
+        return False
+    if row.notification_type == PROOF_TYPE:  # it proves the address: an SMS would not
         return False
     user = db.session.get(User, row.recipient_user_id)
     if user is None or not user.phone:

@@ -185,6 +185,7 @@ def profile_row(user: User) -> dict[str, Any]:
     return {"id": user.id, "name": user.name, "phone": user.phone, "email": user.email,
             "gender": user.gender_name, "locale": user.locale,
             "createdAt": iso(user.created_at), "phoneProvedAt": iso(user.phone_verified_at),
+            "emailProvedAt": iso(user.email_verified_at) if user.email else None,
             "lastLoginAt": iso(user.last_login_at)}
 
 

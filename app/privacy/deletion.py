@@ -25,7 +25,14 @@ from app.db import utcnow
 from app.errors import Conflict, Forbidden
 from app.extensions import db
 from app.membership.services import member_leave
-from app.models.accounts import CODE_PURPOSES, ERASED, AccountClaim, PhoneCode, User
+from app.models.accounts import (
+    CODE_PURPOSES,
+    ERASED,
+    AccountClaim,
+    EmailProof,
+    PhoneCode,
+    User,
+)
 from app.models.audit import AuditEvent
 from app.models.connections import Connection
 from app.models.groups import FamilyGroup, FamilyGroupMember
@@ -214,6 +221,10 @@ def _scrub_copies(user: User, values: _Values, *, invites: _Invites,
     db.session.flush()  # the leaves' messages and events are rows to scrub too
     marker = deleted_marker(user.id)
     addresses = [a for a in (user.phone, user.email) if a]
+    # Addresses the account asked to prove (issue 21): the links' e-mails went to them.
+    addresses += [a for a in db.session.scalars(
+        select(EmailProof.email).where(EmailProof.user_id == user.id).distinct())
+        if a not in addresses]
     # Invites to them keep pointing at the tombstone (receiver_id); the number goes. A
     # marker per invite keeps idx_unique_pending (group, receiver_phone) unique.
     received_ids = invites.received
@@ -268,6 +279,8 @@ def _scrub_copies(user: User, values: _Values, *, invites: _Invites,
                        .execution_options(synchronize_session="fetch"))
     db.session.execute(delete(AccountClaim).where(AccountClaim.user_id == user.id)
                        .execution_options(synchronize_session="fetch"))
+    db.session.execute(delete(EmailProof).where(EmailProof.user_id == user.id)
+                       .execution_options(synchronize_session="fetch"))
     # Their health reports (sensitive data, SPEC's stand-in for the app's reports).
     db.session.execute(delete(PatientReport).where(PatientReport.patient_id == user.id)
                        .execution_options(synchronize_session="fetch"))
@@ -285,6 +298,7 @@ def _erase(user: User) -> None:
     user.name = ""
     user.phone = None
     user.email = None
+    user.email_verified_at = None
     user.password_hash = None
     user.gender = None
     user.phone_verified_at = None

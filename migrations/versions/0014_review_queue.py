@@ -6,7 +6,7 @@ every RISK_RECOUNT_SECONDS) now counts them and keeps the flagged items here; th
 reads them and says how old they are. Two new tables, nothing else changed.
 
 Revision ID: 0014_review_queue
-Revises: 0012_staff_mfa
+Revises: 0013_email_proof
 Create Date: 2026-12-21
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_review_queue"
-down_revision = "0012_staff_mfa"
+down_revision = "0013_email_proof"
 branch_labels = None
 depends_on = None
 

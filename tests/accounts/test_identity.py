@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from app.accounts.email_proof import pending_proof
 from app.accounts.identity import (
     confirm_code_send,
     identity_confirm,
@@ -133,11 +134,12 @@ def test_registration_waits_for_the_code_and_stores_only_its_keyed_hash(sms):
 def test_the_code_creates_the_account_with_its_number_proved(sms):
     start()
     code = code_in(sms())
-    user, email_dropped = registration_verify(phone="0912345678", code=f" {code[:3]} {code[3:]}")
+    user = registration_verify(phone="0912345678", code=f" {code[:3]} {code[3:]}")
     db.session.commit()
-    assert not email_dropped
+    # The email waits for its link (issue 21): not the account's address until it is back.
     assert (user.phone, user.email, user.name, user.gender) == (
-        PHONE, "lan@example.com", "Trần Thị Lan", 1)
+        PHONE, None, "Trần Thị Lan", 1)
+    assert pending_proof(user).email == "lan@example.com"
     assert user.phone_proved
     assert verify_password(user.password_hash, "hoa-sen-2026")
     row = code_row()
@@ -271,14 +273,16 @@ def test_proving_a_number_takes_it_from_an_account_that_never_proved_it(sms):
     assert in_app == {("PHONE_TAKEN_OVER", "sent"), ("INVITE_CREATED", "cancelled")}
 
 
-def test_an_email_taken_meanwhile_is_left_out_not_told(sms):
+def test_an_email_another_account_has_neither_blocks_nor_tells(sms):
+    """Issue 21: the address goes to its link, whoever holds it; nothing says who does."""
     start(email="Lan@Example.com")
     code = code_in(sms())
-    make_user(email="lan@example.com")
+    holder = make_user(email="lan@example.com")
     db.session.commit()
-    user, email_dropped = registration_verify(phone=PHONE, code=code)
-    assert email_dropped
+    user = registration_verify(phone=PHONE, code=code)
     assert user.email is None
+    assert pending_proof(user).email == "lan@example.com"
+    assert holder.email == "lan@example.com"  # until the link comes back
 
 
 def test_the_code_goes_by_sms_only_never_by_email(app, sms):

@@ -8,6 +8,7 @@ from flask_babel import force_locale
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts.email_proof import pending_proof
 from app.accounts.passwords import verify_password
 from app.accounts.services import (
     account_authenticate,
@@ -31,7 +32,6 @@ GOOD_PASSWORD = "hoa-sen-2026"
 MSG_PHONE_VI = "Nhập số di động Việt Nam gồm 10 chữ số, bắt đầu bằng 0, ví dụ 0912345678."
 MSG_EMAIL_VI = "Nhập địa chỉ email hợp lệ, ví dụ an@example.com."
 MSG_PHONE_TAKEN_VI = "Số điện thoại này đã có tài khoản. Vui lòng đăng nhập."
-MSG_EMAIL_TAKEN_VI = "Địa chỉ email này đã được một tài khoản khác sử dụng."
 MSG_BAD_CREDENTIALS_VI = "Số điện thoại, email hoặc mật khẩu không đúng."
 MSG_SUSPENDED_VI = "Tài khoản này đã bị khóa. Vui lòng liên hệ bộ phận hỗ trợ để mở lại."
 
@@ -64,7 +64,9 @@ def test_register_stores_e164_phone_argon2id_hash_and_audits(vi_ctx):
 
     stored = db.session.scalar(select(User).where(User.id == user.id))
     assert stored.phone == "+84912345678"
-    assert stored.email == "lan@example.com"
+    # The address waits for its link (issue 21): it is not the account's until it is back.
+    assert stored.email is None
+    assert pending_proof(stored).email == "lan@example.com"
     assert stored.name == "Trần Thị Lan"
     assert stored.gender == 1
     assert stored.locale == "vi"
@@ -169,14 +171,15 @@ def test_register_phone_taken(vi_ctx):
     assert count(AuditEvent) == 0
 
 
-def test_register_email_taken_case_insensitively(vi_ctx):
-    make_user(email="lan@example.com")
-    with pytest.raises(Conflict) as info:
-        register(email="LAN@Example.Com")
-    assert info.value.code == "email_taken"
-    assert info.value.fields == {"email": [MSG_EMAIL_TAKEN_VI]}
-    assert count(User) == 1
-    assert count(AuditEvent) == 0
+def test_register_with_an_address_another_account_holds_neither_refuses_nor_tells(vi_ctx):
+    """Issue 21: no email_taken (it would tell who has an address); the link goes to the
+    address, and the holder keeps it until the link comes back."""
+    holder = make_user(email="lan@example.com")
+    user = register(email="LAN@Example.Com")
+    assert user.email is None
+    assert pending_proof(user).email == "lan@example.com"
+    assert holder.email == "lan@example.com"
+    assert holder.email_proved
 
 
 def test_unique_index_holds_the_phone_and_the_service_answers_conflict(vi_ctx):
@@ -191,7 +194,6 @@ def test_unique_index_holds_the_phone_and_the_service_answers_conflict(vi_ctx):
 
 @pytest.mark.parametrize(("taken", "code"), [
     ({"phone": "+84912345678"}, "phone_taken"),
-    ({"email": "lan@example.com"}, "email_taken"),
 ])
 def test_register_race_past_the_precheck_becomes_conflict(vi_ctx, monkeypatch, taken, code):
     # Another request registered the same phone/email between our pre-check and our

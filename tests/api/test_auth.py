@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.accounts.services import api_token_create, api_token_user
 from app.db import utcnow
 from app.extensions import db
-from app.models.accounts import ApiToken, User
+from app.models.accounts import ApiToken, EmailProof, User
 from app.models.audit import AuditEvent
 from app.models.groups import FamilyGroup
 from tests.api import Api, count, person, refused, scalar
@@ -43,8 +43,10 @@ def test_register_sends_a_code_and_the_account_exists_after_it(app, anon, use_ga
     body = response.get_json()
     user = body["user"]
     assert user == {"id": user["id"], "name": "Trần Thị Lan", "phone": "+84912345678",
-                    "phoneVerified": True, "email": "lan@example.com", "gender": "female",
-                    "locale": "en", "familyIds": [], "roles": []}
+                    "phoneVerified": True, "email": None, "emailVerified": False,
+                    "gender": "female", "locale": "en", "familyIds": [], "roles": []}
+    # The address waits for the link sent to it (issue 21).
+    assert scalar(app, select(EmailProof.email)) == "lan@example.com"
     assert response.headers["Cache-Control"] == "no-store"
     assert scalar(app, select(User.name).where(User.id == user["id"])) == "Trần Thị Lan"
     # The token works at once.

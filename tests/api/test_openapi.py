@@ -105,7 +105,7 @@ def test_every_ref_resolves(document):
 
 # Anyone may call these: signing up, its code, the forgotten password, a token.
 PUBLIC_OPERATIONS = ("auth_register", "auth_register_verify", "auth_password_reset",
-                     "auth_password_reset_confirm", "auth_token")
+                     "auth_password_reset_confirm", "auth_token", "auth_email_prove")
 
 
 def test_operations_are_well_formed(document):

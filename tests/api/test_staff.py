@@ -23,8 +23,8 @@ from tests.api import Api, count, family, invite, person, refused
 from tests.factories import authenticator_code, make_group, make_user, national
 from tests.service_helpers import audits, connection_between, join, row_counts
 
-USER_KEYS = {"id", "name", "phone", "phoneVerified", "email", "gender", "locale", "familyIds",
-             "roles"}
+USER_KEYS = {"id", "name", "phone", "phoneVerified", "email", "emailVerified", "gender",
+             "locale", "familyIds", "roles"}
 FILE_KEYS = {"user", "signIn", "families", "connections", "invitesSent", "invitesReceived",
              "notifications", "groups", "people"}
 OUTBOX_KEYS = {"id", "inviteId", "familyId", "type", "channel", "recipient",

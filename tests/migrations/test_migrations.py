@@ -25,6 +25,7 @@ HEAD_TABLES = {
     "api_tokens", "audit_events", "staff_reviews", "account_claims", "phone_codes",
     "staff_factors", "staff_recovery_codes",
     "staff_signal_counts", "staff_signal_count_items",
+    "email_proofs",
 }
 
 

@@ -27,6 +27,7 @@ def test_profile_memberships_and_the_admins_view(ctx):
     assert data.profile["phone"] == s.admin.phone
     assert data.profile["email"] == "admin@example.vn"
     assert data.profile["phoneProvedAt"] is not None
+    assert data.profile["emailProvedAt"] is not None  # the factory proves it (issue 21)
     assert [(m["familyId"], m["role"]) for m in data.memberships] == [(s.group.id, "admin")]
     sent = data.invites_sent.items
     assert data.invites_sent.total == 1

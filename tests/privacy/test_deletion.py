@@ -9,6 +9,7 @@ import json
 import pytest
 from sqlalchemy import JSON, String, Text, func, select
 
+from app.accounts.email_proof import email_change, pending_proof
 from app.accounts.identity import (
     confirm_code_send,
     phone_proof_start,
@@ -31,7 +32,7 @@ from app.errors import Conflict, Forbidden, Invalid
 from app.extensions import db
 from app.invites.services import invite_create, invite_reject
 from app.membership.services import group_dissolve
-from app.models.accounts import ERASED, AccountClaim, PhoneCode, User
+from app.models.accounts import ERASED, AccountClaim, EmailProof, PhoneCode, User
 from app.models.audit import AuditEvent
 from app.models.connections import Connection, ConnectionPermission
 from app.models.groups import FamilyGroupMember
@@ -283,11 +284,26 @@ def test_the_number_and_the_email_are_free_for_a_new_account(sms):
                        email=EMAIL.lower(), locale="vi")
     db.session.commit()
     code = CODE_RE.search(sms(phone)[-1]).group(1)
-    newcomer, *_rest = registration_verify(phone=phone, code=code)
+    newcomer = registration_verify(phone=phone, code=code)
     db.session.commit()
     assert newcomer.id != user.id
-    assert (newcomer.phone, newcomer.email) == (phone, EMAIL.lower())
+    assert newcomer.phone == phone
+    # The address goes to its link (issue 21), and nothing of the tombstone is in its way.
+    assert pending_proof(newcomer).email == EMAIL.lower()
     assert reload(user).is_deleted
+
+
+def test_an_address_waiting_for_its_link_goes_with_the_account(ctx):
+    """Issue 21: the links' rows and their e-mails carry the address; both go."""
+    user = make_user()
+    email_change(actor=user, email="cho.xac.minh@example.com")
+    db.session.commit()
+    delete(user)
+    assert db.session.scalars(select(EmailProof)).all() == []
+    mail = db.session.scalar(select(InviteNotification).where(
+        InviteNotification.notification_type == "EMAIL_PROOF"))
+    assert "cho.xac.minh" not in mail.recipient
+    assert mail.status == "cancelled"
 
 
 # --- the scan: no personal value left anywhere -----------------------------------------

@@ -26,7 +26,14 @@ from app.models.notifications import InviteNotification
 from app.models.reports import PatientReport
 from app.tokens import unseal
 from tests.conftest import log_in, sign_in
-from tests.factories import make_connection, make_group, make_member, make_user, next_phone
+from tests.factories import (
+    make_connection,
+    make_email_link,
+    make_group,
+    make_member,
+    make_user,
+    next_phone,
+)
 
 # Who a request is made as: one of PEOPLE, logged in; "anon", a fresh client; "link", a fresh
 # client that opened the invite link of `invitee` (the token is then in its session);
@@ -55,6 +62,7 @@ class World:
     phones: dict[str, str] = field(default_factory=dict)
     api_tokens: dict[str, str] = field(default_factory=dict)
     api_token_ids: dict[str, int] = field(default_factory=dict)
+    email_token: str = ""  # a link that proves the invitee's address (issue 21)
 
     @property
     def signal(self) -> tuple[str, str]:
@@ -95,6 +103,7 @@ def build_world() -> World:
     claim_token = unseal(message["payload"]["sealed_token"])
     db.session.execute(insert(AccountClaim).values(claim))
     db.session.execute(insert(InviteNotification).values(message))
+    email_token = make_email_link(invitee, "dung@example.com")
     people = {"admin": admin, "patient": patient, "caregiver": caregiver, "invitee": invitee,
               "staff": staff, "unproved": unproved}
     world = World(
@@ -105,7 +114,8 @@ def build_world() -> World:
         users={name: user.id for name, user in people.items()},
         phones={name: user.phone for name, user in people.items()},
         api_tokens={name: api_token_create(user=user, name="security", mfa=user.staff_role)
-                    for name, user in people.items()})
+                    for name, user in people.items()},
+        email_token=email_token)
     world.phones["newstaff"] = newstaff.phone
     world.api_token_ids = {name: db.session.scalar(select(ApiToken.id).where(
         ApiToken.user_id == user.id)) for name, user in people.items()}
@@ -174,7 +184,8 @@ def fill(rule, world: World, **given) -> str:
         "invite_id": world.invite_id, "notification_id": world.notification_id,
         "code": PERMISSION_CODES[0], "role": "caregiver", "action": "suspend",
         "signal": world.signal[0], "key": world.signal[1], "filename": "css/app.css",
-        "token": world.claim_token if rule.rule.startswith("/claim/") else world.invite_token,
+        "token": world.claim_token if rule.rule.startswith("/claim/") else
+        world.email_token if rule.rule.startswith("/email/") else world.invite_token,
         "token_id": world.api_token_ids["admin"],
     }
     values = {}

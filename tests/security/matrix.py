@@ -41,7 +41,7 @@ from app.models.reports import PatientReport
 from app.phone import display_phone
 from app.tokens import unseal
 from tests.conftest import log_in, migrated_app
-from tests.factories import authenticator_code, make_user, national, next_phone
+from tests.factories import authenticator_code, make_email_link, make_user, national, next_phone
 from tests.pages import csrf_from
 from tests.service_helpers import admin_group, connection_between, join
 
@@ -247,6 +247,8 @@ def seed_world() -> tuple[dict[str, Person], dict[str, object]]:
     db.session.add(AccountClaim(**claim))
     db.session.add(InviteNotification(**message))
     claim_token = unseal(message["payload"]["sealed_token"])
+    # A link that proves an address for a member of family A (issue 21): its page names them.
+    email_token = make_email_link(caregiver_a, "zq-chi@alfa.example.vn")
 
     admin_b, _sub_b, group_b = admin_group(admin=make_user(name="Lê Zb-quantri"))
     group_b.name = "Nhà Zb-beta"
@@ -271,7 +273,8 @@ def seed_world() -> tuple[dict[str, Person], dict[str, object]]:
     ids = {"group": group.id, "group_name": group.name, "connection": live.id,
            "revoked": revoked.id, "report": report.id, "invite": pending.invite.id,
            "invite_token": pending.token, "notification": failed_id,
-           "claim_token": claim_token, "signal": "expired_invites", "signal_key": str(group.id),
+           "claim_token": claim_token, "email_token": email_token,
+           "signal": "expired_invites", "signal_key": str(group.id),
            "group_b": group_b.id,
            "api_token": db.session.scalar(select(ApiToken.id).where(
                ApiToken.user_id == admin_a.id))}

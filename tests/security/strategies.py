@@ -40,6 +40,7 @@ from app.models_base import MAX_ID
 from app.tokens import new_token, token_hash
 from tests.factories import (
     make_connection,
+    make_email_link,
     make_group,
     make_member,
     make_subscription,
@@ -308,7 +309,7 @@ class World:
 
     ids: dict[str, int] = field(default_factory=dict)
     phones: dict[str, str] = field(default_factory=dict)
-    tokens: dict[str, str] = field(default_factory=dict)  # invite and claim link tokens
+    tokens: dict[str, str] = field(default_factory=dict)  # invite, claim, email link tokens
     api: dict[str, str] = field(default_factory=dict)  # bearer tokens by person
     epochs: dict[str, int] = field(default_factory=dict)
 
@@ -364,7 +365,7 @@ def seed_world() -> World:
                  invite=to_member.invite.id, stranger_invite=to_stranger.invite.id,
                  notification=failed, report=report.id)
     w.tokens = {"invite": to_member.token, "stranger_invite": to_stranger.token,
-                "claim": claim}
+                "claim": claim, "email": make_email_link(invitee, "nam@example.com")}
     w.api = {name: api_token_create(user=people[name], name="properties",
                                     mfa=people[name].staff_role)
              for name in ("admin", "patient", "caregiver", "invitee", "staff", "newcomer",

@@ -33,7 +33,8 @@ reports or a connection's history (the family's audit trail is theirs instead).
 Capability URLs: an invite link (/i/<token>) is the invitation — logged out it shows who
 invites, to which family and as what (SPEC §4), so that cell allows the admin's name and
 the family's name; a logged-in user with another phone gets 403. A claim link is the
-imported account's credential (SPEC §8): outsiders are walked with a forged token.
+imported account's credential (SPEC §8), an email link the proof of an address (issue 21):
+outsiders are walked with a forged token.
 """
 
 from __future__ import annotations
@@ -135,6 +136,12 @@ MATRIX: list[Route] = [
           anonymous=404, forged=True),
     Route("POST", "/claim/<token>", {"token": "claim_token"}, "anonymous", 303, 404, 404,
           anonymous=404, forged=True, body={"password": "Zq-matkhau-moi-2026"}),
+    # The email link is the proof that it reached the address (issue 21): whoever holds it
+    # proves the address, logged in or not. Outsiders hold a forged token of the same shape.
+    Route("GET", "/email/<token>", {"token": "email_token"}, "anonymous", 200, 404, 404,
+          anonymous=404, forged=True),
+    Route("POST", "/email/<token>", {"token": "email_token"}, "anonymous", 200, 404, 404,
+          anonymous=404, forged=True),
     # --- connection controls (app/connections/views.py, disconnect_views.py) ------------
     # The switch alone names nobody: its name comes from the page's headers (aria-labelledby).
     Route("GET", "/connections/<int:connection_id>/permissions/<code>",

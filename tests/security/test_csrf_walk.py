@@ -55,6 +55,9 @@ PAGES: dict[tuple[str, str], Case] = {
     ("POST", "/account/settings/password"): Case("admin"),
     ("POST", "/account/tokens/<int:token_id>/revoke"): Case("admin"),
     ("POST", "/claim/<token>"): Case("anon"),
+    ("POST", "/email/<token>"): Case("anon"),
+    ("POST", "/account/settings/email"): Case("admin", form={"email": "an@example.com"}),
+    ("POST", "/account/settings/email/resend"): Case("admin"),
     ("POST", "/connections/<int:connection_id>/disconnect"): Case("patient"),
     ("POST", "/connections/<int:connection_id>/permissions/<code>"): Case("admin"),
     ("POST", "/switch"): Case("admin"),
@@ -105,6 +108,8 @@ API: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/families"): Case("invitee"),
     ("PATCH", "/api/v1/families/<int:group_id>"): Case("admin"),
     ("POST", "/api/v1/me/confirmation-code"): Case("admin"),
+    ("POST", "/api/v1/me/email"): Case("admin"),
+    ("POST", "/api/v1/me/email/resend"): Case("admin"),
     ("POST", "/api/v1/me/consent-withdrawal"): Case("patient"),
     ("POST", "/api/v1/families/<int:group_id>/handover"): Case("admin"),
     ("POST", "/api/v1/me/data/export"): Case("admin"),
@@ -151,6 +156,9 @@ EXEMPT = {
     ("POST", "/api/v1/auth/password-reset/confirm"):
         "the reset's code is the proof; no session is started and the body is "
         "application/json, which no cross-site form can send.",
+    ("POST", "/api/v1/auth/email/prove"):
+        "the emailed link's token is the proof (issue 21): whoever holds it reached the "
+        "address; no session is started and the body is application/json only.",
 }
 
 
@@ -276,6 +284,7 @@ def test_an_exempt_rule_takes_only_json_and_starts_no_session(app, world, key):
         "/api/v1/auth/password-reset": ({"phone": world.phones["admin"]}, 202),
         "/api/v1/auth/password-reset/confirm": (
             {"phone": world.phones["admin"], "code": "000000", "password": PASSWORD}, 422),
+        "/api/v1/auth/email/prove": ({"token": world.email_token}, 200),
     }[rule]
     # What a cross-site form can send: text/plain (or a urlencoded body), never JSON.
     before = db_snapshot(app)

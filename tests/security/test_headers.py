@@ -72,6 +72,7 @@ PAGES: dict[str, Case] = {
     "/api/v1/users/<int:user_id>": Case("admin"),
     "/api/v1/users/<int:user_id>/families": Case("caregiver"),
     "/claim/<token>": Case("anon"),
+    "/email/<token>": Case("anon"),
     "/connections/<int:connection_id>/disconnect": Case("admin"),
     "/connections/<int:connection_id>/history": Case("admin"),
     "/connections/<int:connection_id>/permissions/<code>": Case("admin", htmx=True),
@@ -116,8 +117,9 @@ PAGES: dict[str, Case] = {
     "/staff/users/<int:user_id>": Case("staff"),
     "/static/<path:filename>": Case("anon"),
 }
-# The invite and claim link pages hide their URL from everyone (SPEC §4).
-NO_REFERRER = {"/i/<token>", "/i/login", "/i/resume", "/i/signup", "/claim/<token>"}
+# The invite, claim and email link pages hide their URL from everyone (SPEC §4).
+NO_REFERRER = {"/i/<token>", "/i/login", "/i/resume", "/i/signup", "/claim/<token>",
+               "/email/<token>"}
 ONE_YEAR = 365 * 24 * 3600
 
 
