@@ -21,6 +21,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from app.audit.access import ACCESS_REASON, REASONS, reason_label
 from app.dates import when
 from app.models.connections import PERMISSION_CODES
 from app.phone import display_phone
@@ -29,7 +30,7 @@ from app.phone import display_phone
 # at someone's data is accountable, and hidden by default on the staff trails, where they
 # would bury what happened to the family.
 PAGE_VIEWS = ("staff.group_viewed", "staff.user_viewed", "staff.signal_viewed",
-              "staff.searched")
+              "staff.searched", ACCESS_REASON)
 
 CONNECTIONS = "user_emergency_contacts"
 USERS = "users"
@@ -63,6 +64,7 @@ KEY_LABELS = {
     "invariant": _l("Rule checked"), "done": _l("Repair"), "legacyId": _l("Old app's id"),
     "position": _l("Position in the import file"),
     "permissions": _l("Permissions"), "confirmed_by": _l("Confirmed with"),
+    "reason_code": _l("Why"), "grant": _l("Reason given in event"),
 }
 
 # Codes that some details carry, in words.
@@ -82,6 +84,7 @@ VALUES = {
               "dissolved": _l("the family was dissolved"),
               "deleted": _l("an account was deleted")},
     "confirmed_by": {"password": _l("the password"), "sms_code": _l("a code sent by SMS")},
+    "reason_code": REASONS,
 }
 VALUES["proved_by"] = VALUES["phone_proved_by"] = VALUES["by"]
 
@@ -295,6 +298,17 @@ def _searched(e: _Event) -> str:
              found=e.get("found", "?"))
 
 
+def _access_reason(e: _Event) -> str:
+    why = reason_label(e.get("reason_code"))
+    if e.get("opened") == "file":
+        return _("Staff opened the file of %(person)s, because of %(why)s.",
+                 person=e.person(), why=why)
+    if e.get("opened") == "export":
+        return _("Staff downloaded the family's history, because of %(why)s.", why=why)
+    return _("Staff opened the family “%(family)s”, because of %(why)s.",
+             family=e.family(), why=why)
+
+
 def _signal(e: _Event) -> str:
     code = e.get("signal", "")
     return str(e.names.signals.get(code) or readable(str(code)))
@@ -347,6 +361,7 @@ SENTENCES: dict[str, tuple[tuple[str, ...], Callable[[_Event], str]]] = {
     "staff.signal_reviewed": (("signal",), lambda e: _(
         "Marked an item of “%(signal)s” reviewed.", signal=_signal(e))),
     "staff.searched": (("what", "q", "found"), _searched),
+    ACCESS_REASON: (("opened", "reason_code"), _access_reason),
     "staff.audit_exported": ((), lambda e: _(
         "Downloaded the family's audit trail as a CSV file.")),
     "staff.notification_resent": (("channel",), lambda e: _(

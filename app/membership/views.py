@@ -24,7 +24,7 @@ from app.extensions import db
 from app.forms import copy_errors
 from app.groups.forms import GroupNameForm, RoleForm, SelfAddForm
 from app.groups.places import places_of
-from app.groups.queries import GroupView, active_group_of_admin, memberships_of
+from app.groups.queries import GroupView, active_group_of_admin, memberships_of, staff_looks
 from app.groups.services import (
     group_create,
     group_for_viewer,
@@ -84,6 +84,9 @@ def _context(view: GroupView, rename_form=None, self_add=None) -> dict:
                "manage": can_manage_places(me, group),
                "my_roles": view.role_of(me.id), "self_add": {}, "slots": None,
                "admin_user": db.session.get(User, group.admin_user_id)}
+    # The family's admin and its patients see that staff looked, when and why (issue 21).
+    context["staff_looks"] = (staff_looks(group.id)
+                              if admin or "patient" in context["my_roles"] else None)
     if context["manage"]:
         context.update(_slots_context(group, counts_from_view(view)))
     if admin:
@@ -174,9 +177,11 @@ def create():
 def show(group_id: int):
     """The family page: patients and caregivers, pending invites, places, the admin's tools."""
     view = _viewable(group_id)
-    # A staff member's look is audited (committed with the page, as every GET's writes).
-    group_staff_look(actor=acting_user(), group=view.group, what="family page",
-                     ip=request.remote_addr)
+    me = acting_user()
+    if me.is_staff and view.group.admin_user_id != me.id and me.id not in view.member_ids:
+        # Staff open a family on the staff pages, which ask why first (issue 21).
+        return see_other(url_for("staff.group", group_id=group_id))
+    group_staff_look(actor=me, group=view.group, what="family page", ip=request.remote_addr)
     return _page(view)
 
 
