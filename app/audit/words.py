@@ -301,11 +301,11 @@ def _searched(e: _Event) -> str:
 def _access_reason(e: _Event) -> str:
     why = reason_label(e.get("reason_code"))
     if e.get("opened") == "file":
-        return _("Staff opened the file of %(person)s, because of %(why)s.",
+        return _("Opened the file of %(person)s as staff. Reason: %(why)s.",
                  person=e.person(), why=why)
     if e.get("opened") == "export":
-        return _("Staff downloaded the family's history, because of %(why)s.", why=why)
-    return _("Staff opened the family “%(family)s”, because of %(why)s.",
+        return _("Downloaded the family's history as staff. Reason: %(why)s.", why=why)
+    return _("Opened the family “%(family)s” as staff. Reason: %(why)s.",
              family=e.family(), why=why)
 
 
