@@ -88,7 +88,8 @@ class ReasonGiving:
 
     def get(self, url: str, *args, **kwargs):
         path = url.split("?", 1)[0].split("#", 1)[0]
-        if STAFF_OBJECT.match(path) and path not in self.opened:
-            if give_reason(self.client, path).status_code == 303:  # else a 404: no such
-                self.opened.add(path)
+        # a refused reason (a 404: no such object) leaves the path to be opened again
+        if (STAFF_OBJECT.match(path) and path not in self.opened
+                and give_reason(self.client, path).status_code == 303):
+            self.opened.add(path)
         return self.client.get(url, *args, **kwargs)

@@ -4,14 +4,11 @@ queries whatever the size of the group."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import select
 
-from app.audit.access import ACCESS_REASON, reason_label
 from app.extensions import db
 from app.models.accounts import User
-from app.models.audit import AuditEvent
 from app.models.groups import FamilyGroup, FamilyGroupMember
 from app.models.invites import ConnectionInvite
 
@@ -103,28 +100,3 @@ def ties_of(user_ids: list[int]) -> dict[int, list[tuple[FamilyGroup, str]]]:
         ties[group.admin_user_id].append((group, "admin"))
     return ties
 
-
-@dataclass(frozen=True)
-class StaffLook:
-    """That staff opened the family (or downloaded its history): when and why, never who
-    (issue 21). why: the reason's label as the family reads it."""
-
-    at: datetime
-    opened: str
-    why: str
-
-
-STAFF_LOOKS = 10
-
-
-def staff_looks(group_id: int, *, limit: int = STAFF_LOOKS) -> list[StaffLook]:
-    """The newest reasons staff gave to open the family or download its history: one
-    statement. The free text and the staff member stay out (staff read them on their own
-    pages)."""
-    rows = db.session.execute(
-        select(AuditEvent.created_at, AuditEvent.details)
-        .where(AuditEvent.family_group_id == group_id, AuditEvent.action == ACCESS_REASON)
-        .order_by(AuditEvent.id.desc()).limit(limit)).tuples()
-    return [StaffLook(at=at, opened=(details or {}).get("opened", "family"),
-                      why=reason_label((details or {}).get("reason_code")))
-            for at, details in rows]

@@ -24,7 +24,7 @@ from app.extensions import db
 from app.forms import copy_errors
 from app.groups.forms import GroupNameForm, RoleForm, SelfAddForm
 from app.groups.places import places_of
-from app.groups.queries import GroupView, active_group_of_admin, memberships_of, staff_looks
+from app.groups.queries import GroupView, active_group_of_admin, memberships_of
 from app.groups.services import (
     group_create,
     group_for_viewer,
@@ -84,9 +84,6 @@ def _context(view: GroupView, rename_form=None, self_add=None) -> dict:
                "manage": can_manage_places(me, group),
                "my_roles": view.role_of(me.id), "self_add": {}, "slots": None,
                "admin_user": db.session.get(User, group.admin_user_id)}
-    # The family's admin and its patients see that staff looked, when and why (issue 21).
-    context["staff_looks"] = (staff_looks(group.id)
-                              if admin or "patient" in context["my_roles"] else None)
     if context["manage"]:
         context.update(_slots_context(group, counts_from_view(view)))
     if admin:

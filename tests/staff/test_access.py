@@ -51,8 +51,8 @@ BARE_PHONE = "+84987000111"
 IGNORED_COLUMNS = {("api_tokens", "last_used_at")}
 # reason: a free text for the actions, a reason's code for opening a family, a file or an
 # export (issue 21), which then take reason_text as the free text.
-FORM = {"reason": "other", "reason_text": "walk", "note": "walk", "plan": "family", "days": "30", "count": "1",
-        "back": "/staff/"}
+FORM = {"reason": "other", "reason_text": "walk", "note": "walk", "plan": "family",
+        "days": "30", "count": "1", "back": "/staff/"}
 API_BODIES = {"suspend": {"reason": "walk"}, "reactivate": {"reason": "walk"},
               "resend": {"reason": "walk"}, "review": {"note": "walk"},
               "codes": {"plan": "family", "days": 30, "count": 1, "reason": "walk"}}
