@@ -30,7 +30,7 @@ class AccessReasonForm(BaseForm):
     list and free text. The choice is not checked here but by the service (access_reason),
     so the pages and the API refuse it with the same words."""
 
-    reason = SelectField(_l("Why do you need to open this?"), default="",
+    reason = SelectField(_l("Reason"), default="",
                          validate_choice=False, choices=[
                              SelectChoice("", _l("Choose a reason")),
                              *(SelectChoice(code, name) for code, name in REASONS.items())])
