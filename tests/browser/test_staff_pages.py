@@ -1,8 +1,9 @@
 """The staff pages in Chromium (issue 18): the user search, the review queue, a person's
 file and a family's page — each after its reason step (issue 21) — in Vietnamese and in
-English, at 390 px (a phone) and 1280 px (a desk). The page never scrolls sideways (a wide table scrolls inside its own box), the
-audit trails read as sentences with the raw action only in its small <code>, the staff
-page views are behind their filter, and a gateway error reads in the page's language.
+English, at 390 px (a phone) and 1280 px (a desk). The page never scrolls sideways (a
+wide table scrolls inside its own box), the audit trails read as sentences with the raw
+action only in its small <code>, the staff page views are behind their filter, and a
+gateway error reads in the page's language.
 
 Screenshots: test-output/screenshots/<backend>/test_staff_pages_<lang>_/NN-<page>-<width>.png
 """
