@@ -6,14 +6,20 @@ most MAX_GRANTS, the oldest dropped first. It belongs to the staff member who ga
 reason: another account signed in on the same browser finds none.
 
 The audit trail holds the reason; the cookie holds only a pointer to it. Services never
-read this: the routes pass the grant's details to them."""
+read this: the routes pass the grant's details to them. The reason step's page is here too,
+shared by the pages that ask (app/staff/views.py) and the routes that record the answer
+(app/staff/access_views.py)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
-from flask import session
+from flask import render_template, session
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.models.groups import FamilyGroup
 
 SESSION_KEY = "staff_grants"
 GRANT_MINUTES = 30
@@ -66,3 +72,30 @@ def grant_keep(user_id: int, kind: str, object_id: int, *, event_id: int, code: 
         grants.pop(min(grants, key=lambda k: grants[k][2]))
     session[SESSION_KEY] = {"u": user_id, "g": grants}
     return Grant(event_id=event_id, code=code)
+
+
+# --- the reason step's page -----------------------------------------------------------------
+
+# What each step asks, and what its button says.
+ASKS = {
+    "family": (_l("Why do you need to open this family?"), _l("Open the family")),
+    "file": (_l("Why do you need to open this person's file?"), _l("Open the file")),
+    "export": (_l("Why do you need to download this family's audit trail?"),
+               _l("Download the audit trail (CSV)")),
+}
+
+
+def family_name(family: FamilyGroup) -> str:
+    return family.name or _("Family %(id)s", id=family.id)
+
+
+def reason_page(scope: str, form, *, subject: str, action: str, status: int = 200,
+                status_tag: str | None = None):
+    """The reason step (scope family | file | export): the question, what is being opened
+    (its name, and a family's status, as the lists show them) and the form; nothing else
+    of the object."""
+    question, button = ASKS[scope]
+    return render_template(
+        "staff/reason.html", form=form, scope=scope, question=question, button=button,
+        subject=subject, action=action, status_tag=status_tag, grant_minutes=GRANT_MINUTES,
+        staff_section="groups" if scope != "file" else "search"), status
