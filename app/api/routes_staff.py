@@ -125,7 +125,8 @@ def staff_user(user_id: int, args: dict):
     with a reason, kept in the audit trail."""
     user = _user(user_id)
     grant = staff_access_reason(actor=actor(), scope="file", user=user, reason=args["reason"],
-                                text=args["reasonText"], ip=request.remote_addr)
+                                text=args["reasonText"], ip=request.remote_addr,
+                                fields=("reason", "reasonText"))
     file = user_file(user)
     _load_permissions(file.connections)
     people = {**file.people, user.id: user}

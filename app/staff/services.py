@@ -31,19 +31,22 @@ ACCESS_SCOPES = ("family", "file", "export")
 
 def staff_access_reason(*, actor: User, scope: str, reason: str | None, text: str | None,
                         group: FamilyGroup | None = None, user: User | None = None,
-                        ip: str | None = None) -> AuditEvent:
+                        ip: str | None = None,
+                        fields: tuple[str, str] = ("reason", "reason_text")) -> AuditEvent:
     """Record why a staff member opens a family (scope family), a person's file (file) or
     a family's audit export (export): staff.access_reason with the reason's code and free
     text, the family's group_id or the person as subject, so the family's admin and the
-    patient can see that staff looked, when and why. Returns the flushed event: its id is
-    the grant that later views name. The caller commits.
+    patient can see that staff looked, when and why. fields: the names the caller gives the
+    code and the text (the form's, or the API's query parameters), for Invalid to point
+    at. Returns the flushed event: its id is the grant that later views name. The caller
+    commits.
 
     Raises Forbidden(staff_only), Invalid(reason_required | reason_too_long).
     """
     staff_check(actor)
     if scope not in ACCESS_SCOPES or (group is None) == (user is None):
         raise ValueError("staff_access_reason: a scope and exactly one of group, user")
-    code, free = access_reason(reason, text)
+    code, free = access_reason(reason, text, code_field=fields[0], text_field=fields[1])
     details = {"opened": scope, "reason_code": code} | ({"reason": free} if free else {})
     event = audit_record(actor=actor, action=ACCESS_REASON, subject=group or user,
                          group_id=group.id if group is not None else None, ip=ip,

@@ -265,9 +265,9 @@ def test_user_file_is_audited_with_its_reason(app, world):
 @pytest.mark.parametrize(("query", "code", "field"), [
     ({}, "reason_required", "reason"),
     ({"reason": "curious"}, "reason_required", "reason"),
-    ({"reason": "other"}, "reason_required", "reason_text"),
-    ({"reason": "other", "reasonText": "   "}, "reason_required", "reason_text"),
-    ({"reason": "support", "reasonText": "x" * 501}, "reason_too_long", "reason_text"),
+    ({"reason": "other"}, "reason_required", "reasonText"),
+    ({"reason": "other", "reasonText": "   "}, "reason_required", "reasonText"),
+    ({"reason": "support", "reasonText": "x" * 501}, "reason_too_long", "reasonText"),
 ])
 def test_user_file_without_a_reason_is_a_422_and_shows_nothing(app, world, query, code,
                                                                 field):
