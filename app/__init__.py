@@ -359,7 +359,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.notifications.views import notification_context
     from app.privacy import data_views, deletion_views
     from app.privacy.blueprint import bp as privacy_bp
-    from app.staff import action_views, factor_views, queue_views
+    from app.staff import access_views, action_views, factor_views, queue_views
     from app.staff import views as staff_views
     from app.staff.blueprint import bp as staff_bp
 
@@ -367,8 +367,8 @@ def _register_blueprints(app: Flask) -> None:
          routes_connections, routes_families, routes_invites, routes_notifications,
          routes_deletion, routes_own_data, routes_reports, routes_staff, routes_tokens,
          routes_users, disconnect_views, consent_views, connection_views, admin_views, invite_views,
-         action_views, factor_views, queue_views, staff_views, home, data_views, deletion_views,
-         handover_views, email_views, routes_email)  # imported for the routes they register
+         access_views, action_views, factor_views, queue_views, staff_views, home, data_views,
+         deletion_views, handover_views, email_views, routes_email)  # imported for the routes
     app.register_blueprint(core_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(billing_bp)

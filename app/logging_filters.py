@@ -24,8 +24,9 @@ _CLAIM_PATH = re.compile(r"/claim/" + _SEGMENT + r"+")
 # The link that proves an e-mail address (issue 21).
 _EMAIL_PATH = re.compile(r"/email/" + _SEGMENT + r"+")
 # Query parameters that carry a phone number, an address or a name (the staff searches'
-# q=…): a request line at INFO must not (issue 20).
-_PERSONAL_PARAM = re.compile(r"([?&](?:q|phone|email|login|name)=)[^&#\s\"']*")
+# q=…; a staff member's reasonText=…, which may name someone, issue 21): a request line at
+# INFO must not (issue 20).
+_PERSONAL_PARAM = re.compile(r"([?&](?:q|phone|email|login|name|reasonText)=)[^&#\s\"']*")
 QUERY_REDACTED = "[redacted]"
 # Loggers that write request lines: the development server and gunicorn.
 ACCESS_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
@@ -33,8 +34,8 @@ ACCESS_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 
 def redact(text: str) -> str:
     """The text with the token of every /i/<token>, /claim/<token> and /email/<token> path
-    replaced, and
-    the value of every personal query parameter (?q=, phone=, email=, login=, name=)."""
+    replaced, and the value of every personal query parameter (?q=, phone=, email=, login=,
+    name=, reasonText=)."""
     if "/i/" in text:
         text = _TOKEN_PATH.sub(REDACTED, text)
     if "/claim/" in text:

@@ -72,3 +72,41 @@ def flashes(client) -> list[str]:
     """The messages waiting in the session (read without consuming the next page)."""
     with client.session_transaction() as session:
         return [message for _category, message in session.get("_flashes", [])]
+
+
+# --- the staff pages' reason step (issue 21) --------------------------------------------------
+
+STAFF_OBJECT = re.compile(r"^/staff/(?:groups|users)/\d+$")
+
+
+def give_reason(c, path: str, reason: str = "support", text: str = ""):
+    """Say why staff open the family or the file at `path` (/staff/groups/<id> or
+    /staff/users/<id>): the reason step's form post; 303 to the page when accepted."""
+    return post(c, f"{path}/reason", {"reason": reason, "reason_text": text})
+
+
+def export_csv(c, group_id: int, reason: str = "support", text: str = ""):
+    """Download a family's audit trail from the staff pages: a form post with a reason."""
+    return post(c, f"/staff/groups/{group_id}/audit.csv",
+                {"reason": reason, "reason_text": text})
+
+
+class ReasonGiving:
+    """A staff test client that gives a reason ("support") the first time it opens a
+    family or a file, as a staff member does once per object: for the tests of what the
+    pages show after the reason step. The step itself is tested with a plain client."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.opened: set[str] = set()
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
+
+    def get(self, url: str, *args, **kwargs):
+        path = url.split("?", 1)[0].split("#", 1)[0]
+        # a refused reason (a 404: no such object) leaves the path to be opened again
+        if (STAFF_OBJECT.match(path) and path not in self.opened
+                and give_reason(self.client, path).status_code == 303):
+            self.opened.add(path)
+        return self.client.get(url, *args, **kwargs)

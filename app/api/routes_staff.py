@@ -31,6 +31,8 @@ from app.api.serializers import (
     staff_invite_json,
     user_json,
 )
+from app.audit.access import REASONS
+from app.audit.services import REASON_MAX
 from app.billing.services import MAX_CODES_PER_RUN
 from app.errors import DomainError, Invalid, NotFound
 from app.extensions import db
@@ -42,6 +44,7 @@ from app.staff.services import (
     codes_issue_reasoned,
     notification_resend,
     review_mark,
+    staff_access_reason,
     staff_check,
     staff_searched,
     staff_user_viewed,
@@ -68,6 +71,14 @@ def _fresh_code(body: dict) -> None:
         if "code" in exc.fields:
             exc.fields = {"totp": exc.fields["code"]}
         raise
+# Why a staff member opens a person's file (issue 21): a code and, for "other", free text.
+ACCESS_ARGS = (
+    TextArg("reason", 40, description="Why you open this, one of: " + ", ".join(REASONS)
+            + ". Required: without it the answer is 422 reason_required."),
+    TextArg("reasonText", REASON_MAX * 4, description="In your words: required for "
+            "reason=other, optional otherwise, at most 500 characters once spaces are "
+            "collapsed; kept in the audit trail, shown to staff only."),
+)
 
 
 @bp.before_request
@@ -125,10 +136,14 @@ def staff_users(args: dict):
 
 
 @bp.get("/staff/users/<int:user_id>")
-@operation(answers={200: "UserFile"})
-def staff_user(user_id: int):
-    """A user's file: families and roles, connections, invites, notifications, sign-in."""
+@operation(query=ACCESS_ARGS, answers={200: "UserFile"}, refusals=REASON_REFUSALS)
+def staff_user(user_id: int, args: dict):
+    """A user's file: families and roles, connections, invites, notifications, sign-in;
+    with a reason, kept in the audit trail."""
     user = _user(user_id)
+    grant = staff_access_reason(actor=actor(), scope="file", user=user, reason=args["reason"],
+                                text=args["reasonText"], ip=request.remote_addr,
+                                fields=("reason", "reasonText"))
     file = user_file(user)
     _load_permissions(file.connections)
     people = {**file.people, user.id: user}
@@ -144,7 +159,8 @@ def staff_user(user_id: int):
         "groups": [group_brief_json(g) for _id, g in sorted(file.groups.items())],
         "people": [person_json(p) for _id, p in sorted(file.people.items())],
     }
-    staff_user_viewed(actor=actor(), user=user, what="file", ip=request.remote_addr)
+    staff_user_viewed(actor=actor(), user=user, what="file", ip=request.remote_addr,
+                      grant={"reason_code": grant.details["reason_code"], "grant": grant.id})
     return jsonify(answer)
 
 

@@ -125,11 +125,15 @@ def subscription_json(info: SubscriptionInfo) -> dict[str, Any]:
 
 
 def audit_json(event: AuditEvent, *, viewer: User) -> dict[str, Any]:
-    """details as the viewer may read them: a disconnect's private reason only for staff
-    and for its author."""
+    """details as the viewer may read them: a disconnect's private reason (and a staff
+    member's free-text reason) only for staff and for its author. What staff did names no
+    staff member but to staff (issue 21): the family sees that staff looked, not who."""
     subject = ({"type": event.subject_type, "id": event.subject_id}
                if event.subject_type is not None else None)
-    return {"at": iso(event.created_at), "actorId": event.actor_id, "action": event.action,
+    hidden = event.action.startswith("staff.") and not viewer.is_staff \
+        and event.actor_id != viewer.id
+    return {"at": iso(event.created_at), "actorId": None if hidden else event.actor_id,
+            "action": event.action,
             "subject": subject, "details": private_details(event, viewer)}
 
 

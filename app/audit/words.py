@@ -21,6 +21,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from app.audit.access import ACCESS_REASON, REASONS, reason_label
 from app.dates import when
 from app.models.connections import PERMISSION_CODES
 from app.phone import display_phone
@@ -29,7 +30,7 @@ from app.phone import display_phone
 # at someone's data is accountable, and hidden by default on the staff trails, where they
 # would bury what happened to the family.
 PAGE_VIEWS = ("staff.group_viewed", "staff.user_viewed", "staff.signal_viewed",
-              "staff.searched")
+              "staff.searched", ACCESS_REASON)
 
 CONNECTIONS = "user_emergency_contacts"
 USERS = "users"
@@ -64,6 +65,7 @@ KEY_LABELS = {
     "position": _l("Position in the import file"),
     "permissions": _l("Permissions"), "confirmed_by": _l("Confirmed with"),
     "email": _l("Email"), "previous": _l("Before"), "was_proved": _l("It was proved"),
+    "reason_code": _l("Why"), "grant": _l("Reason given in event"),
 }
 
 # Codes that some details carry, in words.
@@ -83,6 +85,7 @@ VALUES = {
               "dissolved": _l("the family was dissolved"),
               "deleted": _l("an account was deleted")},
     "confirmed_by": {"password": _l("the password"), "sms_code": _l("a code sent by SMS")},
+    "reason_code": REASONS,
 }
 VALUES["proved_by"] = VALUES["phone_proved_by"] = VALUES["by"]
 
@@ -296,6 +299,17 @@ def _searched(e: _Event) -> str:
              found=e.get("found", "?"))
 
 
+def _access_reason(e: _Event) -> str:
+    why = reason_label(e.get("reason_code"))
+    if e.get("opened") == "file":
+        return _("Opened the file of %(person)s as staff. Reason: %(why)s.",
+                 person=e.person(), why=why)
+    if e.get("opened") == "export":
+        return _("Downloaded the family's history as staff. Reason: %(why)s.", why=why)
+    return _("Opened the family “%(family)s” as staff. Reason: %(why)s.",
+             family=e.family(), why=why)
+
+
 def _signal(e: _Event) -> str:
     code = e.get("signal", "")
     return str(e.names.signals.get(code) or readable(str(code)))
@@ -348,6 +362,7 @@ SENTENCES: dict[str, tuple[tuple[str, ...], Callable[[_Event], str]]] = {
     "staff.signal_reviewed": (("signal",), lambda e: _(
         "Marked an item of “%(signal)s” reviewed.", signal=_signal(e))),
     "staff.searched": (("what", "q", "found"), _searched),
+    ACCESS_REASON: (("opened", "reason_code"), _access_reason),
     "staff.audit_exported": ((), lambda e: _(
         "Downloaded the family's audit trail as a CSV file.")),
     "staff.notification_resent": (("channel",), lambda e: _(

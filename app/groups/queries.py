@@ -99,3 +99,4 @@ def ties_of(user_ids: list[int]) -> dict[int, list[tuple[FamilyGroup, str]]]:
             FamilyGroup.admin_user_id.in_(user_ids), FamilyGroup.status == "active")):
         ties[group.admin_user_id].append((group, "admin"))
     return ties
+

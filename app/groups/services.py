@@ -200,12 +200,13 @@ def group_for_viewer(*, actor: User, group_id: int):
 
 
 def group_staff_look(*, actor: User, group: FamilyGroup, what: str,
-                     ip: str | None = None) -> bool:
-    """SPEC §1: every staff look at a group is itself audited (staff.group_viewed). A
-    staff member looking at their own family is just its admin. Returns whether a row was
-    written; the caller commits."""
+                     ip: str | None = None, grant: dict | None = None) -> bool:
+    """SPEC §1: every staff look at a group is itself audited (staff.group_viewed), with
+    the reason it was opened for (grant: reason_code and the staff.access_reason event's
+    id, issue 21). A staff member looking at their own family is just its admin. Returns
+    whether a row was written; the caller commits."""
     if not actor.is_staff or group.admin_user_id == actor.id:
         return False
     audit_record(actor=actor, action="staff.group_viewed", subject=group, group_id=group.id,
-                 ip=ip, details={"view": what})
+                 ip=ip, details={"view": what} | (grant or {}))
     return True

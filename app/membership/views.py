@@ -174,9 +174,11 @@ def create():
 def show(group_id: int):
     """The family page: patients and caregivers, pending invites, places, the admin's tools."""
     view = _viewable(group_id)
-    # A staff member's look is audited (committed with the page, as every GET's writes).
-    group_staff_look(actor=acting_user(), group=view.group, what="family page",
-                     ip=request.remote_addr)
+    me = acting_user()
+    if me.is_staff and view.group.admin_user_id != me.id and me.id not in view.member_ids:
+        # Staff open a family on the staff pages, which ask why first (issue 21).
+        return see_other(url_for("staff.group", group_id=group_id))
+    group_staff_look(actor=me, group=view.group, what="family page", ip=request.remote_addr)
     return _page(view)
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
 from app.audit import words
+from app.audit.access import ACCESS_REASON
 from app.connections.queries import permission_names, relationship_names
 from app.extensions import db
 from app.models.accounts import User
@@ -55,7 +56,10 @@ RELEASED = "connection.released"
 CAREGIVER_SEES = ("connection.created", "connection.permission_changed",
                   "connection.relationship_changed", RELEASED)
 # Free text someone else wrote, or that names other people: never in My data.
-WITHHELD_DETAILS = frozenset({"reason", "note", "q", "error", "found"})
+WITHHELD_DETAILS = frozenset({"reason", "note", "q", "error", "found", "grant"})
+# What staff did reads as "Family Connect staff", never a name, even once the actor is no
+# longer staff (issue 21: that staff looked, when and why, but not who).
+STAFF_ACTIONS = "staff."
 PERSONAL_DETAILS = frozenset({"phone", "email"})
 
 STATUS_WORDS = {
@@ -133,7 +137,7 @@ class Viewer:
         if actor_id == self.user.id:
             return _("You")
         actor = self.people.get(actor_id)
-        if actor is not None and actor.staff_role:
+        if (actor is not None and actor.staff_role) or action.startswith(STAFF_ACTIONS):
             return _("Family Connect staff")
         return actor.name if actor is not None else _("Someone")
 
@@ -323,9 +327,17 @@ def notification_row(viewer: Viewer, row: InviteNotification, locale: str) -> di
 
 
 def events_filter(user_id: int):
-    """The audit events about the person (their account is the subject) or done by them."""
+    """The audit events about the person (their account is the subject) or done by them,
+    and the reasons staff gave to open a family they run or are a patient in (issue 21;
+    its caregivers do not see them)."""
+    patient_of = select(FamilyGroupMember.group_id).where(
+        FamilyGroupMember.user_id == user_id, FamilyGroupMember.role == "patient")
+    admin_of = select(FamilyGroup.id).where(FamilyGroup.admin_user_id == user_id)
     return or_(and_(AuditEvent.subject_type == words.USERS, AuditEvent.subject_id == user_id),
-               AuditEvent.actor_id == user_id)
+               AuditEvent.actor_id == user_id,
+               and_(AuditEvent.action == ACCESS_REASON,
+                    or_(AuditEvent.family_group_id.in_(patient_of),
+                        AuditEvent.family_group_id.in_(admin_of))))
 
 
 def notifications_filter(user_id: int):

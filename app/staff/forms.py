@@ -8,6 +8,8 @@ from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, NumberRange
 
+from app.audit.access import REASONS
+from app.audit.services import REASON_MAX
 from app.billing.services import MAX_CODES_PER_RUN
 from app.forms import BaseForm, WholeNumberField
 
@@ -30,6 +32,24 @@ class ReasonForm(BaseForm):
     # A fresh code confirms each action (issue 21).
     code = code_field()
     back = HiddenField()
+
+
+class AccessReasonForm(BaseForm):
+    """Why a staff member opens a family or a person's file (issue 21): a reason from the
+    list and free text. The choice is not checked here but by the service (access_reason),
+    so the pages and the API refuse it with the same words."""
+
+    reason = SelectField(_l("Reason"), default="",
+                         validate_choice=False, choices=[
+                             SelectChoice("", _l("Choose a reason")),
+                             *(SelectChoice(code, name) for code, name in REASONS.items())])
+    reason_text = TextAreaField(_l("In your words"),
+                                render_kw={"rows": 2, "maxlength": REASON_MAX})
+
+
+class AuditExportForm(AccessReasonForm):
+    """Download a family's audit trail as CSV: the reason travels with the request (a POST
+    whose answer is the file)."""
 
 
 class CodesForm(BaseForm):

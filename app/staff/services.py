@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
+from app.audit.access import ACCESS_REASON, access_reason
 from app.audit.services import audit_reason, audit_record
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.extensions import db
 from app.models.accounts import User
+from app.models.audit import AuditEvent
 from app.models.groups import FamilyGroup
 from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
@@ -24,14 +26,46 @@ def staff_check(actor: User | None) -> None:
         raise Forbidden(_("This part of the portal is for staff only."), code="staff_only")
 
 
+ACCESS_SCOPES = ("family", "file", "export")
+
+
+def staff_access_reason(*, actor: User, scope: str, reason: str | None, text: str | None,
+                        group: FamilyGroup | None = None, user: User | None = None,
+                        ip: str | None = None,
+                        fields: tuple[str, str] = ("reason", "reason_text")) -> AuditEvent:
+    """Record why a staff member opens a family (scope family), a person's file (file) or
+    a family's audit export (export): staff.access_reason with the reason's code and free
+    text, the family's group_id or the person as subject, so the family's admin and the
+    patient can see that staff looked, when and why. fields: the names the caller gives the
+    code and the text (the form's, or the API's query parameters), for Invalid to point
+    at. Returns the flushed event: its id is the grant that later views name. The caller
+    commits.
+
+    Raises Forbidden(staff_only), Invalid(reason_required | reason_too_long).
+    """
+    staff_check(actor)
+    if scope not in ACCESS_SCOPES or (group is None) == (user is None):
+        raise ValueError("staff_access_reason: a scope and exactly one of group, user")
+    code, free = access_reason(reason, text, code_field=fields[0], text_field=fields[1])
+    details = {"opened": scope, "reason_code": code} | ({"reason": free} if free else {})
+    event = audit_record(actor=actor, action=ACCESS_REASON, subject=group or user,
+                         group_id=group.id if group is not None else None, ip=ip,
+                         details=details)
+    db.session.flush()
+    return event
+
+
 def staff_user_viewed(*, actor: User, user: User, what: str, ip: str | None = None,
-                      families: list[int] | None = None) -> None:
+                      families: list[int] | None = None,
+                      grant: dict | None = None) -> None:
     """Record that a staff member looked at a user's data (staff.user_viewed), with the
-    ids of the families shown beside it (one row, as a search records its results); the
-    caller commits. A staff member looking at themselves is not recorded."""
+    ids of the families shown beside it (one row, as a search records its results) and
+    the reason it was opened for (grant: reason_code and the staff.access_reason event's
+    id); the caller commits. A staff member looking at themselves is not recorded."""
     staff_check(actor)
     if actor.id != user.id:
-        details = {"view": what} | ({"families": families} if families else {})
+        details = ({"view": what} | ({"families": families} if families else {})
+                   | (grant or {}))
         audit_record(actor=actor, action="staff.user_viewed", subject=user, ip=ip,
                      details=details)
 
@@ -46,11 +80,12 @@ def staff_searched(*, actor: User, what: str, query: str, found: int,
 
 
 def staff_audit_exported(*, actor: User, group: FamilyGroup, rows: int,
-                         ip: str | None = None) -> None:
-    """Record that a group's audit trail left the portal as CSV (staff.audit_exported)."""
+                         grant: dict | None = None, ip: str | None = None) -> None:
+    """Record that a group's audit trail left the portal as CSV (staff.audit_exported),
+    with the reason given for it (grant: reason_code and its event's id)."""
     staff_check(actor)
     audit_record(actor=actor, action="staff.audit_exported", subject=group, group_id=group.id,
-                 ip=ip, details={"rows": rows})
+                 ip=ip, details={"rows": rows} | (grant or {}))
 
 
 def notification_resend(*, actor: User, notification_id: int, reason: str | None,

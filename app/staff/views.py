@@ -1,41 +1,39 @@
 """The staff area, /staff: search, users, groups, the review queue and staff actions.
 
 Every route is guarded once, before it runs, in app/staff/blueprint.py. The queue's
-routes live in app/staff/queue_views.py and the actions' in app/staff/action_views.py,
-on the same bp.
+routes live in app/staff/queue_views.py, the actions' in app/staff/action_views.py, the
+reason step's and the audit CSV's in app/staff/access_views.py, on the same bp. A
+family's review and a person's file open only with a live reason (issue 21).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from datetime import UTC
-
 from flask import (
-    Response,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
 
 from app.connections.queries import permission_names, permission_state, relationship_names
 from app.cursors import cursor_arg, encode_cursor
-from app.db import utcnow
 from app.errors import Invalid
 from app.groups.services import group_staff_look
 from app.models.accounts import User
 from app.models.groups import FamilyGroup
 from app.models_base import MAX_ID
 from app.pages import acting_user
+from app.staff.access import family_name, grant_of, reason_page
 from app.staff.blueprint import bp, found_or_404
-from app.staff.forms import GroupFilterForm, ReasonForm, SearchForm
+from app.staff.forms import (
+    AccessReasonForm,
+    AuditExportForm,
+    GroupFilterForm,
+    ReasonForm,
+    SearchForm,
+)
 from app.staff.queries import (
     GROUP_PAGE,
-    audit_batches,
-    audit_count,
     clean_query,
     group_review,
     group_rows,
@@ -44,16 +42,15 @@ from app.staff.queries import (
     search_key,
     user_file,
     user_search,
-    users_by_id,
 )
-from app.staff.services import staff_audit_exported, staff_searched, staff_user_viewed
+from app.staff.services import (
+    staff_searched,
+    staff_user_viewed,
+)
 from app.staff.trail import group_trail, user_trail
 from app.text import whole_number
 
 GROUP_STATUSES = ("active", "inactive", "dissolved")
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-CSV_BATCH = 1000
 
 
 def id_arg(name: str) -> int | None:
@@ -104,8 +101,12 @@ def index():
 @bp.get("/users/<int:user_id>")
 def user(user_id: int):
     """A user's file: profile, sign-in, families, connections, invites, notifications and
-    what they did or was done to them (staff page views on request)."""
+    what they did or was done to them (staff page views on request); first, the reason."""
     person = found_or_404(User, user_id)
+    grant = grant_of(acting_user().id, "file", person.id)
+    if grant is None:
+        return reason_page("file", AccessReasonForm(formdata=None), subject=person.shown_name,
+                            action=url_for("staff.user_reason", user_id=person.id))
     before, views = id_arg("audit_before"), views_arg()
     file = user_file(person)
     people = {**file.people, person.id: person}
@@ -120,7 +121,7 @@ def user(user_id: int):
         permissions=permission_names(), relationships=relationship_names(),
         account_form=ReasonForm(formdata=None, back=here), back=here, staff_section="search")
     staff_user_viewed(actor=acting_user(), user=person, what="staff user page",
-                      ip=request.remote_addr)
+                      ip=request.remote_addr, grant=grant.details())
     return page
 
 
@@ -158,8 +159,14 @@ def groups():
 
 @bp.get("/groups/<int:group_id>")
 def group(group_id: int):
-    """A family as staff see it: plan, members, read-only matrix, invites, audit trail."""
+    """A family as staff see it: plan, members, read-only matrix, invites, audit trail;
+    first, the reason."""
     family = found_or_404(FamilyGroup, group_id)
+    grant = grant_of(acting_user().id, "family", family.id)
+    if grant is None:
+        return reason_page("family", AccessReasonForm(formdata=None), subject=family_name(family),
+                            action=url_for("staff.group_reason", group_id=family.id),
+                            status_tag=family.status)
     before, views = id_arg("audit_before"), views_arg()
     review = group_review(family)
     me = acting_user()
@@ -170,11 +177,13 @@ def group(group_id: int):
     page = render_template(
         "staff/group.html", group=family, review=review, permissions=permission_names(),
         relationships=relationship_names(), permission_state=permission_state, trail=trail,
+        export_form=AuditExportForm(formdata=None),
         trail_url=_trail_url("staff.group", group_id=group_id),
         back=url_for("staff.group", group_id=group_id, audit_before=before,
                      views=1 if views else None),
         staff_section="groups")
-    group_staff_look(actor=me, group=family, what="staff group page", ip=request.remote_addr)
+    group_staff_look(actor=me, group=family, what="staff group page", ip=request.remote_addr,
+                     grant=grant.details())
     return page
 
 
@@ -186,46 +195,3 @@ def _trail_url(endpoint: str, **ids):
     return url
 
 
-@bp.get("/groups/<int:group_id>/audit.csv")
-def group_audit_csv(group_id: int):
-    """The family's whole audit trail as CSV (UTF-8 with BOM for Excel); audited first."""
-    family = found_or_404(FamilyGroup, group_id)
-    staff_audit_exported(actor=acting_user(), group=family, rows=audit_count(family.id),
-                         ip=request.remote_addr)
-    filename = f"family-{group_id}-audit-{utcnow():%Y%m%d-%H%M%S}.csv"
-    return Response(stream_with_context(_csv_lines(group_id)), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def _csv_lines(group_id: int):
-    """The CSV a batch of events at a time, their actors read once per batch."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def flush() -> str:
-        chunk = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return chunk
-
-    buffer.write("\ufeff")
-    writer.writerow(["id", "time", "actor_id", "actor_phone", "action", "subject_type",
-                     "subject_id", "details", "ip"])
-    yield flush()
-    for events in audit_batches(group_id, batch=CSV_BATCH):
-        actors = users_by_id({e.actor_id for e in events if e.actor_id is not None})
-        for e in events:
-            actor = actors.get(e.actor_id)
-            writer.writerow([_cell(v) for v in (
-                e.id, e.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                e.actor_id, actor.phone if actor else None, e.action, e.subject_type,
-                e.subject_id,
-                json.dumps(e.details, ensure_ascii=False, sort_keys=True, default=str)
-                if e.details else None,
-                e.ip)])
-        yield flush()

@@ -198,9 +198,11 @@ def test_search_needs_a_query(app, world, query):
 
 # --- a user's file ---------------------------------------------------------------------------
 
+WHY = {"reason": "support"}  # a staff member opens a file with a reason (issue 21)
+
 
 def test_user_file_of_a_patient(app, world):
-    response = world.staff.api.get(f"/staff/users/{world.patient.id}")
+    response = world.staff.api.get(f"/staff/users/{world.patient.id}", query_string=WHY)
     assert response.status_code == 200
     body = response.get_json()
     assert set(body) == FILE_KEYS
@@ -229,7 +231,7 @@ def test_user_file_of_a_patient(app, world):
 
 
 def test_user_file_of_an_admin_lists_sent_invites_with_the_failed_sms(app, world):
-    body = world.staff.api.get(f"/staff/users/{world.admin.id}").get_json()
+    body = world.staff.api.get(f"/staff/users/{world.admin.id}", query_string=WHY).get_json()
     assert {"id": world.group_id, "name": "Gia đình Trần", "status": "active",
             "adminId": world.admin.id, "role": "admin"} in body["families"]
     assert world.invite_id in [i["id"] for i in body["invitesSent"]]
@@ -241,7 +243,7 @@ def test_user_file_shows_the_failed_notification_to_a_bare_phone(app, world):
         newcomer = make_user(phone="+84987000111", name="Người Mới")
         db.session.commit()
         newcomer_id = newcomer.id
-    body = world.staff.api.get(f"/staff/users/{newcomer_id}").get_json()
+    body = world.staff.api.get(f"/staff/users/{newcomer_id}", query_string=WHY).get_json()
     [sms] = [n for n in body["notifications"] if n["id"] == world.sms_id]
     assert sms["status"] == "failed"
     assert sms["error"] == "gateway said no"
@@ -249,20 +251,51 @@ def test_user_file_shows_the_failed_notification_to_a_bare_phone(app, world):
     assert [i["id"] for i in body["invitesReceived"]] == [world.invite_id]
 
 
-def test_user_file_is_audited(app, world):
+def test_user_file_is_audited_with_its_reason(app, world):
     before = counts(app)
-    world.staff.api.get(f"/staff/users/{world.caregiver.id}")
+    world.staff.api.get(f"/staff/users/{world.caregiver.id}",
+                        query_string={"reason": "other", "reasonText": "  bà   gọi tổng đài "})
+    [reason] = audits(app, "staff.access_reason")
+    assert (reason.actor_id, reason.subject_type, reason.subject_id) == (
+        world.staff.id, "users", world.caregiver.id)
+    assert reason.details == {"opened": "file", "reason_code": "other",
+                              "reason": "bà gọi tổng đài"}
     [event] = audits(app, "staff.user_viewed")
     assert (event.actor_id, event.subject_type, event.subject_id) == (
         world.staff.id, "users", world.caregiver.id)
-    assert counts(app)["audit"] == before["audit"] + 1
+    assert event.details == {"view": "file", "reason_code": "other", "grant": reason.id}
+    assert counts(app)["audit"] == before["audit"] + 2
+
+
+@pytest.mark.parametrize(("query", "code", "field"), [
+    ({}, "reason_required", "reason"),
+    ({"reason": "curious"}, "reason_required", "reason"),
+    ({"reason": "other"}, "reason_required", "reasonText"),
+    ({"reason": "other", "reasonText": "   "}, "reason_required", "reasonText"),
+    ({"reason": "support", "reasonText": "x" * 501}, "reason_too_long", "reasonText"),
+])
+def test_user_file_without_a_reason_is_a_422_and_shows_nothing(app, world, query, code,
+                                                                field):
+    before = counts(app)
+    response = world.staff.api.get(f"/staff/users/{world.patient.id}", query_string=query)
+    error = refused(response, 422, code)
+    assert field in error["fields"]
+    assert world.patient.phone not in response.get_data(as_text=True)
+    assert counts(app) == before
+
+
+def test_a_missing_reason_is_refused_in_vietnamese(app, world):
+    response = world.staff.api.get(f"/staff/users/{world.patient.id}",
+                                   headers={"Accept-Language": "vi"})
+    error = refused(response, 422, "reason_required")
+    assert "lý do" in error["message"].lower()
 
 
 def test_user_file_reads_a_fixed_number_of_statements(app, world, count_queries):
     path = f"/staff/users/{world.caregiver.id}"
     world.staff.api.get("/me")  # the token's last_used_at is written once a minute
     with count_queries() as few:
-        assert world.staff.api.get(path).status_code == 200
+        assert world.staff.api.get(path, query_string=WHY).status_code == 200
     with app.app_context():
         group = db.session.get(FamilyGroup, world.group_id)
         caregiver = db.session.get(User, world.caregiver.id)
@@ -272,8 +305,8 @@ def test_user_file_reads_a_fixed_number_of_statements(app, world, count_queries)
         join(group, role="patient")
         db.session.commit()
     with count_queries() as more:
-        assert world.staff.api.get(path).status_code == 200
-    body = world.staff.api.get(path).get_json()
+        assert world.staff.api.get(path, query_string=WHY).status_code == 200
+    body = world.staff.api.get(path, query_string=WHY).get_json()
     assert len(body["connections"]) == 2
     assert len(more) == len(few)
 
@@ -299,7 +332,7 @@ def test_suspend_then_reactivate(app, world):
     assert event.details == {"reason": "reported stolen phone"}
     # their API token stopped working
     refused(world.patient.api.get("/me"), 401, "unauthorized")
-    file = staff.get(f"/staff/users/{world.patient.id}").get_json()
+    file = staff.get(f"/staff/users/{world.patient.id}", query_string=WHY).get_json()
     assert file["signIn"]["active"] is False
     assert file["signIn"]["tokensLive"] == 0
     refused(staff.post(f"/staff/users/{world.patient.id}/suspend", json={"reason": "again"}),

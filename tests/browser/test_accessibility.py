@@ -325,8 +325,8 @@ def test_unproved_account_pages(live, world, new_page, request, lang):
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_staff_pages(live, world, new_page, request, lang):
-    """Staff: user search (and a result), families, a family, a user, the review queue,
-    activation codes."""
+    """Staff: user search (and a result), families, a family and a user (each after its
+    reason step), the export's reason step, the review queue, activation codes."""
     audit = logged_in(new_page, live, world["staff"].phone, lang)
     pass_staff_step(audit.page, live, world["staff"].phone)
     audit.visit("/")  # the dashboard: the queue's count and the search
@@ -335,8 +335,13 @@ def test_staff_pages(live, world, new_page, request, lang):
     audit.visit("/staff/?q=" + world["an"].phone)
     expect(audit.page.locator("#user-results")).to_be_visible()
     audit.visit("/staff/groups")
-    audit.visit(f"/staff/groups/{world.group_id}")
-    audit.visit(f"/staff/users/{world['an'].id}")
+    for path in (f"/staff/groups/{world.group_id}", f"/staff/users/{world['an'].id}"):
+        audit.visit(path)  # the reason step (issue 21), then the page it opens
+        audit.page.select_option("#reason-code", "support")
+        audit.page.click("#reason-button")
+        expect(audit.page.locator("#audit")).to_be_visible()
+        audit.check(path + ", opened")
+    audit.visit(f"/staff/groups/{world.group_id}/audit.csv")  # the export's reason step
     audit.visit("/staff/queue")
     audit.visit("/staff/codes")
     audit.done(request.node.name)

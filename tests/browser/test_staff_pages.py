@@ -1,9 +1,10 @@
 """The staff pages in Chromium (issue 18): the user search, the review queue, a person's
-file and a family's page, in Vietnamese and in English, at 390 px (a phone) and 1280 px
-(a desk), after setting up the authenticator from the secret its page shows (issue 21).
-The page never scrolls sideways (a wide table scrolls inside its own box), the audit
-trails read as sentences with the raw action only in its small <code>, the staff page
-views are behind their filter, and a gateway error reads in the page's language.
+file and a family's page — each after its reason step (issue 21) — in Vietnamese and in
+English, at 390 px (a phone) and 1280 px (a desk), after setting up the authenticator from
+the secret its page shows (issue 21). The page never scrolls sideways (a wide table
+scrolls inside its own box), the audit trails read as sentences with the raw action only
+in its small <code>, the staff page views are behind their filter, and a gateway error
+reads in the page's language.
 
 Screenshots: test-output/screenshots/<backend>/test_staff_pages_<lang>_/NN-<page>-<width>.png
 """
@@ -47,10 +48,14 @@ TEXTS = {
     "vi": {"joined": "Phạm Thị Lan đã tham gia gia đình với vai trò người thân.",
            "daughter": "Con gái", "show": "Hiện các lượt xem trang của nhân viên",
            "looked": "với tư cách nhân viên.",
-           "gateway": "Cổng SMS đã từ chối số điện thoại (HTTP 400)."},
+           "gateway": "Cổng SMS đã từ chối số điện thoại (HTTP 400).",
+           "say_which": "Bạn đã chọn “lý do khác”: hãy ghi rõ lý do trong vài từ.",
+           "why": "Kiểm tra theo yêu cầu của bộ phận tuân thủ"},
     "en": {"joined": "Phạm Thị Lan joined the family as caregiver.",
            "daughter": "Daughter", "show": "Show staff page views", "looked": "as staff.",
-           "gateway": "The SMS gateway refused the number (HTTP 400)."},
+           "gateway": "The SMS gateway refused the number (HTTP 400).",
+           "say_which": "You chose “another reason”: say which, in a few words.",
+           "why": "A check the compliance team asked for"},
 }
 RAW = ("con_gai", "group.member_joined", "invite.accepted", "user_emergency_contacts",
        "connection.permission_changed", "SMS gateway answered")
@@ -94,7 +99,8 @@ def walk(page: Page, shots: Shots, name: str, *focus: str) -> None:
 @pytest.mark.parametrize("lang", ["vi", "en"])
 def test_staff_pages(live, world, failed_sms, new_page, screenshots, lang):
     t, shots = TEXTS[lang], Shots(screenshots)
-    page = new_page("en-US" if lang == "en" else "vi-VN")
+    # refusals_ok: the refused reason below is a 422 page, on purpose
+    page = new_page("en-US" if lang == "en" else "vi-VN", refusals_ok=True)
     log_in(page, live, world["staff"].phone, lang)
     # The second step (issue 21): the first run sets up the authenticator from the secret
     # the page shows, the second types the app's code.
@@ -106,10 +112,16 @@ def test_staff_pages(live, world, failed_sms, new_page, screenshots, lang):
     page.goto(live.url("/staff/queue"))
     walk(page, shots, "queue")
 
-    # Lan's file: her trail in words, then with the staff page views (the search above
-    # and this look are not in it: a search names nobody, and a look is written after
-    # the page is made).
+    # Lan's file asks why first (issue 21): the step names her and shows nothing else.
     page.goto(live.url(f"/staff/users/{world['lan'].id}"))
+    expect(page.locator("#reason-form")).to_be_visible()
+    expect(page.locator("#audit")).to_have_count(0)
+    walk(page, shots, "reason-file", "#reason-form")
+    page.select_option("#reason-code", "support")
+    page.click("#reason-button")
+    # Her trail in words, then with the staff page views (the search above and this look
+    # are not in it: a search names nobody, and a look is written after the page is made).
+    expect(page.locator("#audit")).to_be_visible()
     trail = page.evaluate(_TRAIL_TEXT)
     assert t["joined"] in trail
     assert t["daughter"] in trail
@@ -123,8 +135,19 @@ def test_staff_pages(live, world, failed_sms, new_page, screenshots, lang):
     expect(page.locator("#audit .trail-event.page-view").first).to_contain_text(t["looked"])
     walk(page, shots, "person-views", "#audit")
 
-    # The family: members, the read-only matrix, invites and their delivery, the trail.
+    # The family asks why too; "another reason" without words is refused in the page's
+    # language, then given.
     page.goto(live.url(f"/staff/groups/{world.group_id}"))
+    expect(page.locator("#members")).to_have_count(0)
+    page.select_option("#reason-code", "other")
+    page.click("#reason-button")
+    expect(page.locator("#reason-text-error")).to_have_text(t["say_which"])
+    walk(page, shots, "reason-family-refused", "#reason-form")
+    page.fill("#reason-text", t["why"])
+    page.click("#reason-button")
+    # The family: members, the read-only matrix, invites and their delivery, the trail,
+    # and the export, a form that asks why again.
+    expect(page.locator("#audit-csv-form")).to_be_visible()
     trail = page.evaluate(_TRAIL_TEXT)
     assert t["joined"] in trail
     assert t["daughter"] in trail
@@ -132,7 +155,7 @@ def test_staff_pages(live, world, failed_sms, new_page, screenshots, lang):
         assert raw not in trail, raw
     assert page.locator("#audit .trail-event.page-view").count() == 0
     expect(page.locator(f"#notification-{failed_sms} .error-words")).to_have_text(t["gateway"])
-    walk(page, shots, "family", "#matrix", "#invites", "#audit")
+    walk(page, shots, "family", "#matrix", "#invites", "#audit", "#audit-csv-form")
 
 
 def test_the_overflow_check_sees_a_page_that_scrolls_sideways(live, world, new_page):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -308,21 +309,28 @@ def test_an_outsider_gets_404(family, person, login):
     assert login(person()).get("/family/999999").status_code == 404
 
 
-def test_staff_see_places_and_invites_but_no_actions(family, person, login, app):
+def test_staff_are_sent_to_the_staff_review_which_asks_why_first(family, person, login,
+                                                                 app):
+    """Issue 21: staff open a family on the staff pages, after giving a reason; the
+    family's own page shows them nothing and records no look."""
     fam = family(patients=1)
     staff = person(is_staff=True)
-    body = text(login(staff).get(f"/family/{fam.id}"))
-    assert "Places: 1 / 2 used, 0 pending, 1 free" in body
-    assert "invite-button" not in body
-    assert "/remove" not in body
-    assert "rename-form" not in body
-    # SPEC §1: the look itself is audited; the admin's own visits are not.
+    client = login(staff)
+    response = client.get(f"/family/{fam.id}")
+    assert response.status_code == 303
+    assert urlsplit(response.headers["Location"]).path == f"/staff/groups/{fam.id}"
+    step = client.get(f"/staff/groups/{fam.id}")
+    assert step.status_code == 200
+    body = text(step)
+    assert 'id="reason-form"' in body
+    for absent in (fam.patients[0].name, "Admin An", "Places:"):
+        assert absent not in body, absent
+    # The admin's own visits are not staff looks either.
     login(fam.admin).get(f"/family/{fam.id}")
     with app.app_context():
-        looks = db.session.execute(select(AuditEvent.actor_id, AuditEvent.family_group_id,
-                                          AuditEvent.details)
+        looks = db.session.scalars(select(AuditEvent.id)
                                    .where(AuditEvent.action == "staff.group_viewed")).all()
-    assert looks == [(staff.id, fam.id, {"view": "family page"})]
+    assert looks == []
 
 
 def test_no_free_place_explains_and_keeps_the_invite_button(family, login, app):

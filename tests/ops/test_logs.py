@@ -254,13 +254,18 @@ def test_request_lines_are_redacted_in_json(serve, capsys):
     httpx.get(f"{served}/i/{token}")
     httpx.get(f"{served}/staff/", params={"q": phone})
     httpx.get(f"{served}/staff/groups", params={"q": "lan@example.com"})
+    # a staff member's reason may name someone (issue 21)
+    httpx.get(f"{served}/api/v1/staff/users/1",
+              params={"reason": "other", "reasonText": "Zhoa asked"})
     err = capsys.readouterr().err
     lines = [e for e in json_lines(err) if e["logger"] == "werkzeug"]
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert "GET /i/[redacted] HTTP/1.1" in lines[0]["message"]
     assert "GET /staff/?q=[redacted] HTTP/1.1" in lines[1]["message"]
     assert "GET /staff/groups?q=[redacted] HTTP/1.1" in lines[2]["message"]
-    for forbidden in (token, "912345678", "lan@example.com", "lan%40example.com"):
+    assert ("GET /api/v1/staff/users/1?reason=other&reasonText=[redacted] HTTP/1.1"
+            in lines[3]["message"])
+    for forbidden in (token, "912345678", "lan@example.com", "lan%40example.com", "Zhoa"):
         assert forbidden not in err
 
 

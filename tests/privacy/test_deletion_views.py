@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models.accounts import User
 from tests.conftest import sign_in
 from tests.factories import PASSWORD, make_group, make_user
-from tests.pages import errors, flashes, post, staff_post, text
+from tests.pages import ReasonGiving, errors, flashes, post, staff_post, text
 
 PAGE = "/me/delete"
 DONE = "/me/deleted"
@@ -122,7 +122,7 @@ def test_staff_see_the_tombstone_as_deleted_user_with_the_date(app, person, logi
     c = login(who)
     assert post(c, PAGE, {"password": PASSWORD}).status_code == 303
     staff = person(is_staff=True)
-    body = text(login(staff).get(f"/staff/users/{who.id}"))
+    body = text(ReasonGiving(login(staff)).get(f"/staff/users/{who.id}"))
     assert f"deleted user #{who.id}" in body
     assert 'id="profile-deleted"' in body
     assert 'id="suspend-button"' not in body

@@ -12,7 +12,7 @@ from app.extensions import db
 from app.models.audit import AuditEvent
 from tests.conftest import person_of
 from tests.factories import make_user
-from tests.pages import csrf_of, staff_post
+from tests.pages import ReasonGiving, csrf_of, staff_post
 from tests.privacy.families import REASON, story
 
 
@@ -32,7 +32,7 @@ def _events(app):
 
 def test_staff_export_with_a_reason(app, login):
     patient, staff, _admin = _people(app)
-    c = login(staff)
+    c = ReasonGiving(login(staff))
     page = c.get(f"/staff/users/{patient.id}").get_data(as_text=True)
     assert f'action="/staff/users/{patient.id}/export"' in page
     response = staff_post(c, f"/staff/users/{patient.id}/export",

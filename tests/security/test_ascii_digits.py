@@ -15,7 +15,7 @@ import pytest
 from app.accounts.services import user_from_session_id
 from app.extensions import db
 from app.models.notifications import InviteNotification
-from tests.pages import csrf_of
+from tests.pages import ReasonGiving, csrf_of
 from tests.security.conftest import as_who
 
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
@@ -72,7 +72,7 @@ def test_query_numbers_are_ascii_digits(app, world, raw):
     response = client.get("/api/v1/families", query_string={"cursor": cursor}, headers=bearer)
     assert response.status_code == 422
     assert list(response.get_json()["error"]["fields"]) == ["cursor"]
-    staff = as_who(app, world, "staff")
+    staff = ReasonGiving(as_who(app, world, "staff"))
     english(staff)
     page = staff.get(f"/staff/groups/{world.group_id}", query_string={"audit_before": raw})
     assert page.status_code == 422

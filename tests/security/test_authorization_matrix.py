@@ -76,6 +76,7 @@ INV = {"invite_id": "invite"}
 REPORTS = {"patient_id": "patient_a"}
 ROLE = {"role": "caregiver"}
 REASON = {"reason": "matrix"}
+ACCESS = {"reason": "support"}  # why staff open a family, a file or an export (issue 21)
 TOKEN = {"token_id": "api_token"}  # admin_a's API token
 
 
@@ -85,7 +86,8 @@ def _invite_phone(world) -> dict:
 
 MATRIX: list[Route] = [
     # --- the family page and the admin's actions (app/membership/views.py) -----------------
-    Route("GET", "/family/<int:group_id>", G, "admin_a", 200, 404, 200),
+    # Staff are sent to the staff review, which asks why first (issue 21).
+    Route("GET", "/family/<int:group_id>", G, "admin_a", 200, 404, 303),
     Route("GET", "/family/<int:group_id>/slots/<any(patient, caregiver):role>",
           {**G, "role": "caregiver"}, "admin_a", 200, 404, 200, htmx=True, quiet=True),
     Route("POST", "/family/<int:group_id>/rename", G, "admin_a", 303, 404, R403,
@@ -180,10 +182,20 @@ MATRIX: list[Route] = [
     Route("POST", "/connections/<int:connection_id>/relationship", C, "caregiver_a", 303,
           404, STAFF_NO_CONTROL, body={"relationship": "con_gai"}),
     # --- staff pages (app/staff/*.py): staff only, whatever the object -----------------
+    # Staff's client gave a reason for family A and patient A's file when it logged in
+    # (tests/security/matrix.py World.client): these pages open (issue 21).
     Route("GET", "/staff/groups/<int:group_id>", G, "staff", 200, STAFF_ONLY, 200),
-    Route("GET", "/staff/groups/<int:group_id>/audit.csv", G, "staff", 200, STAFF_ONLY, 200),
+    Route("POST", "/staff/groups/<int:group_id>/reason", G, "staff", 303, STAFF_ONLY, 303,
+          body=ACCESS),
+    # GET: the export's reason step, which names the family only (as the list does).
+    Route("GET", "/staff/groups/<int:group_id>/audit.csv", G, "staff", 200, STAFF_ONLY, 200,
+          quiet=True),
+    Route("POST", "/staff/groups/<int:group_id>/audit.csv", G, "staff", 200, STAFF_ONLY, 200,
+          body=ACCESS),
     Route("GET", "/staff/users/<int:user_id>", {"user_id": "patient_a"}, "staff", 200,
           STAFF_ONLY, 200),
+    Route("POST", "/staff/users/<int:user_id>/reason", {"user_id": "patient_a"}, "staff",
+          303, STAFF_ONLY, 303, body=ACCESS),
     Route("POST", "/staff/users/<int:user_id>/suspend", {"user_id": "patient_a"}, "staff",
           303, STAFF_ONLY, 303, body=REASON),
     Route("POST", "/staff/users/<int:user_id>/reactivate", {"user_id": "suspended_a"},
@@ -254,7 +266,7 @@ MATRIX: list[Route] = [
           {**G, "user_id": "caregiver_a2"}, "admin_a", 204, 404, 403, query="role=caregiver"),
     # --- API: staff (app/api/routes_staff.py): staff only ------------------------------
     Route("GET", "/api/v1/staff/users/<int:user_id>", {"user_id": "patient_a"}, "staff", 200,
-          STAFF_ONLY, 200),
+          STAFF_ONLY, 200, query="reason=support"),
     Route("POST", "/api/v1/staff/users/<int:user_id>/<any(suspend, reactivate):action>",
           {"user_id": "patient_a", "action": "suspend"}, "staff", 200, STAFF_ONLY, 200,
           body=REASON),

@@ -95,6 +95,9 @@ PAGES: dict[tuple[str, str], Case] = {
     ("POST", "/staff/users/<int:user_id>/reactivate"): Case("staff"),
     ("POST", "/staff/users/<int:user_id>/suspend"): Case("staff"),
     ("POST", "/staff/users/<int:user_id>/export"): Case("staff"),
+    ("POST", "/staff/users/<int:user_id>/reason"): Case("staff"),
+    ("POST", "/staff/groups/<int:group_id>/reason"): Case("staff"),
+    ("POST", "/staff/groups/<int:group_id>/audit.csv"): Case("staff"),
     ("POST", "/me/data/export"): Case("admin"),
 }
 

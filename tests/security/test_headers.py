@@ -67,7 +67,7 @@ PAGES: dict[str, Case] = {
     "/api/v1/patients/<int:patient_id>/reports/<int:report_id>": Case("caregiver"),
     "/api/v1/staff/queue": Case("staff"),
     "/api/v1/staff/users": Case("staff", query="q=Khách"),
-    "/api/v1/staff/users/<int:user_id>": Case("staff"),
+    "/api/v1/staff/users/<int:user_id>": Case("staff", query="reason=support"),
     "/api/v1/subscription": Case("admin"),
     "/api/v1/users/<int:user_id>": Case("admin"),
     "/api/v1/users/<int:user_id>/families": Case("caregiver"),

@@ -107,6 +107,7 @@ OPERATIONS: dict[str, Call] = {
     "staff_review": Call("staff", lambda w: {"signal": "caregiver_many_patients",
                                              "key": w.ids["caregiver"]}),
     "staff_users": Call("staff"),
+    "staff_user": Call("staff", ids(user_id="victim")),  # ?reason=&reasonText= (issue 21)
     "staff_account": Call("staff", lambda w: {"user_id": w.ids["victim"],
                                               "action": "suspend"},
                           audited=frozenset({"audit_events"})),

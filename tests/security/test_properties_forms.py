@@ -52,7 +52,14 @@ from app.invites.forms import AnswerForm, InviteForm, InviteSignupForm
 from app.membership.forms import HandOverForm
 from app.privacy.forms import DeleteAccountForm, ExportForm
 from app.staff.factor_views import EnrolForm, FactorForm
-from app.staff.forms import CodesForm, GroupFilterForm, ReasonForm, SearchForm
+from app.staff.forms import (
+    AccessReasonForm,
+    AuditExportForm,
+    CodesForm,
+    GroupFilterForm,
+    ReasonForm,
+    SearchForm,
+)
 from app.staff.queue_views import ReviewForm
 from tests.factories import PASSWORD, next_phone
 from tests.pages import csrf_from
@@ -247,6 +254,15 @@ CASES: dict[str, Case] = {
     "staff.recovery_codes": Case("staff", lambda w: "/staff/factor/recovery-codes",
                                  FactorForm, page=lambda w: "/staff/factor/recovery-codes",
                                  audited=FAILED_CODE_AUDIT),
+    # why staff open a family, a file or the family's audit export (issue 21)
+    "staff.group_reason": Case("staff", lambda w: f"/staff/groups/{w.ids['family']}/reason",
+                               AccessReasonForm, lambda w: {"reason": "support"}),
+    "staff.user_reason": Case("staff", lambda w: f"/staff/users/{w.ids['victim']}/reason",
+                              AccessReasonForm, lambda w: {"reason": "support"}),
+    "staff.group_audit_csv": Case("staff",
+                                  lambda w: f"/staff/groups/{w.ids['family']}/audit.csv",
+                                  AuditExportForm, lambda w: {"reason": "support"},
+                                  audited=FAILED_CODE_AUDIT),
     "staff.review": Case("staff", lambda w: f"/staff/queue/caregiver_many_patients/"
                                             f"{w.ids['caregiver']}/review", ReviewForm,
                          lambda w: {"note": "Đã kiểm tra"}),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.pages import ReasonGiving
+
 
 @pytest.fixture
 def staff(person):
@@ -13,4 +15,5 @@ def staff(person):
 
 @pytest.fixture
 def as_staff(staff, login):
-    return login(staff)
+    """Signed in as staff; gives a reason the first time it opens a family or a file."""
+    return ReasonGiving(login(staff))

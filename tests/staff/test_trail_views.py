@@ -20,7 +20,7 @@ from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
 from tests.conftest import person_of
 from tests.factories import make_user
-from tests.pages import text
+from tests.pages import ReasonGiving, text
 from tests.service_helpers import admin_group, connection_between, join
 
 WHEN = datetime(2026, 3, 1, 17, 30, tzinfo=UTC)  # 00:30 on 2 March in Asia/Ho_Chi_Minh
@@ -37,7 +37,7 @@ def invite_row(app, group_id: int, user_id: int) -> int:
 @pytest.fixture
 def vi_staff(person, login):
     """A test client signed in as a staff member who reads Vietnamese."""
-    return login(person(is_staff=True, name="Nhân Viên", locale="vi"))
+    return ReasonGiving(login(person(is_staff=True, name="Nhân Viên", locale="vi")))
 
 
 @pytest.fixture
@@ -114,7 +114,8 @@ def test_a_persons_file_hides_staff_page_views_until_asked(app, vi_staff, fam):
 
     hidden = section(text(vi_staff.get(url)), "audit")
     assert "Đã xem hồ sơ của Người Thân với tư cách nhân viên." not in hidden
-    assert "Các lượt xem trang của nhân viên đang được ẩn: 1 lượt trong nhật ký này." in hidden
+    # the other staff member's look and my reason for opening the file
+    assert "Các lượt xem trang của nhân viên đang được ẩn: 2 lượt trong nhật ký này." in hidden
     show = re.search(r'<a href="([^"]+)" id="audit-views-show">', hidden).group(1)
     assert show == f"{url}?views=1#audit"
 
@@ -139,11 +140,12 @@ def test_a_familys_page_says_its_trail_and_hides_staff_looks(app, vi_staff, fam)
     assert f'<time datetime="2026-03-01T17:30:00+00:00">{WHEN_VI}</time>' in trail
     no_raw_values(trail)
     assert "Đã xem gia đình “Gia đình Nguyễn” với tư cách nhân viên." not in seen
-    assert "đang được ẩn: 1 lượt" in seen  # the other staff member's look; not my own yet
+    # the other staff member's look and my reason; not my own look yet
+    assert "đang được ẩn: 2 lượt" in seen
 
     shown = visible(section(text(vi_staff.get(url + "?views=1")), "audit"))
     assert shown.count("Đã xem gia đình “Gia đình Nguyễn” với tư cách nhân viên.") == 2
-    assert "đang được hiện: 2 lượt" in shown
+    assert "đang được hiện: 3 lượt" in shown
 
 
 @pytest.mark.parametrize("bad", ["2", "yes", "true"])

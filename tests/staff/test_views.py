@@ -28,7 +28,7 @@ from app.payments.provider import PaymentUnavailable
 from app.staff.queries import GROUP_PAGE
 from tests.conftest import person_of
 from tests.factories import PASSWORD, make_group, make_member, make_subscription, make_user
-from tests.pages import errors, text
+from tests.pages import errors, export_csv, give_reason, text
 from tests.service_helpers import admin_group, audits, connection_between, invite, join
 
 # --- helpers ----------------------------------------------------------------------------
@@ -437,11 +437,14 @@ def test_the_group_page_shows_admin_plan_slots_and_members(app, as_staff, staff)
     assert "caregiver: 2 of 8 used, 1 invited, 5 free" in body
     for person, role in ((fam.patients[0], "patient"), (fam.caregivers[1], "caregiver")):
         assert f'id="member-{person.id}-{role}"' in body
-    assert f'href="/staff/groups/{fam.id}/audit.csv"' in body
+    # the export is a form: its reason travels with it (issue 21)
+    assert f'<form method="post" action="/staff/groups/{fam.id}/audit.csv"' in body
     (event,) = audits(app, "staff.group_viewed")
     assert (event.actor_id, event.subject_type, event.subject_id, event.family_group_id) == (
         staff.id, "family_groups", fam.id, fam.id)
-    assert event.details == {"view": "staff group page"}
+    (reason,) = audits(app, "staff.access_reason")
+    assert event.details == {"view": "staff group page", "reason_code": "support",
+                             "grant": reason.id}
 
 
 def test_the_matrix_is_read_only_with_disconnected_badges(app, as_staff):
@@ -546,13 +549,13 @@ def test_the_audit_trail_is_paged_with_older_events_links(app, as_staff):
     assert 'id="audit-older"' not in second
     assert 'id="audit-newest"' in second
 
-    # With the staff page views: the two looks so far are on the pages too, and the
-    # page links keep the filter.
+    # With the staff page views: the reason and the two looks so far are on the pages too,
+    # and the page links keep the filter.
     first = text(as_staff.get(f"/staff/groups/{fam.id}?views=1"))
     older = re.search(r'<a href="([^"]+)" id="audit-older"', first).group(1)
     assert "views=1" in older
     second = text(as_staff.get(older.replace("&amp;", "&")))
-    assert len(set(event_ids(first)) | set(event_ids(second))) == total + 2
+    assert len(set(event_ids(first)) | set(event_ids(second))) == total + 3
     newest = re.search(r'<a href="([^"]+)" id="audit-newest"', second).group(1)
     assert "views=1" in newest
     assert "audit_before" not in newest
@@ -602,6 +605,7 @@ def test_a_group_page_costs_the_same_statements_for_a_bigger_family(app, as_staf
             assert as_staff.get(f"/staff/groups/{fam.id}").status_code == 200
         return len(seen)
 
+    as_staff.get(f"/staff/groups/{fam.id}")  # the reason step, once, outside the count
     small = statements()
     with app.app_context():
         group = db.session.get(FamilyGroup, fam.id)
@@ -631,7 +635,7 @@ def test_the_csv_holds_the_whole_trail_with_vietnamese_and_a_bom(app, as_staff, 
         expected = db.session.scalar(select(func.count(AuditEvent.id)).where(
             AuditEvent.family_group_id == fam.id))
 
-    response = as_staff.get(f"/staff/groups/{fam.id}/audit.csv")
+    response = export_csv(as_staff, fam.id)
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
@@ -642,7 +646,7 @@ def test_the_csv_holds_the_whole_trail_with_vietnamese_and_a_bom(app, as_staff, 
     rows = read_csv(response)
     assert list(rows[0]) == ["id", "time", "actor_id", "actor_phone", "action",
                              "subject_type", "subject_id", "details", "ip"]
-    assert len(rows) == expected + 1  # the export itself was recorded first
+    assert len(rows) == expected + 2  # its reason and the export were recorded first
     assert [int(r["id"]) for r in rows] == sorted(int(r["id"]) for r in rows)
     disconnect = next(r for r in rows if r["action"] == "connection.disconnected")
     assert json.loads(disconnect["details"])["reason"] == reason
@@ -656,10 +660,14 @@ def test_the_csv_holds_the_whole_trail_with_vietnamese_and_a_bom(app, as_staff, 
     exported = rows[-1]
     assert exported["action"] == "staff.audit_exported"
     assert exported["actor_id"] == str(staff.id)
+    assert rows[-2]["action"] == "staff.access_reason"
     (event,) = audits(app, "staff.audit_exported")
     assert (event.actor_id, event.subject_type, event.subject_id, event.family_group_id) == (
         staff.id, "family_groups", fam.id, fam.id)
-    assert event.details == {"rows": expected}
+    (reason,) = audits(app, "staff.access_reason")
+    assert reason.details == {"opened": "export", "reason_code": "support"}
+    assert event.details == {"rows": expected + 1, "reason_code": "support",
+                             "grant": reason.id}
 
 
 @pytest.mark.parametrize("value", ["=HYPERLINK(\"http://evil\")", "+1+1", "-2+3", "@SUM(A1)",
@@ -671,8 +679,9 @@ def test_the_csv_defuses_formulas(app, as_staff, value):
                      details={"reason": value}, ip=None)
         db.session.commit()
         group_id = group.id
-    rows = read_csv(as_staff.get(f"/staff/groups/{group_id}/audit.csv"))
-    row = next(r for r in rows if r["action"] != "staff.audit_exported")
+    rows = read_csv(export_csv(as_staff, group_id))
+    row = next(r for r in rows
+               if r["action"] not in ("staff.audit_exported", "staff.access_reason"))
     assert row["action"] == "'" + value
     assert row["details"].startswith("{")  # JSON is safe as it is
     assert row["actor_id"] == ""
@@ -686,9 +695,9 @@ def test_the_csv_reads_a_long_trail_in_batches(app, as_staff, count_queries):
         db.session.commit()
         group_id = group.id
     with count_queries() as statements:
-        rows = read_csv(as_staff.get(f"/staff/groups/{group_id}/audit.csv"))
-    assert len(rows) == 2501
-    assert [json.loads(r["details"])["n"] for r in rows[:-1]] == list(range(2500))
+        rows = read_csv(export_csv(as_staff, group_id))
+    assert len(rows) == 2502  # and the export's reason, and the export
+    assert [json.loads(r["details"])["n"] for r in rows[:-2]] == list(range(2500))
     batches = [s for s in statements if "FROM audit_events" in s and "count(" not in s]
     assert len(batches) == 3
 
@@ -698,7 +707,9 @@ def test_a_staff_members_own_family_page_is_not_a_staff_look(app, login):
         admin, _sub, group = admin_group(is_staff=True, locale="en")
         db.session.commit()
         me, group_id = person_of(admin), group.id
-    assert login(me).get(f"/staff/groups/{group_id}").status_code == 200
+    client = login(me)
+    assert give_reason(client, f"/staff/groups/{group_id}").status_code == 303
+    assert client.get(f"/staff/groups/{group_id}").status_code == 200
     assert audits(app, "staff.group_viewed") == []
 
 
