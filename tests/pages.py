@@ -41,12 +41,21 @@ def staff_post(c, url: str, data: dict | None = None, headers: dict | None = Non
     `data` brings its own code."""
     data = dict(data or {})
     if "code" not in data:
-        with c.session_transaction() as session:
-            user_id = (session.get("_user_id") or "").partition(":")[0]
-        if user_id:
-            with c.application.app_context():
-                data["code"] = authenticator_code(int(user_id))
+        code = fresh_code_of(c)
+        if code is not None:
+            data["code"] = code
     return post(c, url, data, headers, csrf=csrf)
+
+
+def fresh_code_of(c) -> str | None:
+    """A code the test authenticator of the client's signed-in staff member shows now, the
+    portal taking it (tests/factories.py authenticator_code); None when nobody is in."""
+    with c.session_transaction() as session:
+        user_id = (session.get("_user_id") or "").partition(":")[0]
+    if not user_id:
+        return None
+    with c.application.app_context():
+        return authenticator_code(int(user_id))
 
 
 def text(response) -> str:
@@ -86,9 +95,10 @@ def give_reason(c, path: str, reason: str = "support", text: str = ""):
 
 
 def export_csv(c, group_id: int, reason: str = "support", text: str = ""):
-    """Download a family's audit trail from the staff pages: a form post with a reason."""
-    return post(c, f"/staff/groups/{group_id}/audit.csv",
-                {"reason": reason, "reason_text": text})
+    """Download a family's audit trail from the staff pages: a form post with a reason,
+    confirmed by a fresh authenticator code (staff_post)."""
+    return staff_post(c, f"/staff/groups/{group_id}/audit.csv",
+                      {"reason": reason, "reason_text": text})
 
 
 class ReasonGiving:

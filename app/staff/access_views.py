@@ -18,7 +18,7 @@ from app.models.accounts import User
 from app.models.groups import FamilyGroup
 from app.pages import acting_user, run_service
 from app.staff.access import Grant, family_name, grant_keep, reason_page
-from app.staff.blueprint import bp, found_or_404
+from app.staff.blueprint import bp, found_or_404, fresh_code
 from app.staff.forms import AccessReasonForm, AuditExportForm
 from app.staff.queries import audit_batches, audit_count, users_by_id
 from app.staff.services import staff_access_reason, staff_audit_exported
@@ -78,7 +78,7 @@ def group_audit_csv(group_id: int):
                            subject=family_name(family), action=action,
                            status_tag=family.status)
     form = AuditExportForm()
-    if form.validate():
+    if form.validate() and fresh_code(form) is None:
         event, error = run_service(staff_access_reason, scope="export", group=family,
                                    reason=form.reason.data, text=form.reason_text.data)
         if error is None:
@@ -88,7 +88,7 @@ def group_audit_csv(group_id: int):
             return _csv_answer(group_id)
         copy_errors(form, error, "reason")
     return reason_page("export", form, subject=family_name(family), action=action,
-                       status=422, status_tag=family.status)
+                       status=getattr(form, "refused_status", 422), status_tag=family.status)
 
 
 def _csv_answer(group_id: int) -> Response:

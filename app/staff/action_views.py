@@ -10,10 +10,9 @@ from flask import current_app, flash, render_template, request, url_for
 from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
 
-from app.accounts.mfa import mfa_check
 from app.accounts.services import account_reactivate, account_suspend
 from app.billing.names import plan_name
-from app.errors import DomainError, Invalid
+from app.errors import Invalid
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
 from app.models.accounts import User
@@ -21,7 +20,7 @@ from app.models.notifications import InviteNotification
 from app.pages import refused, run_service
 from app.privacy.blueprint import archive_response
 from app.privacy.export import data_export_for_staff
-from app.staff.blueprint import bp, found_or_404, label
+from app.staff.blueprint import bp, found_or_404, fresh_code, label
 from app.staff.forms import CodesForm, ReasonForm
 from app.staff.services import codes_issue_reasoned, notification_resend
 from app.transaction import after_commit
@@ -80,18 +79,6 @@ def reactivate(user_id: int):
     """Lift a suspension with a reason: the user can log in again."""
     return _account_action(user_id, account_reactivate,
                            _("%(name)s can log in again. Their old API tokens stay ended."))
-
-
-def fresh_code(form) -> DomainError | None:
-    """A staff action is confirmed by a fresh code from the authenticator app (issue 21),
-    checked before its service runs: None when it passed, else the refusal, on the form's
-    code field (a wrong code's counted try is kept; a passed code is undone with the
-    action if the action is then refused, so it can be typed again)."""
-    _how, error = run_service(mfa_check, code=form.code.data, purpose="action")
-    if error is not None:
-        copy_errors(form, error, "code")
-        form.refused_status = error.status  # 429 while too many codes failed
-    return error
 
 
 def _account_action(user_id: int, service, done: str):

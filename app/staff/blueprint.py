@@ -9,10 +9,13 @@ from flask import Blueprint, abort, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from app.accounts.mfa import is_enrolled
+from app.accounts.mfa import is_enrolled, mfa_check
 from app.billing.names import plan_name
+from app.errors import DomainError
 from app.extensions import db
+from app.forms import copy_errors
 from app.htmx import see_other
+from app.pages import run_service
 from app.staff.delivery_errors import delivery_error
 from app.staff.services import staff_check
 
@@ -80,3 +83,15 @@ def found_or_404(model, object_id: int):
     if found is None:
         abort(404)
     return found
+
+
+def fresh_code(form) -> DomainError | None:
+    """A staff action is confirmed by a fresh code from the authenticator app (issue 21),
+    checked before its service runs: None when it passed, else the refusal, on the form's
+    code field (a wrong code's counted try is kept; a passed code is undone with the
+    action if the action is then refused, so it can be typed again)."""
+    _how, error = run_service(mfa_check, code=form.code.data, purpose="action")
+    if error is not None:
+        copy_errors(form, error, "code")
+        form.refused_status = error.status  # 429 while too many codes failed
+    return error

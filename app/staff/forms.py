@@ -49,7 +49,9 @@ class AccessReasonForm(BaseForm):
 
 class AuditExportForm(AccessReasonForm):
     """Download a family's audit trail as CSV: the reason travels with the request (a POST
-    whose answer is the file)."""
+    whose answer is the file), confirmed by a fresh code as every export (issue 21)."""
+
+    code = code_field()
 
 
 class CodesForm(BaseForm):

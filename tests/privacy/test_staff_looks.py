@@ -38,7 +38,7 @@ def looked(app, login):
                           email="zlooker@staff.example")
         people = {k: person_of(u) for k, u in (("admin", admin), ("patient", patient),
                                                 ("caregiver", caregiver), ("staff", staff))}
-        tokens = {k: api_token_create(user=u, name="t")
+        tokens = {k: api_token_create(user=u, name="t", mfa=u.staff_role)
                   for k, u in (("admin", admin), ("patient", patient),
                                ("caregiver", caregiver), ("staff", staff))}
         db.session.commit()

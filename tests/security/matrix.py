@@ -389,7 +389,7 @@ def url_of(world: World, route, *, forged: bool = False) -> str:
 
 # The staff actions a fresh authenticator code confirms (issue 21).
 FRESH_CODE = re.compile(r"/staff/(users/\d+/(suspend|reactivate|export)|notifications/\d+/"
-                        r"resend|codes)$")
+                        r"resend|codes|groups/\d+/audit\.csv)$")
 
 
 def ask(world: World, route, role: str, *, forged: bool = False):

@@ -18,7 +18,7 @@ from app.models.audit import AuditEvent
 from app.staff.access import GRANT_MINUTES, MAX_GRANTS, SESSION_KEY, grant_keep, grant_of
 from tests.conftest import person_of
 from tests.factories import make_user
-from tests.pages import csrf_of, errors, export_csv, give_reason, text
+from tests.pages import csrf_of, errors, export_csv, fresh_code_of, give_reason, text
 from tests.service_helpers import admin_group, audits, join
 
 
@@ -162,6 +162,8 @@ def test_a_bad_reason_is_a_422_in_the_readers_language_and_writes_nothing(
     target = {"family": f"/staff/groups/{two.a.id}/reason",
               "file": f"/staff/users/{two.a.patient.id}/reason",
               "export": f"/staff/groups/{two.a.id}/audit.csv"}[kind]
+    if kind == "export":  # an export is confirmed by a fresh code too: a right one here
+        form = {**form, "code": fresh_code_of(client)}
     before = audit_total(app)
 
     response = client.post(target, data={**form, "csrf_token": csrf(client)})

@@ -145,7 +145,10 @@ def test_staff_sight_outside_the_staff_area_waits_for_the_second_step_too(app):
     c = signed_in(app, staff)
     assert c.get(f"/family/{group_id}").status_code == 404  # an ordinary user here
     assert code_step(c, totp_now()).status_code == 303
-    assert c.get(f"/family/{group_id}").status_code == 200
+    # Staff now: sent to the family's staff review, which asks why first.
+    answer = c.get(f"/family/{group_id}")
+    assert answer.status_code in (302, 303)
+    assert answer.headers["Location"].endswith(f"/staff/groups/{group_id}")
 
 
 def test_the_next_page_is_only_a_staff_page(app):
@@ -461,3 +464,20 @@ def test_the_code_step_is_in_both_languages(app):
     assert "Mã này không đúng" in text(wrong)
     post(c, "/language", {"locale": "en"})
     assert "<h1>Second step</h1>" in text(c.get("/staff/factor"))
+
+
+def test_the_audit_export_needs_a_fresh_code(app, login):
+    staff = new_person(app, is_staff=True)
+    with app.app_context():
+        group_id = make_group().id
+        db.session.commit()
+    c = login(staff)
+    url = f"/staff/groups/{group_id}/audit.csv"
+    refused = post(c, url, {"reason": "legal", "reason_text": "", "code": "000000"})
+    assert refused.status_code == 422
+    assert refused.mimetype == "text/html"
+    assert audits(app, "staff.audit_exported") == []
+    done = staff_post(c, url, {"reason": "legal", "reason_text": ""})
+    assert done.status_code == 200
+    assert done.mimetype == "text/csv"
+    assert len(audits(app, "staff.audit_exported")) == 1
