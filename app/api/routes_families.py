@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_babel import gettext as _
 
+from app.api.access import ACCESS_ARGS, ACCESS_REFUSALS, staff_reason
 from app.api.auth import actor
 from app.api.blueprint import bp
 from app.api.contract import (
@@ -80,8 +81,17 @@ def _manager_group(user: User, group_id: int) -> FamilyGroup:
     return group
 
 
-def _staff_look(user: User, group: FamilyGroup, what: str) -> None:
-    group_staff_look(actor=user, group=group, what=what, ip=request.remote_addr)
+def _is_staff_look(user: User, group: FamilyGroup) -> bool:
+    """group_staff_look's rule: a staff member who is not the family's admin."""
+    return user.is_staff and group.admin_user_id != user.id
+
+
+def _staff_look(user: User, group: FamilyGroup, what: str, args: dict) -> None:
+    """A staff look is recorded with its reason (issue 21), which it must name."""
+    if _is_staff_look(user, group):
+        grant = staff_reason(user, args, group=group)
+        group_staff_look(actor=user, group=group, what=what, ip=request.remote_addr,
+                         grant=grant)
 
 
 @bp.post("/families")
@@ -95,11 +105,12 @@ def family_create(body: dict):
 
 
 @bp.get("/families/<int:group_id>")
-@operation(answers={200: "Family"})
-def family_get(group_id: int):
-    """A family, for its admin, its members and staff."""
+@operation(query=ACCESS_ARGS, answers={200: "Family"},
+           refusals={422: ACCESS_REFUSALS})
+def family_get(group_id: int, args: dict):
+    """A family, for its admin, its members and staff (staff: with a reason)."""
     answer = family_answer(actor(), group_id)
-    _staff_look(actor(), db.session.get(FamilyGroup, group_id), "family")
+    _staff_look(actor(), db.session.get(FamilyGroup, group_id), "family", args)
     return jsonify(answer)
 
 
@@ -145,27 +156,28 @@ def family_list(args: dict):
 
 
 @bp.get("/families/<int:group_id>/connections")
-@operation(answers={200: "ConnectionList"}, refusals=MANAGER_REFUSALS)
-def family_connections(group_id: int):
+@operation(query=ACCESS_ARGS, answers={200: "ConnectionList"},
+           refusals={**MANAGER_REFUSALS, 422: ACCESS_REFUSALS})
+def family_connections(group_id: int, args: dict):
     """The family's current connections, disconnected ones included (admin, staff); those
     whose member left or was removed are history, in the audit trail."""
     group = _manager_group(actor(), group_id)
     connections, users = current_connections(group_id=group.id)
     answer = {"items": [connection_json(c, users, viewer=actor()) for c in connections]}
-    _staff_look(actor(), group, "connections")
+    _staff_look(actor(), group, "connections", args)
     return jsonify(answer)
 
 
 @bp.get("/families/<int:group_id>/audit")
-@operation(query=(IntArg("limit", 50, 1, 200),), answers={200: "AuditList"},
-           refusals=MANAGER_REFUSALS)
+@operation(query=(IntArg("limit", 50, 1, 200), *ACCESS_ARGS), answers={200: "AuditList"},
+           refusals={**MANAGER_REFUSALS, 422: ACCESS_REFUSALS})
 def family_audit(group_id: int, args: dict):
     """The family's history, newest first (admin, staff); a disconnect's private reason
     only for staff and its author."""
     group = _manager_group(actor(), group_id)
     limit = args["limit"]
     answer = {"items": [audit_json(e, viewer=actor()) for e in group_audit(group.id, limit)]}
-    _staff_look(actor(), group, "audit")
+    _staff_look(actor(), group, "audit", args)
     return jsonify(answer)
 
 
@@ -205,13 +217,13 @@ def family_invite(group_id: int, body: dict):
 
 
 @bp.get("/families/<int:group_id>/invites")
-@operation(query=(ChoiceArg("status", INVITE_STATUSES),), answers={200: "InviteList"},
-           refusals=MANAGER_REFUSALS)
+@operation(query=(ChoiceArg("status", INVITE_STATUSES), *ACCESS_ARGS),
+           answers={200: "InviteList"}, refusals={**MANAGER_REFUSALS, 422: ACCESS_REFUSALS})
 def family_invites(group_id: int, args: dict):
     """The family's invites, newest first, optionally by status (admin, staff)."""
     group = _manager_group(actor(), group_id)
     answer = {"items": [invite_json(i) for i in group_invites(group.id, args["status"])]}
-    _staff_look(actor(), group, "invites")
+    _staff_look(actor(), group, "invites", args)
     return jsonify(answer)
 
 

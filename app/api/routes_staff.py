@@ -15,6 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts.mfa import mfa_check
 from app.accounts.services import account_reactivate, account_suspend
+from app.api.access import ACCESS_ARGS
 from app.api.auth import actor
 from app.api.blueprint import bp
 from app.api.contract import Body, TextArg, integer, operation, text
@@ -31,8 +32,6 @@ from app.api.serializers import (
     staff_invite_json,
     user_json,
 )
-from app.audit.access import REASONS
-from app.audit.services import REASON_MAX
 from app.billing.services import MAX_CODES_PER_RUN
 from app.errors import DomainError, Invalid, NotFound
 from app.extensions import db
@@ -71,16 +70,6 @@ def _fresh_code(body: dict) -> None:
         if "code" in exc.fields:
             exc.fields = {"totp": exc.fields["code"]}
         raise
-# Why a staff member opens a person's file (issue 21): a code and, for "other", free text.
-ACCESS_ARGS = (
-    TextArg("reason", 40, description="Why you open this, one of: " + ", ".join(REASONS)
-            + ". Required: without it the answer is 422 reason_required."),
-    TextArg("reasonText", REASON_MAX * 4, description="In your words: required for "
-            "reason=other, optional otherwise, at most 500 characters once spaces are "
-            "collapsed; kept in the audit trail, shown to staff only."),
-)
-
-
 @bp.before_request
 def _staff_only() -> None:
     """Every route whose path starts with /api/v1/staff is for staff, checked here once

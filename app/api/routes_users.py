@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from app.api.access import ACCESS_ARGS, ACCESS_REFUSALS, staff_reason
 from app.api.auth import actor
 from app.api.blueprint import bp
 from app.api.contract import Body, ChoiceArg, operation, text
@@ -56,15 +57,18 @@ def user_sight(viewer: User, user_id: int) -> Sight:
     return Sight(user=user, ties=seen, private=admin, full=False)
 
 
-def _staff_looked(viewer: User, sight: Sight, what: str, *, families: bool) -> None:
+def _staff_looked(viewer: User, sight: Sight, what: str, args: dict, *,
+                  families: bool) -> None:
     """SPEC §1: a staff member's look at a user (phone, email) and at the families shown
-    with it is recorded, as the staff pages and /staff/users record theirs: one row
-    whatever the number of families; committed with the request's answer."""
+    with it is recorded, as the staff pages and /staff/users record theirs, with the reason
+    it must name (issue 21): one row whatever the number of families; committed with the
+    request's answer."""
     if not viewer.is_staff or viewer.id == sight.user.id:
         return
+    grant = staff_reason(viewer, args, person=sight.user)
     shown = sorted({g.id for g, _role in sight.ties}) if families else None
     staff_user_viewed(actor=viewer, user=sight.user, what=what, ip=request.remote_addr,
-                      families=shown)
+                      families=shown, grant=grant)
 
 
 def _families(ties: list[tuple[FamilyGroup, str]]) -> list[dict]:
@@ -74,7 +78,8 @@ def _families(ties: list[tuple[FamilyGroup, str]]) -> list[dict]:
 
 
 @bp.get("/users/<int:user_id>")
-@operation(query=(ChoiceArg("expand", ("families",)),), answers={200: "User"})
+@operation(query=(ChoiceArg("expand", ("families",)), *ACCESS_ARGS), answers={200: "User"},
+           refusals={422: ACCESS_REFUSALS})
 def user_get(user_id: int, args: dict):
     """A user (?expand=families adds the families the caller may see)."""
     expand = args["expand"]
@@ -83,20 +88,21 @@ def user_get(user_id: int, args: dict):
                        private=sight.private)
     if expand:
         answer["families"] = _families(sight.ties)
-    _staff_looked(actor(), sight, "api user", families=bool(expand))
+    _staff_looked(actor(), sight, "api user", args, families=bool(expand))
     return jsonify(answer)
 
 
 @bp.get("/users/<int:user_id>/families")
-@operation(answers={200: "FamilyWithRoleList"}, refusals={403: ("forbidden",)})
-def user_families(user_id: int):
+@operation(query=ACCESS_ARGS, answers={200: "FamilyWithRoleList"},
+           refusals={403: ("forbidden",), 422: ACCESS_REFUSALS})
+def user_families(user_id: int, args: dict):
     """The user's families with the role held in each (self, staff)."""
     sight = user_sight(actor(), user_id)
     if not sight.full:
         raise Forbidden(_("Only this person and staff can list their families."),
                         code="forbidden")
     items = _families(sight.ties)
-    _staff_looked(actor(), sight, "api user families", families=True)
+    _staff_looked(actor(), sight, "api user families", args, families=True)
     return jsonify(items=items)
 
 

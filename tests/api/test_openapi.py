@@ -148,7 +148,8 @@ def test_converters_become_typed_parameters(document):
     [action] = [p for p in document["paths"]["/staff/users/{user_id}/{action}"]["post"][
         "parameters"] if p["name"] == "action"]
     assert action["schema"]["enum"] == ["reactivate", "suspend"]
-    [group_id] = document["paths"]["/families/{group_id}"]["get"]["parameters"]
+    [group_id] = [p for p in document["paths"]["/families/{group_id}"]["get"]["parameters"]
+                  if p["in"] == "path"]
     assert group_id["schema"] == {"type": "integer", "minimum": 0,
                                   "maximum": 9223372036854775807}
 

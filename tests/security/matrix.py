@@ -387,6 +387,9 @@ def url_of(world: World, route, *, forged: bool = False) -> str:
     return path + (f"?{route.query}" if route.query else "")
 
 
+# What staff read of a family or a person with a reason (issue 21): app/api/access.py.
+STAFF_READ = re.compile(r"/api/v1/(families/\d+(/(connections|audit|invites))?|users/\d+"
+                        r"(/families)?)(\?|$)")
 # The staff actions a fresh authenticator code confirms (issue 21).
 FRESH_CODE = re.compile(r"/staff/(users/\d+/(suspend|reactivate|export)|notifications/\d+/"
                         r"resend|codes|groups/\d+/audit\.csv)$")
@@ -396,6 +399,10 @@ def ask(world: World, route, role: str, *, forged: bool = False):
     """`role` requests the route: a page with its session (and its CSRF token on an unsafe
     method), the API with its bearer token (none for a visitor)."""
     url = url_of(world, route, forged=forged)
+    if route.api and route.method == "GET" and STAFF_READ.search(url) and role in world.people:
+        # Staff read a family or a person through the API with a reason (issue 21); for
+        # anyone else the parameter is ignored.
+        url += ("&" if "?" in url else "?") + "reason=support"
     body = route.body(world) if callable(route.body) else route.body
     if FRESH_CODE.search(url) and route.method != "GET" and role in world.people:
         # Staff actions are confirmed by a fresh authenticator code (issue 21): a right one,

@@ -409,9 +409,11 @@ def test_staff_reading_a_user_through_the_api_is_recorded(matrix_world):
     world, staff = matrix_world, matrix_world.people["staff"]
     patient = world.people["patient_a"]
     api = world.app.test_client()
-    for path, view, families in (("", "api user", None),
-                                 ("?expand=families", "api user", [world.ids["group"]]),
-                                 ("/families", "api user families", [world.ids["group"]])):
+    for path, view, families in (("?reason=legal", "api user", None),
+                                 ("?expand=families&reason=legal", "api user",
+                                  [world.ids["group"]]),
+                                 ("/families?reason=legal", "api user families",
+                                  [world.ids["group"]])):
         answer = api.get(f"/api/v1/users/{patient.id}{path}",
                          headers={"Authorization": f"Bearer {staff.token}"})
         assert answer.status_code == 200
@@ -419,6 +421,8 @@ def test_staff_reading_a_user_through_the_api_is_recorded(matrix_world):
             event = db.session.scalar(select(AuditEvent).where(
                 AuditEvent.action == "staff.user_viewed").order_by(AuditEvent.id.desc()))
             assert (event.actor_id, event.subject_id) == (staff.id, patient.id)
-            assert event.details == {"view": view} | ({"families": families} if families
-                                                      else {})
+            grant = db.session.scalar(select(AuditEvent.id).where(
+                AuditEvent.action == "staff.access_reason").order_by(AuditEvent.id.desc()))
+            assert event.details == {"view": view, "reason_code": "legal", "grant": grant} | (
+                {"families": families} if families else {})
     world.reset()

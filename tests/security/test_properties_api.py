@@ -108,6 +108,10 @@ OPERATIONS: dict[str, Call] = {
                                              "key": w.ids["caregiver"]}),
     "staff_users": Call("staff"),
     "staff_user": Call("staff", ids(user_id="victim")),  # ?reason=&reasonText= (issue 21)
+    # Staff read a family or a person through the spec's routes with a reason (issue 21).
+    "family_get": Call("staff", family()),
+    "family_connections": Call("staff", family()),
+    "user_families": Call("staff", ids(user_id="victim")),
     "staff_account": Call("staff", lambda w: {"user_id": w.ids["victim"],
                                               "action": "suspend"},
                           audited=frozenset({"audit_events"})),
