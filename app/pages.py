@@ -48,3 +48,19 @@ def refused(error: DomainError, back: str, partial: str = "_refusal.html", **con
         render_template(partial, message=error.message, **context), error.status)
     response.headers["HX-Redirect"] = back
     return response
+
+
+def keep_link_pages_private(app, endpoints: frozenset[str]) -> None:
+    """SPEC §4: the pages that carry a link token (invite, claim and e-mail links) leak
+    their URL to no one: no Referer, no cache. Talisman sets Referrer-Policy on every
+    response and cannot vary it per view, and Flask runs after_request functions
+    last-registered-first: this one goes first in the list, so it runs after Talisman's
+    and has the last word on those pages."""
+
+    def headers(response):
+        if request.endpoint in endpoints:
+            response.headers["Referrer-Policy"] = "no-referrer"
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    app.after_request_funcs.setdefault(None, []).insert(0, headers)

@@ -25,6 +25,7 @@ from app.extensions import db, limit_link_guesses
 from app.forms import copy_errors
 from app.htmx import see_other
 from app.models.accounts import User
+from app.pages import keep_link_pages_private
 from app.transaction import attempt, undo_refused
 
 
@@ -86,15 +87,7 @@ def _install_link_route(state) -> None:
     # word over Talisman's, and app/logging_filters.py keeps its token out of the logs.
     state.app.add_url_rule("/email/<token>", endpoint="accounts.email_link",
                            view_func=email_link, methods=["GET", "POST"])
-    state.app.after_request_funcs.setdefault(None, []).insert(0, _link_headers)
-
-
-def _link_headers(response):
-    """SPEC §4 for links: no Referer, no cache."""
-    if request.endpoint == "accounts.email_link":
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-    return response
+    keep_link_pages_private(state.app, frozenset({"accounts.email_link"}))
 
 
 def _state_page(state: str):

@@ -45,7 +45,7 @@ from app.extensions import (
 from app.forms import copy_errors
 from app.htmx import see_other, wants_fragment
 from app.models.accounts import User
-from app.pages import run_service
+from app.pages import keep_link_pages_private, run_service
 from app.transaction import attempt
 
 
@@ -138,15 +138,7 @@ def _install_claim_route(state) -> None:
     # (app/invites/views.py). app/logging_filters.py keeps its token out of the access logs.
     state.app.add_url_rule("/claim/<token>", endpoint="accounts.claim", view_func=claim,
                            methods=["GET", "POST"])
-    state.app.after_request_funcs.setdefault(None, []).insert(0, _claim_headers)
-
-
-def _claim_headers(response):
-    """SPEC §4 for claim links: no Referer, no cache."""
-    if request.endpoint == "accounts.claim":
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-    return response
+    keep_link_pages_private(state.app, frozenset({"accounts.claim"}))
 
 
 def _claim_state_page(state: str):

@@ -4,30 +4,21 @@ create_app."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, url_for
+
+from app.pages import keep_link_pages_private
 
 bp = Blueprint("invites", __name__)
 
 
 # Pages that carry a link token (in their URL, the session or a hidden field).
-_LINK_ENDPOINTS = {"invites.link", "invites.resume", "invites.login", "invites.signup",
-                   "invites.accept", "invites.reject"}
+_LINK_ENDPOINTS = frozenset({"invites.link", "invites.resume", "invites.login",
+                             "invites.signup", "invites.accept", "invites.reject"})
 
 
 @bp.record_once
 def _install_link_headers(state) -> None:
-    # Talisman sets Referrer-Policy on every response and cannot vary it per view, and
-    # Flask runs after_request functions last-registered-first: put this one first in the
-    # list so that it runs after Talisman's and has the last word on the link pages.
-    state.app.after_request_funcs.setdefault(None, []).insert(0, _link_headers)
-
-
-def _link_headers(response):
-    """SPEC §4: the link pages leak their URL to no one (no Referer, no cache)."""
-    if request.endpoint in _LINK_ENDPOINTS:
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-    return response
+    keep_link_pages_private(state.app, _LINK_ENDPOINTS)
 
 
 def group_url(group_id: int) -> str:

@@ -26,7 +26,7 @@ from app.notifications.services import notify_user
 from app.outbox.delivery import deliver_due
 from app.tokens import unseal
 from tests.factories import PASSWORD, make_user
-from tests.pages import csrf_of, post, text
+from tests.pages import csrf_of, give_reason, post, text
 
 N = InviteNotification
 LINK = re.compile(r"http://portal\.test/email/([A-Za-z0-9_-]+)")
@@ -367,6 +367,7 @@ def test_staff_see_whether_an_address_is_proved(app, login, person):
     proved = person(email="an@example.com")
     c = login(staff)
     for who, state in ((unproved, "not proved"), (proved, "proved")):
+        assert give_reason(c, f"/staff/users/{who.id}").status_code == 303  # issue 21
         page = text(c.get(f"/staff/users/{who.id}"))
         assert re.search(r'id="profile-email-proof">\s*' + state + r"\s*<", page)
 

@@ -24,12 +24,12 @@ from app.models.invites import ConnectionInvite
 from app.models.notifications import InviteNotification
 from app.notifications.messages import render_message
 from app.notifications.services import notify_payment_sync, notify_phone, notify_user
-from app.outbox.cli import run_worker
 from app.outbox.delivery import deliver_due
 from app.tokens import new_token, seal, token_hash
 from tests.conftest import BACKEND
 from tests.factories import make_group, make_user, next_phone
 from tests.notifications.servers import SmsGateway
+from tests.notifications.worker_loop import run_worker_until
 
 ROOT = Path(__file__).resolve().parents[2]
 N = InviteNotification
@@ -592,28 +592,15 @@ def test_deliver_command_help(app):
 
 
 def test_the_worker_loop_delivers_until_stopped(app, use_gateway):
-    stop = threading.Event()
-    errors: list[BaseException] = []
+    queued = []
 
-    def loop() -> None:
-        try:
-            with app.app_context():
-                run_worker(limit=10, interval=0.05, stop=stop, worker_id="loop")
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
+    def sent() -> bool:
+        if not queued:
+            queue_to_user(app)  # arrives while the worker waits
+            queued.append(True)
+        return bool(use_gateway.requests)
 
-    worker = threading.Thread(target=loop)
-    worker.start()
-    try:
-        queue_to_user(app)  # arrives while the worker waits
-        deadline = time.monotonic() + 10
-        while not use_gateway.requests and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        stop.set()
-        worker.join(timeout=10)
-    assert not worker.is_alive()
-    assert not errors, errors
+    assert run_worker_until(app, sent)
     assert len(use_gateway.requests) == 1
 
 

@@ -5,8 +5,6 @@ pages read live rows. The rules of flagging themselves are test_signals.py's."""
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -19,12 +17,13 @@ from app.db import utcnow
 from app.extensions import db
 from app.models.invites import ConnectionInvite
 from app.models.staff import SignalCount, SignalCountItem
-from app.outbox.cli import recount_queue_if_due, run_worker
+from app.outbox.cli import recount_queue_if_due
 from app.staff import signals
 from app.staff.queue_count import recount_due, review_queue_count
 from app.staff.services import review_mark
 from app.transaction import committed
 from tests.factories import make_group, make_user, next_phone
+from tests.notifications.worker_loop import run_worker_until
 
 DAY = timedelta(days=1)
 
@@ -218,32 +217,12 @@ def test_the_worker_counts_when_due_and_not_again_before(app, configure):
 
 def test_the_worker_loop_counts_the_queue(app, configure):
     configure(RISK_RECOUNT_SECONDS=60)
-    stop = threading.Event()
-    errors: list[BaseException] = []
 
-    def loop() -> None:
-        try:
-            with app.app_context():
-                run_worker(limit=10, interval=0.05, stop=stop, worker_id="loop")
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
+    def counted() -> int:
+        with app.app_context():
+            return db.session.scalar(select(func.count()).select_from(SignalCount))
 
-    worker = threading.Thread(target=loop)
-    worker.start()
-    try:
-        deadline = time.monotonic() + 10
-        counted = 0
-        while not counted and time.monotonic() < deadline:
-            time.sleep(0.05)
-            with app.app_context():
-                counted = db.session.scalar(select(func.count()).select_from(SignalCount))
-                db.session.rollback()
-    finally:
-        stop.set()
-        worker.join(timeout=10)
-    assert not worker.is_alive()
-    assert not errors, errors
-    assert counted == 1
+    assert run_worker_until(app, counted, poll=0.05) == 1
 
 
 def test_the_count_command(app):
