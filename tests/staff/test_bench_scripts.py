@@ -113,6 +113,12 @@ def test_the_bench_steps_run_on_the_small_world(bench_db):
         assert ok, detail
         ids, _next = staff_bench.page_ids(client, "/staff/groups")
         assert len(ids) == GROUP_PAGE
+        # The extra cases measure the file and the family, not their reason step (issue 21).
+        assert 'id="audit"' not in client.get(f"/staff/users/{picks.user_id}").get_data(
+            as_text=True)
+        staff_bench.open_with_reason(client, picks)
+        for path in (f"/staff/users/{picks.user_id}", f"/staff/groups/{picks.group_id}"):
+            assert 'id="audit"' in client.get(path).get_data(as_text=True)
         timings = [staff_bench.measure(client, name, path, runs=2, warmup=1, gated=gated)
                    for name, path, gated in staff_bench.cases(picks, extra=True)]
         assert [t.status for t in timings] == [200] * len(timings)
