@@ -146,7 +146,8 @@ def load_demo_data() -> list[str]:
               f"{spare_code}",
               "For staff: the invite's SMS failed (resend it from the family's staff page) "
               "and Dũng's connection to Hoa was disconnected and restored three times (the "
-              "review queue flags it).",
+              "review queue flags it). The staff area asks the staff member to set up an "
+              "authenticator app (TOTP) at the first visit: scan the QR code it shows.",
               f"Log in at {base}/account/login"]
     return lines
 
